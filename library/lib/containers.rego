@@ -1,0 +1,39 @@
+# METADATA
+# title: Containers of a reviewed object
+# description: >-
+#   Every container, init container and ephemeral container of the reviewed Pod or of
+#   the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet,
+#   ReplicationController, Job or CronJob, without Gatekeeper expansion.
+package lib.imagetrust.containers
+
+_fields := ["containers", "initContainers", "ephemeralContainers"]
+
+_template_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
+
+# kind of the reviewed object: the admission request's kind, else the object's own.
+kind := input.review.kind.kind
+
+kind := input.review.object.kind if not input.review.kind.kind
+
+# pod_spec is the pod spec that the reviewed object runs.
+pod_spec := input.review.object.spec if kind == "Pod"
+
+pod_spec := input.review.object.spec.template.spec if _template_kinds[kind]
+
+pod_spec := input.review.object.spec.jobTemplate.spec.template.spec if kind == "CronJob"
+
+# containers is the set of {"name", "image", "field"} for every container of the object.
+containers contains {"name": _name(c), "image": object.get(c, "image", null), "field": field} if {
+	some field in _fields
+	some c in object.get(pod_spec, field, [])
+}
+
+_name(c) := c.name if is_string(c.name)
+
+_name(c) := "<unnamed>" if not is_string(c.name)
+
+# images is the set of image references as written, for batched lookups.
+images contains c.image if {
+	some c in containers
+	is_string(c.image)
+}

@@ -1,0 +1,234 @@
+# METADATA
+# title: Image references
+# description: >-
+#   Parses container image references exactly as github.com/distribution/reference
+#   v0.6.0 ParseDockerRef does (the grammar containerd and CRI-O pull with), with
+#   digests validated as github.com/opencontainers/go-digest v1.0.0 does.
+package lib.imagetrust.reference
+
+# Grammar, copied from distribution/reference v0.6.0 regexp.go (OPA regexes are Go RE2).
+_alphanumeric := `[a-z0-9]+`
+
+_separator := `(?:[._]|__|[-]+)`
+
+_domain_name_component := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+
+_optional_port := `(?::[0-9]+)?`
+
+_tag := `[\w][\w.-]{0,127}`
+
+_digest := `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}`
+
+_ipv6address := `\[(?:[a-fA-F0-9:]+)\]`
+
+_domain_name := concat("", [_domain_name_component, `(?:\.`, _domain_name_component, `)*`])
+
+_host := concat("", [`(?:`, _domain_name, `|`, _ipv6address, `)`])
+
+# domain_and_port is the grammar of a registry host with an optional port.
+domain_and_port := concat("", [_host, _optional_port])
+
+_path_component := concat("", [_alphanumeric, `(?:`, _separator, _alphanumeric, `)*`])
+
+# remote_name is the grammar of a repository path (lowercase components separated by "/").
+remote_name := concat("", [_path_component, `(?:/`, _path_component, `)*`])
+
+_name := concat("", [`(?:`, domain_and_port, `/)?`, remote_name])
+
+_reference_re := concat("", [`^(`, _name, `)(?::(`, _tag, `))?(?:@(`, _digest, `))?$`])
+
+_anchored_name_re := concat("", [`^(?:(`, domain_and_port, `)/)?(`, remote_name, `)$`])
+
+# go-digest v1.0.0: the digest grammar used to tell "unsupported" from "invalid format".
+_go_digest_re := `^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
+
+# Algorithms go-digest v1.0.0 accepts, with the length of their lowercase hex encoding.
+digest_hex_lengths := {"sha256": 64, "sha384": 96, "sha512": 128}
+
+# RepositoryNameTotalLengthMax in distribution/reference.
+max_path_length := 255
+
+_default_domain := "docker.io"
+
+_legacy_default_domain := "index.docker.io"
+
+_official_repo_prefix := "library/"
+
+# parse returns an object describing how the container runtime reads the reference s:
+#   valid: false, error: why, original: s                                      when it is rejected;
+#   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
+#   effective_tag, normalized, pull                                            when it is accepted.
+parse(s) := {"valid": false, "original": s, "error": msg} if {
+	msg := _error(s)
+} else := _valid(s)
+
+# is_valid is true when s is an image reference the container runtime accepts.
+is_valid(s) if parse(s).valid
+
+_valid(s) := result if {
+	split_ := _split_docker_domain(s)
+	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [split_.domain, split_.remainder]), 1)[0]
+	name := _split_name(m[1])
+	tag := m[2]
+	digest := m[3]
+	repository := _repository(name.domain, name.path)
+	result := {
+		"valid": true,
+		"original": s,
+		"domain": name.domain,
+		"path": name.path,
+		"repository": repository,
+		"tag": tag,
+		"digest": digest,
+		"implicit_registry": split_.implicit,
+		"effective_tag": _effective_tag(tag, digest),
+		"normalized": _normalized(repository, tag, digest),
+		"pull": _pull(repository, tag, digest),
+	}
+}
+
+_repository(domain, path) := path if domain == ""
+
+_repository(domain, path) := concat("/", [domain, path]) if domain != ""
+
+_effective_tag(tag, _) := tag if tag != ""
+
+_effective_tag(tag, digest) := "latest" if {
+	tag == ""
+	digest == ""
+}
+
+_effective_tag(tag, digest) := "" if {
+	tag == ""
+	digest != ""
+}
+
+_normalized(repository, tag, digest) := concat("", [repository, _tag_suffix(tag, digest), _digest_suffix(digest)])
+
+_tag_suffix(tag, _) := concat("", [":", tag]) if tag != ""
+
+_tag_suffix(tag, digest) := ":latest" if {
+	tag == ""
+	digest == ""
+}
+
+_tag_suffix(tag, digest) := "" if {
+	tag == ""
+	digest != ""
+}
+
+_digest_suffix(digest) := "" if digest == ""
+
+_digest_suffix(digest) := concat("", ["@", digest]) if digest != ""
+
+# The runtime pulls name@digest when there is a digest (the tag is ignored), else name:tag.
+_pull(repository, _, digest) := concat("@", [repository, digest]) if digest != ""
+
+_pull(repository, tag, digest) := concat(":", [repository, _effective_tag(tag, digest)]) if digest == ""
+
+# anchoredNameRegexp split of a name into domain and path.
+_split_name(name) := {"domain": m[1], "path": m[2]} if {
+	m := regex.find_all_string_submatch_n(_anchored_name_re, name, 1)[0]
+} else := {"domain": "", "path": name}
+
+# splitDockerDomain from distribution/reference normalize.go, plus whether the
+# reference named its registry at all.
+_split_docker_domain(s) := {"domain": _default_domain, "remainder": concat("", [_official_repo_prefix, s]), "implicit": true} if {
+	not contains(s, "/")
+} else := result if {
+	parts := split(s, "/")
+	first := parts[0]
+	rest := concat("/", array.slice(parts, 1, count(parts)))
+	d := _domain_choice(s, first, rest)
+	result := {
+		"domain": d.domain,
+		"remainder": _library_prefix(d.domain, d.remainder),
+		"implicit": d.implicit,
+	}
+}
+
+_domain_choice(s, first, rest) := {"domain": first, "remainder": rest, "implicit": false} if {
+	first == "localhost"
+} else := {"domain": _default_domain, "remainder": rest, "implicit": false} if {
+	first == _legacy_default_domain
+} else := {"domain": first, "remainder": rest, "implicit": false} if {
+	_has_domain_chars(first)
+} else := {"domain": first, "remainder": rest, "implicit": false} if {
+	lower(first) != first
+} else := {"domain": _default_domain, "remainder": s, "implicit": true}
+
+_has_domain_chars(s) if contains(s, ".")
+
+_has_domain_chars(s) if contains(s, ":")
+
+_library_prefix(domain, remainder) := concat("", [_official_repo_prefix, remainder]) if {
+	domain == _default_domain
+	not contains(remainder, "/")
+} else := remainder
+
+# _error says why the runtime rejects s; undefined when s is valid. Checks run in
+# the order ParseDockerRef runs them; the wording adds a hint where one helps.
+_error(s) := "the image is not a string" if {
+	not is_string(s)
+} else := "the image is empty" if {
+	s == ""
+} else := sprintf("a repository name cannot be a 64-character hexadecimal string (%s)", [s]) if {
+	regex.match(`^[a-f0-9]{64}$`, s)
+} else := sprintf("repository name (%s) must be lowercase", [remote]) if {
+	remote := split(_split_docker_domain(s).remainder, ":")[0]
+	lower(remote) != remote
+} else := msg if {
+	d := _split_docker_domain(s)
+	not regex.match(_reference_re, concat("/", [d.domain, d.remainder]))
+	msg := _format_error(s, concat("/", [d.domain, d.remainder]))
+} else := sprintf("repository path is longer than %d characters", [max_path_length]) if {
+	d := _split_docker_domain(s)
+	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [d.domain, d.remainder]), 1)[0]
+	count(_split_name(m[1]).path) > max_path_length
+} else := msg if {
+	d := _split_docker_domain(s)
+	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [d.domain, d.remainder]), 1)[0]
+	m[3] != ""
+	msg := digest_error(m[3])
+}
+
+_format_error(_, full) := "repository name must be lowercase" if {
+	regex.match(_reference_re, lower(full))
+} else := "contains whitespace" if {
+	regex.match(`\s`, full)
+} else := "a transport or URL prefix (such as docker://, https://) is not part of an image reference" if {
+	contains(full, "://")
+} else := "user information (user@host) is not part of an image reference" if {
+	regex.match(`^[^/]*/[^/@]*@[^/]*/`, full)
+} else := "contains a character outside the reference grammar [a-z0-9._-/:@]" if {
+	regex.match(`[^a-zA-Z0-9._\-/:@\[\]]`, full)
+} else := "an empty path component or a misplaced separator" if {
+	regex.match(`//|/$|^/|[._-]/|/[._-]|[._-]$|[._-]:|[._-]@`, full)
+} else := sprintf("tag does not match %s", [_tag]) if {
+	regex.match(`:[^/@]*$`, full)
+	not regex.match(concat("", [`:`, _tag, `(@.*)?$`]), full)
+} else := "invalid reference format"
+
+# digest_error says why go-digest v1.0.0 rejects digest d (undefined when it accepts it).
+digest_error(d) := sprintf("digest <%s> is malformed (want algorithm:hex)", [d]) if {
+	not regex.match(`^[^:]+:.+$`, d)
+} else := sprintf("digest algorithm <%s> is not supported (sha256, sha384 or sha512)", [alg]) if {
+	alg := split(d, ":")[0]
+	not digest_hex_lengths[alg]
+	regex.match(_go_digest_re, d)
+} else := sprintf("digest <%s> is malformed", [d]) if {
+	alg := split(d, ":")[0]
+	not digest_hex_lengths[alg]
+} else := sprintf("%s digest must have %d hex characters, has %d", [alg, n, count(enc)]) if {
+	[alg, enc] := _digest_parts(d)
+	n := digest_hex_lengths[alg]
+	count(enc) != n
+} else := sprintf("%s digest must be lowercase hex", [alg]) if {
+	[alg, enc] := _digest_parts(d)
+	not regex.match(`^[a-f0-9]+$`, enc)
+}
+
+_digest_parts(d) := [alg, enc] if {
+	alg := split(d, ":")[0]
+	enc := substring(d, count(alg) + 1, -1)
+}
