@@ -1,0 +1,155 @@
+// Package batch runs the keys of one external-data request over a bounded worker pool shared by
+// the whole process, under the request's deadline: keys are de-duplicated, each unique key is
+// looked up once, and keys not done by the deadline get a per-key "timed out" error while the
+// rest are answered. Run returns when every key is done or the deadline passes, whichever is
+// first, even when a lookup hangs.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Pool bounds the lookups in flight across all batches.
+type Pool struct {
+	sem      chan struct{}
+	inflight prometheus.Gauge
+	queued   prometheus.Gauge
+}
+
+// NewPool returns a pool of workers slots. reg may be nil.
+func NewPool(workers int, reg prometheus.Registerer) (*Pool, error) {
+	if workers <= 0 {
+		return nil, fmt.Errorf("batch: workers must be > 0, got %d", workers)
+	}
+	p := &Pool{
+		sem: make(chan struct{}, workers),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagetrust_lookups_in_flight",
+			Help: "Lookups running on the shared worker pool.",
+		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagetrust_lookups_queued",
+			Help: "Lookups waiting for a worker of the shared pool.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{p.inflight, p.queued} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("batch: registering metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Workers is the pool size.
+func (p *Pool) Workers() int { return cap(p.sem) }
+
+// Result is the outcome of one key.
+type Result[V any] struct {
+	Value V
+	Err   error
+}
+
+// TimedOutError is the error of a key not done by the batch deadline.
+type TimedOutError struct {
+	Key   string
+	After time.Duration
+	// Cause is why the batch context ended (context.DeadlineExceeded or a cancellation).
+	Cause error
+}
+
+func (e *TimedOutError) Error() string {
+	if errors.Is(e.Cause, context.DeadlineExceeded) {
+		return fmt.Sprintf("timed out: no answer for %q within the batch deadline (%s)", e.Key, e.After.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("timed out: lookup of %q abandoned after %s: %v", e.Key, e.After.Round(time.Millisecond), e.Cause)
+}
+
+func (e *TimedOutError) Unwrap() error { return e.Cause }
+
+// Run calls fn once per distinct key on the pool and returns one result per key, aligned with
+// keys (duplicates share the result). fn receives ctx and should return soon after ctx ends;
+// Run does not wait for it.
+func Run[V any](ctx context.Context, p *Pool, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
+	start := time.Now()
+	index := make(map[string]int, len(keys))
+	uniq := make([]string, 0, len(keys))
+	pos := make([]int, len(keys))
+	for i, k := range keys {
+		j, ok := index[k]
+		if !ok {
+			j = len(uniq)
+			index[k] = j
+			uniq = append(uniq, k)
+		}
+		pos[i] = j
+	}
+
+	res := make([]Result[V], len(uniq))
+	done := make([]bool, len(uniq))
+	var (
+		mu        sync.Mutex
+		closed    bool
+		remaining = len(uniq)
+		finished  = make(chan struct{})
+	)
+	if remaining == 0 {
+		close(finished)
+	}
+	for j, k := range uniq {
+		go func() {
+			p.queued.Inc()
+			select {
+			case p.sem <- struct{}{}:
+				p.queued.Dec()
+			case <-ctx.Done():
+				p.queued.Dec()
+				return // reported as timed out by Run
+			}
+			p.inflight.Inc()
+			v, err := fn(ctx, k)
+			p.inflight.Dec()
+			<-p.sem
+			mu.Lock()
+			defer mu.Unlock()
+			if closed {
+				return
+			}
+			if err != nil && ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+				err = &TimedOutError{Key: k, After: time.Since(start), Cause: context.Cause(ctx)}
+			}
+			res[j], done[j] = Result[V]{Value: v, Err: err}, true
+			remaining--
+			if remaining == 0 {
+				close(finished)
+			}
+		}()
+	}
+	select {
+	case <-finished:
+	case <-ctx.Done():
+	}
+
+	mu.Lock()
+	closed = true
+	after := time.Since(start)
+	for j, k := range uniq {
+		if !done[j] {
+			res[j].Err = &TimedOutError{Key: k, After: after, Cause: context.Cause(ctx)}
+		}
+	}
+	mu.Unlock()
+
+	out := make([]Result[V], len(keys))
+	for i, j := range pos {
+		out[i] = res[j]
+	}
+	return out
+}

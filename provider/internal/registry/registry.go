@@ -1,0 +1,408 @@
+// Package registry is the provider's only way to a container registry. It contacts only the
+// registries (and their mirrors) named in the configuration, resolves tags with HEAD (never GET:
+// registries count manifest GETs as pulls), fetches content by digest from mirrors in order,
+// authenticates per registry from a docker config file and Kubernetes pull secrets, limits
+// concurrency per registry, shares one tuned HTTP transport, and returns typed errors:
+// NotAllowedError, NotFoundError, DeniedError (final answers) and UnavailableError (transient).
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+)
+
+// Options configures a Client. Registries is required.
+type Options struct {
+	Registries []config.Registry
+	Auth       config.Auth
+	// Kubernetes is the client used when Auth.Kubernetes is set (required then).
+	Kubernetes kubernetes.Interface
+	// PerRegistryConcurrency caps in-flight operations per contacted host (default 16).
+	PerRegistryConcurrency int
+	// Timeout bounds one registry operation (default 2s).
+	Timeout time.Duration
+	// TLSConfig for registry connections (optional: extra root CAs; tests use it).
+	TLSConfig *tls.Config
+	// UserAgent (default "imagetrust-provider").
+	UserAgent string
+	// Registerer receives the registry metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// PullerMaxAge rotates the cached per-repository authenticated transports (default 10m),
+	// so credentials are re-resolved and the cache of repositories stays bounded.
+	PullerMaxAge time.Duration
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	regs      map[string]config.Registry // by lower-case host
+	policy    *hostPolicy
+	transport http.RoundTripper // guard → counting → shared http.Transport
+	base      *http.Transport
+	keychain  authn.Keychain
+	timeout   time.Duration
+	ua        string
+	maxAge    time.Duration
+
+	limMu sync.Mutex
+	lim   map[string]chan struct{}
+	limN  int
+
+	pullMu  sync.Mutex
+	pullers map[string]*pullerGen // by host + insecure
+
+	opDur *prometheus.HistogramVec
+	resps *prometheus.CounterVec
+}
+
+type pullerGen struct {
+	p       *remote.Puller
+	created time.Time
+	repos   atomic.Int64
+	seen    sync.Map
+}
+
+const maxReposPerPuller = 4096
+
+// New validates the options, reads the credentials and returns a Client.
+func New(ctx context.Context, o Options) (*Client, error) {
+	if len(o.Registries) == 0 {
+		return nil, errors.New("registry: no registries configured: nothing could be contacted")
+	}
+	if o.PerRegistryConcurrency <= 0 {
+		o.PerRegistryConcurrency = 16
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "imagetrust-provider"
+	}
+	if o.PullerMaxAge <= 0 {
+		o.PullerMaxAge = 10 * time.Minute
+	}
+	c := &Client{
+		regs:    map[string]config.Registry{},
+		policy:  newHostPolicy(),
+		timeout: o.Timeout,
+		ua:      o.UserAgent,
+		maxAge:  o.PullerMaxAge,
+		lim:     map[string]chan struct{}{},
+		limN:    o.PerRegistryConcurrency,
+		pullers: map[string]*pullerGen{},
+	}
+	for i, r := range o.Registries {
+		h := strings.ToLower(r.Host)
+		if h == "" {
+			return nil, fmt.Errorf("registry: registries[%d].host is empty", i)
+		}
+		if _, err := name.NewRegistry(h, name.StrictValidation); err != nil {
+			return nil, fmt.Errorf("registry: registries[%d].host %q: %w", i, r.Host, err)
+		}
+		if _, dup := c.regs[h]; dup {
+			return nil, fmt.Errorf("registry: registries[%d].host %q is listed twice", i, r.Host)
+		}
+		c.regs[h] = r
+		c.policy.add(h, r.Insecure, h)
+		for j, m := range r.Mirrors {
+			if _, err := name.NewRegistry(strings.ToLower(m.Host), name.StrictValidation); err != nil {
+				return nil, fmt.Errorf("registry: registries[%d].mirrors[%d].host %q: %w", i, j, m.Host, err)
+			}
+			c.policy.add(m.Host, m.Insecure, strings.ToLower(m.Host))
+		}
+	}
+
+	kc, err := keychain(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	c.keychain = kc
+
+	c.opDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "imagetrust_registry_operation_duration_seconds",
+		Help:    "Registry operations (head, get) by registry and outcome.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"registry", "operation", "outcome"})
+	c.resps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imagetrust_registry_responses_total",
+		Help: "HTTP responses from registries by registry, method and status code (\"error\": no response).",
+	}, []string{"registry", "method", "code"})
+	if o.Registerer != nil {
+		for _, col := range []prometheus.Collector{c.opDur, c.resps} {
+			if err := o.Registerer.Register(col); err != nil {
+				return nil, fmt.Errorf("registry: registering metrics: %w", err)
+			}
+		}
+	}
+
+	c.base = newBaseTransport(c.policy, o.PerRegistryConcurrency, o.Timeout, o.TLSConfig)
+	c.transport = &guard{p: c.policy, next: &counting{p: c.policy, next: c.base, resps: c.resps}}
+	return c, nil
+}
+
+// keychain builds the credentials: pull secrets from Kubernetes first, then the docker config
+// file; anonymous for everything else. The docker config file is read with the same keyring
+// code as pull secrets (it has the same "auths" format), so host matching is identical.
+func keychain(ctx context.Context, o Options) (authn.Keychain, error) {
+	var kcs []authn.Keychain
+	if k := o.Auth.Kubernetes; k != nil {
+		if o.Kubernetes == nil {
+			return nil, errors.New("registry: auth.kubernetes is set but no Kubernetes client was given")
+		}
+		sa := k.ServiceAccountName
+		if sa == "" {
+			sa = kauth.NoServiceAccount
+		}
+		kc, err := kauth.New(ctx, o.Kubernetes, kauth.Options{Namespace: k.Namespace, ServiceAccountName: sa, ImagePullSecrets: k.ImagePullSecrets})
+		if err != nil {
+			return nil, fmt.Errorf("registry: auth.kubernetes: reading pull secrets in namespace %q: %w", k.Namespace, err)
+		}
+		kcs = append(kcs, kc)
+	}
+	if f := o.Auth.DockerConfigFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("registry: auth.dockerConfigFile: %w", err)
+		}
+		sec := corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: b}}
+		kc, err := kauth.NewFromPullSecrets(ctx, []corev1.Secret{sec})
+		if err != nil {
+			return nil, fmt.Errorf("registry: auth.dockerConfigFile %s: %w", f, err)
+		}
+		kcs = append(kcs, kc)
+	}
+	if len(kcs) == 0 {
+		return authn.NewMultiKeychain(), nil // anonymous
+	}
+	return authn.NewMultiKeychain(kcs...), nil
+}
+
+// Allowed returns the configuration of the registry ref names, or a NotAllowedError.
+func (c *Client) Allowed(ref imageref.Ref) (config.Registry, error) {
+	r, ok := c.regs[ref.Host()]
+	if !ok {
+		return config.Registry{}, &NotAllowedError{Host: ref.Domain, Reason: "not in the provider's registries"}
+	}
+	return r, nil
+}
+
+// Target is one place a repository can be read from: the origin or a mirror.
+type Target struct {
+	Repo   name.Repository
+	Mirror bool
+}
+
+// ContentTargets are the places to read content by digest from: the mirrors in order, then the
+// origin.
+func (c *Client) ContentTargets(ref imageref.Ref) ([]Target, error) { return c.targets(ref, false) }
+
+// TagTargets are the places to resolve a tag at: mirrors trusted for tags in order, then the
+// origin.
+func (c *Client) TagTargets(ref imageref.Ref) ([]Target, error) { return c.targets(ref, true) }
+
+func (c *Client) targets(ref imageref.Ref, tags bool) ([]Target, error) {
+	r, err := c.Allowed(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Target, 0, len(r.Mirrors)+1)
+	for _, m := range r.Mirrors {
+		if tags && !m.TrustTags {
+			continue
+		}
+		repo, err := ref.GGCRRepository(strings.ToLower(m.Host), m.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Target{Repo: repo, Mirror: true})
+	}
+	repo, err := ref.GGCRRepository(ref.Host(), r.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, Target{Repo: repo}), nil
+}
+
+// RemoteOptions are the go-containerregistry options every access must use: the guarded,
+// metered shared transport, the credentials, no retries (callers have deadlines and caches),
+// the user agent and ctx. Use them only with repositories from ContentTargets / TagTargets,
+// inside Do.
+func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(c.transport),
+		remote.WithAuthFromKeychain(c.keychain),
+		remote.WithUserAgent(c.ua),
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
+	}
+}
+
+// Do runs op against the registry host of repo under the per-registry concurrency limit and
+// the operation timeout, records its latency and classifies its error. ref names the image in
+// errors.
+func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref string, op func(ctx context.Context) error) error {
+	host := strings.ToLower(repo.RegistryStr())
+	label := c.policy.label[host]
+	if label == "" {
+		label = host
+	}
+	sem := c.limiter(host)
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return &UnavailableError{Ref: ref, Err: fmt.Errorf("waiting for a connection slot to %s: %w", label, context.Cause(ctx))}
+	}
+	defer func() { <-sem }()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	err := Classify(ref, op(ctx))
+	outcome := "ok"
+	var nf *NotFoundError
+	var de *DeniedError
+	var na *NotAllowedError
+	switch {
+	case err == nil:
+	case errors.As(err, &nf):
+		outcome = "not_found"
+	case errors.As(err, &de):
+		outcome = "denied"
+	case errors.As(err, &na):
+		outcome = "not_allowed"
+	default:
+		outcome = "unavailable"
+	}
+	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (c *Client) limiter(host string) chan struct{} {
+	c.limMu.Lock()
+	defer c.limMu.Unlock()
+	l := c.lim[host]
+	if l == nil {
+		l = make(chan struct{}, c.limN)
+		c.lim[host] = l
+	}
+	return l
+}
+
+// puller returns the shared Puller for repo's registry: it keeps one authenticated transport
+// per repository so a HEAD costs one request after the first. It is replaced after maxAge or
+// maxReposPerPuller repositories.
+func (c *Client) puller(repo name.Repository) (*remote.Puller, error) {
+	key := repo.Scheme() + "://" + repo.RegistryStr()
+	c.pullMu.Lock()
+	g := c.pullers[key]
+	if g == nil || time.Since(g.created) > c.maxAge || g.repos.Load() > maxReposPerPuller {
+		p, err := remote.NewPuller(c.RemoteOptions(context.Background())...)
+		if err != nil {
+			c.pullMu.Unlock()
+			return nil, err
+		}
+		g = &pullerGen{p: p, created: time.Now()}
+		c.pullers[key] = g
+	}
+	c.pullMu.Unlock()
+	if _, loaded := g.seen.LoadOrStore(repo.String(), struct{}{}); !loaded {
+		g.repos.Add(1)
+	}
+	return g.p, nil
+}
+
+// Descriptor is what a manifest lookup returns.
+type Descriptor = v1.Descriptor
+
+// Head resolves ref with HEAD requests only: by digest when the reference has one (content: the
+// mirrors in order, then the origin), else by tag (trusted mirrors, then the origin). The
+// returned descriptor's digest is checked against a written digest.
+func (c *Client) Head(ctx context.Context, ref imageref.Ref) (*Descriptor, error) {
+	var targets []Target
+	var err error
+	if ref.Digest != "" {
+		targets, err = c.ContentTargets(ref)
+	} else {
+		targets, err = c.TagTargets(ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, t := range targets {
+		var r name.Reference
+		if ref.Digest != "" {
+			r = t.Repo.Digest(ref.Digest)
+		} else {
+			r = t.Repo.Tag(ref.EffectiveTag())
+		}
+		var desc *v1.Descriptor
+		err := c.Do(ctx, t.Repo, "head", ref.Original, func(ctx context.Context) error {
+			p, err := c.puller(t.Repo)
+			if err != nil {
+				return err
+			}
+			desc, err = p.Head(ctx, r)
+			return err
+		})
+		if err == nil {
+			return desc, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
+
+// Get fetches the manifest ref@digest (content: mirrors in order, then the origin). Use it only
+// by digest, after Head, for content that a HEAD cannot give (the platforms of an index).
+func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*remote.Descriptor, error) {
+	targets, err := c.ContentTargets(ref)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, t := range targets {
+		var d *remote.Descriptor
+		err := c.Do(ctx, t.Repo, "get", ref.Original, func(ctx context.Context) error {
+			p, err := c.puller(t.Repo)
+			if err != nil {
+				return err
+			}
+			d, err = p.Get(ctx, t.Repo.Digest(digest))
+			return err
+		})
+		if err == nil {
+			return d, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
+
+// CloseIdleConnections closes idle connections of the shared transport.
+func (c *Client) CloseIdleConnections() { c.base.CloseIdleConnections() }
