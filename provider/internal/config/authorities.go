@@ -1,5 +1,12 @@
 package config
 
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
 // Authority is a named source of trust that constraints refer to (K8sImageSignature
 // parameters `authorities`, `anyOf`). Exactly one of Key and Keyless is set.
 type Authority struct {
@@ -9,6 +16,10 @@ type Authority struct {
 	Images  []string `json:"images,omitempty"`
 	Key     *Key     `json:"key,omitempty"`
 	Keyless *Keyless `json:"keyless,omitempty"`
+	// VerifyPlatforms: for a multi-arch index, this authority counts only when the index AND
+	// every platform manifest in it carry a valid signature of this authority (attestation
+	// manifests of platform "unknown/unknown" excluded). Default false: the index alone.
+	VerifyPlatforms bool `json:"verifyPlatforms,omitempty"`
 }
 
 // Key is a public key: a PEM file or a sigstore KMS reference.
@@ -33,4 +44,34 @@ type Keyless struct {
 	RequireTlog *bool `json:"requireTlog,omitempty"`
 	// RequireSCT requires a certificate transparency SCT (default true).
 	RequireSCT *bool `json:"requireSCT,omitempty"`
+}
+
+// KMSSchemes are the sigstore KMS reference schemes a Key.KMS may use.
+var KMSSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
+
+// CompileImageGlob turns an authority image glob into an anchored regular expression over
+// normalised references and repositories: `**` matches any characters (across path
+// segments), `*` any characters except '/', everything else literally.
+func CompileImageGlob(glob string) (*regexp.Regexp, error) {
+	if glob == "" {
+		return nil, errors.New("empty glob")
+	}
+	if strings.ContainsAny(glob, " \t\r\n") {
+		return nil, fmt.Errorf("glob %q contains whitespace", glob)
+	}
+	var b strings.Builder
+	b.WriteString(`^`)
+	for i := 0; i < len(glob); i++ {
+		switch {
+		case strings.HasPrefix(glob[i:], "**"):
+			b.WriteString(`.*`)
+			i++
+		case glob[i] == '*':
+			b.WriteString(`[^/]*`)
+		default:
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+		}
+	}
+	b.WriteString(`$`)
+	return regexp.Compile(b.String())
 }
