@@ -1,0 +1,80 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Defaults. Deadlines stay well below Gatekeeper's Provider timeouts (validation 3 s, mutation 1 s).
+const (
+	DefaultAddress                = ":8443"
+	DefaultMetricsAddress         = ":8080"
+	DefaultMaxRequestBytes        = 1 << 20
+	DefaultMaxKeys                = 1000
+	DefaultShutdownTimeout        = 10 * time.Second
+	DefaultResolveDeadline        = 2500 * time.Millisecond
+	DefaultMutateDeadline         = 800 * time.Millisecond
+	DefaultVerifyDeadline         = 2500 * time.Millisecond
+	DefaultWorkers                = 64
+	DefaultPerRegistryConcurrency = 16
+	DefaultRegistryTimeout        = 2 * time.Second
+	DefaultCacheMaxEntries        = 100000
+	DefaultCacheTTL               = 5 * time.Minute
+	DefaultCacheNotFoundTTL       = 30 * time.Second
+)
+
+// ApplyDefaults fills every zero field that has a default, and lower-cases registry hosts
+// (hosts compare case-insensitively). Explicit values are kept, even invalid ones: Validate
+// reports those.
+func (c *Config) ApplyDefaults() {
+	s := &c.Server
+	setStr(&s.Address, DefaultAddress)
+	setStr(&s.MetricsAddress, DefaultMetricsAddress)
+	setInt64(&s.MaxRequestBytes, DefaultMaxRequestBytes)
+	setInt(&s.MaxKeys, DefaultMaxKeys)
+	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+
+	setDur(&c.Endpoints.Resolve.Deadline, DefaultResolveDeadline)
+	setDur(&c.Endpoints.Mutate.Deadline, DefaultMutateDeadline)
+	setDur(&c.Endpoints.Verify.Deadline, DefaultVerifyDeadline)
+
+	setInt(&c.Lookup.Workers, DefaultWorkers)
+	setInt(&c.Lookup.PerRegistryConcurrency, DefaultPerRegistryConcurrency)
+	setDur(&c.Lookup.RegistryTimeout, DefaultRegistryTimeout)
+
+	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
+	setDur(&c.Cache.TTL, DefaultCacheTTL)
+	setDur(&c.Cache.NotFoundTTL, DefaultCacheNotFoundTTL)
+
+	for i := range c.Registries {
+		r := &c.Registries[i]
+		r.Host = strings.ToLower(r.Host)
+		for j := range r.Mirrors {
+			r.Mirrors[j].Host = strings.ToLower(r.Mirrors[j].Host)
+		}
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setInt64(p *int64, v int64) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v time.Duration) {
+	if *p == 0 {
+		*p = Duration(v)
+	}
+}
