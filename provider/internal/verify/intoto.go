@@ -1,0 +1,225 @@
+package verify
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// In-toto and predicate types the summaries understand.
+const (
+	intotoPayloadType   = "application/vnd.in-toto+json"
+	statementV01        = "https://in-toto.io/Statement/v0.1"
+	statementV1         = "https://in-toto.io/Statement/v1"
+	cosignSignPredicate = "https://sigstore.dev/cosign/sign/v1"
+	slsaV02             = "https://slsa.dev/provenance/v0.2"
+	slsaV1              = "https://slsa.dev/provenance/v1"
+)
+
+// dsseEnvelope is a DSSE envelope as JSON (payload and signatures base64).
+type dsseEnvelope struct {
+	PayloadType string `json:"payloadType"`
+	Payload     string `json:"payload"`
+	Signatures  []struct {
+		KeyID string `json:"keyid"`
+		Sig   string `json:"sig"`
+	} `json:"signatures"`
+}
+
+// pae is DSSE's pre-authentication encoding: what the signature covers.
+func pae(payloadType string, payload []byte) []byte {
+	var b strings.Builder
+	b.Grow(len(payloadType) + len(payload) + 32)
+	b.WriteString("DSSEv1 ")
+	b.WriteString(strconv.Itoa(len(payloadType)))
+	b.WriteByte(' ')
+	b.WriteString(payloadType)
+	b.WriteByte(' ')
+	b.WriteString(strconv.Itoa(len(payload)))
+	b.WriteByte(' ')
+	b.Write(payload)
+	return []byte(b.String())
+}
+
+func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
+	var env dsseEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, nil, nil, fmt.Errorf("malformed DSSE envelope: %w", err)
+	}
+	if env.PayloadType != intotoPayloadType {
+		return nil, nil, nil, fmt.Errorf("DSSE payload type %q is not %s", env.PayloadType, intotoPayloadType)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("malformed DSSE payload: %w", err)
+	}
+	if len(env.Signatures) == 0 {
+		return nil, nil, nil, fmt.Errorf("DSSE envelope has no signatures")
+	}
+	sigs := make([][]byte, 0, len(env.Signatures))
+	for _, s := range env.Signatures {
+		b, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("malformed DSSE signature: %w", err)
+		}
+		sigs = append(sigs, b)
+	}
+	return &env, payload, sigs, nil
+}
+
+// statement is an in-toto Statement v0.1 or v1.
+type statement struct {
+	Type          string `json:"_type"`
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
+		Name   string            `json:"name"`
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+	Predicate json.RawMessage `json:"predicate"`
+}
+
+// parseStatement decodes a verified payload and checks that one subject is digest
+// ("sha256:<hex>").
+func parseStatement(payload []byte, digest string) (*statement, error) {
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("malformed in-toto statement: %w", err)
+	}
+	if st.Type != statementV01 && st.Type != statementV1 {
+		return nil, fmt.Errorf("statement type %q is neither %s nor %s", st.Type, statementV01, statementV1)
+	}
+	if st.PredicateType == "" {
+		return nil, fmt.Errorf("statement has no predicateType")
+	}
+	alg, hexd, _ := strings.Cut(digest, ":")
+	var seen []string
+	for _, s := range st.Subject {
+		if v, ok := s.Digest[alg]; ok {
+			if strings.EqualFold(v, hexd) {
+				return &st, nil
+			}
+			seen = append(seen, alg+":"+v)
+		}
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("statement has no %s subject", alg)
+	}
+	return nil, fmt.Errorf("statement subject %s is not this image (%s)", strings.Join(seen, ","), digest)
+}
+
+// sbomFormat classifies an SBOM predicate type: "spdx", "cyclonedx" or "".
+func sbomFormat(predicateType string) string {
+	p := strings.ToLower(predicateType)
+	switch {
+	case strings.HasPrefix(p, "https://spdx.dev/document"), p == "https://cosign.sigstore.dev/attestation/spdx/v1":
+		return "spdx"
+	case strings.HasPrefix(p, "https://cyclonedx.org/bom"), p == "https://cosign.sigstore.dev/attestation/cyclonedx/v1":
+		return "cyclonedx"
+	}
+	return ""
+}
+
+// sbomArtifactFormat classifies an OCI referrer artifact type as an SBOM format.
+func sbomArtifactFormat(artifactType string) string {
+	a := strings.ToLower(artifactType)
+	switch {
+	case strings.Contains(a, "spdx"):
+		return "spdx"
+	case strings.Contains(a, "cyclonedx"):
+		return "cyclonedx"
+	case strings.Contains(a, "syft"):
+		return "syft"
+	}
+	return ""
+}
+
+// summariseProvenance extracts builder, source and build type from SLSA v0.2 or v1.
+func summariseProvenance(predicateType string, predicate json.RawMessage) (Provenance, bool) {
+	p := Provenance{Present: true, PredicateType: predicateType}
+	switch {
+	case predicateType == slsaV02 || strings.HasPrefix(predicateType, "https://slsa.dev/provenance/v0."):
+		var v struct {
+			Builder struct {
+				ID string `json:"id"`
+			} `json:"builder"`
+			BuildType  string `json:"buildType"`
+			Invocation struct {
+				ConfigSource struct {
+					URI string `json:"uri"`
+				} `json:"configSource"`
+			} `json:"invocation"`
+			Materials []struct {
+				URI string `json:"uri"`
+			} `json:"materials"`
+		}
+		if err := json.Unmarshal(predicate, &v); err != nil {
+			return Provenance{}, false
+		}
+		p.BuilderID, p.BuildType, p.SourceURI = v.Builder.ID, v.BuildType, v.Invocation.ConfigSource.URI
+		if p.SourceURI == "" && len(v.Materials) > 0 {
+			p.SourceURI = v.Materials[0].URI
+		}
+		return p, true
+	case predicateType == slsaV1 || strings.HasPrefix(predicateType, "https://slsa.dev/provenance/v1"):
+		var v struct {
+			BuildDefinition struct {
+				BuildType            string          `json:"buildType"`
+				ExternalParameters   json.RawMessage `json:"externalParameters"`
+				ResolvedDependencies []struct {
+					URI string `json:"uri"`
+				} `json:"resolvedDependencies"`
+			} `json:"buildDefinition"`
+			RunDetails struct {
+				Builder struct {
+					ID string `json:"id"`
+				} `json:"builder"`
+			} `json:"runDetails"`
+		}
+		if err := json.Unmarshal(predicate, &v); err != nil {
+			return Provenance{}, false
+		}
+		p.BuilderID, p.BuildType = v.RunDetails.Builder.ID, v.BuildDefinition.BuildType
+		p.SourceURI = sourceFromExternalParameters(v.BuildDefinition.ExternalParameters)
+		if p.SourceURI == "" && len(v.BuildDefinition.ResolvedDependencies) > 0 {
+			p.SourceURI = v.BuildDefinition.ResolvedDependencies[0].URI
+		}
+		return p, true
+	}
+	return Provenance{}, false
+}
+
+// sourceFromExternalParameters knows the common SLSA v1 shapes: GitHub Actions
+// (workflow.repository), and a "source" given as a string or {uri}.
+func sourceFromExternalParameters(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v struct {
+		Workflow struct {
+			Repository string `json:"repository"`
+		} `json:"workflow"`
+		Source     json.RawMessage `json:"source"`
+		Repository string          `json:"repository"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	if v.Workflow.Repository != "" {
+		return v.Workflow.Repository
+	}
+	if len(v.Source) > 0 {
+		var s string
+		if json.Unmarshal(v.Source, &s) == nil {
+			return s
+		}
+		var o struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(v.Source, &o) == nil && o.URI != "" {
+			return o.URI
+		}
+	}
+	return v.Repository
+}

@@ -1,0 +1,210 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+)
+
+// Registry is what verification reads from registries. Implementations contact only allowed
+// registries and return the registry package's typed errors (NotFoundError, DeniedError,
+// UnavailableError, NotAllowedError).
+type Registry interface {
+	// Head resolves ref with one HEAD request (by tag, or by digest when ref has one).
+	Head(ctx context.Context, ref imageref.Ref) (*v1.Descriptor, error)
+	// Manifest GETs the manifest reference (a tag such as sha256-<hex>.sig, or a digest) in
+	// ref's repository. A manifest larger than max is an error.
+	Manifest(ctx context.Context, ref imageref.Ref, reference string, max int64) (*Manifest, error)
+	// Blob GETs a blob of ref's repository, at most max bytes, checked against its digest.
+	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, max int64) ([]byte, error)
+	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
+	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
+}
+
+// Manifest is a fetched manifest.
+type Manifest struct {
+	Raw       []byte
+	MediaType types.MediaType
+	Digest    v1.Hash
+}
+
+// NewRegistry adapts the provider's registry client (allow-list, SSRF guard, auth, mirrors,
+// per-registry limits, metrics) to Registry.
+func NewRegistry(c *registry.Client) Registry {
+	return &clientRegistry{c: c, pullers: map[string]*pullerEntry{}}
+}
+
+type clientRegistry struct {
+	c       *registry.Client
+	mu      sync.Mutex
+	pullers map[string]*pullerEntry
+}
+
+type pullerEntry struct {
+	p       *remote.Puller
+	created time.Time
+}
+
+// pullerMaxAge rotates the cached authenticated transports (credentials re-read, map bounded).
+const pullerMaxAge = 10 * time.Minute
+
+// puller returns a Puller for repo's registry. A Puller keeps one authenticated transport per
+// repository, so /v2/ is pinged and a token fetched once per repository, not per request.
+func (r *clientRegistry) puller(repo name.Repository) (*remote.Puller, error) {
+	key := repo.Scheme() + "://" + repo.RegistryStr()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.pullers[key]
+	if e == nil || time.Since(e.created) > pullerMaxAge {
+		p, err := remote.NewPuller(r.c.RemoteOptions(context.Background())...)
+		if err != nil {
+			return nil, err
+		}
+		e = &pullerEntry{p: p, created: time.Now()}
+		r.pullers[key] = e
+	}
+	return e.p, nil
+}
+
+func (r *clientRegistry) Head(ctx context.Context, ref imageref.Ref) (*v1.Descriptor, error) {
+	return r.c.Head(ctx, ref)
+}
+
+// each runs op on the content targets of ref (mirrors in order, then the origin) until one
+// succeeds; a not-found at a mirror falls through to the next target.
+func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation string, op func(ctx context.Context, p *remote.Puller, repo name.Repository) error) error {
+	targets, err := r.c.ContentTargets(ref)
+	if err != nil {
+		return err
+	}
+	var last error
+	for _, t := range targets {
+		err := r.c.Do(ctx, t.Repo, operation, ref.Original, func(ctx context.Context) error {
+			p, err := r.puller(t.Repo)
+			if err != nil {
+				return err
+			}
+			return op(ctx, p, t.Repo)
+		})
+		if err == nil {
+			return nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return last
+}
+
+func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, reference string, max int64) (*Manifest, error) {
+	var m *Manifest
+	err := r.each(ctx, ref, "verify_manifest", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+		var nr name.Reference
+		if strings.HasPrefix(reference, "sha256:") {
+			nr = repo.Digest(reference)
+		} else {
+			nr = repo.Tag(reference)
+		}
+		d, err := p.Get(ctx, nr)
+		if err != nil {
+			return err
+		}
+		if int64(len(d.Manifest)) > max {
+			return &tooLargeError{what: "manifest " + reference, max: max}
+		}
+		m = &Manifest{Raw: d.Manifest, MediaType: d.MediaType, Digest: d.Digest}
+		return nil
+	})
+	return m, err
+}
+
+func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, max int64) ([]byte, error) {
+	var out []byte
+	err := r.each(ctx, ref, "verify_blob", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+		l, err := p.Layer(ctx, repo.Digest(digest.String()))
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err := readCapped(rc, max, "blob "+digest.String())
+		if err != nil {
+			return err
+		}
+		out = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDigest(out, digest); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (r *clientRegistry) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error) {
+	var out *v1.IndexManifest
+	err := r.each(ctx, ref, "verify_referrers", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+		idx, err := remote.Referrers(repo.Digest(digest.String()), remote.Reuse(p), remote.WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		out, err = idx.IndexManifest()
+		return err
+	})
+	return out, err
+}
+
+// tooLargeError: something read from a registry exceeded its cap. It makes that signature or
+// attestation fail; it is not a registry outage.
+type tooLargeError struct {
+	what string
+	max  int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than %d bytes", e.what, e.max)
+}
+
+func readCapped(r io.Reader, max int64, what string) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, &tooLargeError{what: what, max: max}
+	}
+	return buf.Bytes(), nil
+}
+
+// checkDigest verifies that b hashes to d (sha256 only).
+func checkDigest(b []byte, d v1.Hash) error {
+	if d.Algorithm != "sha256" {
+		return fmt.Errorf("unsupported digest algorithm %q", d.Algorithm)
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != d.Hex {
+		return fmt.Errorf("content does not match its digest %s", d)
+	}
+	return nil
+}

@@ -1,0 +1,694 @@
+// Package verify answers POST /v1/verify: for each image it proves, with cryptography and
+// against the configured authorities, which signatures, attestations, SBOMs and provenance
+// belong to the image's digest. After at most one HEAD for a tag everything is read by digest:
+// cosign's tag scheme (sha256-<hex>.sig / .att) and OCI referrers (Sigstore bundles, in-toto
+// attestations, SBOM artifacts). Multi-arch indexes report their platforms and, for authorities
+// with verifyPlatforms, every platform manifest's own signature is checked too.
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+)
+
+// Limits cap what one verification reads. Zero fields take the defaults.
+type Limits struct {
+	// Layers: signature / attestation layers examined per manifest (default 32).
+	Layers int
+	// Referrers examined per digest (default 64).
+	Referrers int
+	// ManifestBytes: a signature, attestation or referrer manifest (default 256 KiB).
+	ManifestBytes int64
+	// PayloadBytes: a simple-signing payload (default 64 KiB).
+	PayloadBytes int64
+	// AttestationBytes: a DSSE envelope or Sigstore bundle (default 4 MiB).
+	AttestationBytes int64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Layers <= 0 {
+		l.Layers = 32
+	}
+	if l.Referrers <= 0 {
+		l.Referrers = 64
+	}
+	if l.ManifestBytes <= 0 {
+		l.ManifestBytes = 256 << 10
+	}
+	if l.PayloadBytes <= 0 {
+		l.PayloadBytes = 64 << 10
+	}
+	if l.AttestationBytes <= 0 {
+		l.AttestationBytes = 4 << 20
+	}
+	return l
+}
+
+// Options configures a Service. Registry and Pool are required.
+type Options struct {
+	// Authorities, validated (config.Validate). Keys are parsed and KMS public keys fetched
+	// once, in New.
+	Authorities []config.Authority
+	Registry    Registry
+	Pool        *batch.Pool
+	// Cache of answers by normalised reference (nil: none).
+	Cache *cache.Cache[*Value]
+	// Deadline for a whole batch (default 2.5s).
+	Deadline time.Duration
+	Limits   Limits
+	// Registerer receives the verify metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Service verifies images. Safe for concurrent use.
+type Service struct {
+	auths    []*authority
+	reg      Registry
+	pool     *batch.Pool
+	cache    *cache.Cache[*Value]
+	deadline time.Duration
+	lim      Limits
+	results  *prometheus.CounterVec
+	checks   *prometheus.CounterVec
+}
+
+// New compiles the authorities (reading key files, trusted roots and KMS public keys).
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Registry == nil || o.Pool == nil {
+		return nil, errors.New("verify: Registry and Pool are required")
+	}
+	auths, err := compileAuthorities(ctx, o.Authorities)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = 2500 * time.Millisecond
+	}
+	s := &Service{
+		auths: auths, reg: o.Registry, pool: o.Pool, cache: o.Cache, deadline: o.Deadline,
+		lim: o.Limits.withDefaults(),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagetrust_verify_results_total",
+			Help: "Verify lookups by outcome (signed, unsigned, error).",
+		}, []string{"outcome"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagetrust_verify_checks_total",
+			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
+		}, []string{"kind", "result"}),
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.results, s.checks} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("verify: registering metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Verify answers one /v1/verify batch: one item per key, in order. Per-key errors start with
+// a class word (invalid reference, registry not allowed, not found, denied, unavailable,
+// timed out); an image that is merely unsigned is a value with signed=false, not an error.
+func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item {
+	ctx, cancel := context.WithTimeout(ctx, s.deadline)
+	defer cancel()
+	res := batch.Run(ctx, s.pool, keys, s.lookupKey)
+	items := make([]externaldata.Item, len(keys))
+	for i, r := range res {
+		items[i].Key = keys[i]
+		if r.Err != nil {
+			items[i].Error = r.Err.Error()
+			s.results.WithLabelValues("error").Inc()
+			continue
+		}
+		items[i].Value = r.Value
+		if r.Value.Signed {
+			s.results.WithLabelValues("signed").Inc()
+		} else {
+			s.results.WithLabelValues("unsigned").Inc()
+		}
+	}
+	return items
+}
+
+func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
+	ref, err := imageref.Parse(key)
+	if err != nil {
+		return nil, err
+	}
+	if s.cache == nil {
+		return s.Lookup(ctx, ref)
+	}
+	r, err := s.cache.Get(ctx, "verify\x00"+ref.Normalized(), func(ctx context.Context) (*Value, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.deadline)
+		defer cancel()
+		return s.Lookup(ctx, ref)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.Stale {
+		v := *r.Value
+		v.Stale = true
+		return &v, nil
+	}
+	return r.Value, nil
+}
+
+// fatal reports whether a registry error must fail the whole key (the registry gave no final
+// answer, or refused access) rather than reject one signature.
+func fatal(err error) bool {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		return false
+	}
+	var ue *registry.UnavailableError
+	var de *registry.DeniedError
+	var na *registry.NotAllowedError
+	return errors.As(err, &ue) || errors.As(err, &de) || errors.As(err, &na) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+func isNotFound(err error) bool {
+	var nf *registry.NotFoundError
+	return errors.As(err, &nf)
+}
+
+// partial collects what one branch of a lookup found.
+type partial struct {
+	sigs     []Signature
+	stmts    []*verifiedStatement
+	stmtFmt  []string
+	rejected []Rejection
+	sboms    []UnverifiedSBOM
+	err      error
+}
+
+func (p *partial) reject(kind, format string, args ...any) {
+	p.rejected = append(p.rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (s *Service) applicable(ref imageref.Ref) []*authority {
+	var out []*authority
+	for _, a := range s.auths {
+		if a.applies(ref) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Lookup verifies one parsed reference.
+func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	v := &Value{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}
+	auths := s.applicable(ref)
+
+	var digest string
+	var mediaType types.MediaType
+	if ref.Digest == "" {
+		d, err := s.reg.Head(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		digest, mediaType = d.Digest.String(), d.MediaType
+		v.TagDigest = digest
+	} else {
+		digest = ref.Digest
+	}
+	v.Digest = digest
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return nil, &imageref.InvalidError{Ref: ref.Original, Reason: err.Error()}
+	}
+
+	var (
+		wg               sync.WaitGroup
+		sigP, attP, refP partial
+		platErr, tagErr  error
+		platforms        []v1.Descriptor
+		headMediaType    types.MediaType
+		tagDigest        string
+	)
+	wg.Add(3)
+	go func() { defer wg.Done(); s.signatures(ctx, ref, h, auths, &sigP) }()
+	go func() { defer wg.Done(); s.attestations(ctx, ref, h, auths, &attP) }()
+	go func() { defer wg.Done(); s.referrers(ctx, ref, h, auths, &refP) }()
+	if ref.Digest != "" && ref.Tag != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := ref
+			t.Digest = ""
+			d, err := s.reg.Head(ctx, t)
+			if err != nil {
+				tagErr = err
+				return
+			}
+			tagDigest = d.Digest.String()
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		mt := mediaType
+		if mt == "" {
+			d, err := s.reg.Head(ctx, ref)
+			if err != nil {
+				platErr = err
+				return
+			}
+			mt = d.MediaType
+		}
+		headMediaType = mt
+		if !mt.IsIndex() {
+			return
+		}
+		m, err := s.reg.Manifest(ctx, ref, digest, 4<<20)
+		if err != nil {
+			platErr = err
+			return
+		}
+		var idx v1.IndexManifest
+		if err := json.Unmarshal(m.Raw, &idx); err != nil {
+			platErr = fmt.Errorf("unavailable: malformed index %s: %w", digest, err)
+			return
+		}
+		platforms = idx.Manifests
+	}()
+	wg.Wait()
+
+	if platErr != nil {
+		return nil, platErr
+	}
+	for _, p := range []*partial{&sigP, &attP, &refP} {
+		if p.err != nil {
+			return nil, p.err
+		}
+	}
+	v.MediaType = string(headMediaType)
+	if ref.Digest != "" && ref.Tag != "" {
+		switch {
+		case tagErr == nil:
+			v.TagDigest = tagDigest
+		case fatal(tagErr):
+			return nil, tagErr
+		default:
+			v.TagError = tagErr.Error()
+		}
+	}
+
+	// Merge.
+	for _, p := range []*partial{&sigP, &attP, &refP} {
+		v.Signatures = appendUniqueSigs(v.Signatures, p.sigs)
+		for i, st := range p.stmts {
+			s.addStatement(v, st, p.stmtFmt[i])
+		}
+		for _, r := range p.rejected {
+			v.reject(r.Kind, "%s", r.Reason)
+		}
+		v.SBOM.Unverified = append(v.SBOM.Unverified, p.sboms...)
+	}
+
+	for _, d := range platforms {
+		p := Platform{Digest: d.Digest.String()}
+		if d.Platform != nil {
+			p.OS, p.Architecture, p.Variant = d.Platform.OS, d.Platform.Architecture, d.Platform.Variant
+		}
+		v.Platforms = append(v.Platforms, p)
+	}
+	if len(platforms) > 0 {
+		if err := s.verifyPlatforms(ctx, ref, auths, v); err != nil {
+			return nil, err
+		}
+	}
+	v.Signed = len(v.Signatures) > 0
+	return v, nil
+}
+
+func appendUniqueSigs(dst, src []Signature) []Signature {
+outer:
+	for _, s := range src {
+		for _, d := range dst {
+			if d.Authority == s.Authority && d.KeyID == s.KeyID && d.Format == s.Format {
+				continue outer
+			}
+		}
+		dst = append(dst, s)
+	}
+	return dst
+}
+
+// addStatement records a verified statement: a cosign sign predicate (bundle format) is a
+// signature; everything else an attestation, summarised as SBOM or provenance when it is one.
+func (s *Service) addStatement(v *Value, vs *verifiedStatement, format string) {
+	pt := vs.st.PredicateType
+	if pt == cosignSignPredicate {
+		v.Signatures = appendUniqueSigs(v.Signatures, vs.sigs)
+		return
+	}
+	for _, sig := range vs.sigs {
+		a := Attestation{Authority: sig.Authority, PredicateType: pt, Format: format}
+		dup := false
+		for _, e := range v.Attestations {
+			if e == a {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			v.Attestations = append(v.Attestations, a)
+		}
+	}
+	if f := sbomFormat(pt); f != "" && !v.SBOM.Present {
+		v.SBOM.Present, v.SBOM.Format, v.SBOM.Authority = true, f, vs.sigs[0].Authority
+	}
+	if !v.Provenance.Present {
+		if p, ok := summariseProvenance(pt, vs.st.Predicate); ok {
+			p.Authority = vs.sigs[0].Authority
+			v.Provenance = p
+		}
+	}
+}
+
+func sigTag(h v1.Hash, suffix string) string { return h.Algorithm + "-" + h.Hex + "." + suffix }
+
+// signatures reads sha256-<hex>.sig and verifies each layer.
+func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+	m, ok := s.tagManifest(ctx, ref, sigTag(h, "sig"), "signature", p)
+	if !ok {
+		return
+	}
+	for i, l := range m.Layers {
+		if i >= s.lim.Layers {
+			p.reject("signature", "more than %d signature layers; the rest were ignored", s.lim.Layers)
+			break
+		}
+		if l.Size > s.lim.PayloadBytes {
+			s.checks.WithLabelValues("signature", "rejected").Inc()
+			p.reject("signature", "layer %s: payload of %d bytes exceeds the %d-byte cap", l.Digest, l.Size, s.lim.PayloadBytes)
+			continue
+		}
+		payload, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.PayloadBytes)
+		if err != nil {
+			if fatal(err) {
+				p.err = err
+				return
+			}
+			s.checks.WithLabelValues("signature", "rejected").Inc()
+			p.reject("signature", "layer %s: %v", l.Digest, err)
+			continue
+		}
+		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
+		if err != nil {
+			s.checks.WithLabelValues("signature", "rejected").Inc()
+			p.reject("signature", "layer %s: %v", l.Digest, err)
+			continue
+		}
+		s.checks.WithLabelValues("signature", "verified").Inc()
+		p.sigs = append(p.sigs, sigs...)
+	}
+}
+
+// tagManifest fetches a cosign tag-scheme manifest; absent is not an error.
+func (s *Service) tagManifest(ctx context.Context, ref imageref.Ref, tag, kind string, p *partial) (*v1.Manifest, bool) {
+	m, err := s.reg.Manifest(ctx, ref, tag, s.lim.ManifestBytes)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, false
+		}
+		if fatal(err) {
+			p.err = err
+			return nil, false
+		}
+		p.reject(kind, "%s: %v", tag, err)
+		return nil, false
+	}
+	var man v1.Manifest
+	if err := json.Unmarshal(m.Raw, &man); err != nil {
+		p.reject(kind, "%s: malformed manifest: %v", tag, err)
+		return nil, false
+	}
+	return &man, true
+}
+
+// attestations reads sha256-<hex>.att and verifies each DSSE layer.
+func (s *Service) attestations(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+	m, ok := s.tagManifest(ctx, ref, sigTag(h, "att"), "attestation", p)
+	if !ok {
+		return
+	}
+	s.dsseLayers(ctx, ref, h, auths, m.Layers, "cosign", p)
+}
+
+func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
+	for i, l := range layers {
+		if i >= s.lim.Layers {
+			p.reject("attestation", "more than %d attestation layers; the rest were ignored", s.lim.Layers)
+			break
+		}
+		if l.Size > s.lim.AttestationBytes {
+			s.checks.WithLabelValues("attestation", "rejected").Inc()
+			p.reject("attestation", "layer %s: envelope of %d bytes exceeds the %d-byte cap", l.Digest, l.Size, s.lim.AttestationBytes)
+			continue
+		}
+		raw, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.AttestationBytes)
+		if err != nil {
+			if fatal(err) {
+				p.err = err
+				return
+			}
+			s.checks.WithLabelValues("attestation", "rejected").Inc()
+			p.reject("attestation", "layer %s: %v", l.Digest, err)
+			continue
+		}
+		vs, err := checkDSSE(auths, l.Annotations, raw, h.String())
+		if err != nil {
+			s.checks.WithLabelValues("attestation", "rejected").Inc()
+			p.reject("attestation", "layer %s: %v", l.Digest, err)
+			continue
+		}
+		s.checks.WithLabelValues("attestation", "verified").Inc()
+		p.stmts = append(p.stmts, vs)
+		p.stmtFmt = append(p.stmtFmt, format)
+	}
+}
+
+// referrers lists the OCI referrers of the digest: Sigstore bundles and in-toto referrers are
+// verified; SBOM artifacts are reported as unverified.
+func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+	idx, err := s.reg.Referrers(ctx, ref, h)
+	if err != nil {
+		if isNotFound(err) {
+			return
+		}
+		if fatal(err) {
+			p.err = err
+			return
+		}
+		p.reject("bundle", "referrers of %s: %v", h, err)
+		return
+	}
+	for i, d := range idx.Manifests {
+		if i >= s.lim.Referrers {
+			p.reject("bundle", "more than %d referrers; the rest were ignored", s.lim.Referrers)
+			break
+		}
+		at := d.ArtifactType
+		switch {
+		case strings.HasPrefix(at, bundleMediaPrefix):
+			s.bundleReferrer(ctx, ref, h, auths, d, p)
+		case at == intotoPayloadType:
+			m, ok := s.referrerManifest(ctx, ref, d, "attestation", p)
+			if ok {
+				s.dsseLayers(ctx, ref, h, auths, m.Layers, "referrer", p)
+			}
+		default:
+			if f := sbomArtifactFormat(at); f != "" {
+				p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: at, Digest: d.Digest.String()})
+			}
+		}
+	}
+}
+
+func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.Descriptor, kind string, p *partial) (*v1.Manifest, bool) {
+	if d.Size > s.lim.ManifestBytes {
+		p.reject(kind, "referrer %s: manifest of %d bytes exceeds the %d-byte cap", d.Digest, d.Size, s.lim.ManifestBytes)
+		return nil, false
+	}
+	m, err := s.reg.Manifest(ctx, ref, d.Digest.String(), s.lim.ManifestBytes)
+	if err != nil {
+		if fatal(err) {
+			p.err = err
+		} else {
+			p.reject(kind, "referrer %s: %v", d.Digest, err)
+		}
+		return nil, false
+	}
+	var man v1.Manifest
+	if err := json.Unmarshal(m.Raw, &man); err != nil {
+		p.reject(kind, "referrer %s: malformed manifest: %v", d.Digest, err)
+		return nil, false
+	}
+	return &man, true
+}
+
+func (s *Service) bundleReferrer(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, p *partial) {
+	m, ok := s.referrerManifest(ctx, ref, d, "bundle", p)
+	if !ok {
+		return
+	}
+	if m.Subject == nil || m.Subject.Digest != h {
+		s.checks.WithLabelValues("bundle", "rejected").Inc()
+		p.reject("bundle", "referrer %s: subject is not %s", d.Digest, h)
+		return
+	}
+	for i, l := range m.Layers {
+		if i >= s.lim.Layers {
+			break
+		}
+		if !strings.HasPrefix(string(l.MediaType), bundleMediaPrefix) {
+			continue
+		}
+		if l.Size > s.lim.AttestationBytes {
+			s.checks.WithLabelValues("bundle", "rejected").Inc()
+			p.reject("bundle", "referrer %s: bundle of %d bytes exceeds the %d-byte cap", d.Digest, l.Size, s.lim.AttestationBytes)
+			continue
+		}
+		raw, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.AttestationBytes)
+		if err != nil {
+			if fatal(err) {
+				p.err = err
+				return
+			}
+			s.checks.WithLabelValues("bundle", "rejected").Inc()
+			p.reject("bundle", "referrer %s: %v", d.Digest, err)
+			continue
+		}
+		vs, err := checkBundle(auths, raw, h.String())
+		if err != nil {
+			s.checks.WithLabelValues("bundle", "rejected").Inc()
+			p.reject("bundle", "referrer %s: %v", d.Digest, err)
+			continue
+		}
+		s.checks.WithLabelValues("bundle", "verified").Inc()
+		p.stmts = append(p.stmts, vs)
+		p.stmtFmt = append(p.stmtFmt, "bundle")
+	}
+}
+
+// verifyPlatforms checks, for authorities with verifyPlatforms, that every platform manifest
+// of the index carries the authority's own signature; an authority that misses one is removed
+// from the index's signatures.
+func (s *Service) verifyPlatforms(ctx context.Context, ref imageref.Ref, auths []*authority, v *Value) error {
+	var vp []*authority
+	for _, a := range auths {
+		if a.verifyPlatforms {
+			vp = append(vp, a)
+		}
+	}
+	if len(vp) == 0 {
+		return nil
+	}
+	type res struct {
+		names map[string]bool
+		err   error
+	}
+	out := make([]res, len(v.Platforms))
+	var wg sync.WaitGroup
+	for i := range v.Platforms {
+		pl := v.Platforms[i]
+		if pl.OS == "unknown" && pl.Architecture == "unknown" {
+			continue // build attestation manifests, not runnable platforms
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := v1.NewHash(pl.Digest)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			var sp, rp partial
+			var iwg sync.WaitGroup
+			iwg.Add(2)
+			go func() { defer iwg.Done(); s.signatures(ctx, ref, h, vp, &sp) }()
+			go func() { defer iwg.Done(); s.referrers(ctx, ref, h, vp, &rp) }()
+			iwg.Wait()
+			if sp.err != nil {
+				out[i].err = sp.err
+				return
+			}
+			if rp.err != nil {
+				out[i].err = rp.err
+				return
+			}
+			names := map[string]bool{}
+			for _, sig := range sp.sigs {
+				names[sig.Authority] = true
+			}
+			for _, st := range rp.stmts {
+				if st.st.PredicateType == cosignSignPredicate {
+					for _, sig := range st.sigs {
+						names[sig.Authority] = true
+					}
+				}
+			}
+			out[i].names = names
+		}()
+	}
+	wg.Wait()
+	missing := map[string]string{}
+	for i := range v.Platforms {
+		pl := &v.Platforms[i]
+		if pl.OS == "unknown" && pl.Architecture == "unknown" {
+			continue
+		}
+		if out[i].err != nil {
+			return out[i].err
+		}
+		for _, a := range vp {
+			if out[i].names[a.name] {
+				pl.VerifiedBy = append(pl.VerifiedBy, a.name)
+			} else if _, ok := missing[a.name]; !ok {
+				missing[a.name] = platformString(*pl) + " (" + pl.Digest + ")"
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	kept := v.Signatures[:0]
+	for _, sig := range v.Signatures {
+		if m, ok := missing[sig.Authority]; ok {
+			v.reject("platform", "authority %s signed the index but not platform %s", sig.Authority, m)
+			continue
+		}
+		kept = append(kept, sig)
+	}
+	v.Signatures = kept
+	return nil
+}
+
+func platformString(p Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}

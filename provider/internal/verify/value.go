@@ -1,0 +1,113 @@
+package verify
+
+import "fmt"
+
+// Value is the /v1/verify answer for one key. Only facts proven by cryptography against a
+// configured authority, for this digest, appear in Signatures, Attestations, SBOM.Present and
+// Provenance; what was found but not verified is listed in SBOM.Unverified and Rejected.
+type Value struct {
+	// Image is the normalised reference.
+	Image string `json:"image"`
+	// Digest is what the reference resolves to (the written digest when there is one).
+	Digest string `json:"digest"`
+	// MediaType of the manifest or index at Digest.
+	MediaType string `json:"mediaType,omitempty"`
+	// Signed: at least one signature verified against an authority.
+	Signed       bool          `json:"signed"`
+	Signatures   []Signature   `json:"signatures"`
+	Attestations []Attestation `json:"attestations"`
+	SBOM         SBOM          `json:"sbom"`
+	Provenance   Provenance    `json:"provenance"`
+	// Platforms of a multi-arch index (empty for a single-platform manifest).
+	Platforms []Platform `json:"platforms"`
+	// TagDigest is what the written tag points at now ("" when the reference has no tag or the
+	// tag no longer exists). For name:tag@digest, compare it with Digest to detect drift.
+	TagDigest string `json:"tagDigest"`
+	// TagError says why TagDigest is empty for a reference with a tag.
+	TagError string `json:"tagError,omitempty"`
+	// Rejected lists signatures and attestations that were found but did not verify, with why
+	// (capped at maxRejected).
+	Rejected []Rejection `json:"rejected,omitempty"`
+	// Stale: served from cache during a registry outage (see cache.maxStale).
+	Stale bool `json:"stale,omitempty"`
+}
+
+// Signature is one verified signature.
+type Signature struct {
+	Authority string `json:"authority"`
+	// KeyID is "sha256:<hex>" of the public key (DER) for key authorities, of the certificate
+	// (DER) for keyless ones.
+	KeyID string `json:"keyId"`
+	// Issuer and Subject are the OIDC issuer and certificate identity (keyless only).
+	Issuer    string `json:"issuer,omitempty"`
+	Subject   string `json:"subject,omitempty"`
+	Algorithm string `json:"algorithm"`
+	Verified  bool   `json:"verified"`
+	// Format is "cosign" (tag scheme sha256-<hex>.sig) or "bundle" (Sigstore bundle referrer).
+	Format string `json:"format"`
+}
+
+// Attestation is one verified in-toto attestation whose subject is this digest.
+type Attestation struct {
+	Authority     string `json:"authority"`
+	PredicateType string `json:"predicateType"`
+	// Format is "cosign" (tag scheme sha256-<hex>.att), "referrer" (in-toto referrer) or
+	// "bundle" (Sigstore bundle referrer).
+	Format string `json:"format"`
+}
+
+// SBOM summarises the SBOMs. Present and Format come from verified SPDX / CycloneDX
+// attestations only.
+type SBOM struct {
+	Present bool `json:"present"`
+	// Format is "spdx" or "cyclonedx".
+	Format    string `json:"format"`
+	Authority string `json:"authority,omitempty"`
+	// Unverified lists SBOMs attached as plain OCI referrers: reported, never counted.
+	Unverified []UnverifiedSBOM `json:"unverified,omitempty"`
+}
+
+// UnverifiedSBOM is an SBOM referrer without a verified signature.
+type UnverifiedSBOM struct {
+	Format       string `json:"format"`
+	ArtifactType string `json:"artifactType"`
+	Digest       string `json:"digest"`
+	Verified     bool   `json:"verified"`
+}
+
+// Provenance summarises the first verified SLSA provenance attestation (v0.2 or v1).
+type Provenance struct {
+	Present       bool   `json:"present"`
+	BuilderID     string `json:"builderId"`
+	SourceURI     string `json:"sourceUri"`
+	BuildType     string `json:"buildType"`
+	PredicateType string `json:"predicateType,omitempty"`
+	Authority     string `json:"authority,omitempty"`
+}
+
+// Platform is one manifest of an index.
+type Platform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant,omitempty"`
+	Digest       string `json:"digest"`
+	// VerifiedBy names the verifyPlatforms authorities whose signature on this platform
+	// manifest verified (only checked when such an authority applies).
+	VerifiedBy []string `json:"verifiedBy,omitempty"`
+}
+
+// Rejection is something found that did not verify.
+type Rejection struct {
+	// Kind: "signature", "attestation", "bundle", "platform".
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+const maxRejected = 16
+
+func (v *Value) reject(kind, format string, args ...any) {
+	if len(v.Rejected) >= maxRejected {
+		return
+	}
+	v.Rejected = append(v.Rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
+}
