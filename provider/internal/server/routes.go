@@ -1,0 +1,34 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// addRoutes lists every route of the HTTPS API (Go 1.22 patterns).
+func addRoutes(mux *http.ServeMux, d Deps) {
+	mux.Handle("POST /v1/resolve", newEndpoint("resolve", d.Resolve, d))
+	mux.Handle("POST /v1/mutate", newEndpoint("mutate", d.Mutate, d))
+	// POST /v1/verify is served once the verify service is wired (Deps.Verify.Lookup != nil).
+	if d.Verify.Lookup != nil {
+		mux.Handle("POST /v1/verify", newEndpoint("verify", d.Verify, d))
+	}
+	for _, p := range []string{"/v1/resolve", "/v1/mutate", "/v1/verify"} {
+		mux.Handle(p, methodNotAllowed())
+	}
+	mux.Handle("/", notFound())
+}
+
+// addOpsRoutes lists the routes of the plain-HTTP operations listener.
+func addOpsRoutes(mux *http.ServeMux, d OpsDeps) {
+	mux.Handle("GET /healthz", healthz())
+	mux.Handle("GET /readyz", readyz(d.Ready))
+	mux.Handle("GET /metrics", metricsHandler(d))
+}
+
+func methodNotAllowed() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeSystemError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use POST", r.Method, r.URL.Path), false)
+	})
+}

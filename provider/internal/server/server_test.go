@@ -1,0 +1,523 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+
+	"github.com/imagetrust/imagetrust/provider/internal/pki"
+)
+
+func TestMutualTLS(t *testing.T) {
+	s := startStack(t, defaultDeps(normalise))
+	addr := strings.TrimPrefix(s.apiURL, "https://")
+	other, err := pki.NewCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := s.ca.ClientCert("gatekeeper")
+	foreign, _ := other.ClientCert("gatekeeper")
+	sendAnyway := func(kp *pki.KeyPair) func(*tls.Config) {
+		return func(c *tls.Config) {
+			cert, err := kp.TLSCertificate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		}
+	}
+	tls12 := func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12 }
+	for _, tc := range []struct {
+		name    string
+		client  *pki.KeyPair
+		adjust  func(*tls.Config)
+		wantErr string
+	}{
+		{name: "client cert from the configured CA", client: good},
+		{name: "no client cert", wantErr: "certificate required"},
+		{name: "client cert from another CA", client: foreign, wantErr: "certificate required"},
+		{name: "client cert from another CA, sent anyway", adjust: sendAnyway(foreign), wantErr: "unknown certificate authority"},
+		{name: "TLS 1.2 client", client: good, adjust: tls12, wantErr: "protocol version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := pki.ClientTLSConfig(s.ca, tc.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.adjust != nil {
+				tc.adjust(cfg)
+			}
+			st, err := handshake(addr, cfg)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("handshake() = %v, want success", err)
+			case tc.wantErr == "" && st.Version != tls.VersionTLS13:
+				t.Errorf("handshake() version = %x, want TLS 1.3", st.Version)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("handshake() = %v, want error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	// And through net/http: the request with a good certificate is answered.
+	code, pr := post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "nginx"))
+	if code != http.StatusOK || len(pr.Response.Items) != 1 || pr.Response.Items[0].Value != "docker.io/library/nginx:latest" {
+		t.Errorf("POST /v1/resolve = %d %+v, want 200 with docker.io/library/nginx:latest", code, pr.Response)
+	}
+}
+
+func TestCertReload(t *testing.T) {
+	s := startStack(t, defaultDeps(normalise))
+	addr := strings.TrimPrefix(s.apiURL, "https://")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.reloader.Watch(ctx, 20*time.Millisecond)
+
+	good, _ := s.ca.ClientCert("gatekeeper")
+	cfg, _ := pki.ClientTLSConfig(s.ca, good)
+	serving := func() string {
+		st, err := handshake(addr, cfg)
+		if err != nil {
+			t.Fatalf("handshake() = %v", err)
+		}
+		return st.PeerCertificates[0].Subject.CommonName
+	}
+	if got, want := serving(), "imagetrust-provider"; got != want {
+		t.Fatalf("serving certificate CN = %q, want %q", got, want)
+	}
+
+	// A broken pair (certificate without its key) is ignored: the old certificate stays.
+	rotated, err := s.ca.ServerCert("imagetrust-provider-rotated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFileAtomic(s.files.Cert, rotated.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reloader.Reload(); err == nil || !strings.Contains(err.Error(), s.files.Cert) {
+		t.Errorf("Reload() with mismatched key = %v, want error naming %s", err, s.files.Cert)
+	}
+	if got, want := serving(), "imagetrust-provider"; got != want {
+		t.Errorf("after a half-written rotation, serving CN = %q, want %q", got, want)
+	}
+
+	// Completing the rotation: new handshakes see the new certificate (found by the watcher).
+	if err := rotated.WriteFiles(s.files.Cert, s.files.Key); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "rotated serving certificate", func() bool { return serving() == "imagetrust-provider-rotated" })
+
+	// Rotating the client CA: a client of the new CA is accepted, one of the old CA refused.
+	newCA, err := pki.NewCA("rotated client CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newCA.WriteCA(s.files.CA); err != nil {
+		t.Fatal(err)
+	}
+	newClient, _ := newCA.ClientCert("gatekeeper")
+	newCfg, _ := pki.ClientTLSConfig(s.ca, newClient) // the serving cert still chains to s.ca
+	waitFor(t, "rotated client CA", func() bool { _, err := handshake(addr, newCfg); return err == nil })
+	if _, err := handshake(addr, cfg); err == nil {
+		t.Errorf("handshake() with a client of the old CA = nil, want refused after CA rotation")
+	}
+
+	if got := metricValue(t, s, `imagetrust_tls_reloads_total{result="ok"}`); got < 2 {
+		t.Errorf("imagetrust_tls_reloads_total{result=ok} = %v, want >= 2", got)
+	}
+	if got := metricValue(t, s, `imagetrust_tls_reloads_total{result="error"}`); got < 1 {
+		t.Errorf("imagetrust_tls_reloads_total{result=error} = %v, want >= 1", got)
+	}
+}
+
+func TestNewCertReloaderErrors(t *testing.T) {
+	ca, _ := pki.NewCA("ca")
+	kp, _ := ca.ServerCert("s")
+	f, err := pki.WriteDir(t.TempDir(), ca, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files TLSFiles
+		want  string
+	}{
+		{"missing cert", TLSFiles{CertFile: f.Cert + ".missing", KeyFile: f.Key, ClientCAFile: f.CA}, f.Cert + ".missing"},
+		{"key is not a key", TLSFiles{CertFile: f.Cert, KeyFile: f.CA, ClientCAFile: f.CA}, f.Cert},
+		{"CA is a key", TLSFiles{CertFile: f.Cert, KeyFile: f.Key, ClientCAFile: f.Key}, "client CA file " + f.Key},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewCertReloader(tc.files, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewCertReloader() = %v, want error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s", what)
+}
+
+// TestRequestErrors: every malformed request gets a clear systemError and no items.
+func TestRequestErrors(t *testing.T) {
+	var calls int
+	var mu sync.Mutex
+	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return normalise(ctx, keys)
+	}
+	d := defaultDeps(lk)
+	d.MaxKeys = 3
+	d.MaxRequestBytes = 512
+	h := NewServer(d)
+	for _, tc := range []struct {
+		name       string
+		path       string
+		body       string
+		wantStatus int
+		wantErr    string
+	}{
+		{"empty body", "/v1/resolve", "", 400, "empty request body"},
+		{"malformed JSON", "/v1/resolve", `{"apiVersion":`, 400, "malformed ProviderRequest: "},
+		{"not an object", "/v1/resolve", `["nginx"]`, 400, "malformed ProviderRequest: field (top level) must be an object"},
+		{"keys not strings", "/v1/resolve", `{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":[1]}}`, 400, "field request.keys"},
+		{"trailing data", "/v1/resolve", string(requestBody(t, "nginx")) + `{}`, 400, "malformed ProviderRequest"},
+		{"wrong kind", "/v1/mutate", `{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderResponse","request":{"keys":["a"]}}`, 400, `wrong kind "ProviderResponse"; expected "ProviderRequest"`},
+		{"missing kind", "/v1/resolve", `{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","request":{"keys":["a"]}}`, 400, `wrong kind ""`},
+		{"wrong apiVersion", "/v1/resolve", `{"apiVersion":"v1","kind":"ProviderRequest","request":{"keys":["a"]}}`, 400, `unsupported apiVersion "v1"`},
+		{"too many keys", "/v1/resolve", string(requestBody(t, "a", "b", "c", "d")), 413, "request has 4 keys; the limit is 3"},
+		{"oversized body", "/v1/resolve", string(requestBody(t, strings.Repeat("a", 600))), 413, "request body exceeds 512 bytes"},
+		{"unknown path", "/v1/scan", string(requestBody(t, "a")), 404, "no endpoint POST /v1/scan"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.body)))
+			if rec.Code != tc.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tc.wantStatus)
+			}
+			var pr externaldata.ProviderResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &pr); err != nil {
+				t.Fatalf("body %q is not a ProviderResponse: %v", rec.Body, err)
+			}
+			if !strings.Contains(pr.Response.SystemError, tc.wantErr) {
+				t.Errorf("systemError = %q, want it to contain %q", pr.Response.SystemError, tc.wantErr)
+			}
+			if len(pr.Response.Items) != 0 {
+				t.Errorf("items = %v, want none", pr.Response.Items)
+			}
+			if pr.Kind != externaldata.ProviderResponseKind || pr.APIVersion != ResponseAPIVersion {
+				t.Errorf("kind/apiVersion = %q/%q, want ProviderResponse/%s", pr.Kind, pr.APIVersion, ResponseAPIVersion)
+			}
+		})
+	}
+	if calls != 0 {
+		t.Errorf("lookup called %d times for bad requests, want 0", calls)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/resolve", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/resolve = %d, want 405", rec.Code)
+	}
+}
+
+// TestDedupeAndOrder: the Lookup sees each key once; the answer has one item per unique key.
+func TestDedupeAndOrder(t *testing.T) {
+	var got [][]string
+	var mu sync.Mutex
+	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+		mu.Lock()
+		got = append(got, slices.Clone(keys))
+		mu.Unlock()
+		return normalise(ctx, keys)
+	}
+	s := startStack(t, defaultDeps(lk))
+	code, pr := post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "nginx", "Bad:Ref", "nginx", "ghcr.io/a/b:1", "Bad:Ref", "nginx"))
+	if code != http.StatusOK {
+		t.Fatalf("status = %d, want 200", code)
+	}
+	want := []string{"nginx", "Bad:Ref", "ghcr.io/a/b:1"}
+	if len(got) != 1 || !slices.Equal(got[0], want) {
+		t.Errorf("Lookup keys = %v, want one call with %v", got, want)
+	}
+	var keys []string
+	for _, it := range pr.Response.Items {
+		keys = append(keys, it.Key)
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("item keys = %v, want %v", keys, want)
+	}
+	if e := pr.Response.Items[1].Error; !strings.HasPrefix(e, "invalid reference: ") {
+		t.Errorf("item[Bad:Ref].error = %q, want invalid reference: …", e)
+	}
+	if v := pr.Response.Items[2].Value; v != "ghcr.io/a/b:1" {
+		t.Errorf("item[ghcr.io/a/b:1].value = %v, want ghcr.io/a/b:1", v)
+	}
+	if pr.Response.Idempotent {
+		t.Errorf("resolve idempotent = true, want false")
+	}
+	_, pr = post(t, s.client, s.apiURL+"/v1/mutate", requestBody(t, "nginx"))
+	if !pr.Response.Idempotent {
+		t.Errorf("mutate idempotent = false, want true")
+	}
+	_, pr = post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t))
+	if pr.Response.SystemError != "" || len(pr.Response.Items) != 0 {
+		t.Errorf("no keys: response = %+v, want empty items and no systemError", pr.Response)
+	}
+}
+
+func TestDedupe(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{nil, nil},
+		{[]string{"a"}, []string{"a"}},
+		{[]string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"a", "a"}, []string{"a"}},
+		{[]string{"a", "b", "a", "c", "b", "d"}, []string{"a", "b", "c", "d"}},
+		{[]string{"", "", "x"}, []string{"", "x"}},
+	} {
+		in := slices.Clone(tc.in)
+		if got := Dedupe(in); !slices.Equal(got, tc.want) {
+			t.Errorf("Dedupe(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if !slices.Equal(in, tc.in) {
+			t.Errorf("Dedupe(%q) modified its input to %q", tc.in, in)
+		}
+	}
+}
+
+// TestDeadlinePartialResults: keys a slow lookup finishes before the deadline are answered, the
+// rest get "timed out"; a Lookup that ignores its deadline entirely is abandoned.
+func TestDeadlinePartialResults(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	// cooperative: answers "fast/" keys at once, blocks on "slow/" keys until the deadline.
+	cooperative := func(ctx context.Context, keys []string) []externaldata.Item {
+		items := normalise(ctx, keys)
+		for i, k := range keys {
+			if strings.HasPrefix(k, "slow/") {
+				<-ctx.Done()
+				items[i] = externaldata.Item{Key: k, Error: "timed out: " + ctx.Err().Error()}
+			}
+		}
+		return items
+	}
+	// stuck: never returns before the test ends.
+	stuck := func(_ context.Context, keys []string) []externaldata.Item {
+		<-release
+		return normalise(context.Background(), keys)
+	}
+	d := defaultDeps(cooperative)
+	d.Resolve.Deadline = 200 * time.Millisecond
+	d.Mutate = Endpoint{Lookup: stuck, Deadline: 200 * time.Millisecond, Idempotent: true}
+	s := startStack(t, d)
+
+	code, pr := post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "fast/a:1", "slow/b:1", "fast/c:1"))
+	if code != 200 {
+		t.Fatalf("status = %d, want 200", code)
+	}
+	want := map[string]string{"fast/a:1": "value", "slow/b:1": "timed out", "fast/c:1": "value"}
+	for _, it := range pr.Response.Items {
+		switch w := want[it.Key]; {
+		case w == "value" && (it.Error != "" || it.Value == nil):
+			t.Errorf("item %s = %+v, want a value", it.Key, it)
+		case w == "timed out" && !strings.HasPrefix(it.Error, "timed out"):
+			t.Errorf("item %s = %+v, want a timed out error", it.Key, it)
+		}
+	}
+
+	code, pr = post(t, s.client, s.apiURL+"/v1/mutate", requestBody(t, "a", "b"))
+	if code != 200 || len(pr.Response.Items) != 2 {
+		t.Fatalf("stuck lookup: %d %+v, want 200 with 2 items", code, pr.Response)
+	}
+	for _, it := range pr.Response.Items {
+		if !strings.HasPrefix(it.Error, "timed out: no answer within the 200ms deadline of /v1/mutate") {
+			t.Errorf("stuck lookup item %s error = %q, want timed out", it.Key, it.Error)
+		}
+	}
+	if !pr.Response.Idempotent {
+		t.Errorf("mutate idempotent = false, want true")
+	}
+	if got := metricValue(t, s, `imagetrust_keys_total{endpoint="mutate",result="timeout"}`); got != 2 {
+		t.Errorf(`imagetrust_keys_total{endpoint="mutate",result="timeout"} = %v, want 2`, got)
+	}
+}
+
+// TestLookupContractViolations: missing, foreign, null and panicking answers never leave a key
+// without an item, and never become a silent allow.
+func TestLookupContractViolations(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lk   Lookup
+		want map[string]string // key → "value:<v>" or "error:<prefix>"
+	}{
+		{"missing and foreign items", func(_ context.Context, keys []string) []externaldata.Item {
+			return []externaldata.Item{{Key: "other", Value: "x"}, {Key: keys[1], Value: "b"}}
+		}, map[string]string{"a": "error:unavailable: internal error", "b": "value:b"}},
+		{"null value", func(_ context.Context, keys []string) []externaldata.Item {
+			return []externaldata.Item{{Key: keys[0]}, {Key: keys[1], Value: "b"}}
+		}, map[string]string{"a": "error:unavailable: internal error", "b": "value:b"}},
+		{"panic", func(context.Context, []string) []externaldata.Item { panic("boom") },
+			map[string]string{"a": "error:unavailable: internal error", "b": "error:unavailable: internal error"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewServer(defaultDeps(tc.lk))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/resolve", bytes.NewReader(requestBody(t, "a", "b"))))
+			var pr externaldata.ProviderResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &pr); err != nil || rec.Code != 200 {
+				t.Fatalf("response %d %q: %v", rec.Code, rec.Body, err)
+			}
+			if len(pr.Response.Items) != 2 {
+				t.Fatalf("items = %+v, want 2", pr.Response.Items)
+			}
+			for _, it := range pr.Response.Items {
+				w := tc.want[it.Key]
+				if v, ok := strings.CutPrefix(w, "value:"); ok && it.Value != v {
+					t.Errorf("item %s = %+v, want value %s", it.Key, it, v)
+				}
+				if e, ok := strings.CutPrefix(w, "error:"); ok && !strings.HasPrefix(it.Error, e) {
+					t.Errorf("item %s = %+v, want error %s…", it.Key, it, e)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchLog: one JSON line per batch with endpoint, keys, duration and errors.
+func TestBatchLog(t *testing.T) {
+	var buf syncBuffer
+	d := defaultDeps(normalise)
+	d.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	h := NewServer(d)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/resolve", bytes.NewReader(requestBody(t, "nginx", "nginx", "UPPER"))))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("log lines = %d (%q), want 1", len(lines), buf.String())
+	}
+	var rec1 map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec1); err != nil {
+		t.Fatalf("log line %q is not JSON: %v", lines[0], err)
+	}
+	for k, want := range map[string]any{"msg": "batch", "endpoint": "resolve", "keys": 3.0, "unique": 2.0, "errors": 1.0, "timed_out": 0.0} {
+		if rec1[k] != want {
+			t.Errorf("log %s = %v, want %v", k, rec1[k], want)
+		}
+	}
+	if _, ok := rec1["duration_ms"].(float64); !ok {
+		t.Errorf("log duration_ms = %v, want a number", rec1["duration_ms"])
+	}
+	if e, _ := rec1["first_error"].(string); !strings.HasPrefix(e, "invalid reference") {
+		t.Errorf("log first_error = %q, want invalid reference…", e)
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	s := startStack(t, defaultDeps(normalise))
+	post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "nginx", "a:b:c"))
+	post(t, s.client, s.apiURL+"/v1/resolve", []byte(`{`))
+	if code, body := get(t, s.opsURL+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("GET /healthz = %d %q, want 200 ok", code, body)
+	}
+	if code, _ := get(t, s.opsURL+"/readyz"); code != 200 {
+		t.Errorf("GET /readyz = %d, want 200", code)
+	}
+	for metric, want := range map[string]float64{
+		`imagetrust_requests_total{code="200",endpoint="resolve"}`: 1,
+		`imagetrust_requests_total{code="400",endpoint="resolve"}`: 1,
+		`imagetrust_keys_total{endpoint="resolve",result="value"}`: 1,
+		`imagetrust_keys_total{endpoint="resolve",result="error"}`: 1,
+		`imagetrust_request_duration_seconds_count{endpoint="resolve"}`: 2,
+		`imagetrust_requests_in_flight{endpoint="mutate"}`:              0,
+	} {
+		if got := metricValue(t, s, metric); got != want {
+			t.Errorf("%s = %v, want %v", metric, got, want)
+		}
+	}
+	if code, _ := get(t, s.opsURL+"/v1/resolve"); code != http.StatusNotFound {
+		t.Errorf("GET ops /v1/resolve = %d, want 404 (API only on the TLS port)", code)
+	}
+}
+
+// metricValue scrapes /metrics over HTTP and returns the sample named exactly by series.
+func metricValue(t *testing.T, s *stack, series string) float64 {
+	t.Helper()
+	code, body := get(t, s.opsURL+"/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatalf("metric %s value %q: %v", series, v, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not exposed in:\n%s", series, body)
+	return 0
+}
+
+// TestGracefulShutdown: on cancel, readiness fails, the request in flight is answered, then Run
+// returns nil and the port is closed.
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+		close(entered)
+		<-release
+		return normalise(ctx, keys)
+	}
+	d := defaultDeps(lk)
+	d.Resolve.Deadline = 30 * time.Second
+	s := startStack(t, d)
+
+	type result struct {
+		code int
+		pr   *externaldata.ProviderResponse
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, pr := post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "nginx"))
+		res <- result{code, pr}
+	}()
+	<-entered
+	s.cancel()
+	waitFor(t, "readyz to fail", func() bool {
+		code, _ := get(t, s.opsURL+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	close(release)
+	r := <-res
+	if r.code != 200 || len(r.pr.Response.Items) != 1 || r.pr.Response.Items[0].Value != "docker.io/library/nginx:latest" {
+		t.Errorf("in-flight request = %d %+v, want 200 with a value", r.code, r.pr.Response)
+	}
+	if err := <-s.done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
+	}
+	s.done <- nil // for the cleanup
+	if _, err := s.client.Post(s.apiURL+"/v1/resolve", "application/json", bytes.NewReader(requestBody(t, "nginx"))); err == nil {
+		t.Errorf("POST after shutdown succeeded, want connection refused")
+	}
+}
