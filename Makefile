@@ -20,7 +20,7 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 # opa check/test need external_data declared (Gatekeeper registers it at runtime).
 CAPABILITIES  := provider/internal/policy/testdata/capabilities.json
 
-.PHONY: test test-go test-rego test-gator test-drift fuzz generate lint tools bench demo e2e clean-tools
+.PHONY: test test-go test-rego test-gator test-drift fuzz generate lint tools bench demo e2e e2e-tools clean-tools
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -66,3 +66,15 @@ lint: $(GOLANGCI_LINT) $(OPA)
 
 clean-tools:
 	rm -rf $(TOOLS)
+
+## e2e-tools: build (once, then cached in $(TOOLS)) etcd, kube-apiserver, kubectl and the
+## Gatekeeper manager at the versions pinned in provider/e2e/tools.
+e2e-tools:
+	TOOLS=$(TOOLS) provider/e2e/tools/build.sh
+
+## e2e: real etcd + kube-apiserver + Gatekeeper + provider on loopback (provider/e2e, tag e2e);
+## checks manifests/ (kubectl kustomize + server-side dry run). E2E_REPORT names a file that
+## collects what kubectl printed, timings and latencies.
+E2E_REPORT ?= /tmp/imagetrust-e2e-report.txt
+e2e: e2e-tools
+	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/

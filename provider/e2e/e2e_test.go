@@ -1,0 +1,193 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestE2E brings up etcd, kube-apiserver, Gatekeeper, the provider and a registry on loopback,
+// installs manifests/, templates/ and constraints/, and checks admission end to end.
+func TestE2E(t *testing.T) {
+	dir := t.TempDir()
+	s := &stack{t: t, dir: dir, kubectl: toolPath(t, "kubectl", kubeVersion)}
+	if p := os.Getenv("E2E_REPORT"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.report = f
+		t.Cleanup(func() { f.Close() })
+	}
+	// Keep the process logs of a failed run.
+	t.Cleanup(func() {
+		if keep := os.Getenv("E2E_KEEP_LOGS"); keep != "" && t.Failed() {
+			_ = os.MkdirAll(keep, 0o755)
+			for _, n := range []string{"etcd", "kube-apiserver", "gatekeeper", "imagetrust-provider"} {
+				if b, err := os.ReadFile(filepath.Join(dir, n+".log")); err == nil {
+					_ = os.WriteFile(filepath.Join(keep, n+".log"), b, 0o644)
+				}
+			}
+		}
+	})
+
+	// The provider compiles while the control plane starts.
+	built := make(chan error, 1)
+	go func() { built <- s.buildProvider() }()
+
+	start := time.Now()
+	s.certs = newCerts(t, dir)
+	s.startRegistry(sampleImages...)
+	s.startEtcd()
+	s.startAPIServer()
+	s.mark("etcd + kube-apiserver ready", start)
+	s.createNamespaces()
+	s.applyGatekeeperCRDs()
+	s.mark("Gatekeeper CRDs established", start)
+	s.startGatekeeper()
+	lat := map[string]latency{}
+	lat["no admission webhook"] = s.measure("no admission webhook")
+	s.registerWebhooks()
+	s.mark("Gatekeeper ready, webhooks registered (stack up)", start)
+
+	static := s.checkManifests()
+
+	lat["webhook, no policies"] = s.measure("webhook, no policies")
+
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	pstart := time.Now()
+	s.startProvider()
+	s.mark("provider ready", pstart)
+	s.applyProvidersAndMutators(static)
+	s.applyPolicies()
+	s.mark("templates, constraints, Providers, mutators enforced", pstart)
+
+	s.scenarios(t)
+
+	lat["our templates + constraints + mutators"] = s.measure("policies")
+	names := make([]string, 0, len(lat))
+	for n := range lat {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		l := lat[n]
+		s.logf("latency: %-40s n=%d p50=%v p99=%v mean=%v", n, l.n, l.p50, l.p99, l.mean)
+	}
+	s.logf("latency added by Gatekeeper with our policies over the webhook alone: p50 %+v, p99 %+v",
+		lat["our templates + constraints + mutators"].p50-lat["webhook, no policies"].p50,
+		lat["our templates + constraints + mutators"].p99-lat["webhook, no policies"].p99)
+
+	s.auditScenario(t)
+	s.providerDownScenario(t)
+	for _, tm := range s.timings {
+		s.logf("timing summary: %-55s %v", tm.What, tm.D.Round(time.Millisecond))
+	}
+}
+
+// createNamespaces creates the test namespaces before the webhooks exist (Gatekeeper refuses
+// the admission.gatekeeper.sh/ignore label on namespaces it does not exempt).
+func (s *stack) createNamespaces() {
+	s.kubectlOK(`apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: production}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: legacy
+  labels: {admission.gatekeeper.sh/ignore: "true"}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: e2e-pss
+  labels:
+    admission.gatekeeper.sh/ignore: "true"
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/warn: restricted
+`, "apply", "-f", "-")
+}
+
+type latency struct {
+	n              int
+	p50, p99, mean time.Duration
+}
+
+// measure creates the same compliant Pod 200 times with dryRun=All through client-go (the
+// apiserver runs admission, webhooks included, and stores nothing) and reports the latency.
+func (s *stack) measure(label string) latency {
+	t := s.t
+	pod := s.compliantPod()
+	ctx := context.Background()
+	create := func() (time.Duration, error) {
+		start := time.Now()
+		_, err := s.client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return time.Since(start), err
+	}
+	for range 20 { // warm connections and caches
+		if _, err := create(); err != nil {
+			t.Fatalf("latency (%s): dry-run create: %v", label, err)
+		}
+	}
+	const n = 200
+	ds := make([]time.Duration, 0, n)
+	var sum time.Duration
+	for range n {
+		d, err := create()
+		if err != nil {
+			t.Fatalf("latency (%s): dry-run create: %v", label, err)
+		}
+		ds = append(ds, d)
+		sum += d
+	}
+	slices.Sort(ds)
+	return latency{n: n, p50: ds[n/2], p99: ds[n*99/100], mean: sum / n}
+}
+
+// compliantPod is admitted by every example constraint: images from the allowed (loopback)
+// registry, one pinned by digest, one by tag (which the mutator pins).
+func (s *stack) compliantPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "latency", Namespace: "apps"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{
+				{Name: "app", Image: s.regHost + "/demo/app:v1"},
+				{Name: "sidecar", Image: s.pinned("demo/sidecar:1.0.0")},
+			},
+		},
+	}
+}
+
+// pinned returns the loopback reference repo:tag@digest.
+func (s *stack) pinned(ref string) string {
+	d, ok := s.digests[ref]
+	if !ok {
+		s.t.Fatalf("no sample image %s", ref)
+	}
+	return s.regHost + "/" + ref + "@" + d.String()
+}
+
+var sampleImages = []string{"demo/app:v1", "demo/app:v2", "demo/sidecar:1.0.0", "demo/init:1.0.0", "demo/debug:1.0.0", "demo/outage:1.0.0"}
+
+// jsonString quotes s for YAML/JSON.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
