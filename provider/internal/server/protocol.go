@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 )
@@ -119,15 +120,145 @@ func Dedupe(keys []string) []string {
 	return out
 }
 
-// EncodeResponse renders a ProviderResponse.
+// EncodeResponse renders a ProviderResponse. The bytes are what encoding/json would produce for
+// externaldata.ProviderResponse (HTML escaping aside), written without reflection: json.RawMessage
+// values (the lookups pre-encode theirs) are checked with json.Valid and copied; other values go
+// through json.Marshal.
 func EncodeResponse(items []externaldata.Item, idempotent bool, systemError string) ([]byte, error) {
-	return json.Marshal(&externaldata.ProviderResponse{
-		APIVersion: ResponseAPIVersion,
-		Kind:       externaldata.ProviderResponseKind,
-		Response: externaldata.Response{
-			Idempotent:  idempotent,
-			Items:       items,
-			SystemError: systemError,
-		},
-	})
+	size := 128 + len(systemError)
+	for i := range items {
+		size += 32 + len(items[i].Key) + len(items[i].Error)
+		if raw, ok := items[i].Value.(json.RawMessage); ok {
+			size += len(raw)
+		} else if items[i].Value != nil {
+			size += 64
+		}
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"apiVersion":"`+ResponseAPIVersion+`","kind":"`+string(externaldata.ProviderResponseKind)+`","response":{`...)
+	comma := false
+	if idempotent {
+		b = append(b, `"idempotent":true`...)
+		comma = true
+	}
+	if len(items) > 0 {
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"items":[`...)
+		for i := range items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendItem(b, &items[i]); err != nil {
+				return nil, fmt.Errorf("item %q: %w", items[i].Key, err)
+			}
+		}
+		b = append(b, ']')
+		comma = true
+	}
+	if systemError != "" {
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"systemError":`...)
+		b = appendString(b, systemError)
+	}
+	return append(b, "}}"...), nil
+}
+
+func appendItem(b []byte, it *externaldata.Item) ([]byte, error) {
+	b = append(b, '{')
+	comma := false
+	if it.Key != "" {
+		b = append(b, `"key":`...)
+		b = appendString(b, it.Key)
+		comma = true
+	}
+	if it.Value != nil {
+		var v []byte
+		switch x := it.Value.(type) {
+		case json.RawMessage:
+			if !json.Valid(x) {
+				return nil, errors.New("value is not valid JSON")
+			}
+			v = x
+		case string:
+			v = appendString(nil, x)
+		default:
+			var err error
+			if v, err = json.Marshal(x); err != nil {
+				return nil, err
+			}
+		}
+		if string(v) != "null" {
+			if comma {
+				b = append(b, ',')
+			}
+			b = append(b, `"value":`...)
+			b = append(b, v...)
+			comma = true
+		}
+	}
+	if it.Error != "" {
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"error":`...)
+		b = appendString(b, it.Error)
+	}
+	return append(b, '}'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string: invalid UTF-8 becomes U+FFFD, control characters,
+// quote, backslash, U+2028 and U+2029 are escaped, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

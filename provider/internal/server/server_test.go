@@ -443,10 +443,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 		t.Errorf("GET /readyz = %d, want 200", code)
 	}
 	for metric, want := range map[string]float64{
-		`imagetrust_requests_total{code="200",endpoint="resolve"}`: 1,
-		`imagetrust_requests_total{code="400",endpoint="resolve"}`: 1,
-		`imagetrust_keys_total{endpoint="resolve",result="value"}`: 1,
-		`imagetrust_keys_total{endpoint="resolve",result="error"}`: 1,
+		`imagetrust_requests_total{code="200",endpoint="resolve"}`:      1,
+		`imagetrust_requests_total{code="400",endpoint="resolve"}`:      1,
+		`imagetrust_keys_total{endpoint="resolve",result="value"}`:      1,
+		`imagetrust_keys_total{endpoint="resolve",result="error"}`:      1,
 		`imagetrust_request_duration_seconds_count{endpoint="resolve"}`: 2,
 		`imagetrust_requests_in_flight{endpoint="mutate"}`:              0,
 	} {

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+)
+
+func TestDecodeRequest(t *testing.T) {
+	keys, err := DecodeRequest(requestBody(t, "nginx", "ghcr.io/a/b@sha256:"+fmt.Sprintf("%064x", 1)), 10)
+	if err != nil {
+		t.Fatalf("DecodeRequest() = %v", err)
+	}
+	if len(keys) != 2 || keys[0] != "nginx" {
+		t.Errorf("DecodeRequest() keys = %q, want [nginx ghcr.io/…]", keys)
+	}
+	// The older apiVersion spelling is accepted too.
+	if _, err := DecodeRequest([]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1alpha1","kind":"ProviderRequest","request":{"keys":["a"]}}`), 10); err != nil {
+		t.Errorf("DecodeRequest(v1alpha1) = %v, want nil", err)
+	}
+	_, err = DecodeRequest([]byte(`{"kind":1}`), 10)
+	var re *RequestError
+	if !errors.As(err, &re) || re.Status != 400 {
+		t.Errorf("DecodeRequest(kind 1) = %v, want a *RequestError with status 400", err)
+	}
+}
+
+// FuzzDecodeRequest: decoding never panics, every failure is a *RequestError, and what decodes
+// round-trips and respects the key cap.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add(requestBody(f, "nginx", "ghcr.io/a/b:1"))
+	f.Add(requestBody(f))
+	f.Add([]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":null}}`))
+	f.Add([]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":[1,2]}}`))
+	f.Add([]byte(`{"kind":"ProviderRequest","request":{"keys":["\u0000","\ud800"]}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"request":`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		const maxKeys = 5
+		keys, err := DecodeRequest(body, maxKeys)
+		if err != nil {
+			var re *RequestError
+			if !errors.As(err, &re) || re.Msg == "" || re.Status < 400 {
+				t.Fatalf("DecodeRequest(%q) = %v, want a *RequestError with a message", body, err)
+			}
+			return
+		}
+		if len(keys) > maxKeys {
+			t.Fatalf("DecodeRequest(%q) returned %d keys, cap %d", body, len(keys), maxKeys)
+		}
+		u := Dedupe(slices.Clone(keys))
+		for i := range u {
+			for j := i + 1; j < len(u); j++ {
+				if u[i] == u[j] {
+					t.Fatalf("Dedupe(%q) kept %q twice", keys, u[i])
+				}
+			}
+		}
+		again, err := DecodeRequest(mustMarshal(t, externaldata.NewProviderRequest(keys)), maxKeys)
+		if err != nil || !slices.Equal(again, keys) && len(keys) > 0 {
+			t.Fatalf("round trip of %q = %q, %v", keys, again, err)
+		}
+	})
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func keys100() []string {
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("registry.bank.internal/team-%d/app-%d:v1.%d.0", i%7, i, i)
+	}
+	return keys
+}
+
+func BenchmarkDecodeRequest100(b *testing.B) {
+	body := requestBody(b, keys100()...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		keys, err := DecodeRequest(body, 1000)
+		if err != nil || len(keys) != 100 {
+			b.Fatal(err)
+		}
+		_ = Dedupe(keys)
+	}
+}
+
+func BenchmarkEncodeResponse100(b *testing.B) {
+	items := make([]externaldata.Item, 100)
+	for i, k := range keys100() {
+		// The shape of a /v1/resolve value, pre-encoded as the resolve service does.
+		items[i] = externaldata.Item{Key: k, Value: json.RawMessage(fmt.Sprintf(
+			`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))}
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		body, err := EncodeResponse(items, false, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(body)
+	}
+	b.SetBytes(int64(n))
+}
+
+// TestEncodeResponseMatchesEncodingJSON: the hand-written encoder produces the same document as
+// encoding/json for the frameworks type.
+func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		items      []externaldata.Item
+		idempotent bool
+		sysErr     string
+	}{
+		{"empty", nil, false, ""},
+		{"system error", nil, true, "malformed \"x\"\n"},
+		{"mixed", []externaldata.Item{
+			{Key: "nginx", Value: "docker.io/library/nginx:latest@sha256:" + fmt.Sprintf("%064x", 7)},
+			{Key: "bad\x00\xff\u2028<&>", Error: "invalid reference: \"bad\"\t\\"},
+			{Key: "raw", Value: json.RawMessage(`{"image":"a","platforms":[{"os":"linux"}],"stale":true}`)},
+			{Key: "map", Value: map[string]any{"n": 1.5, "b": true}},
+			{Key: "nil"},
+			{Key: "", Value: 3},
+		}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := EncodeResponse(tc.items, tc.idempotent, tc.sysErr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(&externaldata.ProviderResponse{
+				APIVersion: ResponseAPIVersion, Kind: externaldata.ProviderResponseKind,
+				Response: externaldata.Response{Idempotent: tc.idempotent, Items: tc.items, SystemError: tc.sysErr},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("EncodeResponse() = %s: invalid JSON: %v", got, err)
+			}
+			_ = json.Unmarshal(want, &w)
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("EncodeResponse() = %s\nwant (encoding/json) %s", got, want)
+			}
+		})
+	}
+	if _, err := EncodeResponse([]externaldata.Item{{Key: "k", Value: json.RawMessage(`{"a":`)}}, false, ""); err == nil {
+		t.Errorf("EncodeResponse(invalid raw value) = nil error, want an error")
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "nginx", "a\"b\\c", "\x00\x1f\x7f", "\xff\xfe", "\u2028\u2029", "<>&", "é漢字🙂"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("appendString(%q) decodes to %q, encoding/json's to %q", s, back, wantBack)
+		}
+	})
+}
