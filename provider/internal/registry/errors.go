@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -82,6 +83,10 @@ func Classify(ref string, err error) error {
 	var ue *UnavailableError
 	if errors.As(err, &na) || errors.As(err, &nf) || errors.As(err, &de) || errors.As(err, &ue) {
 		return err
+	}
+	if msg := err.Error(); strings.Contains(msg, "is a private or link-local address") {
+		// go-containerregistry's own guard (token realm or redirect to an IP literal).
+		return &NotAllowedError{Host: ref, Reason: msg}
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
