@@ -232,3 +232,9 @@ _digest_parts(d) := [alg, enc] if {
 	alg := split(d, ":")[0]
 	enc := substring(d, count(alg) + 1, -1)
 }
+
+# invalid_message is the violation message for container c whose image parsed as ref (invalid).
+invalid_message(c, ref) := sprintf(
+	"container <%s> image <%v> is not a valid image reference: %s; write [registry/]repository[:tag][@digest] as the container runtime parses it",
+	[c.name, c.image, ref.error],
+)

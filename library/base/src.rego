@@ -1,0 +1,159 @@
+# METADATA
+# title: Trusted image source
+# description: >-
+#   Images must come from allowed registries (host[:port][/path] on the normalised
+#   reference), name their registry explicitly, avoid banned tags and match an
+#   optional tag pattern. Invalid references are denied.
+package k8strustedimagesource
+
+import data.lib.imagetrust.containers
+import data.lib.imagetrust.exempt
+import data.lib.imagetrust.reference
+import data.lib.imagetrust.registries
+
+default_banned_tags := ["latest", "stable", "main", "master", "dev", "develop"]
+
+_params := input.parameters if is_object(input.parameters)
+
+_params := {} if not is_object(input.parameters)
+
+_exemptions := e if {
+	e := _params.exemptImages
+	is_array(e)
+} else := []
+
+_allow_implicit if _params.allowImplicitRegistry == true
+
+_banned := b if {
+	b := _params.bannedTags
+	is_array(b)
+} else := default_banned_tags
+
+_banned_lower contains lower(t) if {
+	some t in _banned
+	is_string(t)
+}
+
+_tag_pattern := p if {
+	p := _params.tagPattern
+	is_string(p)
+	p != ""
+	regex.is_valid(p)
+}
+
+# Every container whose image parses and is not exempt: [container, parsed reference].
+_checked contains [c, ref] if {
+	some c in containers.containers
+	ref := reference.parse(c.image)
+	ref.valid
+	not exempt.is_exempt(ref, _exemptions)
+}
+
+violation contains {"msg": msg} if {
+	some c in containers.containers
+	ref := reference.parse(c.image)
+	not ref.valid
+	msg := reference.invalid_message(c, ref)
+}
+
+violation contains {"msg": msg} if {
+	not _allow_implicit
+	some [c, ref] in _checked
+	ref.implicit_registry
+	msg := sprintf(
+		"container <%s> image <%s> does not name its registry (the node would pull <%s>); write the registry explicitly%s",
+		[c.name, c.image, ref.pull, _allowed_hint],
+	)
+}
+
+_allowed_hint := sprintf(", allowed: %s", [registries.describe(_params.allowedRegistries)]) if {
+	is_array(_params.allowedRegistries)
+} else := ""
+
+violation contains {"msg": msg} if {
+	is_array(_params.allowedRegistries)
+	some [c, ref] in _checked
+	not registries.is_allowed(ref, _params.allowedRegistries)
+	msg := sprintf(
+		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
+		[c.name, ref.normalized, ref.repository, registries.describe(_params.allowedRegistries)],
+	)
+}
+
+violation contains {"msg": msg} if {
+	some [c, ref] in _checked
+	ref.digest == ""
+	lower(ref.effective_tag) in _banned_lower
+	msg := sprintf(
+		"container <%s> image <%s> uses banned tag <%s>%s; pin a version or digest",
+		[c.name, ref.normalized, ref.effective_tag, _implicit_tag_note(ref)],
+	)
+}
+
+_implicit_tag_note(ref) := " (no tag given)" if ref.tag == ""
+
+_implicit_tag_note(ref) := "" if ref.tag != ""
+
+violation contains {"msg": msg} if {
+	pattern := _tag_pattern
+	some [c, ref] in _checked
+	ref.digest == ""
+	not regex.match(concat("", ["^(?:", pattern, ")$"]), ref.effective_tag)
+	msg := sprintf(
+		"container <%s> image <%s> has tag <%s>, which does not match the required pattern <%s>; use a matching tag or pin a digest",
+		[c.name, ref.normalized, ref.effective_tag, pattern],
+	)
+}
+
+# A broken constraint denies every object with containers, loudly.
+violation contains {"msg": msg} if {
+	count(containers.containers) > 0
+	some problem in config_problems
+	msg := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])
+}
+
+config_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
+	a := _params.allowedRegistries
+	not is_array(a)
+}
+
+config_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
+	some i, e in _params.allowedRegistries
+	p := registries.parse_entry(e)
+	not p.valid
+}
+
+config_problems contains sprintf("allowImplicitRegistry must be a boolean, got <%v>", [v]) if {
+	v := _params.allowImplicitRegistry
+	not is_boolean(v)
+}
+
+config_problems contains sprintf("bannedTags must be a list of strings, got <%v>", [v]) if {
+	v := _params.bannedTags
+	not is_array(v)
+}
+
+config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+	some i, t in _params.bannedTags
+	not _non_empty_string(t)
+}
+
+config_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
+	p := _params.tagPattern
+	not is_string(p)
+}
+
+config_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular expression", [p]) if {
+	p := _params.tagPattern
+	is_string(p)
+	not regex.is_valid(p)
+}
+
+config_problems contains problem if {
+	some problem in exempt.problems
+}
+
+_non_empty_string(s) if {
+	is_string(s)
+	s != ""
+}
