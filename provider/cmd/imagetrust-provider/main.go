@@ -1,0 +1,261 @@
+// Command imagetrust-provider is the Gatekeeper external-data provider: POST /v1/resolve,
+// /v1/mutate and /v1/verify over mTLS (TLS 1.3, client certificate required), and /healthz,
+// /readyz and /metrics on a separate plain-HTTP port. All settings come from one YAML file
+// (-config); a few flags override what operators expect to change per deployment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/server"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "imagetrust-provider: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the command line. Everything else is in the configuration file.
+type flags struct {
+	config         string
+	address        string
+	metricsAddress string
+	logLevel       string
+	tlsReload      time.Duration
+	checkConfig    bool
+	printExample   bool
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", getenv("IMAGETRUST_CONFIG"), "provider configuration file (YAML; env IMAGETRUST_CONFIG)")
+	fs.StringVar(&f.address, "address", "", "override server.address, the HTTPS listen address (e.g. :8443)")
+	fs.StringVar(&f.metricsAddress, "metrics-address", "", "override server.metricsAddress, the plain-HTTP /healthz, /readyz, /metrics address")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&f.tlsReload, "tls-reload-interval", 2*time.Second, "how often the certificate, key and client CA files are checked for changes")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print it with defaults filled in, and exit")
+	fs.BoolVar(&f.printExample, "print-example-config", false, "print a documented example configuration and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s -config FILE [flags]\n\nGatekeeper external-data provider for image trust.\n\nFlags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (all settings are flags or in -config)", fs.Args())
+	}
+	if f.tlsReload <= 0 {
+		return nil, fmt.Errorf("-tls-reload-interval %v must be positive", f.tlsReload)
+	}
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if f.printExample {
+		_, err := stdout.Write(config.Example())
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("-log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	lg := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := loadConfig(f)
+	if err != nil {
+		return err
+	}
+	if f.checkConfig {
+		b, err := cfg.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "# %s: valid\n%s", f.config, b)
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	resolveSvc, verifySvc, err := newServices(ctx, cfg, reg, getenv)
+	if err != nil {
+		return err
+	}
+
+	metrics, err := server.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	tlsFiles := server.TLSFiles{CertFile: cfg.Server.TLS.CertFile, KeyFile: cfg.Server.TLS.KeyFile, ClientCAFile: cfg.Server.TLS.ClientCAFile}
+	reloader, err := server.NewCertReloader(tlsFiles, metrics, func(err error) {
+		if err != nil {
+			lg.Warn("TLS files changed but do not load; still serving the previous certificate", slog.String("error", err.Error()))
+			return
+		}
+		lg.Info("TLS certificate, key and client CA reloaded")
+	})
+	if err != nil {
+		return fmt.Errorf("server.tls: %w", err)
+	}
+
+	api := server.NewServer(server.Deps{
+		Logger:          lg,
+		Metrics:         metrics,
+		Resolve:         server.Endpoint{Lookup: resolveSvc.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
+		Mutate:          server.Endpoint{Lookup: resolveSvc.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
+		Verify:          server.Endpoint{Lookup: verifySvc.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		MaxRequestBytes: cfg.Server.MaxRequestBytes,
+		MaxKeys:         cfg.Server.MaxKeys,
+	})
+
+	var lc net.ListenConfig
+	apiLn, err := lc.Listen(ctx, "tcp", cfg.Server.Address)
+	if err != nil {
+		return fmt.Errorf("server.address: %w", err)
+	}
+	opsLn, err := lc.Listen(ctx, "tcp", cfg.Server.MetricsAddress)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("server.metricsAddress: %w", err)
+	}
+	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D())
+	runner := &server.Runner{
+		API:             api,
+		APIListener:     apiLn,
+		OpsListener:     opsLn,
+		TLS:             reloader.TLSConfig(),
+		Logger:          lg,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+		WriteTimeout:    longest + 5*time.Second,
+	}
+	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: reg, Ready: runner.Ready})
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go reloader.Watch(watchCtx, f.tlsReload)
+
+	lg.Info("starting", slog.String("config", f.config), slog.Int("registries", len(cfg.Registries)),
+		slog.Int("authorities", len(cfg.Authorities)))
+	if err := runner.Run(ctx); err != nil {
+		return err
+	}
+	lg.Info("stopped")
+	return nil
+}
+
+func loadConfig(f *flags) (*config.Config, error) {
+	if f.config == "" {
+		return nil, errors.New("no configuration: pass -config FILE or set IMAGETRUST_CONFIG (see -print-example-config)")
+	}
+	data, err := os.ReadFile(f.config)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := config.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", f.config, err)
+	}
+	if f.address != "" {
+		cfg.Server.Address = f.address
+	}
+	if f.metricsAddress != "" {
+		cfg.Server.MetricsAddress = f.metricsAddress
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s:\n  %s", f.config, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return cfg, nil
+}
+
+// newServices builds the lookups: resolve/mutate and verify share one registry client (one
+// transport, SSRF guard and per-registry limits) and one worker pool.
+func newServices(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, getenv func(string) string) (*resolve.Service, *verify.Service, error) {
+	var opts []resolve.Option
+	if cfg.Auth.Kubernetes != nil {
+		cs, err := kubeClient(getenv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.kubernetes: %w", err)
+		}
+		opts = append(opts, resolve.WithKubernetes(cs))
+	}
+	rs, err := resolve.New(ctx, *cfg, reg, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc, err := cache.New[*verify.Value](cache.Options{
+		Name:        "verify",
+		MaxEntries:  cfg.Cache.MaxEntries,
+		TTL:         cfg.Cache.TTL.D(),
+		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
+		MaxStale:    cfg.Cache.MaxStale.D(),
+		Negative:    registry.IsNegative,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	vs, err := verify.New(ctx, verify.Options{
+		Authorities: cfg.Authorities,
+		Registry:    verify.NewRegistry(rs.Registry()),
+		Pool:        rs.Pool(),
+		Cache:       vc,
+		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, vs, nil
+}
+
+// kubeClient uses $KUBECONFIG when set, the in-cluster service account otherwise.
+func kubeClient(getenv func(string) string) (kubernetes.Interface, error) {
+	var rc *rest.Config
+	var err error
+	if p := getenv("KUBECONFIG"); p != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", p)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return kubernetes.NewForConfig(rc)
+}
