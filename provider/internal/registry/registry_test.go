@@ -269,7 +269,7 @@ func TestMirrors(t *testing.T) {
 	origin := startRegistry(t)
 	mirror := startRegistry(t)
 	dOrigin := push(t, origin.Host, "team/app:v1")
-	dMirror := push(t, mirror.Host, "team/app:v1")    // mirror's tag points elsewhere
+	dMirror := push(t, mirror.Host, "team/app:v1")     // mirror's tag points elsewhere
 	dOnlyMirror := push(t, mirror.Host, "team/app:v2") // content only at the mirror
 
 	tests := []struct {

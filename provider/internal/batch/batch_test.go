@@ -1,0 +1,177 @@
+package batch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+)
+
+func TestRunDeduplicates(t *testing.T) {
+	p, err := batch.NewPool(4, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	keys := []string{"a", "b", "a", "c", "b", "a"}
+	res := batch.Run(context.Background(), p, keys, func(_ context.Context, k string) (string, error) {
+		mu.Lock()
+		calls[k]++
+		mu.Unlock()
+		if k == "c" {
+			return "", errors.New("not found: c")
+		}
+		return strings.ToUpper(k), nil
+	})
+	if len(res) != len(keys) {
+		t.Fatalf("Run() returned %d results, want %d", len(res), len(keys))
+	}
+	for i, k := range keys {
+		want := strings.ToUpper(k)
+		if k == "c" {
+			if res[i].Err == nil || res[i].Err.Error() != "not found: c" {
+				t.Errorf("Run()[%d] (%s) error = %v, want not found: c", i, k, res[i].Err)
+			}
+			continue
+		}
+		if res[i].Err != nil || res[i].Value != want {
+			t.Errorf("Run()[%d] (%s) = %q, %v, want %q", i, k, res[i].Value, res[i].Err, want)
+		}
+	}
+	for k, n := range calls {
+		if n != 1 {
+			t.Errorf("calls[%s] = %d, want 1", k, n)
+		}
+	}
+	if got := batch.Run(context.Background(), p, nil, func(context.Context, string) (int, error) { return 0, nil }); len(got) != 0 {
+		t.Errorf("Run(no keys) = %v, want empty", got)
+	}
+}
+
+func TestRunDeadlinePartialResults(t *testing.T) {
+	tests := []struct {
+		name       string
+		workers    int
+		keys       []string
+		hang       map[string]bool
+		ignoreCtx  bool
+		wantTimely []string
+	}{
+		{"hanging keys honour ctx", 4, []string{"ok1", "hang1", "ok2", "hang2"}, map[string]bool{"hang1": true, "hang2": true}, false, []string{"ok1", "ok2"}},
+		{"hanging keys ignore ctx", 4, []string{"ok1", "hang1", "ok2"}, map[string]bool{"hang1": true}, true, []string{"ok1", "ok2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := batch.NewPool(tt.workers, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			never := make(chan struct{})
+			defer close(never)
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			res := batch.Run(ctx, p, tt.keys, func(ctx context.Context, k string) (string, error) {
+				if tt.hang[k] {
+					if tt.ignoreCtx {
+						<-never
+					}
+					<-ctx.Done()
+					return "", ctx.Err()
+				}
+				return "v-" + k, nil
+			})
+			timely := map[string]bool{}
+			for _, k := range tt.wantTimely {
+				timely[k] = true
+			}
+			for i, k := range tt.keys {
+				if timely[k] {
+					if res[i].Err != nil || res[i].Value != "v-"+k {
+						t.Errorf("Run()[%s] = %q, %v, want v-%s", k, res[i].Value, res[i].Err, k)
+					}
+					continue
+				}
+				var te *batch.TimedOutError
+				if !errors.As(res[i].Err, &te) || !strings.HasPrefix(res[i].Err.Error(), "timed out: ") || !strings.Contains(res[i].Err.Error(), k) {
+					t.Errorf("Run()[%s] error = %v, want *batch.TimedOutError naming the key", k, res[i].Err)
+				}
+			}
+		})
+	}
+}
+
+func TestQueuedBehindFullPoolTimesOut(t *testing.T) {
+	p, _ := batch.NewPool(1, nil)
+	never := make(chan struct{})
+	defer close(never)
+	occupied := make(chan struct{})
+	go batch.Run(context.Background(), p, []string{"hog"}, func(context.Context, string) (int, error) {
+		close(occupied)
+		<-never // ignores its context: the worker is stuck
+		return 0, nil
+	})
+	<-occupied
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := batch.Run(ctx, p, []string{"q1", "q2"}, func(context.Context, string) (int, error) { return 1, nil })
+	for i, r := range res {
+		var te *batch.TimedOutError
+		if !errors.As(r.Err, &te) {
+			t.Errorf("Run()[%d] error = %v, want *batch.TimedOutError", i, r.Err)
+		}
+	}
+}
+
+func TestPoolBoundsConcurrency(t *testing.T) {
+	p, _ := batch.NewPool(3, nil)
+	var mu sync.Mutex
+	active, peak := 0, 0
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprint(i)
+	}
+	var wg sync.WaitGroup
+	for range 3 { // three concurrent batches share the pool
+		wg.Go(func() {
+			batch.Run(context.Background(), p, keys, func(context.Context, string) (int, error) {
+				mu.Lock()
+				active++
+				peak = max(peak, active)
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				active--
+				mu.Unlock()
+				return 0, nil
+			})
+		})
+	}
+	wg.Wait()
+	if peak > 3 {
+		t.Errorf("peak concurrent lookups = %d, want <= 3", peak)
+	}
+	if _, err := batch.NewPool(0, nil); err == nil {
+		t.Errorf("NewPool(0) = nil error, want an error")
+	}
+}
+
+func BenchmarkRun100(b *testing.B) {
+	p, _ := batch.NewPool(64, nil)
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("registry.example/team/app%d:v1", i)
+	}
+	fn := func(_ context.Context, k string) (string, error) { return k, nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Run(context.Background(), p, keys, fn)
+	}
+}
