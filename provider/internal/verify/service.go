@@ -510,23 +510,52 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 			break
 		}
 		at := d.ArtifactType
+		if f := sbomArtifactFormat(at); f != "" {
+			p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: at, Digest: d.Digest.String()})
+			continue
+		}
+		_, isBundle := d.Annotations["dev.sigstore.bundle.content"]
+		if !isBundle && !strings.HasPrefix(at, bundleMediaPrefix) && at != intotoPayloadType && at != "" && at != emptyJSON {
+			continue // some other artifact: nothing to verify
+		}
+		// Registries disagree on where the artifact type comes from (the manifest's
+		// artifactType or its config media type), so the manifest decides.
+		m, ok := s.referrerManifest(ctx, ref, d, "bundle", p)
+		if !ok {
+			continue
+		}
+		if m.Subject == nil || m.Subject.Digest != h {
+			s.checks.WithLabelValues("bundle", "rejected").Inc()
+			p.reject("bundle", "referrer %s: subject is not %s", d.Digest, h)
+			continue
+		}
+		mat := m.ArtifactType
+		if mat == "" {
+			mat = at
+		}
 		switch {
-		case strings.HasPrefix(at, bundleMediaPrefix):
-			s.bundleReferrer(ctx, ref, h, auths, d, p)
-		case at == intotoPayloadType:
-			m, ok := s.referrerManifest(ctx, ref, d, "attestation", p)
-			if ok {
-				s.dsseLayers(ctx, ref, h, auths, m.Layers, "referrer", p)
-			}
+		case strings.HasPrefix(mat, bundleMediaPrefix) || isBundle:
+			s.bundleLayers(ctx, ref, h, auths, d, m.Layers, p)
+		case mat == intotoPayloadType:
+			s.dsseLayers(ctx, ref, h, auths, m.Layers, "referrer", p)
 		default:
-			if f := sbomArtifactFormat(at); f != "" {
-				p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: at, Digest: d.Digest.String()})
+			if f := sbomArtifactFormat(mat); f != "" {
+				p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: mat, Digest: d.Digest.String()})
 			}
 		}
 	}
 }
 
-func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.Descriptor, kind string, p *partial) (*v1.Manifest, bool) {
+// emptyJSON is the OCI empty config media type; some registries report it as the artifact type.
+const emptyJSON = "application/vnd.oci.empty.v1+json"
+
+// ociManifest is an image manifest with the OCI 1.1 artifactType field ggcr's type lacks.
+type ociManifest struct {
+	v1.Manifest
+	ArtifactType string `json:"artifactType,omitempty"`
+}
+
+func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.Descriptor, kind string, p *partial) (*ociManifest, bool) {
 	if d.Size > s.lim.ManifestBytes {
 		p.reject(kind, "referrer %s: manifest of %d bytes exceeds the %d-byte cap", d.Digest, d.Size, s.lim.ManifestBytes)
 		return nil, false
@@ -540,7 +569,7 @@ func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.D
 		}
 		return nil, false
 	}
-	var man v1.Manifest
+	var man ociManifest
 	if err := json.Unmarshal(m.Raw, &man); err != nil {
 		p.reject(kind, "referrer %s: malformed manifest: %v", d.Digest, err)
 		return nil, false
@@ -548,17 +577,8 @@ func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.D
 	return &man, true
 }
 
-func (s *Service) bundleReferrer(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, p *partial) {
-	m, ok := s.referrerManifest(ctx, ref, d, "bundle", p)
-	if !ok {
-		return
-	}
-	if m.Subject == nil || m.Subject.Digest != h {
-		s.checks.WithLabelValues("bundle", "rejected").Inc()
-		p.reject("bundle", "referrer %s: subject is not %s", d.Digest, h)
-		return
-	}
-	for i, l := range m.Layers {
+func (s *Service) bundleLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, layers []v1.Descriptor, p *partial) {
+	for i, l := range layers {
 		if i >= s.lim.Layers {
 			break
 		}

@@ -1,0 +1,475 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
+	ctypes "github.com/sigstore/cosign/v2/pkg/types"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+)
+
+// env is a loopback registry (referrers API on) and the provider's registry client for it.
+type env struct {
+	host string
+	reg  Registry
+	srv  *httptest.Server
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	c, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: host, Insecure: true}}})
+	if err != nil {
+		t.Fatalf("registry.New() = %v", err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return &env{host: host, reg: NewRegistry(c), srv: srv}
+}
+
+// push writes a random image to repo:tag and returns its digest reference.
+func (e *env) push(t testing.TB, repo, tag string) name.Digest {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tr, img); err != nil {
+		t.Fatalf("remote.Write(%s) = %v", tr, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Context().Digest(d.String())
+}
+
+// pushIndex writes a two-platform index (linux/amd64, linux/arm64/v8) and returns the index
+// digest and the platform manifest digests.
+func (e *env) pushIndex(t testing.TB, repo, tag string) (name.Digest, []name.Digest) {
+	t.Helper()
+	var idx v1.ImageIndex = empty.Index
+	idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
+	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []name.Digest
+	for _, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := p
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
+		d, _ := img.Digest()
+		kids = append(kids, tr.Context().Digest(d.String()))
+	}
+	if err := remote.WriteIndex(tr, idx); err != nil {
+		t.Fatalf("remote.WriteIndex() = %v", err)
+	}
+	d, _ := idx.Digest()
+	return tr.Context().Digest(d.String()), kids
+}
+
+// keyPair is a signing key and its public key PEM file.
+type keyPair struct {
+	sv      signature.SignerVerifier
+	pub     crypto.PublicKey
+	pubFile string
+}
+
+func newKey(t testing.TB, kind string) *keyPair {
+	t.Helper()
+	var sv signature.SignerVerifier
+	var pub crypto.PublicKey
+	switch kind {
+	case "ecdsa":
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv, err = signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = k.Public()
+	case "ed25519":
+		p, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv, err = signature.LoadED25519SignerVerifier(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = p
+	case "rsa":
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv, err = signature.LoadRSAPKCS1v15SignerVerifier(k, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = k.Public()
+	default:
+		t.Fatalf("unknown key kind %q", kind)
+	}
+	return &keyPair{sv: sv, pub: pub, pubFile: writePub(t, pub)}
+}
+
+func writePub(t testing.TB, pub crypto.PublicKey) string {
+	t.Helper()
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(f, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func keyAuthorityCfg(n string, k *keyPair) config.Authority {
+	return config.Authority{Name: n, Key: &config.Key{File: k.pubFile}}
+}
+
+// cosignPayload is cosign's simple-signing payload for d.
+func cosignPayload(t testing.TB, d name.Digest) []byte {
+	t.Helper()
+	b, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// attachSig attaches (payload, signature) to d's sha256-<hex>.sig, as cosign sign does.
+func attachSig(t testing.TB, d name.Digest, payload, sig []byte, opts ...cstatic.Option) {
+	t.Helper()
+	s, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(sig), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := ociremote.SignedEntity(d)
+	if err != nil {
+		t.Fatalf("SignedEntity(%s) = %v", d, err)
+	}
+	se, err = cmutate.AttachSignatureToEntity(se, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteSignatures(d.Repository, se); err != nil {
+		t.Fatalf("WriteSignatures() = %v", err)
+	}
+}
+
+// signImage signs d with k like `cosign sign --key k --tlog-upload=false`.
+func signImage(t testing.TB, d name.Digest, k *keyPair) {
+	t.Helper()
+	payload := cosignPayload(t, d)
+	sig, err := k.sv.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachSig(t, d, payload, sig)
+}
+
+// statementJSON is an in-toto statement (v0.1 or v1) about subjectDigest.
+func statementJSON(t testing.TB, version, subjectName, subjectDigest, predicateType string, predicate any) []byte {
+	t.Helper()
+	typ := statementV1
+	if version == "v0.1" {
+		typ = statementV01
+	}
+	h, err := v1.NewHash(subjectDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]any{
+		"_type":         typ,
+		"subject":       []any{map[string]any{"name": subjectName, "digest": map[string]string{"sha256": h.Hex}}},
+		"predicateType": predicateType,
+		"predicate":     predicate,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dsseSign wraps a statement in a DSSE envelope signed with k.
+func dsseSign(t testing.TB, k *keyPair, stmt []byte) []byte {
+	t.Helper()
+	env, err := sigdsse.WrapSigner(k.sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(stmt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// attachAtt attaches a DSSE envelope to d's sha256-<hex>.att, as cosign attest does.
+func attachAtt(t testing.TB, d name.Digest, envelope []byte, opts ...cstatic.Option) {
+	t.Helper()
+	att, err := cstatic.NewAttestation(envelope, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := ociremote.SignedEntity(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err = cmutate.AttachAttestationToEntity(se, att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteAttestations(d.Repository, se); err != nil {
+		t.Fatalf("WriteAttestations() = %v", err)
+	}
+}
+
+// attachKeyBundle attaches a cosign v3 Sigstore bundle (DSSE, public-key hint) as a
+// referrer of d.
+func attachKeyBundle(t testing.TB, d name.Digest, k *keyPair, stmt []byte, predicateType string) {
+	t.Helper()
+	env := dsseSign(t, k, stmt)
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(k.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cbundle.MakeNewBundle(k.pub, nil, stmt, env, pubPEM, nil)
+	if err != nil {
+		t.Fatalf("MakeNewBundle() = %v", err)
+	}
+	if err := ociremote.WriteAttestationNewBundleFormat(d, b, predicateType); err != nil {
+		t.Fatalf("WriteAttestationNewBundleFormat() = %v", err)
+	}
+}
+
+// attachReferrer attaches an arbitrary artifact (e.g. an unsigned SBOM) as a referrer of d.
+func attachReferrer(t testing.TB, d name.Digest, artifactType string, content []byte) {
+	t.Helper()
+	l := static.NewLayer(content, types.MediaType(artifactType))
+	if err := ociremote.WriteReferrer(d, artifactType, []v1.Layer{l}, nil); err != nil {
+		t.Fatalf("WriteReferrer() = %v", err)
+	}
+}
+
+// sigstore is an in-test Fulcio CA, Rekor log and TSA, and its trusted_root.json.
+type sigstore struct {
+	vs       *ca.VirtualSigstore
+	rootFile string
+}
+
+func newSigstore(t testing.TB) *sigstore {
+	t.Helper()
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(), vs.TimestampingAuthorities(), vs.RekorLogs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tr.MarshalJSON()
+	if err != nil {
+		t.Fatalf("TrustedRoot.MarshalJSON() = %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "trusted_root.json")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &sigstore{vs: vs, rootFile: f}
+}
+
+func (s *sigstore) authority(n, issuer, subject string, requireTlog bool) config.Authority {
+	f := false
+	return config.Authority{Name: n, Keyless: &config.Keyless{Issuer: issuer, Subject: subject, TrustedRootFile: s.rootFile, RequireTlog: &requireTlog, RequireSCT: &f}}
+}
+
+// set recreates the Rekor signed entry timestamp of a tlog entry.
+func (s *sigstore) set(t testing.TB, e *tlog.Entry) (*protorekor.TransparencyLogEntry, []byte) {
+	t.Helper()
+	tle := e.TransparencyLogEntry()
+	set, err := s.vs.RekorSignPayload(tlog.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+		IntegratedTime: tle.GetIntegratedTime(),
+		LogIndex:       tle.GetLogIndex(),
+		LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tle, set
+}
+
+// signKeyless signs d's simple-signing payload with a Fulcio certificate for identity/issuer,
+// logged at integratedTime (zero: default), attached in cosign's tag scheme with certificate
+// and Rekor bundle annotations (withTlog false: certificate only).
+func (s *sigstore) signKeyless(t testing.TB, d name.Digest, identity, issuer string, integratedTime time.Time, withTlog bool) {
+	t.Helper()
+	payload := cosignPayload(t, d)
+	var te *ca.TestEntity
+	var err error
+	if integratedTime.IsZero() {
+		te, err = s.vs.Sign(identity, issuer, payload)
+	} else {
+		te, err = s.vs.SignAtTime(identity, issuer, payload, integratedTime)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := te.VerificationContent()
+	certPEM, err := cryptoutils.MarshalCertificateToPEM(vc.Certificate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := te.SignatureContent()
+	opts := []cstatic.Option{cstatic.WithCertChain(certPEM, nil)}
+	if withTlog {
+		entries, _ := te.TlogEntries()
+		tle, set := s.set(t, entries[0])
+		opts = append(opts, cstatic.WithBundle(&cbundle.RekorBundle{SignedEntryTimestamp: set, Payload: cbundle.RekorPayload{
+			Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+			IntegratedTime: tle.GetIntegratedTime(),
+			LogIndex:       tle.GetLogIndex(),
+			LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+		}}))
+	}
+	attachSig(t, d, payload, sc.Signature(), opts...)
+}
+
+// bundleKeyless attests stmt with a Fulcio certificate and attaches the Sigstore bundle
+// (v0.3, DSSE, tlog entry with inclusion proof and promise) as a referrer of d.
+func (s *sigstore) bundleKeyless(t testing.TB, d name.Digest, identity, issuer string, stmt []byte, predicateType string) {
+	t.Helper()
+	te, err := s.vs.AttestAtTime(identity, issuer, stmt, time.Now().Add(5*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := te.VerificationContent()
+	sc, _ := te.SignatureContent()
+	env := sc.EnvelopeContent().RawEnvelope()
+	entries, _ := te.TlogEntries()
+	tle, set := s.set(t, entries[0])
+	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
+	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries: []*protorekor.TransparencyLogEntry{tle},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
+		}},
+	}
+	raw, err := protojson.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteAttestationNewBundleFormat(d, raw, predicateType); err != nil {
+		t.Fatalf("WriteAttestationNewBundleFormat() = %v", err)
+	}
+}
+
+// newService builds a Service over e with the given authorities (no cache).
+func newService(t testing.TB, e *env, auths ...config.Authority) *Service {
+	t.Helper()
+	pool, err := batch.NewPool(64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), Options{Authorities: auths, Registry: e.reg, Pool: pool, Deadline: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	return s
+}
+
+// verifyOne runs Verify for one key and fails on a per-key error.
+func verifyOne(t testing.TB, s *Service, key string) *Value {
+	t.Helper()
+	items := s.Verify(context.Background(), []string{key})
+	if items[0].Error != "" {
+		t.Fatalf("Verify(%q) error = %s", key, items[0].Error)
+	}
+	return items[0].Value.(*Value)
+}
+
+func sigAuthorities(v *Value) string {
+	var out []string
+	for _, s := range v.Signatures {
+		out = append(out, s.Authority+"/"+s.Format)
+	}
+	return strings.Join(out, ",")
+}
+
+func dump(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+var _ = fmt.Sprintf
