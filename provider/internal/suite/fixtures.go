@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -177,6 +178,9 @@ func readFixtureFile(fsys fs.FS, file string) (*ProviderFixtures, error) {
 	if len(docs) > 1 {
 		return nil, &FixtureError{File: file, Err: fmt.Errorf("%d YAML documents, want exactly one", len(docs))}
 	}
+	if err := checkFields(docs[0]); err != nil {
+		return nil, &FixtureError{File: file, Err: err}
+	}
 	var pf ProviderFixtures
 	if err := yaml.UnmarshalStrict(docs[0], &pf); err != nil {
 		return nil, &FixtureError{File: file, Err: err}
@@ -272,4 +276,59 @@ func (s *providerSet) merge(file string, pf *ProviderFixtures) error {
 		}
 	}
 	return nil
+}
+
+// checkFields reports the first unknown field with its full path (encoding/json names only
+// the field itself).
+func checkFields(doc []byte) error {
+	var m map[string]any
+	if err := yaml.Unmarshal(doc, &m); err != nil {
+		return err
+	}
+	if err := onlyFields("", m, "apiVersion", "kind", "metadata", "providers"); err != nil {
+		return err
+	}
+	if md, ok := m["metadata"].(map[string]any); ok {
+		if err := onlyFields("metadata.", md, "name"); err != nil {
+			return err
+		}
+	}
+	providers, _ := m["providers"].(map[string]any)
+	for _, name := range sortedNames(providers) {
+		p, ok := providers[name].(map[string]any)
+		if !ok {
+			continue // the typed decode reports the wrong type
+		}
+		where := "providers." + name + "."
+		if err := onlyFields(where, p, "systemError", "statusCode", "keys"); err != nil {
+			return err
+		}
+		keys, _ := p["keys"].(map[string]any)
+		for _, key := range sortedNames(keys) {
+			if k, ok := keys[key].(map[string]any); ok {
+				if err := onlyFields(fmt.Sprintf("%skeys[%q].", where, key), k, "value", "error"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func onlyFields(where string, m map[string]any, allowed ...string) error {
+	for _, f := range sortedNames(m) {
+		if !slices.Contains(allowed, f) {
+			return fmt.Errorf("unknown field %q (allowed here: %s)", where+f, strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+func sortedNames(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
