@@ -199,7 +199,7 @@ _format_error(_, full) := "repository name must be lowercase" if {
 } else := "a transport or URL prefix (such as docker://, https://) is not part of an image reference" if {
 	contains(full, "://")
 } else := "user information (user@host) is not part of an image reference" if {
-	regex.match(`^[^/]*/[^/@]*@[^/]*/`, full)
+	regex.match(`^[^/]*@[^/]*/`, full)
 } else := "contains a character outside the reference grammar [a-z0-9._-/:@]" if {
 	regex.match(`[^a-zA-Z0-9._\-/:@\[\]]`, full)
 } else := "an empty path component or a misplaced separator" if {
