@@ -1,8 +1,11 @@
-// Package batch runs the keys of one external-data request over a bounded worker pool shared by
-// the whole process, under the request's deadline: keys are de-duplicated, each unique key is
-// looked up once, and keys not done by the deadline get a per-key "timed out" error while the
-// rest are answered. Run returns when every key is done or the deadline passes, whichever is
-// first, even when a lookup hangs.
+// Package batch runs the keys of one external-data request under the request's deadline: keys
+// are de-duplicated, each unique key is looked up once, and keys not done by the deadline get a
+// per-key "timed out" error while the rest are answered. Run returns when every key is done or
+// the deadline passes, whichever is first, even when a lookup hangs.
+//
+// Registry work is bounded by a Pool shared by the whole process. The pool bounds the loads
+// themselves (Pool.Do), not the keys waiting for them: a key waiting for a cached answer or for
+// an identical lookup already in flight (singleflight) holds no worker.
 package batch
 
 import (
@@ -15,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Pool bounds the lookups in flight across all batches.
+// Pool bounds the registry loads in flight across all batches.
 type Pool struct {
 	sem      chan struct{}
 	inflight prometheus.Gauge
@@ -74,10 +77,28 @@ func (e *TimedOutError) Error() string {
 
 func (e *TimedOutError) Unwrap() error { return e.Cause }
 
-// Run calls fn once per distinct key on the pool and returns one result per key, aligned with
+// Do runs fn on a worker of the pool, waiting for a free one until ctx ends.
+func (p *Pool) Do(ctx context.Context, fn func() error) error {
+	p.queued.Inc()
+	select {
+	case p.sem <- struct{}{}:
+		p.queued.Dec()
+	case <-ctx.Done():
+		p.queued.Dec()
+		return fmt.Errorf("no free worker: %w", context.Cause(ctx))
+	}
+	p.inflight.Inc()
+	defer func() {
+		p.inflight.Dec()
+		<-p.sem
+	}()
+	return fn()
+}
+
+// Run calls fn concurrently once per distinct key and returns one result per key, aligned with
 // keys (duplicates share the result). fn receives ctx and should return soon after ctx ends;
-// Run does not wait for it.
-func Run[V any](ctx context.Context, p *Pool, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
+// Run does not wait for it. Bound registry work inside fn with Pool.Do.
+func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
 	index := make(map[string]int, len(keys))
 	uniq := make([]string, 0, len(keys))
@@ -105,18 +126,7 @@ func Run[V any](ctx context.Context, p *Pool, keys []string, fn func(ctx context
 	}
 	for j, k := range uniq {
 		go func() {
-			p.queued.Inc()
-			select {
-			case p.sem <- struct{}{}:
-				p.queued.Dec()
-			case <-ctx.Done():
-				p.queued.Dec()
-				return // reported as timed out by Run
-			}
-			p.inflight.Inc()
 			v, err := fn(ctx, k)
-			p.inflight.Dec()
-			<-p.sem
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {

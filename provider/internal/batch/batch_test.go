@@ -15,14 +15,13 @@ import (
 )
 
 func TestRunDeduplicates(t *testing.T) {
-	p, err := batch.NewPool(4, prometheus.NewRegistry())
-	if err != nil {
+	if _, err := batch.NewPool(4, prometheus.NewRegistry()); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	calls := map[string]int{}
 	keys := []string{"a", "b", "a", "c", "b", "a"}
-	res := batch.Run(context.Background(), p, keys, func(_ context.Context, k string) (string, error) {
+	res := batch.Run(context.Background(), keys, func(_ context.Context, k string) (string, error) {
 		mu.Lock()
 		calls[k]++
 		mu.Unlock()
@@ -51,7 +50,7 @@ func TestRunDeduplicates(t *testing.T) {
 			t.Errorf("calls[%s] = %d, want 1", k, n)
 		}
 	}
-	if got := batch.Run(context.Background(), p, nil, func(context.Context, string) (int, error) { return 0, nil }); len(got) != 0 {
+	if got := batch.Run(context.Background(), nil, func(context.Context, string) (int, error) { return 0, nil }); len(got) != 0 {
 		t.Errorf("Run(no keys) = %v, want empty", got)
 	}
 }
@@ -70,15 +69,11 @@ func TestRunDeadlinePartialResults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := batch.NewPool(tt.workers, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			never := make(chan struct{})
 			defer close(never)
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			res := batch.Run(ctx, p, tt.keys, func(ctx context.Context, k string) (string, error) {
+			res := batch.Run(ctx, tt.keys, func(ctx context.Context, k string) (string, error) {
 				if tt.hang[k] {
 					if tt.ignoreCtx {
 						<-never
@@ -113,15 +108,17 @@ func TestQueuedBehindFullPoolTimesOut(t *testing.T) {
 	never := make(chan struct{})
 	defer close(never)
 	occupied := make(chan struct{})
-	go batch.Run(context.Background(), p, []string{"hog"}, func(context.Context, string) (int, error) {
+	go p.Do(context.Background(), func() error {
 		close(occupied)
 		<-never // ignores its context: the worker is stuck
-		return 0, nil
+		return nil
 	})
 	<-occupied
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	res := batch.Run(ctx, p, []string{"q1", "q2"}, func(context.Context, string) (int, error) { return 1, nil })
+	res := batch.Run(ctx, []string{"q1", "q2"}, func(ctx context.Context, _ string) (int, error) {
+		return 1, p.Do(ctx, func() error { return nil })
+	})
 	for i, r := range res {
 		var te *batch.TimedOutError
 		if !errors.As(r.Err, &te) {
@@ -141,16 +138,18 @@ func TestPoolBoundsConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 { // three concurrent batches share the pool
 		wg.Go(func() {
-			batch.Run(context.Background(), p, keys, func(context.Context, string) (int, error) {
-				mu.Lock()
-				active++
-				peak = max(peak, active)
-				mu.Unlock()
-				time.Sleep(time.Millisecond)
-				mu.Lock()
-				active--
-				mu.Unlock()
-				return 0, nil
+			batch.Run(context.Background(), keys, func(ctx context.Context, _ string) (int, error) {
+				return 0, p.Do(ctx, func() error {
+					mu.Lock()
+					active++
+					peak = max(peak, active)
+					mu.Unlock()
+					time.Sleep(time.Millisecond)
+					mu.Lock()
+					active--
+					mu.Unlock()
+					return nil
+				})
 			})
 		})
 	}
@@ -164,7 +163,6 @@ func TestPoolBoundsConcurrency(t *testing.T) {
 }
 
 func BenchmarkRun100(b *testing.B) {
-	p, _ := batch.NewPool(64, nil)
 	keys := make([]string, 100)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("registry.example/team/app%d:v1", i)
@@ -172,6 +170,6 @@ func BenchmarkRun100(b *testing.B) {
 	fn := func(_ context.Context, k string) (string, error) { return k, nil }
 	b.ReportAllocs()
 	for b.Loop() {
-		batch.Run(context.Background(), p, keys, fn)
+		batch.Run(context.Background(), keys, fn)
 	}
 }

@@ -83,6 +83,7 @@ type Service struct {
 	cache           *cache.Cache[*Answer]
 	resolveDeadline time.Duration
 	mutateDeadline  time.Duration
+	loadTimeout     time.Duration
 }
 
 // New builds a Service from the configuration. reg receives the metrics of the cache, the pool
@@ -95,6 +96,8 @@ func New(ctx context.Context, cfg config.Config, reg prometheus.Registerer, opts
 	s := &Service{
 		resolveDeadline: or(cfg.Endpoints.Resolve.Deadline.D(), DefaultResolveDeadline),
 		mutateDeadline:  or(cfg.Endpoints.Mutate.Deadline.D(), DefaultMutateDeadline),
+		// A load is a HEAD, maybe a GET, maybe at a mirror first: a few registry timeouts.
+		loadTimeout: 3 * or(cfg.Lookup.RegistryTimeout.D(), 2*time.Second),
 	}
 	var err error
 	s.reg = o.regCli
@@ -234,9 +237,22 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 	for j, k := range missKeys {
 		refByPull[k] = missRefs[j]
 	}
-	res := batch.Run(ctx, s.pool, missKeys, func(ctx context.Context, pull string) (cache.Result[*Answer], error) {
+	res := batch.Run(ctx, missKeys, func(ctx context.Context, pull string) (cache.Result[*Answer], error) {
 		ref := refByPull[pull]
-		return s.cache.Get(ctx, pull, func(ctx context.Context) (*Answer, error) { return s.load(ctx, ref) })
+		return s.cache.Get(ctx, pull, func(ctx context.Context) (*Answer, error) {
+			// Detached from the batch (other batches may share this load); bounded here.
+			ctx, cancel := context.WithTimeout(ctx, s.loadTimeout)
+			defer cancel()
+			var a *Answer
+			err := s.pool.Do(ctx, func() (err error) {
+				a, err = s.load(ctx, ref)
+				return err
+			})
+			if err != nil {
+				return nil, registry.Classify(ref.Original, err)
+			}
+			return a, nil
+		})
 	})
 	for j, r := range res {
 		i := missIdx[j]
