@@ -33,7 +33,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -42,6 +42,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "imagetrust-provider: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// signalContext is cancelled by SIGTERM (Kubernetes stopping the pod) or SIGINT.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // flags are the command line. Everything else is in the configuration file.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +286,32 @@ func TestCheckAndExampleConfig(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("-check-config output lacks %q:\n%s", want, stdout.String())
 		}
+	}
+}
+
+// TestSIGTERM sends a real SIGTERM to the test process while run() serves under main's signal
+// context: run returns nil after a graceful shutdown.
+func TestSIGTERM(t *testing.T) {
+	f := newFixture(t)
+	cfgPath := f.writeConfig(t, "")
+	ctx, stop := signalContext()
+	defer stop()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"imagetrust-provider", "-config", cfgPath}, noEnv, &stdout, &stderr) }()
+	addresses(t, &stderr, done)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run() after SIGTERM = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run() did not return after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"shutting down"`) {
+		t.Errorf("logs lack the shutdown line:\n%s", stderr.String())
 	}
 }

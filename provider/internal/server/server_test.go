@@ -495,12 +495,22 @@ func TestGracefulShutdown(t *testing.T) {
 
 	type result struct {
 		code int
-		pr   *externaldata.ProviderResponse
+		pr   externaldata.ProviderResponse
+		err  error
 	}
 	res := make(chan result, 1)
+	body := requestBody(t, "nginx")
 	go func() {
-		code, pr := post(t, s.client, s.apiURL+"/v1/resolve", requestBody(t, "nginx"))
-		res <- result{code, pr}
+		var r result
+		resp, err := s.client.Post(s.apiURL+"/v1/resolve", "application/json", bytes.NewReader(body))
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		r.code = resp.StatusCode
+		r.err = json.NewDecoder(resp.Body).Decode(&r.pr)
+		res <- r
 	}()
 	<-entered
 	s.cancel()
@@ -510,6 +520,9 @@ func TestGracefulShutdown(t *testing.T) {
 	})
 	close(release)
 	r := <-res
+	if r.err != nil {
+		t.Fatalf("in-flight request: %v", r.err)
+	}
 	if r.code != 200 || len(r.pr.Response.Items) != 1 || r.pr.Response.Items[0].Value != "docker.io/library/nginx:latest" {
 		t.Errorf("in-flight request = %d %+v, want 200 with a value", r.code, r.pr.Response)
 	}
