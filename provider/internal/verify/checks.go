@@ -123,10 +123,16 @@ func (e *entity) Timestamps() ([][]byte, error)                        { return 
 func (e *entity) TlogEntries() ([]*tlog.Entry, error)                  { return e.m.tlog, nil }
 func (e *entity) Version() (string, error)                             { return "v0.1", nil }
 
-// verifyKeyless runs the authority's verifiers in order; the first success wins.
+// verifyKeyless runs the authority's verifiers in order; the first success wins. The
+// current-time verifier (requireTlog false) is used only for an entity without any log entry
+// or timestamp: a log proof that is present must verify.
 func (k *keylessAuthority) verify(e sgverify.SignedEntity, artifact sgverify.ArtifactPolicyOption) (*sgverify.VerificationResult, error) {
+	verifiers := k.verifiers
+	if len(verifiers) > 1 && hasObserverProof(e) {
+		verifiers = verifiers[:1]
+	}
 	var last error
-	for _, v := range k.verifiers {
+	for _, v := range verifiers {
 		res, err := v.Verify(e, sgverify.NewPolicy(artifact, sgverify.WithCertificateIdentity(k.identity)))
 		if err == nil {
 			return res, nil
@@ -134,6 +140,14 @@ func (k *keylessAuthority) verify(e sgverify.SignedEntity, artifact sgverify.Art
 		last = err
 	}
 	return nil, last
+}
+
+func hasObserverProof(e sgverify.SignedEntity) bool {
+	if tl, err := e.TlogEntries(); err == nil && len(tl) > 0 {
+		return true
+	}
+	ts, err := e.Timestamps()
+	return err == nil && len(ts) > 0
 }
 
 func keylessSignature(a *authority, res *sgverify.VerificationResult, cert *x509.Certificate, format string) Signature {

@@ -321,7 +321,7 @@ func newSigstore(t testing.TB) *sigstore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(), vs.TimestampingAuthorities(), vs.RekorLogs())
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), rawLogIDs(t, vs.CTLogs()), vs.TimestampingAuthorities(), rawLogIDs(t, vs.RekorLogs()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +339,25 @@ func newSigstore(t testing.TB) *sigstore {
 func (s *sigstore) authority(n, issuer, subject string, requireTlog bool) config.Authority {
 	f := false
 	return config.Authority{Name: n, Keyless: &config.Keyless{Issuer: issuer, Subject: subject, TrustedRootFile: s.rootFile, RequireTlog: &requireTlog, RequireSCT: &f}}
+}
+
+// rawLogIDs fixes VirtualSigstore's log IDs (hex text, not the raw key ID bytes a
+// trusted_root.json carries) and widens their validity to a day.
+func rawLogIDs(t testing.TB, logs map[string]*root.TransparencyLog) map[string]*root.TransparencyLog {
+	t.Helper()
+	out := map[string]*root.TransparencyLog{}
+	for id, l := range logs {
+		raw, err := hex.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := *l
+		c.ID = raw
+		c.ValidityPeriodStart = time.Now().Add(-24 * time.Hour)
+		c.ValidityPeriodEnd = time.Now().Add(24 * time.Hour)
+		out[id] = &c
+	}
+	return out
 }
 
 // set recreates the Rekor signed entry timestamp of a tlog entry.

@@ -128,7 +128,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item {
 	ctx, cancel := context.WithTimeout(ctx, s.deadline)
 	defer cancel()
-	res := batch.Run(ctx, s.pool, keys, s.lookupKey)
+	res := batch.Run(ctx, keys, s.lookupKey)
 	items := make([]externaldata.Item, len(keys))
 	for i, r := range res {
 		items[i].Key = keys[i]
@@ -153,12 +153,12 @@ func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 		return nil, err
 	}
 	if s.cache == nil {
-		return s.Lookup(ctx, ref)
+		return s.load(ctx, ref)
 	}
 	r, err := s.cache.Get(ctx, "verify\x00"+ref.Normalized(), func(ctx context.Context) (*Value, error) {
 		ctx, cancel := context.WithTimeout(ctx, s.deadline)
 		defer cancel()
-		return s.Lookup(ctx, ref)
+		return s.load(ctx, ref)
 	})
 	if err != nil {
 		return nil, err
@@ -169,6 +169,17 @@ func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 		return &v, nil
 	}
 	return r.Value, nil
+}
+
+// load runs Lookup on a worker of the shared pool.
+func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	var v *Value
+	err := s.pool.Do(ctx, func() error {
+		var err error
+		v, err = s.Lookup(ctx, ref)
+		return err
+	})
+	return v, err
 }
 
 // fatal reports whether a registry error must fail the whole key (the registry gave no final
