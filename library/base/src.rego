@@ -13,9 +13,10 @@ import data.lib.imagetrust.registries
 
 default_banned_tags := ["latest", "stable", "main", "master", "dev", "develop"]
 
-_params := input.parameters if is_object(input.parameters)
-
-_params := {} if not is_object(input.parameters)
+_params := p if {
+	p := input.parameters
+	is_object(p)
+} else := {}
 
 _exemptions := e if {
 	e := _params.exemptImages

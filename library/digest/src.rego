@@ -11,9 +11,10 @@ import data.lib.imagetrust.reference
 
 default_allowed_algorithms := ["sha256"]
 
-_params := input.parameters if is_object(input.parameters)
-
-_params := {} if not is_object(input.parameters)
+_params := p if {
+	p := input.parameters
+	is_object(p)
+} else := {}
 
 _exemptions := e if {
 	e := _params.exemptImages

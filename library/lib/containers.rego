@@ -28,9 +28,10 @@ containers contains {"name": _name(c), "image": object.get(c, "image", null), "f
 	some c in object.get(pod_spec, field, [])
 }
 
-_name(c) := c.name if is_string(c.name)
-
-_name(c) := "<unnamed>" if not is_string(c.name)
+_name(c) := n if {
+	n := object.get(c, "name", null)
+	is_string(n)
+} else := "<unnamed>"
 
 # images is the set of image references as written, for batched lookups.
 images contains c.image if {

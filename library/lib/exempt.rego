@@ -37,8 +37,9 @@ problems contains msg if {
 }
 
 problems contains msg if {
-	not is_array(object.get(input.parameters, "exemptImages", []))
-	msg := sprintf("exemptImages must be a list of {image, reason}, got <%v>", [input.parameters.exemptImages])
+	e := input.parameters.exemptImages
+	not is_array(e)
+	msg := sprintf("exemptImages must be a list of {image, reason}, got <%v>", [e])
 }
 
 # glob_to_regex turns an exemption glob into an anchored RE2 pattern:

@@ -1,0 +1,60 @@
+package k8simagedigest_test
+
+import data.k8simagedigest
+
+hex := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+dig := concat("", ["@sha256:", hex])
+
+pod(images) := {"review": {
+	"kind": {"kind": "Pod"},
+	"object": {"kind": "Pod", "spec": {"containers": [{"name": sprintf("c%d", [i]), "image": img} | some i, img in images]}},
+}}
+
+msgs(images, params) := m if {
+	m := {v.msg | some v in k8simagedigest.violation} with input as object.union(pod(images), {"parameters": params})
+}
+
+test_digest_required if {
+	msgs([concat("", ["r.io/a", dig]), concat("", ["r.io/a:1", dig])], {}) == set()
+	msgs(["r.io/a:1"], {}) == {"container <c0> image <r.io/a:1> is not pinned by digest; reference it as <r.io/a@sha256:<hex>> (allowed algorithms: <sha256>)"}
+}
+
+test_no_parameters if {
+	m := {v.msg | some v in k8simagedigest.violation} with input as pod([concat("", ["r.io/a:1", dig])])
+	m == set()
+}
+
+test_algorithms if {
+	sha512 := concat("", ["r.io/a@sha512:", hex, hex])
+	msgs([sha512], {}) == {concat("", ["container <c0> image <r.io/a@sha512:", hex, hex, "> uses digest algorithm <sha512>; allowed: <sha256>"])}
+	msgs([sha512], {"allowedAlgorithms": ["sha512"]}) == set()
+	msgs(["r.io/a"], {"allowedAlgorithms": ["sha512"]}) == {"container <c0> image <r.io/a:latest> is not pinned by digest; reference it as <r.io/a@sha512:<hex>> (allowed algorithms: <sha512>)"}
+}
+
+test_tag_with_digest if {
+	msgs([concat("", ["r.io/a:1", dig])], {"allowTagWithDigest": false}) == {concat("", ["container <c0> image <r.io/a:1", dig, "> has both tag <1> and a digest; the node pulls <r.io/a", dig, "> and ignores the tag, so remove the tag"])}
+}
+
+test_invalid if {
+	msgs(["r.io/a@sha256:abc"], {}) == {"container <c0> image <r.io/a@sha256:abc> is not a valid image reference: invalid reference format; write [registry/]repository[:tag][@digest] as the container runtime parses it"}
+}
+
+test_exempt if {
+	msgs(["registry.k8s.io/pause:3.9"], {"exemptImages": [{"image": "registry.k8s.io/pause:3.*", "reason": "sandbox"}]}) == set()
+}
+
+test_misconfiguration if {
+	m := msgs([concat("", ["r.io/a", dig])], {"allowedAlgorithms": [], "allowTagWithDigest": "yes"})
+	m == {
+		"constraint is misconfigured: allowedAlgorithms must be a non-empty list, got <[]>; every image is denied until it is fixed",
+		"constraint is misconfigured: allowTagWithDigest must be a boolean, got <yes>; every image is denied until it is fixed",
+		"container <c0> image <r.io/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef> uses digest algorithm <sha256>; allowed: ",
+	}
+	msgs(["r.io/a"], {"allowedAlgorithms": [], "exemptImages": "all"}) == {
+		"constraint is misconfigured: allowedAlgorithms must be a non-empty list, got <[]>; every image is denied until it is fixed",
+		"constraint is misconfigured: exemptImages must be a list of {image, reason}, got <all>; every image is denied until it is fixed",
+		"container <c0> image <r.io/a:latest> is not pinned by digest; reference it as <r.io/a@sha256:<hex>> (allowed algorithms: )",
+	}
+	msgs([concat("", ["r.io/a", dig])], {"allowedAlgorithms": ["md5", "sha256"]}) == {"constraint is misconfigured: allowedAlgorithms[0] <md5> is not one of sha256, sha384, sha512; every image is denied until it is fixed"}
+}

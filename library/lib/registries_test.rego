@@ -1,0 +1,35 @@
+package lib.imagetrust.registries_test
+
+import data.lib.imagetrust.reference
+import data.lib.imagetrust.registries
+
+allowed(image, entries) if registries.is_allowed(reference.parse(image), entries)
+
+test_parse_entry if {
+	registries.parse_entry("Registry.Bank.Internal:5000/team/x") == {"valid": true, "host": "registry.bank.internal:5000", "path": "team/x"}
+	registries.parse_entry("index.docker.io") == {"valid": true, "host": "docker.io", "path": ""}
+	not registries.parse_entry("https://r.io").valid
+	not registries.parse_entry("r.io/").valid
+	not registries.parse_entry("r.io/Team").valid
+	not registries.parse_entry("r.io/x:1").valid
+	registries.parse_entry(7).error == "is not a string"
+}
+
+test_host_and_path_boundaries if {
+	allowed("registry.bank.internal/app:1", ["registry.bank.internal"])
+	allowed("REGISTRY.bank.internal/app:1", ["registry.bank.internal"])
+	not allowed("registry.bank.internal.evil.io/app:1", ["registry.bank.internal"])
+	not allowed("evilregistry.bank.internal/app:1", ["registry.bank.internal"])
+	not allowed("registry.bank.internal:5000/app:1", ["registry.bank.internal"])
+	allowed("quay.io/approved/app:1", ["quay.io/approved"])
+	allowed("quay.io/approved/a/b:1", ["quay.io/approved"])
+	not allowed("quay.io/approved-evil/app:1", ["quay.io/approved"])
+	allowed("quay.io/approved:1", ["quay.io/approved"])
+	allowed("nginx", ["docker.io/library"])
+	not allowed("nginx", ["bad entry", "r.io"])
+}
+
+test_describe if {
+	registries.describe([]) == "none"
+	registries.describe(["a.io", "b.io/x"]) == "<a.io>, <b.io/x>"
+}
