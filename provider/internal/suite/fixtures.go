@@ -37,6 +37,8 @@ const (
 //	        value: {signed: true, ...}
 //	      "registry.bank.internal/down:1.0":
 //	        error: "unavailable: registry returned 503"
+//	      "registry.bank.internal/lost:1.0":
+//	        omit: true
 //	  imagetrust-broken:
 //	    systemError: "provider overloaded"
 //	    statusCode: 503
@@ -61,12 +63,15 @@ type ProviderFixture struct {
 	Keys map[string]KeyFixture `json:"keys,omitempty"`
 }
 
-// KeyFixture is the answer for one key: exactly one of Value and Error.
+// KeyFixture is the answer for one key: exactly one of Value, Error and Omit.
 type KeyFixture struct {
 	// Value is any JSON value; Rego sees it in responses as [key, value].
 	Value json.RawMessage `json:"value,omitempty"`
 	// Error is a per-key error; Rego sees it in errors as [key, error].
 	Error string `json:"error,omitempty"`
+	// Omit leaves the key out of the response, as a faulty provider might: Rego finds it
+	// in neither responses nor errors.
+	Omit bool `json:"omit,omitempty"`
 }
 
 // FixtureError is a fixture file that cannot be used. It names the file and what is wrong.
@@ -243,12 +248,14 @@ func (pf *ProviderFixtures) validate() error {
 			if key == "" {
 				return fmt.Errorf("%s: key must not be empty", kf)
 			}
-			hasValue := len(k.Value) > 0
-			switch {
-			case hasValue && k.Error != "":
-				return fmt.Errorf("%s: set value or error, not both", kf)
-			case !hasValue && k.Error == "":
-				return fmt.Errorf("%s: set value or error", kf)
+			set := 0
+			for _, b := range []bool{len(k.Value) > 0, k.Error != "", k.Omit} {
+				if b {
+					set++
+				}
+			}
+			if set != 1 {
+				return fmt.Errorf("%s: set exactly one of value, error and omit: true", kf)
 			}
 		}
 	}
@@ -306,7 +313,7 @@ func checkFields(doc []byte) error {
 		keys, _ := p["keys"].(map[string]any)
 		for _, key := range sortedNames(keys) {
 			if k, ok := keys[key].(map[string]any); ok {
-				if err := onlyFields(fmt.Sprintf("%skeys[%q].", where, key), k, "value", "error"); err != nil {
+				if err := onlyFields(fmt.Sprintf("%skeys[%q].", where, key), k, "value", "error", "omit"); err != nil {
 					return err
 				}
 			}

@@ -83,9 +83,9 @@ func TestRunPassingSuite(t *testing.T) {
 	if len(res.Suites) != 1 {
 		t.Fatalf("Run(testdata/echo) ran %d suites, want 1", len(res.Suites))
 	}
-	// ok, bad-value, per-key-error, two-containers (one batched call) and system-error.
-	// The provider that is not in the fixtures never reaches the server.
-	if got, want := res.Requests, 5; got != want {
+	// ok, bad-value, per-key-error, omitted, two-containers (one batched call) and
+	// system-error. The provider that is not in the fixtures never reaches the server.
+	if got, want := res.Requests, 6; got != want {
 		t.Errorf("fixture server answered %d requests, want %d", got, want)
 	}
 	var out strings.Builder
@@ -185,7 +185,7 @@ func TestFixtureFilesAreStrict(t *testing.T) {
 		name:     "unknown field in a key",
 		files:    map[string]string{"fixtures.yaml": head + "providers:\n  echo:\n    keys:\n      a:\n        valu: ok\n"},
 		wantFile: "echo/fixtures.yaml",
-		want:     `unknown field "providers.echo.keys[\"a\"].valu" (allowed here: value, error)`,
+		want:     `unknown field "providers.echo.keys[\"a\"].valu" (allowed here: value, error, omit)`,
 	}, {
 		name:     "unknown top-level field",
 		files:    map[string]string{"fixtures.yaml": head + "provider: {}\n"},
@@ -195,12 +195,12 @@ func TestFixtureFilesAreStrict(t *testing.T) {
 		name:     "value and error",
 		files:    map[string]string{"fixtures.yaml": head + "providers:\n  echo:\n    keys:\n      a: {value: ok, error: boom}\n"},
 		wantFile: "echo/fixtures.yaml",
-		want:     `providers.echo.keys["a"]: set value or error, not both`,
+		want:     `providers.echo.keys["a"]: set exactly one of value, error and omit: true`,
 	}, {
 		name:     "neither value nor error",
 		files:    map[string]string{"fixtures.yaml": head + "providers:\n  echo:\n    keys:\n      a: {}\n"},
 		wantFile: "echo/fixtures.yaml",
-		want:     `providers.echo.keys["a"]: set value or error`,
+		want:     `providers.echo.keys["a"]: set exactly one of value, error and omit: true`,
 	}, {
 		name:     "wrong apiVersion",
 		files:    map[string]string{"fixtures.yaml": "apiVersion: v1\nkind: ProviderFixtures\nproviders: {}\n"},

@@ -157,6 +157,8 @@ func (fs *fixtureServer) serveProvider(w http.ResponseWriter, r *http.Request) {
 		case !ok:
 			fs.missing = append(fs.missing, MissingKey{Provider: name, Key: k})
 			resp.Items = append(resp.Items, externaldata.Item{Key: k, Error: fmt.Sprintf("imagetrust verify: no fixture for key %q of provider %q", k, name)})
+		case a.Omit:
+			// Deliberately unanswered.
 		case a.Error != "":
 			resp.Items = append(resp.Items, externaldata.Item{Key: k, Error: a.Error})
 		default:

@@ -1,0 +1,565 @@
+# METADATA
+# title: Image signature and attestations
+# description: >-
+#   Images must be signed by the required authorities (all of `authorities`, and/or
+#   `threshold` of `anyOf`), and may be required to carry a verified SBOM, SLSA
+#   provenance from allowed repositories and builders, attestations of given
+#   predicate types, given platforms, and a tag that still points at the pinned
+#   digest. The facts come from one batched external_data call to the
+#   imagetrust-verify provider; only what it verified counts. Lookup errors deny
+#   unless failOpen; invalid references are denied.
+package k8simagesignature
+
+import data.lib.imagetrust.containers
+import data.lib.imagetrust.exempt
+import data.lib.imagetrust.reference
+
+# provider is the Gatekeeper Provider object the template calls.
+provider := "imagetrust-verify"
+
+# Per-key error classes (the provider's stable first words) that mean "could not look it
+# up right now". Only these, a system error, a non-200 status or a missing answer are
+# lookup errors that failOpen may admit; every other error is a definite answer and denies.
+availability_error_prefixes := ["unavailable:", "timed out:"]
+
+_params := input.parameters if is_object(input.parameters)
+
+_params := {} if not is_object(input.parameters)
+
+_exemptions := e if {
+	e := _params.exemptImages
+	is_array(e)
+} else := []
+
+_fail_open if _params.failOpen == true
+
+_deny_stale if _params.denyStale == true
+
+_deny_tag_drift if _params.denyTagDrift == true
+
+_strings(name) := [s | some s in _params[name]; is_string(s)] if {
+	is_array(_params[name])
+} else := []
+
+_required_authorities := _strings("authorities")
+
+_any_of := _strings("anyOf")
+
+_threshold := t if {
+	t := _params.threshold
+	is_number(t)
+} else := 1
+
+_sbom_formats := [lower(f) | some f in _strings("sbomFormats")]
+
+# Setting sbomFormats implies requireSBOM: a format cannot be checked without an SBOM.
+_require_sbom if _params.requireSBOM == true
+
+_require_sbom if count(_sbom_formats) > 0
+
+_source_repos := _strings("allowedSourceRepos")
+
+_builders := _strings("allowedBuilders")
+
+# Setting allowedSourceRepos or allowedBuilders implies requireProvenance.
+_require_provenance if _params.requireProvenance == true
+
+_require_provenance if count(_source_repos) > 0
+
+_require_provenance if count(_builders) > 0
+
+# Every container whose image parses and is not exempt: [container, parsed reference].
+_checked contains [c, ref] if {
+	some c in containers.containers
+	ref := reference.parse(c.image)
+	ref.valid
+	not exempt.is_exempt(ref, _exemptions)
+}
+
+# The keys of the one batched call: images exactly as written, de-duplicated, sorted.
+_keys := sort({c.image | some [c, _] in _checked})
+
+_response := external_data({"provider": provider, "keys": _keys}) if count(_keys) > 0
+
+violation contains {"msg": msg} if {
+	some c in containers.containers
+	ref := reference.parse(c.image)
+	not ref.valid
+	msg := reference.invalid_message(c, ref)
+}
+
+# ---------------------------------------------------------------------------------------
+# Lookup errors.
+
+# _batch_error is why the whole call failed (undefined when it did not).
+_batch_error := sprintf("provider <%s> gave no response", [provider]) if {
+	count(_keys) > 0
+	not _response
+} else := sprintf("provider <%s> system error: %s", [provider, s]) if {
+	s := _response.system_error
+	is_string(s)
+	s != ""
+} else := sprintf("provider <%s> answered with HTTP status <%v>", [provider, code]) if {
+	code := _response.status_code
+	not code in {0, 200} # 0: every key came from Gatekeeper's response cache
+}
+
+# _key_errors contains [key, error] for each per-key error.
+_key_errors contains [k, e] if {
+	not _batch_error
+	some pair in _response.errors
+	[k, e] := pair
+}
+
+# _values contains [key, value] for each answered key.
+_values contains [k, v] if {
+	not _batch_error
+	some pair in _response.responses
+	[k, v] := pair
+}
+
+_answered(key) if {
+	some [k, _] in _key_errors
+	k == key
+}
+
+_answered(key) if {
+	some [k, _] in _values
+	k == key
+}
+
+is_availability_error(e) if {
+	some p in availability_error_prefixes
+	startswith(e, p)
+}
+
+# _lookup_failures contains [container, reason] for lookups that failed for availability
+# reasons: failOpen admits these.
+_lookup_failures contains [c, _batch_error] if {
+	some [c, _] in _checked
+}
+
+_lookup_failures contains [c, sprintf("provider <%s> error: %s", [provider, e])] if {
+	some [c, _] in _checked
+	some [k, e] in _key_errors
+	k == c.image
+	is_availability_error(e)
+}
+
+_lookup_failures contains [c, sprintf("provider <%s> returned no answer for this image", [provider])] if {
+	not _batch_error
+	some [c, _] in _checked
+	not _answered(c.image)
+}
+
+violation contains {"msg": msg} if {
+	not _fail_open
+	some [c, reason] in _lookup_failures
+	msg := sprintf(
+		"container <%s> image <%s> could not be verified: %s; lookup errors deny (failOpen is false)",
+		[c.name, c.image, reason],
+	)
+}
+
+# A definite per-key answer (denied, not found, registry not allowed, invalid reference, or
+# any error that is not an availability error) denies even with failOpen.
+violation contains {"msg": msg} if {
+	some [c, _] in _checked
+	some [k, e] in _key_errors
+	k == c.image
+	not is_availability_error(e)
+	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> error: %s", [c.name, c.image, provider, e])
+}
+
+# ---------------------------------------------------------------------------------------
+# Answers.
+
+# _answers contains [container, parsed reference, value] for every answered image.
+_answers contains [c, ref, v] if {
+	some [c, ref] in _checked
+	some [k, v] in _values
+	k == c.image
+	is_object(v)
+	not _stale_denied(v)
+}
+
+_stale_denied(v) if {
+	_deny_stale
+	v.stale == true
+}
+
+violation contains {"msg": msg} if {
+	some [c, _] in _checked
+	some [k, v] in _values
+	k == c.image
+	not is_object(v)
+	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> answered <%v>, not an object", [c.name, c.image, provider, v])
+}
+
+violation contains {"msg": msg} if {
+	some [c, _] in _checked
+	some [k, v] in _values
+	k == c.image
+	is_object(v)
+	_stale_denied(v)
+	msg := sprintf(
+		"container <%s> image <%s> has only a stale verification (served from the provider's cache during a registry outage) and denyStale is true",
+		[c.name, c.image],
+	)
+}
+
+# The provider must have verified the digest the node will pull.
+violation contains {"msg": msg} if {
+	some [c, ref, v] in _answers
+	ref.digest != ""
+	object.get(v, "digest", "") != ref.digest
+	msg := sprintf(
+		"container <%s> image <%s> pins <%s> but the provider verified <%v>",
+		[c.name, c.image, ref.digest, object.get(v, "digest", "")],
+	)
+}
+
+# verified_authorities is the set of authorities with a verified signature in value v.
+verified_authorities(v) := {s.authority |
+	some s in object.get(v, "signatures", [])
+	is_object(s)
+	s.verified == true
+	is_string(s.authority)
+	s.authority != ""
+}
+
+violation contains {"msg": msg} if {
+	some [c, _, v] in _answers
+	some name in _required_authorities
+	not name in verified_authorities(v)
+	msg := sprintf(
+		"container <%s> image <%s> is not signed by required authority <%s>; found %s",
+		[c.name, c.image, name, _describe_signatures(v)],
+	)
+}
+
+violation contains {"msg": msg} if {
+	count(_any_of) > 0
+	some [c, _, v] in _answers
+	matched := {a | some a in _any_of; a in verified_authorities(v)}
+	count(matched) < _threshold
+	msg := sprintf(
+		"container <%s> image <%s> is signed by %d of the authorities <%s>, %d required; found %s",
+		[c.name, c.image, count(matched), concat(", ", sort(_any_of)), _threshold, _describe_signatures(v)],
+	)
+}
+
+# Without authorities or anyOf, any verified signature from a configured authority counts.
+violation contains {"msg": msg} if {
+	count(_required_authorities) == 0
+	count(_any_of) == 0
+	some [c, _, v] in _answers
+	count(verified_authorities(v)) == 0
+	msg := sprintf(
+		"container <%s> image <%s> has no verified signature from a trusted authority; found %s",
+		[c.name, c.image, _describe_signatures(v)],
+	)
+}
+
+_describe_signatures(v) := sprintf("verified signatures from <%s>", [concat(", ", sort(verified_authorities(v)))]) if {
+	count(verified_authorities(v)) > 0
+} else := sprintf("no verified signature (rejected: %s)", [concat("; ", _rejections(v, "signature"))]) if {
+	count(_rejections(v, "signature")) > 0
+} else := "no verified signature"
+
+# _rejections lists why signatures (kind "signature" or "bundle") or attestations did not verify.
+_rejections(v, "signature") := [sprintf("<%v>", [r.reason]) |
+	some r in object.get(v, "rejected", [])
+	is_object(r)
+	r.kind in {"signature", "bundle"}
+]
+
+_rejections(v, "attestation") := [sprintf("<%v>", [r.reason]) |
+	some r in object.get(v, "rejected", [])
+	is_object(r)
+	r.kind in {"attestation", "bundle"}
+]
+
+# ---------------------------------------------------------------------------------------
+# SBOM.
+
+# An SBOM counts when the provider verified it. Its summary has no "verified" field (only
+# verified SBOMs set present); an explicit "verified": false never counts.
+_sbom(v) := s if {
+	s := v.sbom
+	is_object(s)
+} else := {}
+
+_has_verified_sbom(v) if {
+	_sbom(v).present == true
+	object.get(_sbom(v), "verified", true) == true
+}
+
+violation contains {"msg": msg} if {
+	_require_sbom
+	some [c, _, v] in _answers
+	not _has_verified_sbom(v)
+	msg := sprintf("container <%s> image <%s> has no verified SBOM; found %s", [c.name, c.image, _describe_unverified_sboms(v)])
+}
+
+_describe_unverified_sboms(v) := sprintf("only unverified SBOMs <%s> (an SBOM must be a signed attestation)", [concat(", ", fs)]) if {
+	fs := [sprintf("%v", [object.get(u, "format", "?")]) | some u in object.get(_sbom(v), "unverified", []); is_object(u)]
+	count(fs) > 0
+} else := "no SBOM"
+
+violation contains {"msg": msg} if {
+	count(_sbom_formats) > 0
+	some [c, _, v] in _answers
+	_has_verified_sbom(v)
+	format := object.get(_sbom(v), "format", "")
+	not lower(format) in _sbom_formats
+	msg := sprintf(
+		"container <%s> image <%s> has a verified SBOM in format <%v>, allowed: <%s>",
+		[c.name, c.image, format, concat(", ", _sbom_formats)],
+	)
+}
+
+# ---------------------------------------------------------------------------------------
+# SLSA provenance.
+
+_provenance(v) := p if {
+	p := v.provenance
+	is_object(p)
+} else := {}
+
+_has_provenance(v) if {
+	_provenance(v).present == true
+	object.get(_provenance(v), "verified", true) == true
+}
+
+violation contains {"msg": msg} if {
+	_require_provenance
+	some [c, _, v] in _answers
+	not _has_provenance(v)
+	msg := sprintf("container <%s> image <%s> has no verified SLSA provenance; found %s", [c.name, c.image, _describe_attestations(v)])
+}
+
+violation contains {"msg": msg} if {
+	count(_source_repos) > 0
+	some [c, _, v] in _answers
+	_has_provenance(v)
+	source := object.get(_provenance(v), "sourceUri", "")
+	not _source_allowed(source)
+	msg := sprintf(
+		"container <%s> image <%s> was built from <%v>, which is not an allowed source repository; allowed: <%s>",
+		[c.name, c.image, source, concat(", ", _source_repos)],
+	)
+}
+
+violation contains {"msg": msg} if {
+	count(_builders) > 0
+	some [c, _, v] in _answers
+	_has_provenance(v)
+	builder := object.get(_provenance(v), "builderId", "")
+	not _builder_allowed(builder)
+	msg := sprintf(
+		"container <%s> image <%s> was built by <%v>, which is not an allowed builder; allowed: <%s>",
+		[c.name, c.image, builder, concat(", ", _builders)],
+	)
+}
+
+# normalize_source turns a source URI into host/path for comparison: lower case, without
+# "git+", "https://", the "@ref", "?query" or "#fragment" suffix, ".git" and trailing "/".
+# Other schemes are kept, so http:// or ssh:// sources never match an https repository.
+normalize_source(s) := trim_suffix(trim_suffix(trim_right(cut, "/"), ".git"), "/") if {
+	no_scheme := trim_prefix(trim_prefix(lower(s), "git+"), "https://")
+	cut := split(split(split(no_scheme, "@")[0], "#")[0], "?")[0]
+}
+
+_source_allowed(source) if {
+	is_string(source)
+	source != ""
+	some entry in _source_repos
+	regex.match(exempt.glob_to_regex(normalize_source(entry)), normalize_source(source))
+}
+
+_builder_allowed(builder) if {
+	is_string(builder)
+	builder != ""
+	some entry in _builders
+	regex.match(exempt.glob_to_regex(entry), builder)
+}
+
+# ---------------------------------------------------------------------------------------
+# Attestations by predicate type.
+
+# verified_predicate_types is the set of predicate types of verified attestations in v.
+verified_predicate_types(v) := {a.predicateType |
+	some a in object.get(v, "attestations", [])
+	is_object(a)
+	object.get(a, "verified", true) == true
+	is_string(a.authority)
+	a.authority != ""
+	is_string(a.predicateType)
+}
+
+violation contains {"msg": msg} if {
+	some [c, _, v] in _answers
+	some pt in _strings("requiredPredicateTypes")
+	not pt in verified_predicate_types(v)
+	msg := sprintf(
+		"container <%s> image <%s> has no verified attestation of predicate type <%s>; found %s",
+		[c.name, c.image, pt, _describe_attestations(v)],
+	)
+}
+
+_describe_attestations(v) := sprintf("verified attestations <%s>", [concat(", ", sort(verified_predicate_types(v)))]) if {
+	count(verified_predicate_types(v)) > 0
+} else := sprintf("no verified attestation (rejected: %s)", [concat("; ", _rejections(v, "attestation"))]) if {
+	count(_rejections(v, "attestation")) > 0
+} else := "no verified attestation"
+
+# ---------------------------------------------------------------------------------------
+# Platforms.
+
+# platform_strings is the set of "os/architecture[/variant]" of the platforms in v.
+platform_strings(v) := {_platform_string(p) |
+	some p in object.get(v, "platforms", [])
+	is_object(p)
+}
+
+_platform_string(p) := concat("/", [lower(p.os), lower(p.architecture), lower(p.variant)]) if {
+	is_string(p.variant)
+	p.variant != ""
+} else := concat("/", [lower(object.get(p, "os", "")), lower(object.get(p, "architecture", ""))])
+
+# has_platform: required "os/arch" matches any variant; "os/arch/variant" only that variant.
+has_platform(v, required) if {
+	parts := split(lower(required), "/")
+	count(parts) == 2
+	some p in object.get(v, "platforms", [])
+	lower(object.get(p, "os", "")) == parts[0]
+	lower(object.get(p, "architecture", "")) == parts[1]
+}
+
+has_platform(v, required) if {
+	parts := split(lower(required), "/")
+	count(parts) == 3
+	some p in object.get(v, "platforms", [])
+	lower(object.get(p, "os", "")) == parts[0]
+	lower(object.get(p, "architecture", "")) == parts[1]
+	lower(object.get(p, "variant", "")) == parts[2]
+}
+
+violation contains {"msg": msg} if {
+	some [c, _, v] in _answers
+	some required in _strings("requiredPlatforms")
+	not has_platform(v, required)
+	msg := sprintf(
+		"container <%s> image <%s> does not provide platform <%s>; found %s",
+		[c.name, c.image, required, _describe_platforms(v)],
+	)
+}
+
+_describe_platforms(v) := sprintf("<%s>", [concat(", ", sort(platform_strings(v)))]) if {
+	count(platform_strings(v)) > 0
+} else := "no platform list (a single-platform image, not a multi-arch index)"
+
+# ---------------------------------------------------------------------------------------
+# Tag drift: for name:tag@digest the node pulls the digest; the tag must still point at it.
+
+violation contains {"msg": msg} if {
+	_deny_tag_drift
+	some [c, ref, v] in _answers
+	ref.tag != ""
+	ref.digest != ""
+	tag_digest := object.get(v, "tagDigest", "")
+	tag_digest != ""
+	tag_digest != ref.digest
+	msg := sprintf(
+		"container <%s> image <%s> pins <%s> but tag <%s> now points at <%s>; update the reference",
+		[c.name, c.image, ref.digest, ref.tag, tag_digest],
+	)
+}
+
+violation contains {"msg": msg} if {
+	_deny_tag_drift
+	some [c, ref, v] in _answers
+	ref.tag != ""
+	ref.digest != ""
+	object.get(v, "tagDigest", "") == ""
+	msg := sprintf(
+		"container <%s> image <%s> pins <%s> but tag <%s> could not be resolved (%v); denyTagDrift needs the tag to still point at the digest",
+		[c.name, c.image, ref.digest, ref.tag, object.get(v, "tagError", "no tagDigest in the answer")],
+	)
+}
+
+# ---------------------------------------------------------------------------------------
+# A broken constraint denies every object with containers, loudly.
+
+violation contains {"msg": msg} if {
+	count(containers.containers) > 0
+	some problem in config_problems
+	msg := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])
+}
+
+_list_params := [
+	"authorities", "anyOf", "sbomFormats", "allowedSourceRepos", "allowedBuilders",
+	"requiredPredicateTypes", "requiredPlatforms",
+]
+
+_bool_params := ["requireSBOM", "requireProvenance", "denyTagDrift", "failOpen", "denyStale"]
+
+config_problems contains sprintf("%s must be a list of strings, got <%v>", [name, _params[name]]) if {
+	some name in _list_params
+	not is_array(_params[name])
+	_params[name] != null
+}
+
+config_problems contains sprintf("%s[%d] must be a non-empty string, got <%v>", [name, i, s]) if {
+	some name in _list_params
+	some i, s in _params[name]
+	not _non_empty_string(s)
+}
+
+config_problems contains sprintf("%s must be a boolean, got <%v>", [name, _params[name]]) if {
+	some name in _bool_params
+	not is_boolean(_params[name])
+	_params[name] != null
+}
+
+config_problems contains sprintf("threshold must be an integer of at least 1, got <%v>", [t]) if {
+	t := _params.threshold
+	not _positive_integer(t)
+}
+
+config_problems contains "threshold is set but anyOf is empty; set anyOf to the authorities to count" if {
+	_params.threshold
+	count(_any_of) == 0
+}
+
+config_problems contains sprintf("threshold <%v> exceeds the %d authorities in anyOf", [_threshold, count(_any_of)]) if {
+	count(_any_of) > 0
+	_threshold > count(_any_of)
+}
+
+config_problems contains sprintf("requiredPlatforms[%d] <%s> must be os/architecture or os/architecture/variant", [i, s]) if {
+	some i, s in _strings("requiredPlatforms")
+	not count(split(s, "/")) in {2, 3}
+}
+
+config_problems contains sprintf("requiredPlatforms[%d] <%s> must be os/architecture or os/architecture/variant", [i, s]) if {
+	some i, s in _strings("requiredPlatforms")
+	some part in split(s, "/")
+	part == ""
+}
+
+config_problems contains problem if {
+	some problem in exempt.problems
+}
+
+_non_empty_string(s) if {
+	is_string(s)
+	s != ""
+}
+
+_positive_integer(t) if {
+	is_number(t)
+	t >= 1
+	round(t) == t
+}
