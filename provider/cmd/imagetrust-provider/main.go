@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	opsLn, err := lc.Listen(ctx, "tcp", cfg.Server.MetricsAddress)
 	if err != nil {
-		apiLn.Close()
+		_ = apiLn.Close()
 		return fmt.Errorf("server.metricsAddress: %w", err)
 	}
 	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D())
