@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Lookup answers one batch: it is called with de-duplicated keys and a context carrying the
@@ -73,6 +74,12 @@ type endpointHandler struct {
 	ep   Endpoint
 	d    Deps
 	lg   *slog.Logger
+
+	// this endpoint's series, resolved once
+	inFlight                      prometheus.Gauge
+	duration, batchSize           prometheus.Observer
+	ok                            prometheus.Counter
+	keyValue, keyError, keyTimout prometheus.Counter
 }
 
 func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
@@ -88,18 +95,24 @@ func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
 	if ep.Deadline <= 0 {
 		ep.Deadline = time.Second
 	}
-	// Touch the label values once so every endpoint shows up in /metrics from the start.
-	d.Metrics.inFlight.WithLabelValues(name)
-	d.Metrics.duration.WithLabelValues(name)
-	return &endpointHandler{name: name, ep: ep, d: d, lg: d.Logger}
+	m := d.Metrics
+	return &endpointHandler{
+		name: name, ep: ep, d: d, lg: d.Logger,
+		inFlight:  m.inFlight.WithLabelValues(name),
+		duration:  m.duration.WithLabelValues(name),
+		batchSize: m.batchSize.WithLabelValues(name),
+		ok:        m.requests.WithLabelValues(name, "200"),
+		keyValue:  m.keys.WithLabelValues(name, "value"),
+		keyError:  m.keys.WithLabelValues(name, "error"),
+		keyTimout: m.keys.WithLabelValues(name, "timeout"),
+	}
 }
 
 func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	m := h.d.Metrics
-	inflight := m.inFlight.WithLabelValues(h.name)
-	inflight.Inc()
-	defer inflight.Dec()
+	h.inFlight.Inc()
+	defer h.inFlight.Dec()
 
 	// The deadline runs from the moment the request arrived: body reading counts.
 	ctx, cancel := context.WithTimeout(r.Context(), h.ep.Deadline)
@@ -113,14 +126,14 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeSystemError(w, re.Status, re.Msg, h.ep.Idempotent)
 		m.requests.WithLabelValues(h.name, strconv.Itoa(re.Status)).Inc()
-		m.duration.WithLabelValues(h.name).Observe(time.Since(start).Seconds())
+		h.duration.Observe(time.Since(start).Seconds())
 		h.lg.LogAttrs(ctx, slog.LevelWarn, "batch",
 			slog.String("endpoint", h.name), slog.Int("keys", len(keys)), slog.Int("status", re.Status),
 			slog.String("system_error", re.Msg), slog.Float64("duration_ms", ms(time.Since(start))),
 			slog.String("client", clientName(r)))
 		return
 	}
-	m.batchSize.WithLabelValues(h.name).Observe(float64(len(keys)))
+	h.batchSize.Observe(float64(len(keys)))
 
 	unique := Dedupe(keys)
 	items, late := h.lookup(ctx, unique)
@@ -153,11 +166,11 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, werr := w.Write(body)
 
 	d := time.Since(start)
-	m.requests.WithLabelValues(h.name, "200").Inc()
-	m.duration.WithLabelValues(h.name).Observe(d.Seconds())
-	m.keys.WithLabelValues(h.name, "value").Add(float64(len(items) - nErr))
-	m.keys.WithLabelValues(h.name, "error").Add(float64(nErr - nTimeout))
-	m.keys.WithLabelValues(h.name, "timeout").Add(float64(nTimeout))
+	h.ok.Inc()
+	h.duration.Observe(d.Seconds())
+	h.keyValue.Add(float64(len(items) - nErr))
+	h.keyError.Add(float64(nErr - nTimeout))
+	h.keyTimout.Add(float64(nTimeout))
 
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
