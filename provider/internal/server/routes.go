@@ -9,11 +9,14 @@ import (
 func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/resolve", newEndpoint("resolve", d.Resolve, d))
 	mux.Handle("POST /v1/mutate", newEndpoint("mutate", d.Mutate, d))
-	// POST /v1/verify is served once the verify service is wired (Deps.Verify.Lookup != nil).
+	// POST /v1/verify is served when the verify service is wired (Deps.Verify.Lookup != nil).
 	if d.Verify.Lookup != nil {
 		mux.Handle("POST /v1/verify", newEndpoint("verify", d.Verify, d))
+		mux.Handle("/v1/verify", methodNotAllowed())
+	} else {
+		mux.Handle("/v1/verify", notEnabled())
 	}
-	for _, p := range []string{"/v1/resolve", "/v1/mutate", "/v1/verify"} {
+	for _, p := range []string{"/v1/resolve", "/v1/mutate"} {
 		mux.Handle(p, methodNotAllowed())
 	}
 	mux.Handle("/", notFound())
@@ -24,6 +27,12 @@ func addOpsRoutes(mux *http.ServeMux, d OpsDeps) {
 	mux.Handle("GET /healthz", healthz())
 	mux.Handle("GET /readyz", readyz(d.Ready))
 	mux.Handle("GET /metrics", metricsHandler(d))
+}
+
+func notEnabled() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeSystemError(w, http.StatusNotFound, fmt.Sprintf("endpoint %s is not enabled in this provider", r.URL.Path), false)
+	})
 }
 
 func methodNotAllowed() http.Handler {

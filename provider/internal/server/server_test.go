@@ -209,6 +209,7 @@ func TestRequestErrors(t *testing.T) {
 		{"too many keys", "/v1/resolve", string(requestBody(t, "a", "b", "c", "d")), 413, "request has 4 keys; the limit is 3"},
 		{"oversized body", "/v1/resolve", string(requestBody(t, strings.Repeat("a", 600))), 413, "request body exceeds 512 bytes"},
 		{"unknown path", "/v1/scan", string(requestBody(t, "a")), 404, "no endpoint POST /v1/scan"},
+		{"verify not wired", "/v1/verify", string(requestBody(t, "a")), 404, "endpoint /v1/verify is not enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -532,5 +533,22 @@ func TestGracefulShutdown(t *testing.T) {
 	s.done <- nil // for the cleanup
 	if _, err := s.client.Post(s.apiURL+"/v1/resolve", "application/json", bytes.NewReader(requestBody(t, "nginx"))); err == nil {
 		t.Errorf("POST after shutdown succeeded, want connection refused")
+	}
+}
+
+func TestRecoverPanics(t *testing.T) {
+	m, _ := NewMetrics(nil)
+	var buf syncBuffer
+	h := recoverPanics(slog.New(slog.NewJSONHandler(&buf, nil)), m)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("boom")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/resolve", nil))
+	var pr externaldata.ProviderResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &pr); err != nil || rec.Code != 500 || !strings.Contains(pr.Response.SystemError, "internal error") {
+		t.Errorf("panicking handler = %d %q, want 500 with a systemError", rec.Code, rec.Body)
+	}
+	if !strings.Contains(buf.String(), "panic in handler") {
+		t.Errorf("log = %q, want the panic logged", buf.String())
 	}
 }
