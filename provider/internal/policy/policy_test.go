@@ -187,3 +187,54 @@ func ExampleClient_Review() {
 	}
 	// Output: K8sTrustedImageSource/bank-trusted-image-source container <app> image <registry.bank.internal/app:latest> uses banned tag <latest>; pin a version or digest
 }
+
+// TestEveryInvalidReferenceIsDenied reviews Pods holding every corpus and hostile reference
+// through both templates: each reference distribution/reference rejects gets exactly one
+// "is not a valid image reference" violation naming its container; valid ones get none.
+func TestEveryInvalidReferenceIsDenied(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t, "templates/base.yaml", "templates/digest.yaml",
+		"constraints/base/bank.yaml", "constraints/digest/production.yaml")
+	refs := append(readCorpus(t), hostile...)
+	const perPod = 100
+	var invalid int
+	for start := 0; start < len(refs); start += perPod {
+		batch := refs[start:min(start+perPod, len(refs))]
+		cs := make([]ctr, len(batch))
+		for i, s := range batch {
+			cs[i] = ctr{fmt.Sprintf("c%d", start+i), s}
+		}
+		got, err := c.Review(ctx, workload("Pod", "production", cs, nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		perContainer := map[string]map[string]int{} // container -> constraint kind -> count
+		for _, v := range got {
+			if !strings.Contains(v.Msg, "> is not a valid image reference: ") {
+				continue
+			}
+			name := strings.TrimPrefix(v.Msg, "container <")
+			name = name[:strings.Index(name, ">")]
+			if perContainer[name] == nil {
+				perContainer[name] = map[string]int{}
+			}
+			perContainer[name][strings.Split(v.Constraint, "/")[0]]++
+		}
+		for i, s := range batch {
+			name := cs[i].name
+			if oracle(s).Valid {
+				if len(perContainer[name]) != 0 {
+					t.Errorf("valid reference %q was reported invalid: %v", s, perContainer[name])
+				}
+				continue
+			}
+			invalid++
+			for _, kind := range []string{"K8sTrustedImageSource", "K8sImageDigest"} {
+				if perContainer[name][kind] != 1 {
+					t.Errorf("invalid reference %q: %s reported it %d times, want 1", s, kind, perContainer[name][kind])
+				}
+			}
+		}
+	}
+	t.Logf("%d references reviewed, %d invalid ones denied by both templates", len(refs), invalid)
+}
