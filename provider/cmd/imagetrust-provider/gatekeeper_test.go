@@ -200,6 +200,21 @@ func TestThroughGatekeeperExternalDataClient(t *testing.T) {
 		}
 	}
 
+	// A request over server.maxKeys (default 1000) reaches Rego as a system_error.
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = fmt.Sprintf("%s/demo/many-%d:v1", f.host, i)
+	}
+	got = review(t, ctx, c, many...)
+	if len(got) != 2 {
+		t.Fatalf("Review() of 1001 images = %d messages (%.300q…), want two system errors", len(got), got)
+	}
+	for _, g := range got {
+		if !strings.Contains(g, "system_error: request has 1001 keys; the limit is 1000") {
+			t.Errorf("Review() of 1001 images: %q, want the key-limit system_error", g)
+		}
+	}
+
 	// A Gatekeeper whose client certificate comes from another CA is refused at the handshake,
 	// and Rego sees a system_error (never a silent allow).
 	other, err := pki.NewCA("another CA")
