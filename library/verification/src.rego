@@ -22,9 +22,10 @@ provider := "imagetrust-verify"
 # lookup errors that failOpen may admit; every other error is a definite answer and denies.
 availability_error_prefixes := ["unavailable:", "timed out:"]
 
-_params := input.parameters if is_object(input.parameters)
-
-_params := {} if not is_object(input.parameters)
+_params := p if {
+	p := input.parameters
+	is_object(p)
+} else := {}
 
 _exemptions := e if {
 	e := _params.exemptImages
