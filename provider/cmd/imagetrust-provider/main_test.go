@@ -315,3 +315,57 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("logs lack the shutdown line:\n%s", stderr.String())
 	}
 }
+
+// TestHangingRegistry: a registry that accepts connections and never answers still gets every
+// batch answered by its deadline, with per-key "timed out" errors (resolve and mutate).
+func TestHangingRegistry(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	hangHost := strings.TrimPrefix(hang.URL, "http://")
+	cfgPath := f.writeConfig(t, fmt.Sprintf("  - host: %s\n    insecure: true\nendpoints:\n  resolve: {deadline: 300ms}\n  mutate: {deadline: 300ms}\nlookup: {registryTimeout: 30s}\n", hangHost))
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"imagetrust-provider", "-config", cfgPath}, noEnv, &stdout, &stderr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run() = %v", err)
+		}
+	}()
+	apiAddr, _ := addresses(t, &stderr, done)
+	kp, _ := f.ca.ClientCert("gatekeeper")
+	tlsCfg, _ := pki.ClientTLSConfig(f.ca, kp)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+
+	good := f.host + "/demo/app:v1"
+	stuck := hangHost + "/demo/app:v1"
+	for _, ep := range []string{"/v1/resolve", "/v1/mutate"} {
+		body, _ := json.Marshal(externaldata.NewProviderRequest([]string{stuck, good}))
+		resp, err := client.Post("https://"+apiAddr+ep, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", ep, err)
+		}
+		var pr externaldata.ProviderResponse
+		err = json.NewDecoder(resp.Body).Decode(&pr)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(pr.Response.Items) != 2 {
+			t.Fatalf("POST %s = %d %+v (%v), want 200 with 2 items", ep, resp.StatusCode, pr.Response, err)
+		}
+		if e := pr.Response.Items[0].Error; !strings.HasPrefix(e, "timed out") {
+			t.Errorf("%s %s error = %q, want timed out: …", ep, stuck, e)
+		}
+		if it := pr.Response.Items[1]; it.Error != "" || it.Value == nil {
+			t.Errorf("%s %s = %+v, want a value", ep, good, it)
+		}
+	}
+}
