@@ -93,3 +93,25 @@ func BenchmarkParse(b *testing.B) {
 		_ = r.Pull()
 	}
 }
+
+func TestMemo(t *testing.T) {
+	m := imageref.NewMemo(4)
+	for range 3 {
+		for _, s := range []string{"nginx:1", "a/b", "NGINX", "ghcr.io/x/y:z", "busybox"} {
+			got, err := m.Parse(s)
+			want, werr := imageref.Parse(s)
+			if got != want || (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+				t.Errorf("Memo.Parse(%q) = %+v, %v, want %+v, %v", s, got, err, want, werr)
+			}
+		}
+	}
+}
+
+func BenchmarkMemoParse(b *testing.B) {
+	m := imageref.NewMemo(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _ := m.Parse("registry.example:5000/team/app:v1.2.3")
+		_ = r.Pull()
+	}
+}

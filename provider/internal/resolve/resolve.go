@@ -81,6 +81,7 @@ type Service struct {
 	reg             *registry.Client
 	pool            *batch.Pool
 	cache           *cache.Cache[*Answer]
+	refs            *imageref.Memo
 	resolveDeadline time.Duration
 	mutateDeadline  time.Duration
 	loadTimeout     time.Duration
@@ -117,6 +118,7 @@ func New(ctx context.Context, cfg config.Config, reg prometheus.Registerer, opts
 			return nil, err
 		}
 	}
+	s.refs = imageref.NewMemo(orInt(cfg.Cache.MaxEntries, DefaultMaxEntries) / 2)
 	s.cache, err = cache.New[*Answer](cache.Options{
 		Name:        "resolve",
 		MaxEntries:  orInt(cfg.Cache.MaxEntries, DefaultMaxEntries),
@@ -177,7 +179,7 @@ type lookup struct {
 // Resolve answers /v1/resolve: per key a value {"image": normalised reference, "digest",
 // "mediaType", "platforms" (for an index), "stale": true (only when served stale)} or an error.
 func (s *Service) Resolve(ctx context.Context, keys []string) []externaldata.Item {
-	ctx, cancel := context.WithTimeout(ctx, s.resolveDeadline)
+	ctx, cancel := withBudget(ctx, s.resolveDeadline)
 	defer cancel()
 	return s.run(ctx, keys, false, func(l lookup) any { return resolveValue(l) })
 }
@@ -187,7 +189,7 @@ func (s *Service) Resolve(ctx context.Context, keys []string) []externaldata.Ite
 // digest is returned unchanged without contacting the registry, so mutation is idempotent.
 // During a registry outage a cached digest up to MaxStale old is used.
 func (s *Service) Mutate(ctx context.Context, keys []string) []externaldata.Item {
-	ctx, cancel := context.WithTimeout(ctx, s.mutateDeadline)
+	ctx, cancel := withBudget(ctx, s.mutateDeadline)
 	defer cancel()
 	return s.run(ctx, keys, true, func(l lookup) any {
 		if l.ref.Digest != "" {
@@ -197,6 +199,18 @@ func (s *Service) Mutate(ctx context.Context, keys []string) []externaldata.Item
 	})
 }
 
+// withBudget bounds ctx by the endpoint deadline and stops the lookups a little earlier (a tenth
+// of the remaining time, at most 50ms), so the answer, "timed out" keys included, is encoded and
+// sent before the deadline rather than at it.
+func withBudget(ctx context.Context, deadline time.Duration) (context.Context, context.CancelFunc) {
+	dl := time.Now().Add(deadline)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	margin := min(50*time.Millisecond, time.Until(dl)/10)
+	return context.WithDeadline(ctx, dl.Add(-margin))
+}
+
 func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, render func(lookup) any) []externaldata.Item {
 	items := make([]externaldata.Item, len(keys))
 	var missKeys []string
@@ -204,7 +218,7 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 	var missRefs []imageref.Ref
 	for i, k := range keys {
 		items[i].Key = k
-		ref, err := imageref.Parse(k)
+		ref, err := s.refs.Parse(k)
 		if err != nil {
 			items[i].Error = err.Error()
 			continue

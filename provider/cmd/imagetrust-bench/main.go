@@ -1,0 +1,573 @@
+// Command imagetrust-bench is the project's load generator. It starts an in-memory registry
+// (go-containerregistry registry.New) on loopback holding thousands of images, starts the real
+// provider binary against it with a generated configuration and test PKI (mTLS), and acts as
+// Gatekeeper: an mTLS client posting ProviderRequests to /v1/resolve and /v1/mutate.
+//
+// Scenarios: both endpoints, cold (never seen keys) and warm (the same keys again), batch
+// 1/10/100, concurrency 1/8; a growth run feeding 1k → 50k distinct images into a fresh
+// provider; and a registry outage (the registry stops answering) in which every batch must
+// return before its deadline. One JSON line per scenario on stdout:
+// endpoint, phase, batch, concurrency, keys, keys_per_s, p50_ms, p99_ms, errors, rss_mb
+// (the provider process's resident memory after the scenario).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+	"sigs.k8s.io/yaml"
+
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "imagetrust-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	provider   string
+	images     int
+	repos      int
+	coldKeys   int
+	warmRounds int
+	growth     int
+	outage     time.Duration
+	only       string
+	workDir    string
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.provider, "provider", "", "path to the imagetrust-provider binary (required; `make bench` builds it)")
+	fs.IntVar(&f.images, "images", 50000, "distinct images in the registry (≥ growth)")
+	fs.IntVar(&f.repos, "repos", 200, "repositories the images are spread over")
+	fs.IntVar(&f.coldKeys, "cold-keys", 2000, "distinct keys per cold scenario")
+	fs.IntVar(&f.warmRounds, "warm-rounds", 3, "times the keys of a cold scenario are sent again in its warm scenario")
+	fs.IntVar(&f.growth, "growth", 50000, "distinct images of the growth run (0: skip)")
+	fs.DurationVar(&f.outage, "outage", 3*time.Second, "how long the registry-outage scenario sends batches (0: skip)")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage")
+	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return f, err
+	}
+	if f.provider == "" {
+		return f, errors.New("-provider is required (go build -o /tmp/imagetrust-provider ./provider/cmd/imagetrust-provider)")
+	}
+	need := max(f.growth, 12*f.coldKeys+1000)
+	if f.images < need {
+		return f, fmt.Errorf("-images %d is too small: the scenarios need %d distinct images", f.images, need)
+	}
+	return f, nil
+}
+
+func (f flags) want(group string) bool {
+	return f.only == "" || slices.Contains(strings.Split(f.only, ","), group)
+}
+
+// Line is one scenario's result.
+type Line struct {
+	Endpoint     string  `json:"endpoint"`
+	Phase        string  `json:"phase"`
+	Batch        int     `json:"batch"`
+	Concurrency  int     `json:"concurrency"`
+	Keys         int     `json:"keys"`
+	KeysPerS     float64 `json:"keys_per_s"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	Errors       int     `json:"errors"`
+	RSSMB        float64 `json:"rss_mb"`
+	Distinct     int     `json:"distinct_cached,omitempty"`
+	MaxMs        float64 `json:"max_ms,omitempty"`
+	DeadlineMs   float64 `json:"deadline_ms,omitempty"`
+	OverDeadline *int    `json:"over_deadline,omitempty"`
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+
+	reg := registrytest.New()
+	defer reg.Close()
+	logf("registry on %s; pushing %d images over %d repositories", reg.Host, f.images, f.repos)
+	start := time.Now()
+	keys, err := pushImages(ctx, reg.Host, f.images, f.repos)
+	if err != nil {
+		return err
+	}
+	logf("pushed %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
+
+	dir := f.workDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "imagetrust-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	env, err := newEnv(dir, reg.Host)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	emit := func(l Line) error { return enc.Encode(l) }
+
+	if f.want("matrix") {
+		p, err := env.start(ctx, f.provider, stderr)
+		if err != nil {
+			return err
+		}
+		next := 0
+		for _, ep := range []string{"resolve", "mutate"} {
+			for _, b := range []int{1, 10, 100} {
+				for _, c := range []int{1, 8} {
+					n := f.coldKeys
+					if b == 1 && c == 1 {
+						n = f.coldKeys / 4 // one key at a time: enough samples, less waiting
+					}
+					cold := keys[next : next+n]
+					next += n
+					l, err := p.scenario(ctx, ep, "cold", b, c, cold, 1)
+					if err != nil {
+						p.stop()
+						return err
+					}
+					if err := emit(l); err != nil {
+						return err
+					}
+					l, err = p.scenario(ctx, ep, "warm", b, c, cold, f.warmRounds)
+					if err != nil {
+						p.stop()
+						return err
+					}
+					if err := emit(l); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		p.stop()
+	}
+
+	if f.want("growth") && f.growth > 0 {
+		p, err := env.start(ctx, f.provider, stderr) // fresh provider: empty cache
+		if err != nil {
+			return err
+		}
+		done := 0
+		for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
+			step = min(step, f.growth)
+			if step <= done {
+				continue
+			}
+			l, err := p.scenario(ctx, "resolve", "growth-cold", 100, 8, keys[done:step], 1)
+			if err != nil {
+				p.stop()
+				return err
+			}
+			done = step
+			l.Distinct = done
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+		l, err := p.scenario(ctx, "resolve", "growth-warm", 100, 8, keys[:done], 1)
+		if err != nil {
+			p.stop()
+			return err
+		}
+		l.Distinct = done
+		if err := emit(l); err != nil {
+			return err
+		}
+		p.stop()
+	}
+
+	if f.want("outage") && f.outage > 0 {
+		p, err := env.start(ctx, f.provider, stderr)
+		if err != nil {
+			return err
+		}
+		reg.Hang(nil) // the registry stops answering: connections accepted, nothing returned
+		for _, ep := range []string{"resolve", "mutate"} {
+			l, err := p.outage(ctx, ep, keys, f.outage)
+			if err != nil {
+				p.stop()
+				return err
+			}
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+		reg.Unhang()
+		p.stop()
+	}
+	return nil
+}
+
+// pushImages writes n distinct images: one random image (config + one small layer) per
+// repository, then n manifests that differ only in an annotation (distinct digests, shared
+// blobs), each with one PUT.
+func pushImages(ctx context.Context, host string, n, repos int) ([]string, error) {
+	keys := make([]string, n)
+	bases := make([]v1.Image, repos)
+	for r := range repos {
+		img, err := random.Image(256, 1)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := name.NewTag(fmt.Sprintf("%s/bench/app%03d:base", host, r))
+		if err != nil {
+			return nil, err
+		}
+		if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+			return nil, fmt.Errorf("pushing %s: %w", tag, err)
+		}
+		bases[r] = img
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 32}
+	defer tr.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				r := i % repos
+				ref := fmt.Sprintf("%s/bench/app%03d:t%06d", host, r, i)
+				tag, err := name.NewTag(ref)
+				if err != nil {
+					errs <- err
+					return
+				}
+				img := mutate.Annotations(bases[r], map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
+				if err := remote.Put(tag, img, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
+					errs <- fmt.Errorf("pushing %s: %w", ref, err)
+					return
+				}
+				keys[i] = ref
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+type env struct {
+	dir      string
+	regHost  string
+	ca       *pki.CA
+	files    pki.Files
+	client   *http.Client
+	deadline map[string]time.Duration
+}
+
+func newEnv(dir, regHost string) (*env, error) {
+	ca, err := pki.NewCA("imagetrust-bench CA")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := ca.ServerCert("imagetrust-provider")
+	if err != nil {
+		return nil, err
+	}
+	files, err := pki.WriteDir(dir, ca, srv)
+	if err != nil {
+		return nil, err
+	}
+	gk, err := ca.ClientCert("gatekeeper-webhook")
+	if err != nil {
+		return nil, err
+	}
+	tc, err := pki.ClientTLSConfig(ca, gk)
+	if err != nil {
+		return nil, err
+	}
+	// Like Gatekeeper's client: TLS 1.3 with a client certificate, HTTP/1.1, keep-alive.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: tc, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+	}}
+	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client,
+		deadline: map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}}, nil
+}
+
+type provider struct {
+	cmd     *exec.Cmd
+	api     string
+	metrics string
+	client  *http.Client
+	done    chan error
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// start writes a configuration and runs the provider binary with it, waiting for /readyz.
+func (e *env) start(ctx context.Context, bin string, stderr io.Writer) (*provider, error) {
+	api, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	met, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Config{
+		Server: config.Server{Address: api, MetricsAddress: met,
+			TLS: config.TLS{CertFile: e.files.Cert, KeyFile: e.files.Key, ClientCAFile: e.files.CA}},
+		Registries: []config.Registry{{Host: e.regHost, Insecure: true}},
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(e.dir, "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-config", path, "-log-level", "warn")
+	cmd.Stdout = io.Discard
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get("http://" + met + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("provider exited before it was ready: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, errors.New("provider not ready after 30s")
+		}
+	}
+	return p, nil
+}
+
+func (p *provider) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.client.CloseIdleConnections()
+}
+
+// rssMB is the provider process's resident set size.
+func (p *provider) rssMB() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for l := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// post sends one ProviderRequest and returns the number of per-key errors.
+func (p *provider) post(ctx context.Context, endpoint string, keys []string) (int, error) {
+	body, err := json.Marshal(externaldata.ProviderRequest{
+		APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderRequestKind,
+		Request: externaldata.Request{Keys: keys},
+	})
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var pr externaldata.ProviderResponse
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		return 0, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if pr.Response.SystemError != "" {
+		return 0, fmt.Errorf("systemError: %s", pr.Response.SystemError)
+	}
+	if len(pr.Response.Items) != len(keys) {
+		return 0, fmt.Errorf("%d items for %d keys", len(pr.Response.Items), len(keys))
+	}
+	n := 0
+	for _, it := range pr.Response.Items {
+		if it.Error != "" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// scenario sends keys (rounds times) in batches of size b from c concurrent clients.
+func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c int, keys []string, rounds int) (Line, error) {
+	var batches [][]string
+	for range rounds {
+		for i := 0; i < len(keys); i += b {
+			batches = append(batches, keys[i:min(i+b, len(keys))])
+		}
+	}
+	lat := make([]time.Duration, len(batches))
+	var next atomic.Int64
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) {
+					return
+				}
+				t0 := time.Now()
+				n, err := p.post(ctx, endpoint, batches[i])
+				lat[i] = time.Since(t0)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					n = len(batches[i])
+				}
+				errs.Add(int64(n))
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil && ctx.Err() != nil {
+		return Line{}, err
+	}
+	total := len(keys) * rounds
+	slices.Sort(lat)
+	return Line{
+		Endpoint: endpoint, Phase: phase, Batch: b, Concurrency: c, Keys: total,
+		KeysPerS: round(float64(total) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
+		Errors: int(errs.Load()), RSSMB: round(p.rssMB()),
+	}, nil
+}
+
+// outage sends cold batches of 100 from 8 clients for d while the registry hangs; every batch
+// must come back (with per-key "timed out" errors) before the endpoint deadline.
+func (p *provider) outage(ctx context.Context, endpoint string, keys []string, d time.Duration) (Line, error) {
+	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}[endpoint]
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs, sent atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	stopAt := time.Now().Add(d)
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(stopAt) {
+				i := int(next.Add(1)) - 1
+				batch := keys[(i*100)%len(keys) : min((i*100)%len(keys)+100, len(keys))]
+				t0 := time.Now()
+				n, err := p.post(ctx, endpoint, batch)
+				el := time.Since(t0)
+				if err != nil {
+					n = len(batch)
+				}
+				errs.Add(int64(n))
+				sent.Add(int64(len(batch)))
+				mu.Lock()
+				lat = append(lat, el)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	slices.Sort(lat)
+	over := 0
+	for _, l := range lat {
+		if l >= deadline {
+			over++
+		}
+	}
+	return Line{
+		Endpoint: endpoint, Phase: "outage", Batch: 100, Concurrency: 8, Keys: int(sent.Load()),
+		KeysPerS: round(float64(sent.Load()) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
+		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), MaxMs: ms(pct(lat, 100)),
+		DeadlineMs: ms(deadline), OverDeadline: &over,
+	}, nil
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
+func round(f float64) float64    { return float64(int64(f*100+0.5)) / 100 }
