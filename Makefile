@@ -66,6 +66,17 @@ lint: $(GOLANGCI_LINT) $(OPA)
 	$(GOLANGCI_LINT) run ./...
 	$(OPA) fmt --fail --list library
 
+## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
+## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only matrix".
+BENCH_DIR   ?= /tmp/imagetrust-bench
+BENCH_FLAGS ?=
+bench:
+	mkdir -p $(BENCH_DIR)
+	$(GO) build -o $(BENCH_DIR)/imagetrust-provider ./provider/cmd/imagetrust-provider
+	$(GO) build -o $(BENCH_DIR)/imagetrust-bench ./provider/cmd/imagetrust-bench
+	$(BENCH_DIR)/imagetrust-bench -provider $(BENCH_DIR)/imagetrust-provider $(BENCH_FLAGS)
+	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/cache ./provider/internal/batch ./provider/internal/imageref ./provider/internal/resolve
+
 clean-tools:
 	rm -rf $(TOOLS)
 
