@@ -73,12 +73,17 @@ func RunPath(ctx context.Context, p string, opts Options, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("resolving %s: %w", p, err)
 	}
-	root := filepath.VolumeName(abs)
-	if root == "" {
-		root = "/"
+	// Read below the working directory when the target is there, so that paths in
+	// messages (fixture files) are relative like the ones the user typed; else below the
+	// file system root, as gator does.
+	root := filepath.VolumeName(abs) + string(filepath.Separator)
+	target := strings.TrimPrefix(abs, root)
+	if cwd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(cwd, abs); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			root, target = cwd, rel
+		}
 	}
-	target := filepath.ToSlash(strings.TrimPrefix(abs, filepath.VolumeName(abs)))
-	target = strings.Trim(target, "/")
+	target = strings.Trim(filepath.ToSlash(target), "/")
 	res, err := Run(ctx, os.DirFS(root), target, original, recursive, opts)
 	if err != nil {
 		return err
