@@ -6,38 +6,27 @@
 #   digests validated as github.com/opencontainers/go-digest v1.0.0 does.
 package lib.imagetrust.reference
 
-# Grammar, copied from distribution/reference v0.6.0 regexp.go (OPA regexes are Go RE2).
-_alphanumeric := `[a-z0-9]+`
+# Grammar of distribution/reference v0.6.0 regexp.go, written out as literals (OPA regexes
+# are Go RE2, so the same patterns match the same strings). The Go test
+# TestRegoGrammarIsDistributions checks each against the exported distribution regexps.
 
-_separator := `(?:[._]|__|[-]+)`
+# domain_and_port is the grammar of a registry host with an optional port (DomainRegexp).
+domain_and_port := `(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?`
 
-_domain_name_component := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+# remote_name is the grammar of a repository path: lowercase components separated by "/".
+remote_name := `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*`
 
-_optional_port := `(?::[0-9]+)?`
+# tag_pattern is TagRegexp.
+tag_pattern := `[\w][\w.-]{0,127}`
 
-_tag := `[\w][\w.-]{0,127}`
+# digest_pattern is DigestRegexp (the reference grammar; go-digest validates further).
+digest_pattern := `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}`
 
-_digest := `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}`
+# reference_pattern is ReferenceRegexp: ^(name)(?::(tag))?(?:@(digest))?$
+reference_pattern := `^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$`
 
-_ipv6address := `\[(?:[a-fA-F0-9:]+)\]`
-
-_domain_name := concat("", [_domain_name_component, `(?:\.`, _domain_name_component, `)*`])
-
-_host := concat("", [`(?:`, _domain_name, `|`, _ipv6address, `)`])
-
-# domain_and_port is the grammar of a registry host with an optional port.
-domain_and_port := concat("", [_host, _optional_port])
-
-_path_component := concat("", [_alphanumeric, `(?:`, _separator, _alphanumeric, `)*`])
-
-# remote_name is the grammar of a repository path (lowercase components separated by "/").
-remote_name := concat("", [_path_component, `(?:/`, _path_component, `)*`])
-
-_name := concat("", [`(?:`, domain_and_port, `/)?`, remote_name])
-
-_reference_re := concat("", [`^(`, _name, `)(?::(`, _tag, `))?(?:@(`, _digest, `))?$`])
-
-_anchored_name_re := concat("", [`^(?:(`, domain_and_port, `)/)?(`, remote_name, `)$`])
+# anchored_name_pattern is anchoredNameRegexp: ^(?:(domain_and_port)/)?(remote_name)$
+anchored_name_pattern := `^(?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)$`
 
 # go-digest v1.0.0: the digest grammar used to tell "unsupported" from "invalid format".
 _go_digest_re := `^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
@@ -58,17 +47,39 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := {"valid": false, "original": s, "error": msg} if {
-	msg := _error(s)
-} else := _valid(s)
+parse(s) := _parse_string(s) if {
+	is_string(s)
+} else := _invalid(s, "the image is not a string")
 
 # is_valid is true when s is an image reference the container runtime accepts.
 is_valid(s) if parse(s).valid
 
-_valid(s) := result if {
-	split_ := _split_docker_domain(s)
-	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [split_.domain, split_.remainder]), 1)[0]
-	name := _split_name(m[1])
+_invalid(s, msg) := {"valid": false, "original": s, "error": msg}
+
+# The steps of ParseDockerRef, in its order, each evaluated once.
+_parse_string(s) := _invalid(s, "the image is empty") if {
+	s == ""
+} else := _invalid(s, sprintf("a repository name cannot be a 64-character hexadecimal string (%s)", [s])) if {
+	regex.match(`^[a-f0-9]{64}$`, s)
+} else := _parse_split(s, _split_docker_domain(s))
+
+_parse_split(s, d) := _invalid(s, sprintf("repository name (%s) must be lowercase", [remote])) if {
+	remote := split(d.remainder, ":")[0]
+	lower(remote) != remote
+} else := _parse_match(s, d, concat("/", [d.domain, d.remainder]))
+
+_parse_match(s, d, full) := _parse_named(s, d, m, _split_name(m[1])) if {
+	m := regex.find_all_string_submatch_n(reference_pattern, full, 1)[0]
+} else := _invalid(s, _format_error(s, full))
+
+_parse_named(s, d, m, name) := _invalid(s, sprintf("repository path is longer than %d characters", [max_path_length])) if {
+	count(name.path) > max_path_length
+} else := _invalid(s, msg) if {
+	m[3] != ""
+	msg := digest_error(m[3])
+} else := _valid(s, d, m, name)
+
+_valid(s, d, m, name) := result if {
 	tag := m[2]
 	digest := m[3]
 	repository := _repository(name.domain, name.path)
@@ -80,7 +91,7 @@ _valid(s) := result if {
 		"repository": repository,
 		"tag": tag,
 		"digest": digest,
-		"implicit_registry": split_.implicit,
+		"implicit_registry": d.implicit,
 		"effective_tag": _effective_tag(tag, digest),
 		"normalized": _normalized(repository, tag, digest),
 		"pull": _pull(repository, tag, digest),
@@ -128,7 +139,7 @@ _pull(repository, tag, digest) := concat(":", [repository, _effective_tag(tag, d
 
 # anchoredNameRegexp split of a name into domain and path.
 _split_name(name) := {"domain": m[1], "path": m[2]} if {
-	m := regex.find_all_string_submatch_n(_anchored_name_re, name, 1)[0]
+	m := regex.find_all_string_submatch_n(anchored_name_pattern, name, 1)[0]
 } else := {"domain": "", "path": name}
 
 # splitDockerDomain from distribution/reference normalize.go, plus whether the
@@ -166,34 +177,10 @@ _library_prefix(domain, remainder) := concat("", [_official_repo_prefix, remaind
 	not contains(remainder, "/")
 } else := remainder
 
-# _error says why the runtime rejects s; undefined when s is valid. Checks run in
-# the order ParseDockerRef runs them; the wording adds a hint where one helps.
-_error(s) := "the image is not a string" if {
-	not is_string(s)
-} else := "the image is empty" if {
-	s == ""
-} else := sprintf("a repository name cannot be a 64-character hexadecimal string (%s)", [s]) if {
-	regex.match(`^[a-f0-9]{64}$`, s)
-} else := sprintf("repository name (%s) must be lowercase", [remote]) if {
-	remote := split(_split_docker_domain(s).remainder, ":")[0]
-	lower(remote) != remote
-} else := msg if {
-	d := _split_docker_domain(s)
-	not regex.match(_reference_re, concat("/", [d.domain, d.remainder]))
-	msg := _format_error(s, concat("/", [d.domain, d.remainder]))
-} else := sprintf("repository path is longer than %d characters", [max_path_length]) if {
-	d := _split_docker_domain(s)
-	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [d.domain, d.remainder]), 1)[0]
-	count(_split_name(m[1]).path) > max_path_length
-} else := msg if {
-	d := _split_docker_domain(s)
-	m := regex.find_all_string_submatch_n(_reference_re, concat("/", [d.domain, d.remainder]), 1)[0]
-	m[3] != ""
-	msg := digest_error(m[3])
-}
-
+# _format_error explains a reference that fails the grammar (Parse returns only
+# "invalid reference format" or "must be lowercase"; the hints are ours).
 _format_error(_, full) := "repository name must be lowercase" if {
-	regex.match(_reference_re, lower(full))
+	regex.match(reference_pattern, lower(full))
 } else := "contains whitespace" if {
 	regex.match(`\s`, full)
 } else := "a transport or URL prefix (such as docker://, https://) is not part of an image reference" if {
@@ -204,9 +191,9 @@ _format_error(_, full) := "repository name must be lowercase" if {
 	regex.match(`[^a-zA-Z0-9._\-/:@\[\]]`, full)
 } else := "an empty path component or a misplaced separator" if {
 	regex.match(`//|/$|^/|[._-]/|/[._-]|[._-]$|[._-]:|[._-]@`, full)
-} else := sprintf("tag does not match %s", [_tag]) if {
+} else := sprintf("tag does not match %s", [tag_pattern]) if {
 	regex.match(`:[^/@]*$`, full)
-	not regex.match(concat("", [`:`, _tag, `(@.*)?$`]), full)
+	not regex.match(concat("", [`:`, tag_pattern, `(@.*)?$`]), full)
 } else := "invalid reference format"
 
 # digest_error says why go-digest v1.0.0 rejects digest d (undefined when it accepts it).

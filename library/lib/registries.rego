@@ -6,9 +6,8 @@
 #   the entry's path or continues it at a "/" boundary. Never a string prefix.
 package lib.imagetrust.registries
 
-import data.lib.imagetrust.reference
-
-_entry_re := concat("", [`^(`, reference.domain_and_port, `)(?:/(`, reference.remote_name, `))?$`])
+# ^(domain_and_port)(?:/(remote_name))?$, written out (checked in registries_test.rego).
+_entry_re := `^((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*))?$`
 
 # parse_entry returns {"valid": true, "host", "path"} for a well-formed entry
 # (host lowercased, index.docker.io read as docker.io), else {"valid": false, "error"}.

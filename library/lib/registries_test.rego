@@ -33,3 +33,7 @@ test_describe if {
 	registries.describe([]) == "none"
 	registries.describe(["a.io", "b.io/x"]) == "<a.io>, <b.io/x>"
 }
+
+test_entry_grammar_is_the_reference_grammar if {
+	registries._entry_re == concat("", [`^(`, reference.domain_and_port, `)(?:/(`, reference.remote_name, `))?$`])
+}

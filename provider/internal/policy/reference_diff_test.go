@@ -454,3 +454,35 @@ func FuzzRegoParserMatchesDistribution(f *testing.F) {
 		}
 	})
 }
+
+// TestRegoGrammarIsDistributions checks that the grammar literals in reference.rego are
+// distribution/reference's own regular expressions, character for character.
+func TestRegoGrammarIsDistributions(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(libraryDir, "lib", "reference.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rego.New(
+		rego.Query("x := data.lib.imagetrust.reference"),
+		rego.Module("reference.rego", string(src)),
+	).Eval(context.Background())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("evaluating data.lib.imagetrust.reference: %v %v", rs, err)
+	}
+	pkg := rs[0].Bindings["x"].(map[string]any)
+	get := func(k string) string { v, _ := pkg[k].(string); return v }
+	for _, tc := range []struct{ rule, want string }{
+		{"domain_and_port", reference.DomainRegexp.String()},
+		{"tag_pattern", reference.TagRegexp.String()},
+		{"digest_pattern", reference.DigestRegexp.String()},
+		{"reference_pattern", reference.ReferenceRegexp.String()},
+		{"anchored_name_pattern", `^(?:(` + reference.DomainRegexp.String() + `)/)?(` + get("remote_name") + `)$`},
+	} {
+		if got := get(tc.rule); got != tc.want {
+			t.Errorf("reference.rego %s = %q, want %q", tc.rule, got, tc.want)
+		}
+	}
+	if got, want := `(?:`+get("domain_and_port")+`/)?`+get("remote_name"), reference.NameRegexp.String(); got != want {
+		t.Errorf("reference.rego name grammar = %q, want NameRegexp %q", got, want)
+	}
+}
