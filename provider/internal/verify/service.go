@@ -126,26 +126,50 @@ func New(ctx context.Context, o Options) (*Service, error) {
 // a class word (invalid reference, registry not allowed, not found, denied, unavailable,
 // timed out); an image that is merely unsigned is a value with signed=false, not an error.
 func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item {
+	items := make([]externaldata.Item, len(keys))
+	// Warm path: answers already cached are served without goroutines.
+	var missKeys []string
+	var missIdx []int
+	for i, k := range keys {
+		items[i].Key = k
+		if s.cache != nil {
+			if ref, err := imageref.Parse(k); err == nil {
+				if v, err, ok := s.cache.Fresh(cacheKey(ref)); ok {
+					s.fill(&items[i], v, err)
+					continue
+				}
+			}
+		}
+		missKeys = append(missKeys, k)
+		missIdx = append(missIdx, i)
+	}
+	if len(missKeys) == 0 {
+		return items
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.deadline)
 	defer cancel()
-	res := batch.Run(ctx, keys, s.lookupKey)
-	items := make([]externaldata.Item, len(keys))
-	for i, r := range res {
-		items[i].Key = keys[i]
-		if r.Err != nil {
-			items[i].Error = r.Err.Error()
-			s.results.WithLabelValues("error").Inc()
-			continue
-		}
-		items[i].Value = r.Value
-		if r.Value.Signed {
-			s.results.WithLabelValues("signed").Inc()
-		} else {
-			s.results.WithLabelValues("unsigned").Inc()
-		}
+	res := batch.Run(ctx, missKeys, s.lookupKey)
+	for j, r := range res {
+		s.fill(&items[missIdx[j]], r.Value, r.Err)
 	}
 	return items
 }
+
+func (s *Service) fill(it *externaldata.Item, v *Value, err error) {
+	if err != nil {
+		it.Error = err.Error()
+		s.results.WithLabelValues("error").Inc()
+		return
+	}
+	it.Value = v
+	if v.Signed {
+		s.results.WithLabelValues("signed").Inc()
+	} else {
+		s.results.WithLabelValues("unsigned").Inc()
+	}
+}
+
+func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }
 
 func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 	ref, err := imageref.Parse(key)
@@ -155,7 +179,8 @@ func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 	if s.cache == nil {
 		return s.load(ctx, ref)
 	}
-	r, err := s.cache.Get(ctx, "verify\x00"+ref.Normalized(), func(ctx context.Context) (*Value, error) {
+	r, err := s.cache.Get(ctx, cacheKey(ref), func(ctx context.Context) (*Value, error) {
+		// Detached from the batch (other batches may share this load); bounded here.
 		ctx, cancel := context.WithTimeout(ctx, s.deadline)
 		defer cancel()
 		return s.load(ctx, ref)
@@ -179,7 +204,14 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 		v, err = s.Lookup(ctx, ref)
 		return err
 	})
-	return v, err
+	if err != nil {
+		var ie *imageref.InvalidError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		return nil, registry.Classify(ref.Original, err)
+	}
+	return v, nil
 }
 
 // fatal reports whether a registry error must fail the whole key (the registry gave no final
@@ -297,7 +329,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		}
 		var idx v1.IndexManifest
 		if err := json.Unmarshal(m.Raw, &idx); err != nil {
-			platErr = fmt.Errorf("unavailable: malformed index %s: %w", digest, err)
+			platErr = &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("malformed index %s: %w", digest, err)}
 			return
 		}
 		platforms = idx.Manifests
