@@ -12,15 +12,19 @@ TOOLS     ?= $(HOME)/.cache/imagetrust/tools
 OPA_VERSION           := v1.17.1
 GATOR_VERSION         := v3.23.1
 GOLANGCI_LINT_VERSION := v2.15.0
+# AWS KMS emulator for the verify KMS end-to-end test (keep in sync with localKMSVersion in
+# provider/internal/verify/kms_test.go; the test skips, saying so, when it is not installed).
+LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
 FUZZTIME  ?= 30s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
 GATOR         := $(TOOLS)/gator-$(GATOR_VERSION)/gator
 GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
 # opa check/test need external_data declared (Gatekeeper registers it at runtime).
 CAPABILITIES  := provider/internal/policy/testdata/capabilities.json
 
-.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools clean-tools
+.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -28,6 +32,11 @@ $(GATOR):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/gatekeeper/v3/cmd/gator@$(GATOR_VERSION)
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+$(LOCAL_KMS):
+	cd /tmp && GOBIN=$(dir $@) $(GO) install github.com/nsmithuk/local-kms@$(LOCAL_KMS_VERSION)
+
+## tools-kms: the AWS KMS emulator the verify KMS end-to-end test runs against.
+tools-kms: $(LOCAL_KMS)
 
 tools: $(OPA) $(GATOR)
 
