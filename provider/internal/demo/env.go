@@ -1,0 +1,355 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
+	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/server"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
+)
+
+// BankRegistry is the registry host the samples and the seed constraints name. The demo's
+// in-memory registry plays it: the host is replaced by the registry's loopback address in the
+// samples and constraints before review, and replaced back for display.
+const BankRegistry = "registry.bank.internal"
+
+// Signer names who signed a sample image.
+type Signer int
+
+// Signers of sample images.
+const (
+	Unsigned  Signer = iota
+	BankKMS          // the key of authority bank-kms in the provider configuration
+	Untrusted        // a key the provider does not know
+)
+
+// sampleImages are pushed to the in-memory registry (repository:tag → signer). Tags the
+// samples use that are not here do not exist.
+var sampleImages = []struct {
+	Ref    string
+	Signer Signer
+}{
+	{"payments/api:2.4.1", BankKMS},
+	{"platform/envoy:1.30.2", BankKMS},
+	{"payments/migrate:1.8.0", Unsigned},
+	{"reporting/report:3.0.1", BankKMS},
+	{"payments/ledger:5.2.0", BankKMS},
+	{"platform/debug:0.9.0", Untrusted},
+}
+
+// env is what runs behind the review: the registry, the provider and its PKI.
+type env struct {
+	dir      string
+	regSrv   *httptest.Server
+	regHost  string            // 127.0.0.1:port
+	digests  map[string]string // "repo:tag" → sha256:…
+	apiAddr  string
+	opsAddr  string
+	caBundle string // base64 PEM of the CA that issued the provider's serving certificate
+	certFile string // Gatekeeper's client certificate and key
+	keyFile  string
+	cfgFile  string
+	stop     func() error
+}
+
+// startRegistry runs go-containerregistry's registry on loopback and pushes the sample
+// images, signed like `cosign sign --key … --tlog-upload=false`.
+func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.SignerVerifier) error {
+	e.regSrv = httptest.NewServer(ggcrregistry.New(
+		ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
+	e.regHost = strings.TrimPrefix(e.regSrv.URL, "http://")
+	e.digests = map[string]string{}
+	for _, s := range sampleImages {
+		img, err := random.Image(512, 1)
+		if err != nil {
+			return err
+		}
+		tag, err := name.NewTag(e.regHost+"/"+s.Ref, name.StrictValidation)
+		if err != nil {
+			return fmt.Errorf("sample image %s: %w", s.Ref, err)
+		}
+		if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+			return fmt.Errorf("pushing %s: %w", tag, err)
+		}
+		h, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		e.digests[s.Ref] = h.String()
+		var sv signature.SignerVerifier
+		switch s.Signer {
+		case BankKMS:
+			sv = bankKey
+		case Untrusted:
+			sv = otherKey
+		default:
+			continue
+		}
+		if err := sign(tag.Context().Digest(h.String()), sv); err != nil {
+			return fmt.Errorf("signing %s: %w", tag, err)
+		}
+	}
+	return nil
+}
+
+func sign(d name.Digest, sv signature.SignerVerifier) error {
+	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	raw, err := sv.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	sig, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+	if err != nil {
+		return err
+	}
+	se, err := ociremote.SignedEntity(d)
+	if err != nil {
+		return err
+	}
+	se, err = cmutate.AttachSignatureToEntity(se, sig)
+	if err != nil {
+		return err
+	}
+	return ociremote.WriteSignatures(d.Repository, se)
+}
+
+func newKey() (signature.SignerVerifier, crypto.PublicKey, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sv, k.Public(), nil
+}
+
+// providerConfig is the provider configuration the demo writes and loads with config.Load,
+// exactly as imagetrust-provider -config does.
+const providerConfig = `# imagetrust provider configuration written by imagetrust-demo.
+server:
+  address: %q
+  metricsAddress: %q
+  tls:
+    certFile: %q
+    keyFile: %q
+    clientCAFile: %q          # Gatekeeper's CA: client certificates must chain to it
+registries:                   # the only registry the provider may contact
+  - host: %q                  # the in-memory registry standing in for registry.bank.internal
+    insecure: true            # plain HTTP on loopback
+authorities:
+  - name: bank-kms            # in production a KMS key (awskms://…); here a key made in-process
+    images: [%q]
+    key:
+      file: %q
+`
+
+// startProvider generates the PKI (one CA for the provider's serving certificate, one for
+// Gatekeeper's client certificate), writes the configuration and starts the provider: the
+// same config, services, handler, mTLS reloader and runner that imagetrust-provider wires.
+func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, providerLog io.Writer) error {
+	provCA, err := pki.NewCA("imagetrust-demo provider CA")
+	if err != nil {
+		return err
+	}
+	gkCA, err := pki.NewCA("imagetrust-demo gatekeeper CA")
+	if err != nil {
+		return err
+	}
+	srvKP, err := provCA.ServerCert("imagetrust-provider")
+	if err != nil {
+		return err
+	}
+	gkKP, err := gkCA.ClientCert("gatekeeper-webhook")
+	if err != nil {
+		return err
+	}
+	tlsDir, gkDir := filepath.Join(e.dir, "provider-tls"), filepath.Join(e.dir, "gatekeeper-tls")
+	for _, d := range []string{tlsDir, gkDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	srvFiles, err := pki.WriteDir(tlsDir, provCA, srvKP)
+	if err != nil {
+		return err
+	}
+	gkFiles, err := pki.WriteDir(gkDir, gkCA, gkKP)
+	if err != nil {
+		return err
+	}
+	e.certFile, e.keyFile = gkFiles.Cert, gkFiles.Key
+	e.caBundle = provCA.CABundle()
+
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(bankPub)
+	if err != nil {
+		return err
+	}
+	keyFile := filepath.Join(e.dir, "bank-kms.pub")
+	if err := os.WriteFile(keyFile, pubPEM, 0o600); err != nil {
+		return err
+	}
+
+	var lc net.ListenConfig
+	apiLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	opsLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = apiLn.Close()
+		return err
+	}
+	e.apiAddr, e.opsAddr = apiLn.Addr().String(), opsLn.Addr().String()
+
+	e.cfgFile = filepath.Join(e.dir, "provider.yaml")
+	cfgText := fmt.Sprintf(providerConfig, e.apiAddr, e.opsAddr, srvFiles.Cert, srvFiles.Key, gkFiles.CA,
+		e.regHost, e.regHost+"/**", keyFile)
+	if err := os.WriteFile(e.cfgFile, []byte(cfgText), 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e.cfgFile)
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+
+	lg := slog.New(slog.NewJSONHandler(providerLog, nil))
+	reg := prometheus.NewRegistry()
+	rs, err := resolve.New(ctx, *cfg, reg)
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+	vc, err := cache.New[*verify.Value](cache.Options{
+		Name: "verify", MaxEntries: cfg.Cache.MaxEntries, TTL: cfg.Cache.TTL.D(),
+		NotFoundTTL: cfg.Cache.NotFoundTTL.D(), MaxStale: cfg.Cache.MaxStale.D(),
+		Negative: registry.IsNegative, Registerer: reg,
+	})
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+	vs, err := verify.New(ctx, verify.Options{
+		Authorities: cfg.Authorities, Registry: verify.NewRegistry(rs.Registry()), Pool: rs.Pool(),
+		Cache: vc, Deadline: cfg.Endpoints.Verify.Deadline.D(), Registerer: reg,
+	})
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+	metrics, err := server.NewMetrics(reg)
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+	reloader, err := server.NewCertReloader(server.TLSFiles{
+		CertFile: cfg.Server.TLS.CertFile, KeyFile: cfg.Server.TLS.KeyFile, ClientCAFile: cfg.Server.TLS.ClientCAFile,
+	}, metrics, nil)
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
+	}
+	api := server.NewServer(server.Deps{
+		Logger:          lg,
+		Metrics:         metrics,
+		Resolve:         server.Endpoint{Lookup: rs.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
+		Mutate:          server.Endpoint{Lookup: rs.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
+		Verify:          server.Endpoint{Lookup: vs.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		MaxRequestBytes: cfg.Server.MaxRequestBytes,
+		MaxKeys:         cfg.Server.MaxKeys,
+	})
+	runner := &server.Runner{
+		API: api, APIListener: apiLn, OpsListener: opsLn, TLS: reloader.TLSConfig(), Logger: lg,
+		ShutdownTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second,
+	}
+	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: reg, Ready: runner.Ready})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(runCtx) }()
+	e.stop = func() error {
+		cancel()
+		err := <-done
+		rs.Registry().CloseIdleConnections()
+		return err
+	}
+	return e.waitReady(ctx, done)
+}
+
+// waitReady polls /readyz on the plain-HTTP port (what the kubelet's readiness probe does).
+func (e *env) waitReady(ctx context.Context, done <-chan error) error {
+	cl := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.opsAddr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := cl.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-done:
+			return fmt.Errorf("provider stopped while starting: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("provider not ready after 10s (GET /readyz)")
+		}
+	}
+}
+
+func (e *env) close() error {
+	var errs []error
+	if e.stop != nil {
+		errs = append(errs, e.stop())
+	}
+	if e.regSrv != nil {
+		e.regSrv.Close()
+	}
+	return errors.Join(errs...)
+}
