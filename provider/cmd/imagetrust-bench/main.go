@@ -8,7 +8,7 @@
 // provider; and a registry outage (the registry stops answering) in which every batch must
 // return before its deadline. One JSON line per scenario on stdout:
 // endpoint, phase, batch, concurrency, keys, keys_per_s, p50_ms, p99_ms, errors, rss_mb
-// (the provider process's resident memory after the scenario).
+// (the provider process's resident memory after the scenario; heap_inuse_mb from its /metrics).
 package main
 
 import (
@@ -67,6 +67,7 @@ type flags struct {
 	outage     time.Duration
 	only       string
 	workDir    string
+	env        []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -82,6 +83,13 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.outage, "outage", 3*time.Second, "how long the registry-outage scenario sends batches (0: skip)")
 	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
+	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want NAME=value, got %q", v)
+		}
+		f.env = append(f.env, v)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		return f, err
 	}
@@ -111,9 +119,11 @@ type Line struct {
 	P99ms        float64 `json:"p99_ms"`
 	Errors       int     `json:"errors"`
 	RSSMB        float64 `json:"rss_mb"`
+	HeapMB       float64 `json:"heap_inuse_mb,omitempty"`
 	Distinct     int     `json:"distinct_cached,omitempty"`
 	MaxMs        float64 `json:"max_ms,omitempty"`
 	DeadlineMs   float64 `json:"deadline_ms,omitempty"`
+	GatekeeperMs float64 `json:"gatekeeper_timeout_ms,omitempty"`
 	OverDeadline *int    `json:"over_deadline,omitempty"`
 }
 
@@ -141,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := newEnv(dir, reg.Host)
+	env, err := newEnv(dir, reg.Host, f.env)
 	if err != nil {
 		return err
 	}
@@ -304,9 +314,10 @@ type env struct {
 	files    pki.Files
 	client   *http.Client
 	deadline map[string]time.Duration
+	procEnv  []string
 }
 
-func newEnv(dir, regHost string) (*env, error) {
+func newEnv(dir, regHost string, procEnv []string) (*env, error) {
 	ca, err := pki.NewCA("imagetrust-bench CA")
 	if err != nil {
 		return nil, err
@@ -331,7 +342,7 @@ func newEnv(dir, regHost string) (*env, error) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: tc, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 	}}
-	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client,
+	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client, procEnv: procEnv,
 		deadline: map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}}, nil
 }
 
@@ -376,6 +387,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer) (*provide
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-config", path, "-log-level", "warn")
+	cmd.Env = append(os.Environ(), e.procEnv...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -425,6 +437,26 @@ func (p *provider) rssMB() float64 {
 		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// heapMB is the provider's go_memstats_heap_inuse_bytes from its /metrics listener.
+func (p *provider) heapMB() float64 {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0
+	}
+	for l := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return round(v / (1 << 20))
 		}
 	}
 	return 0
@@ -510,12 +542,13 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	return Line{
 		Endpoint: endpoint, Phase: phase, Batch: b, Concurrency: c, Keys: total,
 		KeysPerS: round(float64(total) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
-		Errors: int(errs.Load()), RSSMB: round(p.rssMB()),
+		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), HeapMB: p.heapMB(),
 	}, nil
 }
 
 // outage sends cold batches of 100 from 8 clients for d while the registry hangs; every batch
-// must come back (with per-key "timed out" errors) before the endpoint deadline.
+// must come back (with per-key "timed out" errors) before the configured endpoint deadline
+// (over_deadline counts those that did not), itself below Gatekeeper's timeout.
 func (p *provider) outage(ctx context.Context, endpoint string, keys []string, d time.Duration) (Line, error) {
 	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}[endpoint]
 	var mu sync.Mutex
@@ -557,7 +590,8 @@ func (p *provider) outage(ctx context.Context, endpoint string, keys []string, d
 		Endpoint: endpoint, Phase: "outage", Batch: 100, Concurrency: 8, Keys: int(sent.Load()),
 		KeysPerS: round(float64(sent.Load()) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
 		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), MaxMs: ms(pct(lat, 100)),
-		DeadlineMs: ms(deadline), OverDeadline: &over,
+		DeadlineMs: ms(deadline), GatekeeperMs: ms(map[string]time.Duration{"resolve": 3 * time.Second, "mutate": time.Second}[endpoint]),
+		OverDeadline: &over,
 	}, nil
 }
 

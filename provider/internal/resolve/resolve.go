@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
@@ -33,6 +34,9 @@ const (
 	DefaultNotFoundTTL     = 30 * time.Second
 )
 
+// memoEntries bounds the parse memo (about 200 bytes per entry).
+const memoEntries = 16384
+
 // Platform of one manifest of an index.
 type Platform struct {
 	OS           string `json:"os"`
@@ -45,9 +49,8 @@ type Answer struct {
 	Digest    string
 	MediaType string
 	Platforms []Platform
-	// tail is the pre-encoded rest of the /v1/resolve value after "image":
-	// ,"digest":…,"mediaType":…[,"platforms":[…]]}
-	tail []byte
+	// platformsJSON is Platforms encoded (nil when not an index).
+	platformsJSON []byte
 }
 
 // Option adjusts a Service.
@@ -118,7 +121,8 @@ func New(ctx context.Context, cfg config.Config, reg prometheus.Registerer, opts
 			return nil, err
 		}
 	}
-	s.refs = imageref.NewMemo(orInt(cfg.Cache.MaxEntries, DefaultMaxEntries) / 2)
+	// The parse memo covers the hot working set only: beyond it a key costs one parse (µs).
+	s.refs = imageref.NewMemo(min(orInt(cfg.Cache.MaxEntries, DefaultMaxEntries), memoEntries))
 	s.cache, err = cache.New[*Answer](cache.Options{
 		Name:        "resolve",
 		MaxEntries:  orInt(cfg.Cache.MaxEntries, DefaultMaxEntries),
@@ -286,7 +290,7 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Answer{Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
+	a := &Answer{Digest: desc.Digest.String(), MediaType: internMediaType(string(desc.MediaType))}
 	if desc.MediaType.IsIndex() {
 		d, err := s.reg.Get(ctx, ref, a.Digest)
 		if err != nil {
@@ -304,34 +308,41 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Answer, error) {
 			a.Platforms = append(a.Platforms, Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant})
 		}
 	}
-	a.tail = encodeTail(a)
+	if a.Platforms != nil {
+		a.platformsJSON, _ = json.Marshal(a.Platforms) // plain strings: cannot fail
+	}
 	return a, nil
 }
 
-func encodeTail(a *Answer) []byte {
-	b := make([]byte, 0, 160)
-	b = append(b, `,"digest":`...)
-	b = appendJSONString(b, a.Digest)
-	b = append(b, `,"mediaType":`...)
-	b = appendJSONString(b, a.MediaType)
-	if a.Platforms != nil {
-		p, _ := json.Marshal(a.Platforms) // plain strings: cannot fail
-		b = append(b, `,"platforms":`...)
-		b = append(b, p...)
+// internMediaType shares one string per well-known media type instead of one per cache entry.
+func internMediaType(mt string) string {
+	for _, known := range []types.MediaType{types.OCIManifestSchema1, types.OCIImageIndex, types.DockerManifestSchema2, types.DockerManifestList, types.DockerManifestSchema1, types.DockerManifestSchema1Signed} {
+		if mt == string(known) {
+			return string(known)
+		}
 	}
-	return append(b, '}')
+	return mt
 }
 
 // resolveValue renders the /v1/resolve value as pre-encoded JSON.
 func resolveValue(l lookup) json.RawMessage {
 	img := l.ref.Normalized()
-	b := make([]byte, 0, len(img)+len(l.ans.tail)+32)
+	a := l.ans
+	b := make([]byte, 0, len(img)+len(a.Digest)+len(a.MediaType)+len(a.platformsJSON)+64)
 	b = append(b, `{"image":`...)
 	b = appendJSONString(b, img)
 	if l.stale {
 		b = append(b, `,"stale":true`...)
 	}
-	return append(b, l.ans.tail...)
+	b = append(b, `,"digest":`...)
+	b = appendJSONString(b, a.Digest)
+	b = append(b, `,"mediaType":`...)
+	b = appendJSONString(b, a.MediaType)
+	if a.platformsJSON != nil {
+		b = append(b, `,"platforms":`...)
+		b = append(b, a.platformsJSON...)
+	}
+	return append(b, '}')
 }
 
 // appendJSONString quotes s for JSON: printable ASCII without quotes or backslashes (every
