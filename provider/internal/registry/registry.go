@@ -50,6 +50,9 @@ type Options struct {
 	// PullerMaxAge rotates the cached per-repository authenticated transports (default 10m),
 	// so credentials are re-resolved and the cache of repositories stays bounded.
 	PullerMaxAge time.Duration
+	// CredentialRefresh is how often pull secrets and the docker config file are re-read
+	// (default 5m). A refresh that fails keeps the previous credentials.
+	CredentialRefresh time.Duration
 }
 
 // Client is safe for concurrent use.
@@ -135,7 +138,12 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.keychain = kc
+	if o.CredentialRefresh <= 0 {
+		o.CredentialRefresh = 5 * time.Minute
+	}
+	rk := &refreshingKeychain{every: o.CredentialRefresh, build: func(ctx context.Context) (authn.Keychain, error) { return keychain(ctx, o) }}
+	rk.cur.Store(&kcGen{kc: kc, at: time.Now()})
+	c.keychain = rk
 
 	c.opDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "imagetrust_registry_operation_duration_seconds",
@@ -194,6 +202,37 @@ func keychain(ctx context.Context, o Options) (authn.Keychain, error) {
 		return authn.NewMultiKeychain(), nil // anonymous
 	}
 	return authn.NewMultiKeychain(kcs...), nil
+}
+
+// refreshingKeychain re-reads the credentials in the background once they are older than every;
+// lookups never wait for it, and a failed refresh keeps the previous credentials.
+type refreshingKeychain struct {
+	every   time.Duration
+	build   func(context.Context) (authn.Keychain, error)
+	cur     atomic.Pointer[kcGen]
+	running atomic.Bool
+}
+
+type kcGen struct {
+	kc authn.Keychain
+	at time.Time
+}
+
+func (r *refreshingKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	g := r.cur.Load()
+	if time.Since(g.at) > r.every && r.running.CompareAndSwap(false, true) {
+		go func() {
+			defer r.running.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if kc, err := r.build(ctx); err == nil {
+				r.cur.Store(&kcGen{kc: kc, at: time.Now()})
+			} else {
+				r.cur.Store(&kcGen{kc: g.kc, at: time.Now()}) // retry after another period
+			}
+		}()
+	}
+	return g.kc.Resolve(res)
 }
 
 // Allowed returns the configuration of the registry ref names, or a NotAllowedError.

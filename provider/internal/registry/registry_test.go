@@ -372,6 +372,36 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+func TestCredentialRefresh(t *testing.T) {
+	reg := startRegistry(t, registrytest.WithBasicAuth("alice", "s3cret"))
+	push(t, reg.Host, "team/private:v1", remote.WithAuth(&basic{"alice", "s3cret"}))
+	file := filepath.Join(t.TempDir(), "config.json")
+	write := func(pass string) {
+		b, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.Host: map[string]string{
+			"auth": base64.StdEncoding.EncodeToString([]byte("alice:" + pass))}}})
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("wrong")
+	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
+		Auth: config.Auth{DockerConfigFile: file}, CredentialRefresh: time.Millisecond, PullerMaxAge: time.Millisecond})
+	ref := mustParse(t, reg.Host+"/team/private:v1")
+	if _, err := c.Head(context.Background(), ref); err == nil {
+		t.Fatalf("Head() with the wrong password = nil error")
+	}
+	write("s3cret") // the rotated secret
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err = c.Head(context.Background(), ref); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("Head() after the docker config file changed = %v, want nil (credentials re-read)", err)
+	}
+}
+
 func TestPerRegistryConcurrency(t *testing.T) {
 	reg := startRegistry(t)
 	for i := range 12 {
