@@ -90,8 +90,11 @@ type Report struct {
 	ConfigFile   string
 	Templates    []string
 	Mutators     int
-	Objects      []Object
-	Elapsed      time.Duration
+	// Digests of the sample images pushed to the registry ("registry.bank.internal/repo:tag" →
+	// "sha256:…").
+	Digests map[string]string
+	Objects []Object
+	Elapsed time.Duration
 }
 
 // Run starts everything, reviews the samples and stops everything again.
@@ -196,11 +199,16 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: samples: %w", err)
 	}
-	rep = &Report{RegistryHost: e.regHost, ProviderAddr: e.apiAddr, ConfigFile: e.cfgFile, Mutators: nMut}
+	rep = &Report{RegistryHost: e.regHost, ProviderAddr: e.apiAddr, ConfigFile: e.cfgFile, Mutators: nMut,
+		Digests: map[string]string{}}
+	for ref, d := range e.digests {
+		rep.Digests[BankRegistry+"/"+ref] = d
+	}
 	for _, f := range tmplFiles {
 		rep.Templates = append(rep.Templates, filepath.ToSlash(filepath.Join("templates", filepath.Base(f))))
 	}
-	display := strings.NewReplacer(e.regHost, BankRegistry)
+	// Shown as registry.bank.internal, except in URLs (the provider talked to the loopback).
+	display := strings.NewReplacer("://"+e.regHost, "://"+e.regHost, e.regHost, BankRegistry)
 	for _, u := range samples {
 		cluster := u.GetAnnotations()["demo.imagetrust.dev/cluster"]
 		c := clients[cluster]

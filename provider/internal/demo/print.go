@@ -3,66 +3,108 @@ package demo
 import (
 	"fmt"
 	"io"
+	"regexp"
+	"sort"
 	"strings"
-	"text/tabwriter"
 )
 
 // PrintHeader says what is running, so nobody mistakes the demo for something it is not.
 func PrintHeader(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "imagetrust demo — what Gatekeeper would do with %d sample workloads\n\n", len(r.Objects))
-	fmt.Fprintf(&b, "Running in this process (loopback only, nothing leaves the machine):\n")
-	fmt.Fprintf(&b, "  registry   go-containerregistry's in-memory registry at %s, playing %s;\n", r.RegistryHost, BankRegistry)
-	fmt.Fprintf(&b, "             sample images pushed, most signed (cosign format) with the key of authority\n")
-	fmt.Fprintf(&b, "             bank-kms, generated in-process (production keeps it in a KMS); one signed by an\n")
-	fmt.Fprintf(&b, "             unknown key, one unsigned. %s is replaced by %s in the samples\n", BankRegistry, r.RegistryHost)
-	fmt.Fprintf(&b, "             and constraints before review, and shown as %s below.\n", BankRegistry)
-	fmt.Fprintf(&b, "  provider   imagetrust-provider's server and services on https://%s (TLS 1.3, client\n", r.ProviderAddr)
-	fmt.Fprintf(&b, "             certificate required; generated CAs), config %s\n", r.ConfigFile)
-	fmt.Fprintf(&b, "  mutation   Gatekeeper's mutation system with the %d Assign mutators of %s\n", r.Mutators, mutatorsFile)
-	fmt.Fprintf(&b, "             (tag -> digest through /v1/mutate, failurePolicy Ignore)\n")
-	fmt.Fprintf(&b, "  validation Gatekeeper's constraint framework (Rego driver, external data over mTLS with\n")
-	fmt.Fprintf(&b, "             a client certificate) reviewing the mutated object, as the validating webhook does:\n")
-	fmt.Fprintf(&b, "             templates %s\n", strings.Join(r.Templates, ", "))
+	fmt.Fprintf(&b, "imagetrust demo: what Gatekeeper would do with %d sample workloads\n\n", len(r.Objects))
+	fmt.Fprintf(&b, "Running in this process, on loopback only:\n")
+	fmt.Fprintf(&b, "  registry    go-containerregistry's in-memory registry at %s plays %s\n", r.RegistryHost, BankRegistry)
+	fmt.Fprintf(&b, "              (the name is replaced by that address in samples and constraints, and shown\n")
+	fmt.Fprintf(&b, "              back as %s below). Sample images are signed in cosign's format with\n", BankRegistry)
+	fmt.Fprintf(&b, "              the key of authority bank-kms, generated in-process (production: a KMS key);\n")
+	fmt.Fprintf(&b, "              one is signed by an unknown key, one is unsigned.\n")
+	fmt.Fprintf(&b, "  provider    imagetrust-provider's server and services at https://%s: TLS 1.3,\n", r.ProviderAddr)
+	fmt.Fprintf(&b, "              client certificate required, generated CAs; config %s\n", r.ConfigFile)
+	fmt.Fprintf(&b, "  mutation    Gatekeeper's mutation system, the %d Assign mutators of %s\n", r.Mutators, mutatorsFile)
+	fmt.Fprintf(&b, "              (tag -> digest via the provider's /v1/mutate; failurePolicy Ignore)\n")
+	fmt.Fprintf(&b, "  validation  Gatekeeper's constraint framework (Rego, external data over mTLS) reviews the\n")
+	fmt.Fprintf(&b, "              mutated object as the validating webhook does, with %s\n", strings.Join(r.Templates, ", "))
 	for _, c := range Clusters {
-		fmt.Fprintf(&b, "             %s cluster: %s", c.Name, strings.Join(c.Constraints, ", "))
+		fmt.Fprintf(&b, "              %s cluster: %s", c.Name, strings.Join(c.Constraints, ", "))
 		if len(c.Extra) > 0 {
-			fmt.Fprintf(&b, " + %d demo-only constraint (warn: SBOM required in namespace reporting)", len(c.Extra))
+			fmt.Fprintf(&b, ",\n                plus %d demo-only constraint: warn when an image has no SBOM (namespace reporting)", len(c.Extra))
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("Decision per container: deny (the object is refused), warn (admitted with a warning),\n")
-	b.WriteString("mutated (admitted, image pinned to its digest), allow.\n\n")
+	b.WriteString("\nDecision per container: deny (the object is refused), warn (admitted with a warning),\n")
+	b.WriteString("mutated (admitted, image pinned to its digest), allow. Digests are shortened.\n\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// PrintTable writes one row per container (reasons continue on further lines), then the
-// summary line.
+var digestRE = regexp.MustCompile(`(sha256:[0-9a-f]{12})[0-9a-f]{52}`)
+
+// short abbreviates sha256 digests for display.
+func short(s string) string { return digestRE.ReplaceAllString(s, "$1…") }
+
+// reasonRank orders reasons: what decided first (denials, then warnings), then the mutation,
+// then the rest.
+func reasonRank(s string) int {
+	switch {
+	case strings.Contains(s, " (deny): "):
+		return 0
+	case strings.Contains(s, " (warn): "):
+		return 1
+	case strings.HasPrefix(s, "imagetrust-mutate"):
+		return 2
+	}
+	return 3
+}
+
+// PrintTable writes one row per container (further reasons continue on the next lines), each
+// object introduced by its scenario, then the summary line.
 func PrintTable(w io.Writer, r *Report) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "OBJECT\tCONTAINER\tIMAGE (as written)\tDECISION\tREASON")
+	head := []string{"OBJECT", "CONTAINER", "IMAGE (as written)", "DECISION"}
+	width := make([]int, len(head))
+	for i, h := range head {
+		width[i] = len(h)
+	}
+	cells := func(o Object, row Row) []string {
+		return []string{o.Name, row.Container, short(row.Image), string(row.Decision)}
+	}
+	for _, o := range r.Objects {
+		for _, row := range o.Rows {
+			for i, c := range cells(o, row) {
+				width[i] = max(width[i], len([]rune(c)))
+			}
+		}
+	}
+	var b strings.Builder
+	line := func(cols []string, reason string) {
+		for i, c := range cols {
+			b.WriteString(c)
+			b.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))+2))
+		}
+		b.WriteString(reason)
+		b.WriteString("\n")
+	}
+	line(head, "REASON")
+	blank := make([]string, len(head))
 	for _, o := range r.Objects {
 		verdict := "admitted"
 		if !o.Admitted {
 			verdict = "DENIED"
 		}
-		fmt.Fprintf(tw, "# [%s] %s — %s: %s\t\t\t\t\n", o.Cluster, o.Name, verdict, o.Scenario)
+		fmt.Fprintf(&b, "-- %s [%s cluster] %s: %s\n", o.Name, o.Cluster, verdict, o.Scenario)
 		for _, row := range o.Rows {
-			reasons := row.Reasons
+			reasons := append([]string(nil), row.Reasons...)
+			sort.SliceStable(reasons, func(i, j int) bool { return reasonRank(reasons[i]) < reasonRank(reasons[j]) })
 			if len(reasons) == 0 {
 				reasons = []string{"no violation"}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Name, row.Container, row.Image, row.Decision, reasons[0])
+			line(cells(o, row), short(reasons[0]))
 			for _, rs := range reasons[1:] {
-				fmt.Fprintf(tw, "\t\t\t\t%s\n", rs)
+				line(blank, short(rs))
 			}
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintln(w, "\n"+Summary(r))
+	b.WriteString("\n" + Summary(r) + "\n")
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
