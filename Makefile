@@ -91,6 +91,16 @@ bench:
 	$(BENCH_DIR)/imagetrust-bench -provider $(BENCH_DIR)/imagetrust-provider $(BENCH_FLAGS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/cache ./provider/internal/batch ./provider/internal/imageref ./provider/internal/resolve
 
+## demo: the main job on embedded defaults: an in-memory registry with signed and unsigned
+## sample images, the provider over mTLS, Gatekeeper's mutation system (manifests/ Assign
+## mutators) and constraint framework (templates/, constraints/) on sample workloads; prints
+## a decision table. Builds once, then runs in a few seconds, loopback only.
+DEMO_DIR ?= /tmp/imagetrust-demo
+demo:
+	mkdir -p $(DEMO_DIR)
+	$(GO) build -o $(DEMO_DIR)/imagetrust-demo ./provider/cmd/imagetrust-demo
+	$(DEMO_DIR)/imagetrust-demo -repo .
+
 clean-tools:
 	rm -rf $(TOOLS)
 
