@@ -273,6 +273,11 @@ func pushImages(ctx context.Context, host string, n, repos int) ([]string, error
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	defer tr.CloseIdleConnections()
+	// One pusher: one authenticated writer per repository instead of a ping per manifest.
+	pusher, err := remote.NewPusher(remote.WithTransport(tr))
+	if err != nil {
+		return nil, err
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -291,7 +296,7 @@ func pushImages(ctx context.Context, host string, n, repos int) ([]string, error
 					return
 				}
 				img := mutate.Annotations(bases[r], map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
-				if err := remote.Put(tag, img, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
+				if err := pusher.Put(ctx, tag, img); err != nil {
 					errs <- fmt.Errorf("pushing %s: %w", ref, err)
 					return
 				}
