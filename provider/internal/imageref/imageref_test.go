@@ -2,6 +2,8 @@ package imageref_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -113,5 +115,37 @@ func BenchmarkMemoParse(b *testing.B) {
 	for b.Loop() {
 		r, _ := m.Parse("registry.example:5000/team/app:v1.2.3")
 		_ = r.Pull()
+	}
+}
+
+// TestRealReferences: on 3,265 references from public manifests, Parse accepts exactly what
+// ParseDockerRef accepts and pulls what it says the runtime pulls.
+func TestRealReferences(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "shared", "data", "real-image-refs.txt"))
+	if err != nil {
+		b, err = os.ReadFile(filepath.Join("..", "policy", "testdata", "real-image-refs.txt"))
+	}
+	if err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		s := strings.TrimRight(line, "\n")
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		n++
+		r, err := imageref.Parse(s)
+		named, oerr := reference.ParseDockerRef(s)
+		if (err == nil) != (oerr == nil) {
+			t.Errorf("Parse(%q) err = %v, ParseDockerRef err = %v", s, err, oerr)
+			continue
+		}
+		if err == nil && r.Pull() != named.String() {
+			t.Errorf("Parse(%q).Pull() = %q, ParseDockerRef = %q", s, r.Pull(), named.String())
+		}
+	}
+	if n < 3000 {
+		t.Errorf("read %d references, want the whole corpus (3265)", n)
 	}
 }

@@ -48,9 +48,8 @@ type Platform struct {
 type Answer struct {
 	Digest    string
 	MediaType string
+	// Platforms of an index (nil for an image manifest).
 	Platforms []Platform
-	// platformsJSON is Platforms encoded (nil when not an index).
-	platformsJSON []byte
 }
 
 // Option adjusts a Service.
@@ -83,7 +82,7 @@ func WithRegistryClient(c *registry.Client) Option { return func(o *options) { o
 type Service struct {
 	reg             *registry.Client
 	pool            *batch.Pool
-	cache           *cache.Cache[*Answer]
+	cache           *cache.Cache[Answer]
 	refs            *imageref.Memo
 	resolveDeadline time.Duration
 	mutateDeadline  time.Duration
@@ -123,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, reg prometheus.Registerer, opts
 	}
 	// The parse memo covers the hot working set only: beyond it a key costs one parse (µs).
 	s.refs = imageref.NewMemo(min(orInt(cfg.Cache.MaxEntries, DefaultMaxEntries), memoEntries))
-	s.cache, err = cache.New[*Answer](cache.Options{
+	s.cache, err = cache.New[Answer](cache.Options{
 		Name:        "resolve",
 		MaxEntries:  orInt(cfg.Cache.MaxEntries, DefaultMaxEntries),
 		TTL:         or(cfg.Cache.TTL.D(), DefaultTTL),
@@ -176,7 +175,7 @@ func orInt(n, def int) int {
 // lookup is one key's answer before it is rendered for an endpoint.
 type lookup struct {
 	ref   imageref.Ref
-	ans   *Answer
+	ans   Answer
 	stale bool
 }
 
@@ -255,19 +254,19 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 	for j, k := range missKeys {
 		refByPull[k] = missRefs[j]
 	}
-	res := batch.Run(ctx, missKeys, func(ctx context.Context, pull string) (cache.Result[*Answer], error) {
+	res := batch.Run(ctx, missKeys, func(ctx context.Context, pull string) (cache.Result[Answer], error) {
 		ref := refByPull[pull]
-		return s.cache.Get(ctx, pull, func(ctx context.Context) (*Answer, error) {
+		return s.cache.Get(ctx, pull, func(ctx context.Context) (Answer, error) {
 			// Detached from the batch (other batches may share this load); bounded here.
 			ctx, cancel := context.WithTimeout(ctx, s.loadTimeout)
 			defer cancel()
-			var a *Answer
+			var a Answer
 			err := s.pool.Do(ctx, func() (err error) {
 				a, err = s.load(ctx, ref)
 				return err
 			})
 			if err != nil {
-				return nil, registry.Classify(ref.Original, err)
+				return Answer{}, registry.Classify(ref.Original, err)
 			}
 			return a, nil
 		})
@@ -285,20 +284,20 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 
 // load resolves one reference at the registry: HEAD (by digest or tag), and for an index a GET
 // by digest for its platforms.
-func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Answer, error) {
+func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 	desc, err := s.reg.Head(ctx, ref)
 	if err != nil {
-		return nil, err
+		return Answer{}, err
 	}
-	a := &Answer{Digest: desc.Digest.String(), MediaType: internMediaType(string(desc.MediaType))}
+	a := Answer{Digest: desc.Digest.String(), MediaType: internMediaType(string(desc.MediaType))}
 	if desc.MediaType.IsIndex() {
 		d, err := s.reg.Get(ctx, ref, a.Digest)
 		if err != nil {
-			return nil, err
+			return Answer{}, err
 		}
 		var im v1.IndexManifest
 		if err := json.Unmarshal(d.Manifest, &im); err != nil {
-			return nil, &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("index %s is not valid JSON: %w", a.Digest, err)}
+			return Answer{}, &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("index %s is not valid JSON: %w", a.Digest, err)}
 		}
 		a.Platforms = make([]Platform, 0, len(im.Manifests))
 		for _, m := range im.Manifests {
@@ -307,9 +306,6 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Answer, error) {
 			}
 			a.Platforms = append(a.Platforms, Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant})
 		}
-	}
-	if a.Platforms != nil {
-		a.platformsJSON, _ = json.Marshal(a.Platforms) // plain strings: cannot fail
 	}
 	return a, nil
 }
@@ -328,7 +324,7 @@ func internMediaType(mt string) string {
 func resolveValue(l lookup) json.RawMessage {
 	img := l.ref.Normalized()
 	a := l.ans
-	b := make([]byte, 0, len(img)+len(a.Digest)+len(a.MediaType)+len(a.platformsJSON)+64)
+	b := make([]byte, 0, len(img)+len(a.Digest)+len(a.MediaType)+64)
 	b = append(b, `{"image":`...)
 	b = appendJSONString(b, img)
 	if l.stale {
@@ -338,9 +334,10 @@ func resolveValue(l lookup) json.RawMessage {
 	b = appendJSONString(b, a.Digest)
 	b = append(b, `,"mediaType":`...)
 	b = appendJSONString(b, a.MediaType)
-	if a.platformsJSON != nil {
+	if a.Platforms != nil {
+		p, _ := json.Marshal(a.Platforms) // plain strings: cannot fail
 		b = append(b, `,"platforms":`...)
-		b = append(b, a.platformsJSON...)
+		b = append(b, p...)
 	}
 	return append(b, '}')
 }
