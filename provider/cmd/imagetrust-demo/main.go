@@ -30,7 +30,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "repository root (templates/, constraints/, manifests/ are read from it)")
@@ -59,7 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() {
+			if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
 		dir = tmp
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -70,7 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
 		opts.ProviderLog = f
 	}
 	rep, err := demo.Run(ctx, opts)

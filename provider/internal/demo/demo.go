@@ -94,7 +94,9 @@ type Report struct {
 	// "sha256:…").
 	Digests map[string]string
 	Objects []Object
-	Elapsed time.Duration
+	// Requests the provider answered, by endpoint (resolve, mutate, verify).
+	Requests map[string]int
+	Elapsed  time.Duration
 }
 
 // Run starts everything, reviews the samples and stops everything again.
@@ -221,6 +223,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 		obj.Cluster = cluster
 		rep.Objects = append(rep.Objects, *obj)
+	}
+	if rep.Requests, err = e.requests(); err != nil {
+		return nil, fmt.Errorf("demo: provider metrics: %w", err)
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil

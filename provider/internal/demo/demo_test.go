@@ -141,7 +141,10 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	// The provider really served the lookups (one log line per batch).
+	// The provider really served the lookups: its own metrics and its log (one line per batch).
+	if rep.Requests["mutate"] == 0 || rep.Requests["verify"] == 0 {
+		t.Errorf("Run().Requests = %v, want mutate and verify requests", rep.Requests)
+	}
 	for _, ep := range []string{`"endpoint":"mutate"`, `"endpoint":"verify"`} {
 		if !strings.Contains(plog.String(), ep) {
 			t.Errorf("provider log has no %s batch:\n%s", ep, plog.String())

@@ -83,7 +83,31 @@ type env struct {
 	certFile string // Gatekeeper's client certificate and key
 	keyFile  string
 	cfgFile  string
+	metrics  prometheus.Gatherer // the provider's own registry
 	stop     func() error
+}
+
+// requests counts the provider's answered external-data requests by endpoint (from its
+// imagetrust_requests_total metric).
+func (e *env) requests() (map[string]int, error) {
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "imagetrust_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "endpoint" {
+					out[l.GetValue()] += int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // startRegistry runs go-containerregistry's registry on loopback and pushes the sample
@@ -254,6 +278,7 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 
 	lg := slog.New(slog.NewJSONHandler(providerLog, nil))
 	reg := prometheus.NewRegistry()
+	e.metrics = reg
 	rs, err := resolve.New(ctx, *cfg, reg)
 	if err != nil {
 		_, _ = apiLn.Close(), opsLn.Close()

@@ -121,6 +121,7 @@ func Summary(r *Report) string {
 			rows++
 		}
 	}
-	return fmt.Sprintf("summary: %d objects (%d admitted, %d denied), %d containers: %d allow, %d mutated, %d warn, %d deny; %.1fs",
-		len(r.Objects), admitted, len(r.Objects)-admitted, rows, n[Allow], n[Mutated], n[Warn], n[Deny], r.Elapsed.Seconds())
+	return fmt.Sprintf("summary: %d objects (%d admitted, %d denied), %d containers: %d allow, %d mutated, %d warn, %d deny; provider requests over mTLS: %d mutate, %d verify; %.1fs",
+		len(r.Objects), admitted, len(r.Objects)-admitted, rows, n[Allow], n[Mutated], n[Warn], n[Deny],
+		r.Requests["mutate"], r.Requests["verify"], r.Elapsed.Seconds())
 }
