@@ -20,7 +20,36 @@ type Authority struct {
 	// every platform manifest in it carry a valid signature of this authority (attestation
 	// manifests of platform "unknown/unknown" excluded). Default false: the index alone.
 	VerifyPlatforms bool `json:"verifyPlatforms,omitempty"`
+	// Formats this authority publishes: "cosign" (cosign's tag scheme, sha256-<hex>.sig and
+	// .att) and/or "bundle" (OCI referrers: Sigstore bundles, in-toto referrers). Default
+	// both. An image's registry reads are limited to what its authorities can publish.
+	Formats []string `json:"formats,omitempty"`
+	// Attestations: look for this authority's attestations (default true). With false (and
+	// formats [cosign]) an image costs one HEAD and two GETs.
+	Attestations *bool `json:"attestations,omitempty"`
 }
+
+// Authority formats.
+const (
+	FormatCosign = "cosign"
+	FormatBundle = "bundle"
+)
+
+// HasFormat reports whether the authority publishes format (no Formats: every format).
+func (a *Authority) HasFormat(f string) bool {
+	if len(a.Formats) == 0 {
+		return true
+	}
+	for _, x := range a.Formats {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// WantsAttestations reports whether the authority's attestations are read (default true).
+func (a *Authority) WantsAttestations() bool { return a.Attestations == nil || *a.Attestations }
 
 // Key is a public key: a PEM file or a sigstore KMS reference.
 type Key struct {

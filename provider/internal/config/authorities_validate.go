@@ -38,6 +38,16 @@ func (c *Config) validateAuthorities() error {
 				return fieldErr(fmt.Sprintf("%s.images[%d]", p, j), "invalid glob: %v", err)
 			}
 		}
+		fseen := map[string]bool{}
+		for j, f := range a.Formats {
+			if f != FormatCosign && f != FormatBundle {
+				return fieldErr(fmt.Sprintf("%s.formats[%d]", p, j), "must be %q or %q, got %q", FormatCosign, FormatBundle, f)
+			}
+			if fseen[f] {
+				return fieldErr(fmt.Sprintf("%s.formats[%d]", p, j), "duplicate format %q", f)
+			}
+			fseen[f] = true
+		}
 		switch {
 		case a.Key == nil && a.Keyless == nil:
 			return fieldErr(p, "exactly one of key and keyless is required, got neither")

@@ -34,6 +34,8 @@ type authority struct {
 	name            string
 	globs           []*regexp.Regexp
 	verifyPlatforms bool
+	// cosign, bundle: the formats it publishes; attestations: whether its attestations are read.
+	cosign, bundle, attestations bool
 
 	key     *keyAuthority
 	keyless *keylessAuthority
@@ -73,7 +75,8 @@ func compileAuthorities(ctx context.Context, cfg []config.Authority) ([]*authori
 	out := make([]*authority, 0, len(cfg))
 	for i, c := range cfg {
 		p := fmt.Sprintf("authorities[%d]", i)
-		a := &authority{name: c.Name, verifyPlatforms: c.VerifyPlatforms}
+		a := &authority{name: c.Name, verifyPlatforms: c.VerifyPlatforms,
+			cosign: c.HasFormat(config.FormatCosign), bundle: c.HasFormat(config.FormatBundle), attestations: c.WantsAttestations()}
 		for j, g := range c.Images {
 			re, err := config.CompileImageGlob(g)
 			if err != nil {

@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,11 +61,46 @@ type env struct {
 	host string
 	reg  Registry
 	srv  *httptest.Server
+	// requests counts registry requests by "METHOD kind" (kind: ping, manifests, blobs,
+	// referrers, other).
+	mu       sync.Mutex
+	requests map[string]int
+}
+
+func (e *env) count(r *http.Request) {
+	kind := "other"
+	switch {
+	case r.URL.Path == "/v2/":
+		kind = "ping"
+	case strings.Contains(r.URL.Path, "/manifests/"):
+		kind = "manifests"
+	case strings.Contains(r.URL.Path, "/blobs/"):
+		kind = "blobs"
+	case strings.Contains(r.URL.Path, "/referrers/"):
+		kind = "referrers"
+	}
+	e.mu.Lock()
+	e.requests[r.Method+" "+kind]++
+	e.mu.Unlock()
+}
+
+// resetRequests returns the counts so far and starts again.
+func (e *env) resetRequests() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.requests
+	e.requests = map[string]int{}
+	return out
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
+	e := &env{requests: map[string]int{}}
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.count(r)
+		reg.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	c, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: host, Insecure: true}}})
@@ -71,7 +108,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatalf("registry.New() = %v", err)
 	}
 	t.Cleanup(c.CloseIdleConnections)
-	return &env{host: host, reg: NewRegistry(c), srv: srv}
+	e.host, e.reg, e.srv = host, NewRegistry(c), srv
+	return e
 }
 
 // push writes a random image to repo:tag and returns its digest reference.

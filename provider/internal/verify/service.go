@@ -288,10 +288,22 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		headMediaType    types.MediaType
 		tagDigest        string
 	)
-	wg.Add(3)
-	go func() { defer wg.Done(); s.signatures(ctx, ref, h, auths, &sigP) }()
-	go func() { defer wg.Done(); s.attestations(ctx, ref, h, auths, &attP) }()
-	go func() { defer wg.Done(); s.referrers(ctx, ref, h, auths, &refP) }()
+	// Read only what the applicable authorities can publish.
+	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
+	attAuths := filter(sigAuths, func(a *authority) bool { return a.attestations })
+	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
+	if len(sigAuths) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.signatures(ctx, ref, h, sigAuths, &sigP) }()
+	}
+	if len(attAuths) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.attestations(ctx, ref, h, attAuths, &attP) }()
+	}
+	if len(refAuths) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.referrers(ctx, ref, h, refAuths, &refP) }()
+	}
 	if ref.Digest != "" && ref.Tag != "" {
 		wg.Add(1)
 		go func() {
@@ -382,6 +394,16 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	}
 	v.Signed = len(v.Signatures) > 0
 	return v, nil
+}
+
+func filter(in []*authority, keep func(*authority) bool) []*authority {
+	var out []*authority
+	for _, a := range in {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func appendUniqueSigs(dst, src []Signature) []Signature {
@@ -689,9 +711,14 @@ func (s *Service) verifyPlatforms(ctx context.Context, ref imageref.Ref, auths [
 			}
 			var sp, rp partial
 			var iwg sync.WaitGroup
-			iwg.Add(2)
-			go func() { defer iwg.Done(); s.signatures(ctx, ref, h, vp, &sp) }()
-			go func() { defer iwg.Done(); s.referrers(ctx, ref, h, vp, &rp) }()
+			if sa := filter(vp, func(a *authority) bool { return a.cosign }); len(sa) > 0 {
+				iwg.Add(1)
+				go func() { defer iwg.Done(); s.signatures(ctx, ref, h, sa, &sp) }()
+			}
+			if ra := filter(vp, func(a *authority) bool { return a.bundle }); len(ra) > 0 {
+				iwg.Add(1)
+				go func() { defer iwg.Done(); s.referrers(ctx, ref, h, ra, &rp) }()
+			}
 			iwg.Wait()
 			if sp.err != nil {
 				out[i].err = sp.err

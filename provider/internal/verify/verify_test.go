@@ -3,11 +3,15 @@ package verify
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imagetrust/imagetrust/provider/internal/config"
 )
 
 func TestKeySignaturesBothFormats(t *testing.T) {
@@ -193,5 +197,52 @@ func TestPerKeyErrors(t *testing.T) {
 		if !strings.HasPrefix(it.Error, want[i]) {
 			t.Errorf("Verify(%q).error = %q, want prefix %q", it.Key, it.Error, want[i])
 		}
+	}
+}
+
+// TestRegistryReads counts the registry requests per image: the floor for a tag key is one
+// HEAD and two GETs (signature manifest, payload) when the authority publishes only cosign
+// signatures; attestations and referrers add one GET each.
+func TestRegistryReads(t *testing.T) {
+	e := newEnv(t)
+	k := newKey(t, "ecdsa")
+	sigOnly := keyAuthorityCfg("release", k)
+	sigOnly.Formats = []string{"cosign"}
+	no := false
+	sigOnly.Attestations = &no
+	tests := []struct {
+		name string
+		auth func() config.Authority
+		want map[string]int
+	}{
+		{"signatures only", func() config.Authority { return sigOnly }, map[string]int{"HEAD manifests": 1, "GET manifests": 1, "GET blobs": 1}},
+		// + .att manifest, referrers list, the bundle referrer's manifest and blob.
+		{"everything", func() config.Authority { return keyAuthorityCfg("release", k) }, map[string]int{"HEAD manifests": 1, "GET manifests": 3, "GET blobs": 2, "GET referrers": 1}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newService(t, e, tc.auth())
+			repo := fmt.Sprintf("reads%d", i)
+			d := e.push(t, repo, "v1")
+			signImage(t, d, k)
+			// Bundle signature and attestation that a cosign-only authority must not read.
+			attachKeyBundle(t, d, k, statementJSON(t, "v1", "x", d.DigestStr(), cosignSignPredicate, map[string]any{}), cosignSignPredicate)
+			// Warm the per-repository transport (one /v2/ ping per repository, not per image).
+			e.push(t, repo, "v0-warm-transport")
+			verifyOne(t, s, e.host+"/"+repo+":v0-warm-transport")
+			e.resetRequests()
+			v := verifyOne(t, s, e.host+"/"+repo+":v1")
+			got := e.resetRequests()
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("registry requests for one tag key = %v, want %v", got, tc.want)
+			}
+			wantSigs := "release/cosign,release/bundle"
+			if tc.name == "signatures only" {
+				wantSigs = "release/cosign"
+			}
+			if sigAuthorities(v) != wantSigs {
+				t.Errorf("signatures = %s, want %s", sigAuthorities(v), wantSigs)
+			}
+		})
 	}
 }
