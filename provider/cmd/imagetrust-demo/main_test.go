@@ -27,12 +27,12 @@ func TestRunPrintsTheTable(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"imagetrust demo: what Gatekeeper would do with 9 sample workloads",
+		"imagetrust demo: what Gatekeeper would do with 10 sample workloads",
 		"OBJECT", "CONTAINER", "IMAGE (as written)", "DECISION", "REASON",
 		"Deployment payments/payments-api     api           registry.bank.internal/payments/api:2.4.1",
 		"mutated   imagetrust-mutate: pinned to <registry.bank.internal/payments/api:2.4.1@sha256:",
 		"deny      bank-kms-signed (deny): is not signed by required authority <bank-kms>; found no verified signature\n",
-		"summary: 9 objects (3 admitted, 6 denied), 16 containers: 4 allow, 3 mutated, 1 warn, 8 deny;",
+		"summary: 10 objects (4 admitted, 6 denied), 17 containers: 4 allow, 4 mutated, 1 warn, 8 deny;",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run() output lacks %q:\n%s", want, out)

@@ -76,6 +76,7 @@ func TestRun(t *testing.T) {
 		{"CronJob reporting/nightly-report", "report", Warn, pin("registry.bank.internal/reporting/report:3.0.1"), []string{
 			"demo-sbom-rollout-warn (warn): has no verified SBOM",
 		}},
+		{"Deployment reporting/exporter", "exporter", Mutated, pin("registry.bank.internal/reporting/exporter:1.2.0"), nil},
 		{"Deployment production/ledger", "ledger", Mutated, pin("registry.bank.internal/payments/ledger:5.2.0"), nil},
 		{"Deployment production/ledger-canary", "ledger", Deny, "", []string{
 			"production-image-digest (deny): is not pinned by digest",
@@ -129,6 +130,7 @@ func TestRun(t *testing.T) {
 		"Deployment payments/legacy-web":      false,
 		"Pod payments/db-migrate":             false,
 		"CronJob reporting/nightly-report":    true,
+		"Deployment reporting/exporter":       true,
 		"Deployment production/ledger":        true,
 		"Deployment production/ledger-canary": false,
 		"Pod payments/tools":                  false,
@@ -161,7 +163,7 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		"OBJECT", "DECISION", "REASON",
 		"in-memory registry at " + rep.RegistryHost + " plays registry.bank.internal",
-		"summary: 9 objects (3 admitted, 6 denied), 16 containers: 4 allow, 3 mutated, 1 warn, 8 deny",
+		"summary: 10 objects (4 admitted, 6 denied), 17 containers: 4 allow, 4 mutated, 1 warn, 8 deny",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())

@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +24,17 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
+	ctypes "github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
@@ -62,13 +66,15 @@ const (
 var sampleImages = []struct {
 	Ref    string
 	Signer Signer
+	SBOM   bool // an SPDX SBOM attestation signed by the same key (cosign attest)
 }{
-	{"payments/api:2.4.1", BankKMS},
-	{"platform/envoy:1.30.2", BankKMS},
-	{"payments/migrate:1.8.0", Unsigned},
-	{"reporting/report:3.0.1", BankKMS},
-	{"payments/ledger:5.2.0", BankKMS},
-	{"platform/debug:0.9.0", Untrusted},
+	{"payments/api:2.4.1", BankKMS, false},
+	{"platform/envoy:1.30.2", BankKMS, false},
+	{"payments/migrate:1.8.0", Unsigned, false},
+	{"reporting/report:3.0.1", BankKMS, false},
+	{"reporting/exporter:1.2.0", BankKMS, true},
+	{"payments/ledger:5.2.0", BankKMS, false},
+	{"platform/debug:0.9.0", Untrusted, false},
 }
 
 // env is what runs behind the review: the registry, the provider and its PKI.
@@ -143,11 +149,57 @@ func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.Sig
 		default:
 			continue
 		}
-		if err := sign(tag.Context().Digest(h.String()), sv); err != nil {
+		d := tag.Context().Digest(h.String())
+		if err := sign(d, sv); err != nil {
 			return fmt.Errorf("signing %s: %w", tag, err)
+		}
+		if s.SBOM {
+			if err := attestSBOM(d, sv); err != nil {
+				return fmt.Errorf("attesting an SBOM for %s: %w", tag, err)
+			}
 		}
 	}
 	return nil
+}
+
+// attestSBOM attaches a signed in-toto statement with a (minimal) SPDX document about d, like
+// `cosign attest --type spdxjson --key … --tlog-upload=false`.
+func attestSBOM(d name.Digest, sv signature.SignerVerifier) error {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return err
+	}
+	stmt, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": d.Context().String(), "digest": map[string]string{"sha256": h.Hex}}},
+		"predicateType": "https://spdx.dev/Document",
+		"predicate": map[string]any{
+			"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "dataLicense": "CC0-1.0",
+			"name": d.Context().RepositoryStr(), "documentNamespace": "https://bank.example/spdx/" + h.Hex,
+			"creationInfo": map[string]any{"created": "2026-01-01T00:00:00Z", "creators": []string{"Tool: imagetrust-demo"}},
+			"packages":     []any{},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	env, err := sigdsse.WrapSigner(sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(stmt))
+	if err != nil {
+		return err
+	}
+	att, err := cstatic.NewAttestation(env)
+	if err != nil {
+		return err
+	}
+	se, err := ociremote.SignedEntity(d)
+	if err != nil {
+		return err
+	}
+	se, err = cmutate.AttachAttestationToEntity(se, att)
+	if err != nil {
+		return err
+	}
+	return ociremote.WriteAttestations(d.Repository, se)
 }
 
 func sign(d name.Digest, sv signature.SignerVerifier) error {
