@@ -174,8 +174,15 @@ func readFixtureFile(fsys fs.FS, file string) (*ProviderFixtures, error) {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
 	}
-	if err := yaml.Unmarshal(docs[0], &head); err != nil || head.Kind != FixturesKind {
-		return nil, nil //nolint:nilerr // not a fixture file
+	if err := yaml.Unmarshal(docs[0], &head); err != nil {
+		if bytes.Contains(raw, []byte(FixturesKind)) {
+			// Probably a broken fixture file: say so rather than skip it.
+			return nil, &FixtureError{File: file, Err: err}
+		}
+		return nil, nil // not YAML we understand; the Suite reader judges Suite files
+	}
+	if head.Kind != FixturesKind {
+		return nil, nil
 	}
 	if head.APIVersion != FixturesAPIVersion {
 		return nil, &FixtureError{File: file, Err: fmt.Errorf("apiVersion %q, want %q", head.APIVersion, FixturesAPIVersion)}

@@ -290,3 +290,18 @@ func TestRunPathRecursive(t *testing.T) {
 }
 
 var _ = verify.SuiteResult{}
+
+func TestBrokenYAMLIsReportedWithItsFile(t *testing.T) {
+	// gator's Suite reader parses every YAML file of the directory first and names the file.
+	root := echoDir(t, map[string]string{"fixtures.yaml": "kind: ProviderFixtures\nproviders: [\n"})
+	_, err := Run(context.Background(), os.DirFS(root), "echo", "echo", false, Options{})
+	if err == nil || !strings.Contains(err.Error(), `"echo/fixtures.yaml"`) {
+		t.Errorf("Run(dir with broken fixtures.yaml) = %v, want an error naming echo/fixtures.yaml", err)
+	}
+	// Our reader says the same for a fixture file it reads directly.
+	_, err = readFixtureFile(os.DirFS(root), "echo/fixtures.yaml")
+	var fe *FixtureError
+	if !errors.As(err, &fe) || fe.File != "echo/fixtures.yaml" {
+		t.Errorf("readFixtureFile(broken) = %v, want a *FixtureError for echo/fixtures.yaml", err)
+	}
+}
