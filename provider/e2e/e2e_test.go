@@ -20,7 +20,10 @@ import (
 // installs manifests/, templates/ and constraints/, and checks admission end to end.
 func TestE2E(t *testing.T) {
 	dir := t.TempDir()
-	s := &stack{t: t, dir: dir, kubectl: toolPath(t, "kubectl", kubeVersion)}
+	s := &stack{t: t, dir: dir, kubectl: os.Getenv("KUBECTL")} // KUBECTL: another kubectl, for debugging
+	if s.kubectl == "" {
+		s.kubectl = toolPath(t, "kubectl", kubeVersion)
+	}
 	if p := os.Getenv("E2E_REPORT"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -110,6 +113,14 @@ metadata: {name: production}
 ---
 apiVersion: v1
 kind: Namespace
+metadata: {name: staging}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments}
+---
+apiVersion: v1
+kind: Namespace
 metadata:
   name: legacy
   labels: {admission.gatekeeper.sh/ignore: "true"}
@@ -123,6 +134,8 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/warn: restricted
 `, "apply", "-f", "-")
+	// Pre-existing violation for audit: the webhook never sees this namespace.
+	s.kubectlOK(pod("legacy", "old-nginx", "nginx:latest"), "apply", "-f", "-")
 }
 
 type latency struct {

@@ -74,7 +74,7 @@ func (s *stack) checkManifests() []*unstructured.Unstructured {
 		dry = append(dry, o)
 	}
 	want := map[string]int{"Deployment": 1, "Service": 1, "ConfigMap": 1, "ServiceAccount": 1, "Role": 1,
-		"RoleBinding": 1, "NetworkPolicy": 1, "PodDisruptionBudget": 1, "Provider": 3, "Assign": 7,
+		"RoleBinding": 1, "NetworkPolicy": 1, "PodDisruptionBudget": 1, "Assign": 7,
 		"Certificate": 2, "Issuer": 2}
 	for k, n := range want {
 		if kinds[k] != n {
@@ -85,36 +85,52 @@ func (s *stack) checkManifests() []*unstructured.Unstructured {
 	s.logf("kubectl apply --server-side --dry-run=server (kubectl kustomize manifests, %d objects without cert-manager's %d):\n%s",
 		len(dry), len(def)-len(dry), out)
 
-	// The overlay without cert-manager, with this test's provider certificate and CA.
+	// Step 2 of the cert-manager install (manifests/providers) and the overlay without
+	// cert-manager, on a copy of manifests/ holding this test's provider CA and certificate.
 	tmp := filepath.Join(s.dir, "manifests-copy")
 	if err := copyTree(filepath.Join(repoRoot, "manifests"), tmp); err != nil {
 		t.Fatal(err)
 	}
 	ov := filepath.Join(tmp, "overlays", "static-tls")
-	for _, f := range []string{pki.CertFile, pki.KeyFile, pki.CAFile} {
-		b, err := os.ReadFile(filepath.Join(s.certs.providerDir, f))
+	copyFile := func(name, to string) {
+		b, err := os.ReadFile(filepath.Join(s.certs.providerDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(ov, f), b, 0o600); err != nil {
+		if err := os.WriteFile(to, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for _, f := range []string{pki.CertFile, pki.KeyFile, pki.CAFile} {
+		copyFile(f, filepath.Join(ov, f))
+	}
+	copyFile(pki.CAFile, filepath.Join(tmp, "providers", pki.CAFile))
+	checkProviders := func(what string, objs []*unstructured.Unstructured) {
+		providers := 0
+		for _, o := range objs {
+			if o.GetKind() == "Secret" && what == "providers" {
+				t.Errorf("%s: the CA secret must stay local to kustomize, got Secret %s", what, o.GetName())
+			}
+			if o.GetKind() != "Provider" {
+				continue
+			}
+			providers++
+			ca, _, _ := unstructured.NestedString(o.Object, "spec", "caBundle")
+			if strings.Join(strings.Fields(ca), "") != s.certs.provider.CABundle() {
+				t.Errorf("%s: Provider %s caBundle is not the provider CA from ca.crt", what, o.GetName())
+			}
+		}
+		if providers != 3 {
+			t.Errorf("%s: %d Providers, want 3", what, providers)
+		}
+	}
+	provs := s.render(filepath.Join(tmp, "providers"))
+	checkProviders("providers", provs)
+	out = s.kubectlOK(toYAML(provs), "apply", "--server-side", "--dry-run=server", "-f", "-")
+	s.logf("kubectl apply --server-side --dry-run=server (kubectl kustomize manifests/providers, with ca.crt):\n%s", out)
+
 	static := s.render(ov)
-	providers := 0
-	for _, o := range static {
-		if o.GetKind() != "Provider" {
-			continue
-		}
-		providers++
-		ca, _, _ := unstructured.NestedString(o.Object, "spec", "caBundle")
-		if strings.Join(strings.Fields(ca), "") != s.certs.provider.CABundle() {
-			t.Errorf("static-tls overlay: Provider %s caBundle is not the provider CA from ca.crt", o.GetName())
-		}
-	}
-	if providers != 3 {
-		t.Errorf("static-tls overlay: %d Providers, want 3", providers)
-	}
+	checkProviders("static-tls overlay", static)
 	out = s.kubectlOK(toYAML(static), "apply", "--server-side", "--dry-run=server", "-f", "-")
 	s.logf("kubectl apply --server-side --dry-run=server (static-tls overlay, %d objects):\n%s", len(static), out)
 

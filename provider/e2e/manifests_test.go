@@ -76,7 +76,7 @@ func TestManifestConfig(t *testing.T) {
 		"/v1/mutate":  cfg.Endpoints.Mutate.Deadline.D(),
 		"/v1/verify":  cfg.Endpoints.Verify.Deadline.D(),
 	}
-	providers := readDocs(t, filepath.Join(repoRoot, "manifests/base/providers.yaml"))
+	providers := readDocs(t, filepath.Join(repoRoot, "manifests/components/providers/providers.yaml"))
 	if len(providers) != 3 {
 		t.Fatalf("providers.yaml has %d objects, want 3", len(providers))
 	}
