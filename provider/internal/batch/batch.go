@@ -96,8 +96,9 @@ func (p *Pool) Do(ctx context.Context, fn func() error) error {
 }
 
 // Run calls fn concurrently once per distinct key and returns one result per key, aligned with
-// keys (duplicates share the result). fn receives ctx and should return soon after ctx ends;
-// Run does not wait for it. Bound registry work inside fn with Pool.Do.
+// keys (duplicates share the result). fn receives a context that ends shortly before ctx and
+// should return soon after it ends; Run does not wait for it past ctx. Bound registry work
+// inside fn with Pool.Do.
 func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
 	index := make(map[string]int, len(keys))
@@ -113,6 +114,15 @@ func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context,
 		pos[i] = j
 	}
 
+	// fn gets a context that ends a little before ctx, so an answer a lookup can still give when
+	// its context ends (a stale cached value) is recorded before Run stops waiting.
+	fnCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		fnCtx, cancel = context.WithDeadline(ctx, dl.Add(-min(50*time.Millisecond, time.Until(dl)/10)))
+		defer cancel()
+	}
+
 	res := make([]Result[V], len(uniq))
 	done := make([]bool, len(uniq))
 	var (
@@ -126,14 +136,14 @@ func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context,
 	}
 	for j, k := range uniq {
 		go func() {
-			v, err := fn(ctx, k)
+			v, err := fn(fnCtx, k)
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {
 				return
 			}
-			if err != nil && ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-				err = &TimedOutError{Key: k, After: time.Since(start), Cause: context.Cause(ctx)}
+			if err != nil && fnCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+				err = &TimedOutError{Key: k, After: time.Since(start), Cause: context.Cause(fnCtx)}
 			}
 			res[j], done[j] = Result[V]{Value: v, Err: err}, true
 			remaining--

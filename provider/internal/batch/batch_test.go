@@ -103,6 +103,22 @@ func TestRunDeadlinePartialResults(t *testing.T) {
 	}
 }
 
+// TestLateAnswerBeatsDeadline: a lookup that answers when its context ends (as the cache does
+// with a stale value) is recorded, not reported as timed out.
+func TestLateAnswerBeatsDeadline(t *testing.T) {
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		res := batch.Run(ctx, []string{"k"}, func(ctx context.Context, _ string) (string, error) {
+			<-ctx.Done()
+			return "stale", nil
+		})
+		cancel()
+		if res[0].Err != nil || res[0].Value != "stale" {
+			t.Fatalf("Run() = %q, %v, want the answer given when the key's context ended", res[0].Value, res[0].Err)
+		}
+	}
+}
+
 func TestQueuedBehindFullPoolTimesOut(t *testing.T) {
 	p, _ := batch.NewPool(1, nil)
 	never := make(chan struct{})

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -215,15 +214,6 @@ func withBudget(ctx context.Context, deadline time.Duration) (context.Context, c
 	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
-// deadlineOf is ctx's deadline (withBudget always sets one).
-func deadlineOf(ctx context.Context) time.Time {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return time.Now().Add(DefaultResolveDeadline)
-	}
-	return d
-}
-
 func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, render func(lookup) any) []externaldata.Item {
 	items := make([]externaldata.Item, len(keys))
 	var missKeys []string
@@ -264,14 +254,11 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 	for j, k := range missKeys {
 		refByPull[k] = missRefs[j]
 	}
-	// Keys stop waiting for their lookup a little before the batch deadline, so an answer served
-	// stale because the registry is slow is in before batch.Run gives up on the key.
-	waitCtx, cancelWait := withBudget(ctx, time.Until(deadlineOf(ctx)))
-	defer cancelWait()
-	start := time.Now()
-	res := batch.Run(ctx, missKeys, func(_ context.Context, pull string) (cache.Result[Answer], error) {
+	// batch.Run hands each key a context ending just before the batch's, so an answer served
+	// stale because the registry is slow is in before Run gives up on the key.
+	res := batch.Run(ctx, missKeys, func(ctx context.Context, pull string) (cache.Result[Answer], error) {
 		ref := refByPull[pull]
-		r, err := s.cache.Get(waitCtx, pull, func(ctx context.Context) (Answer, error) {
+		return s.cache.Get(ctx, pull, func(ctx context.Context) (Answer, error) {
 			// Detached from the batch (other batches may share this load); bounded here.
 			ctx, cancel := context.WithTimeout(ctx, s.loadTimeout)
 			defer cancel()
@@ -285,10 +272,6 @@ func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, r
 			}
 			return a, nil
 		})
-		if err != nil && waitCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-			err = &batch.TimedOutError{Key: pull, After: time.Since(start), Cause: context.Cause(waitCtx)}
-		}
-		return r, err
 	})
 	for j, r := range res {
 		i := missIdx[j]
