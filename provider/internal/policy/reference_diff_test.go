@@ -153,7 +153,7 @@ func readCorpus(tb testing.TB) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var refs []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
