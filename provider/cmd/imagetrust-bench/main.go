@@ -96,7 +96,13 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if f.provider == "" {
 		return f, errors.New("-provider is required (go build -o /tmp/imagetrust-provider ./provider/cmd/imagetrust-provider)")
 	}
-	need := max(f.growth, 12*f.coldKeys+1000)
+	need := 0
+	if f.want("matrix") {
+		need = 12 * f.coldKeys
+	}
+	if f.want("growth") {
+		need = max(need, f.growth)
+	}
 	if f.images < need {
 		return f, fmt.Errorf("-images %d is too small: the scenarios need %d distinct images", f.images, need)
 	}
