@@ -51,6 +51,7 @@ func TestE2E(t *testing.T) {
 	start := time.Now()
 	s.certs = newCerts(t, dir)
 	s.startRegistry(sampleImages...)
+	s.signingKey = s.signImage("demo/signed:1.0.0")
 	s.startEtcd()
 	s.startAPIServer()
 	s.mark("etcd + kube-apiserver ready", start)
@@ -118,6 +119,10 @@ metadata: {name: staging}
 apiVersion: v1
 kind: Namespace
 metadata: {name: payments}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: signed}
 ---
 apiVersion: v1
 kind: Namespace
@@ -197,7 +202,7 @@ func (s *stack) pinned(ref string) string {
 	return s.regHost + "/" + ref + "@" + d.String()
 }
 
-var sampleImages = []string{"demo/app:v1", "demo/app:v2", "demo/sidecar:1.0.0", "demo/init:1.0.0", "demo/debug:1.0.0", "demo/outage:1.0.0"}
+var sampleImages = []string{"demo/app:v1", "demo/app:v2", "demo/sidecar:1.0.0", "demo/init:1.0.0", "demo/debug:1.0.0", "demo/outage:1.0.0", "demo/signed:1.0.0"}
 
 // jsonString quotes s for YAML/JSON.
 func jsonString(s string) string {

@@ -300,6 +300,7 @@ type stack struct {
 	gkPort, gkHealthPort int
 
 	providerBin                       string
+	signingKey                        string // public key of authority e2e-key
 	providerPort, providerMetricsPort int
 	providerConfig                    string
 
@@ -626,10 +627,14 @@ func (s *stack) startProvider() {
 registries:
 - host: %q
   insecure: true
+authorities:
+- name: e2e-key
+  key:
+    file: %s
 `, s.providerPort, s.providerMetricsPort,
 		filepath.Join(c.providerDir, pki.CertFile), filepath.Join(c.providerDir, pki.KeyFile),
 		// Gatekeeper's CA: only Gatekeeper's client certificate is accepted.
-		filepath.Join(c.gatekeeperDir, pki.CAFile), s.regHost)
+		filepath.Join(c.gatekeeperDir, pki.CAFile), s.regHost, s.signingKey)
 	if err := os.WriteFile(s.providerConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
