@@ -3,6 +3,10 @@ package verify
 import (
 	"strings"
 	"testing"
+
+	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
 )
 
 var (
@@ -160,4 +164,33 @@ func TestAttestationAttacks(t *testing.T) {
 			t.Errorf("rejected = %+v, want a malformed and an oversized reason", v.Rejected)
 		}
 	})
+}
+
+// TestInTotoReferrer: an attestation published as an in-toto OCI referrer (cosign's
+// WriteAttestationsReferrer) verifies like a tag-scheme one; its format is "referrer".
+func TestInTotoReferrer(t *testing.T) {
+	e := newEnv(t)
+	k := newKey(t, "ecdsa")
+	s := newService(t, e, keyAuthorityCfg("ci", k))
+	d := e.push(t, "intoto-referrer", "v1")
+	att, err := cstatic.NewAttestation(dsseSign(t, k, statementJSON(t, "v1", "x", d.DigestStr(), slsaV02, slsa02Predicate)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := ociremote.SignedEntity(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err = cmutate.AttachAttestationToEntity(se, att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteAttestationsReferrer(d, se); err != nil {
+		t.Fatalf("WriteAttestationsReferrer() = %v", err)
+	}
+	v := verifyOne(t, s, d.String())
+	want := Attestation{Authority: "ci", PredicateType: slsaV02, Format: "referrer"}
+	if len(v.Attestations) != 1 || v.Attestations[0] != want || !v.Provenance.Present {
+		t.Errorf("Verify() = %s, want the SLSA v0.2 attestation as a referrer", dump(v))
+	}
 }

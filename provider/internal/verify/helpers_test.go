@@ -450,6 +450,34 @@ func (s *sigstore) signKeyless(t testing.TB, d name.Digest, identity, issuer str
 	attachSig(t, d, payload, sc.Signature(), opts...)
 }
 
+// attestKeyless attests stmt with a Fulcio certificate in cosign's tag scheme (.att layer with
+// certificate and Rekor bundle annotations).
+func (s *sigstore) attestKeyless(t testing.TB, d name.Digest, identity, issuer string, stmt []byte) {
+	t.Helper()
+	te, err := s.vs.Attest(identity, issuer, stmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := te.VerificationContent()
+	sc, _ := te.SignatureContent()
+	envJSON, err := json.Marshal(sc.EnvelopeContent().RawEnvelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := cryptoutils.MarshalCertificateToPEM(vc.Certificate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := te.TlogEntries()
+	tle, set := s.set(t, entries[0])
+	attachAtt(t, d, envJSON, cstatic.WithCertChain(certPEM, nil), cstatic.WithBundle(&cbundle.RekorBundle{SignedEntryTimestamp: set, Payload: cbundle.RekorPayload{
+		Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+		IntegratedTime: tle.GetIntegratedTime(),
+		LogIndex:       tle.GetLogIndex(),
+		LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+	}}))
+}
+
 // bundleKeyless attests stmt with a Fulcio certificate and attaches the Sigstore bundle
 // (v0.3, DSSE, tlog entry with inclusion proof and promise) as a referrer of d.
 func (s *sigstore) bundleKeyless(t testing.TB, d name.Digest, identity, issuer string, stmt []byte, predicateType string) {

@@ -42,6 +42,22 @@ func TestKeyless(t *testing.T) {
 		}
 	})
 
+	t.Run("tag-scheme attestation", func(t *testing.T) {
+		d := e.push(t, "keyless-att", "v1")
+		ss.attestKeyless(t, d, ciIdentity, ghIssuer, statementJSON(t, "v0.1", "x", d.DigestStr(), "https://spdx.dev/Document", map[string]any{"spdxVersion": "SPDX-2.3"}))
+		other := e.push(t, "keyless-att-other", "v1")
+		ss.attestKeyless(t, d, ciIdentity, ghIssuer, statementJSON(t, "v1", "x", other.DigestStr(), slsaV1, slsa1Predicate))
+		ss.attestKeyless(t, d, "mallory@evil.example", ghIssuer, statementJSON(t, "v1", "x", d.DigestStr(), slsaV1, slsa1Predicate))
+		v := verifyOne(t, s, d.String())
+		want := Attestation{Authority: "ci", PredicateType: "https://spdx.dev/Document", Format: "cosign"}
+		if len(v.Attestations) != 1 || v.Attestations[0] != want || !v.SBOM.Present || v.Provenance.Present {
+			t.Fatalf("Verify() = %s, want only the SPDX attestation (other subject and other identity rejected)", dump(v))
+		}
+		if len(v.Rejected) != 2 {
+			t.Errorf("rejected = %+v, want 2 (subject of another image, identity mismatch)", v.Rejected)
+		}
+	})
+
 	attacks := []struct {
 		name   string
 		reason string
