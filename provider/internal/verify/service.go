@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
@@ -69,6 +70,10 @@ type Options struct {
 	Pool        *batch.Pool
 	// Cache of answers by normalised reference (nil: none).
 	Cache *cache.Cache[*Value]
+	// UnsignedTTL: a cached answer with signed=false is looked up again after this long
+	// (default 30s), so a newly signed image is admitted soon; signed answers keep the
+	// cache's TTL.
+	UnsignedTTL time.Duration
 	// Deadline for a whole batch (default 2.5s).
 	Deadline time.Duration
 	Limits   Limits
@@ -83,6 +88,9 @@ type Service struct {
 	pool     *batch.Pool
 	cache    *cache.Cache[*Value]
 	deadline time.Duration
+	unsigned time.Duration
+	now      func() time.Time
+	refresh  singleflight.Group
 	lim      Limits
 	results  *prometheus.CounterVec
 	checks   *prometheus.CounterVec
@@ -100,8 +108,12 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if o.Deadline <= 0 {
 		o.Deadline = 2500 * time.Millisecond
 	}
+	if o.UnsignedTTL <= 0 {
+		o.UnsignedTTL = 30 * time.Second
+	}
 	s := &Service{
 		auths: auths, reg: o.Registry, pool: o.Pool, cache: o.Cache, deadline: o.Deadline,
+		unsigned: o.UnsignedTTL, now: time.Now,
 		lim: o.Limits.withDefaults(),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_results_total",
@@ -134,7 +146,7 @@ func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item
 		items[i].Key = k
 		if s.cache != nil {
 			if ref, err := imageref.Parse(k); err == nil {
-				if v, err, ok := s.cache.Fresh(cacheKey(ref)); ok {
+				if v, err, ok := s.cache.Fresh(cacheKey(ref)); ok && !s.expiredUnsigned(v) {
 					s.fill(&items[i], v, err)
 					continue
 				}
@@ -193,7 +205,44 @@ func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 		v.Stale = true
 		return &v, nil
 	}
+	if r.Hit && s.expiredUnsigned(r.Value) {
+		return s.refreshUnsigned(ctx, ref, r.Value)
+	}
 	return r.Value, nil
+}
+
+// expiredUnsigned reports whether v is an unsigned answer older than UnsignedTTL.
+func (s *Service) expiredUnsigned(v *Value) bool {
+	return v != nil && !v.Signed && s.now().Sub(v.loadedAt) >= s.unsigned
+}
+
+// refreshUnsigned looks an unsigned image up again (once at a time per image) and replaces the
+// cached answer. If the registry gives no answer, the old unsigned answer is served as stale:
+// an outage must not turn "unsigned" into an error that failOpen would admit.
+func (s *Service) refreshUnsigned(ctx context.Context, ref imageref.Ref, old *Value) (*Value, error) {
+	key := cacheKey(ref)
+	ch := s.refresh.DoChan(key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.deadline)
+		defer cancel()
+		v, err := s.load(ctx, ref)
+		if err == nil {
+			s.cache.Put(key, v)
+		}
+		return v, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err == nil {
+			return r.Val.(*Value), nil
+		}
+		if registry.IsNegative(r.Err) {
+			return nil, r.Err
+		}
+	case <-ctx.Done():
+	}
+	v := *old
+	v.Stale = true
+	return &v, nil
 }
 
 // load runs Lookup on a worker of the shared pool.
@@ -393,6 +442,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		}
 	}
 	v.Signed = len(v.Signatures) > 0
+	v.loadedAt = s.now()
 	return v, nil
 }
 

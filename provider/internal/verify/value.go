@@ -1,6 +1,9 @@
 package verify
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Value is the /v1/verify answer for one key. Only facts proven by cryptography against a
 // configured authority, for this digest, appear in Signatures, Attestations, SBOM.Present and
@@ -30,6 +33,9 @@ type Value struct {
 	Rejected []Rejection `json:"rejected,omitempty"`
 	// Stale: served from cache during a registry outage (see cache.maxStale).
 	Stale bool `json:"stale,omitempty"`
+
+	// loadedAt is when the answer was computed (unsigned answers expire sooner).
+	loadedAt time.Time
 }
 
 // Signature is one verified signature.
