@@ -69,10 +69,14 @@ _require_provenance if count(_source_repos) > 0
 
 _require_provenance if count(_builders) > 0
 
+# Every container with its parsed reference, parsed once: [container, parsed reference].
+_parsed contains [c, reference.parse(c.image)] if {
+	some c in containers.containers
+}
+
 # Every container whose image parses and is not exempt: [container, parsed reference].
 _checked contains [c, ref] if {
-	some c in containers.containers
-	ref := reference.parse(c.image)
+	some [c, ref] in _parsed
 	ref.valid
 	not exempt.is_exempt(ref, _exemptions)
 }
@@ -83,8 +87,7 @@ _keys := sort({c.image | some [c, _] in _checked})
 _response := external_data({"provider": provider, "keys": _keys}) if count(_keys) > 0
 
 violation contains {"msg": msg} if {
-	some c in containers.containers
-	ref := reference.parse(c.image)
+	some [c, ref] in _parsed
 	not ref.valid
 	msg := reference.invalid_message(c, ref)
 }
@@ -105,29 +108,31 @@ _batch_error := sprintf("provider <%s> gave no response", [provider]) if {
 	not code in {0, 200} # 0: every key came from Gatekeeper's response cache
 }
 
-# _key_errors contains [key, error] for each per-key error.
-_key_errors contains [k, e] if {
+_pairs(name) := p if {
 	not _batch_error
-	some pair in _response.errors
-	[k, e] := pair
+	p := _response[name]
+	is_array(p)
+} else := []
+
+# _container_errors contains [container, error] for each per-key error of a checked image,
+# _container_values [container, parsed reference, value] for each answer. The comprehensions close over the
+# image, so OPA indexes them: linear in the number of containers, and a provider repeating
+# a key cannot cause a conflict.
+_container_errors contains [c, e] if {
+	some [c, _] in _checked
+	image := c.image
+	errs := {e | some [k, e] in _pairs("errors"); k == image}
+	some e in errs
 }
 
-# _values contains [key, value] for each answered key.
-_values contains [k, v] if {
-	not _batch_error
-	some pair in _response.responses
-	[k, v] := pair
+_container_values contains [c, ref, v] if {
+	some [c, ref] in _checked
+	image := c.image
+	vals := {v | some [k, v] in _pairs("responses"); k == image}
+	some v in vals
 }
 
-_answered(key) if {
-	some [k, _] in _key_errors
-	k == key
-}
-
-_answered(key) if {
-	some [k, _] in _values
-	k == key
-}
+_answered_images := {c.image | some [c, _] in _container_errors} | {c.image | some [c, _, _] in _container_values}
 
 is_availability_error(e) if {
 	some p in availability_error_prefixes
@@ -141,16 +146,14 @@ _lookup_failures contains [c, _batch_error] if {
 }
 
 _lookup_failures contains [c, sprintf("provider <%s> error: %s", [provider, e])] if {
-	some [c, _] in _checked
-	some [k, e] in _key_errors
-	k == c.image
+	some [c, e] in _container_errors
 	is_availability_error(e)
 }
 
 _lookup_failures contains [c, sprintf("provider <%s> returned no answer for this image", [provider])] if {
 	not _batch_error
 	some [c, _] in _checked
-	not _answered(c.image)
+	not c.image in _answered_images
 }
 
 violation contains {"msg": msg} if {
@@ -165,9 +168,7 @@ violation contains {"msg": msg} if {
 # A definite per-key answer (denied, not found, registry not allowed, invalid reference, or
 # any error that is not an availability error) denies even with failOpen.
 violation contains {"msg": msg} if {
-	some [c, _] in _checked
-	some [k, e] in _key_errors
-	k == c.image
+	some [c, e] in _container_errors
 	not is_availability_error(e)
 	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> error: %s", [c.name, c.image, provider, e])
 }
@@ -177,9 +178,7 @@ violation contains {"msg": msg} if {
 
 # _answers contains [container, parsed reference, value] for every answered image.
 _answers contains [c, ref, v] if {
-	some [c, ref] in _checked
-	some [k, v] in _values
-	k == c.image
+	some [c, ref, v] in _container_values
 	is_object(v)
 	not _stale_denied(v)
 }
@@ -190,17 +189,13 @@ _stale_denied(v) if {
 }
 
 violation contains {"msg": msg} if {
-	some [c, _] in _checked
-	some [k, v] in _values
-	k == c.image
+	some [c, _, v] in _container_values
 	not is_object(v)
 	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> answered <%v>, not an object", [c.name, c.image, provider, v])
 }
 
 violation contains {"msg": msg} if {
-	some [c, _] in _checked
-	some [k, v] in _values
-	k == c.image
+	some [c, _, v] in _container_values
 	is_object(v)
 	_stale_denied(v)
 	msg := sprintf(
