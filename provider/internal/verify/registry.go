@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -57,25 +58,35 @@ type clientRegistry struct {
 type pullerEntry struct {
 	p       *remote.Puller
 	created time.Time
+	repos   atomic.Int64
+	seen    sync.Map
 }
 
-// pullerMaxAge rotates the cached authenticated transports (credentials re-read, map bounded).
-const pullerMaxAge = 10 * time.Minute
+// A Puller is replaced after pullerMaxAge (credentials re-read) or once it has served
+// pullerMaxRepos repositories (it keeps one transport per repository: memory stays bounded).
+const (
+	pullerMaxAge   = 10 * time.Minute
+	pullerMaxRepos = 4096
+)
 
 // puller returns a Puller for repo's registry. A Puller keeps one authenticated transport per
 // repository, so /v2/ is pinged and a token fetched once per repository, not per request.
 func (r *clientRegistry) puller(repo name.Repository) (*remote.Puller, error) {
 	key := repo.Scheme() + "://" + repo.RegistryStr()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e := r.pullers[key]
-	if e == nil || time.Since(e.created) > pullerMaxAge {
+	if e == nil || time.Since(e.created) > pullerMaxAge || e.repos.Load() > pullerMaxRepos {
 		p, err := remote.NewPuller(r.c.RemoteOptions(context.Background())...)
 		if err != nil {
+			r.mu.Unlock()
 			return nil, err
 		}
 		e = &pullerEntry{p: p, created: time.Now()}
 		r.pullers[key] = e
+	}
+	r.mu.Unlock()
+	if _, loaded := e.seen.LoadOrStore(repo.RepositoryStr(), struct{}{}); !loaded {
+		e.repos.Add(1)
 	}
 	return e.p, nil
 }

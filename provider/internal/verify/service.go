@@ -367,34 +367,15 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 			tagDigest = d.Digest.String()
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		mt := mediaType
-		if mt == "" {
-			d, err := s.reg.Head(ctx, ref)
-			if err != nil {
-				platErr = err
-				return
-			}
-			mt = d.MediaType
-		}
-		headMediaType = mt
-		if !mt.IsIndex() {
-			return
-		}
-		m, err := s.reg.Manifest(ctx, ref, digest, 4<<20)
-		if err != nil {
-			platErr = err
-			return
-		}
-		var idx v1.IndexManifest
-		if err := json.Unmarshal(m.Raw, &idx); err != nil {
-			platErr = &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("malformed index %s: %w", digest, err)}
-			return
-		}
-		platforms = idx.Manifests
-	}()
+	if mediaType == "" || mediaType.IsIndex() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.platformsOf(ctx, ref, digest, mediaType, &headMediaType, &platforms, &platErr)
+		}()
+	} else {
+		headMediaType = mediaType
+	}
 	wg.Wait()
 
 	if platErr != nil {
@@ -444,6 +425,34 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	v.Signed = len(v.Signatures) > 0
 	v.loadedAt = s.now()
 	return v, nil
+}
+
+// platformsOf learns the media type (one HEAD by digest when the reference had a digest) and,
+// for an index, its platform manifests.
+func (s *Service) platformsOf(ctx context.Context, ref imageref.Ref, digest string, mt types.MediaType, outMT *types.MediaType, out *[]v1.Descriptor, outErr *error) {
+	if mt == "" {
+		d, err := s.reg.Head(ctx, ref)
+		if err != nil {
+			*outErr = err
+			return
+		}
+		mt = d.MediaType
+	}
+	*outMT = mt
+	if !mt.IsIndex() {
+		return
+	}
+	m, err := s.reg.Manifest(ctx, ref, digest, 4<<20)
+	if err != nil {
+		*outErr = err
+		return
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(m.Raw, &idx); err != nil {
+		*outErr = &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("malformed index %s: %w", digest, err)}
+		return
+	}
+	*out = idx.Manifests
 }
 
 func filter(in []*authority, keep func(*authority) bool) []*authority {
