@@ -155,13 +155,16 @@ func (s *stack) checkManifests() []*unstructured.Unstructured {
 	return static
 }
 
-// applyProvidersAndMutators applies the Provider and Assign objects exactly as the static-tls
+// applyRendered applies the objects of one kind (Provider or Assign) exactly as the static-tls
 // overlay renders them, except that the Providers' URLs point at the loopback provider.
-func (s *stack) applyProvidersAndMutators(static []*unstructured.Unstructured) {
+func (s *stack) applyRendered(static []*unstructured.Unstructured, kind string) {
 	t := s.t
 	var objs []*unstructured.Unstructured
 	for _, o := range static {
-		switch o.GetKind() {
+		if o.GetKind() != kind {
+			continue
+		}
+		switch kind {
 		case "Provider":
 			o = o.DeepCopy()
 			u, _, _ := unstructured.NestedString(o.Object, "spec", "url")
@@ -178,5 +181,5 @@ func (s *stack) applyProvidersAndMutators(static []*unstructured.Unstructured) {
 		}
 	}
 	out := s.kubectlOK(toYAML(objs), "apply", "--server-side", "-f", "-")
-	s.logf("kubectl apply (Providers -> loopback, Assign mutators):\n%s", out)
+	s.logf("kubectl apply --server-side (%s objects of the static-tls overlay):\n%s", kind, indent(out))
 }

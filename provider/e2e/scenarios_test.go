@@ -231,7 +231,7 @@ spec:
     failOpen: false
 `, "apply", "-f", "-")
 
-	// Enforced once an implicit-registry :latest Pod is denied and a tag is pinned.
+	// Enforced once an implicit-registry :latest Pod is denied.
 	waitFor(t, 90*time.Second, "constraints enforced", func() error {
 		out, err := s.kubectlCmd(pod("apps", "probe", "nginx:latest"), "create", "--dry-run=server", "-f", "-")
 		if err == nil {
@@ -242,6 +242,11 @@ spec:
 		}
 		return nil
 	}, s.gatekeeper)
+}
+
+// waitPinning waits until the Assign mutators pin a tag to the registry's digest.
+func (s *stack) waitPinning() {
+	t := s.t
 	want := s.pinned("demo/app:v1")
 	waitFor(t, 90*time.Second, "mutators pin tags", func() error {
 		out, err := s.kubectlCmd(pod("apps", "probe", s.regHost+"/demo/app:v1"), "create", "--dry-run=server", "-f", "-",

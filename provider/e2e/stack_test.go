@@ -35,6 +35,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -388,6 +389,7 @@ current-context: e2e
 		t.Fatal(err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.WarningHandler = rest.NoWarnings{} // kubectl shows the warnings where they matter
 	s.client, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
