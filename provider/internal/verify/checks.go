@@ -33,8 +33,25 @@ const (
 	bundleMediaPrefix = "application/vnd.dev.sigstore.bundle"
 )
 
-// errNoAuthority: the signature is well formed but no applicable authority verified it.
-var errNoAuthority = errors.New("no configured authority verified it")
+// RejectedError is a signature, attestation or bundle that was found but proves nothing for
+// this image: a denial, reported under the value's rejected list, never an outage.
+type RejectedError struct{ Err error }
+
+func (e *RejectedError) Error() string { return e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+var (
+	// ErrNoAuthority: well formed, but no applicable authority verified it.
+	ErrNoAuthority = errors.New("no configured authority verified it")
+	// ErrOtherImage: validly signed, but about another digest.
+	ErrOtherImage = errors.New("not this image")
+)
+
+func rejected(err *error) {
+	if *err != nil {
+		*err = &RejectedError{Err: *err}
+	}
+}
 
 // simpleSigning is cosign's signature payload (Red Hat simple signing).
 type simpleSigning struct {
@@ -188,7 +205,8 @@ func (k *keyAuthority) verify(sig, msg []byte) bool {
 
 // checkSimpleSigning verifies one cosign signature layer (payload already fetched and checked
 // against the layer digest) for digest. It returns the verified signatures, one per authority.
-func checkSimpleSigning(auths []*authority, ann map[string]string, payload []byte, digest string) ([]Signature, error) {
+func checkSimpleSigning(auths []*authority, ann map[string]string, payload []byte, digest string) (_ []Signature, err error) {
+	defer rejected(&err)
 	sigB64, ok := ann[annSignature]
 	if !ok {
 		return nil, fmt.Errorf("layer has no %s annotation", annSignature)
@@ -205,7 +223,7 @@ func checkSimpleSigning(auths []*authority, ann map[string]string, payload []byt
 		return nil, fmt.Errorf("payload type %q is not %q", ss.Critical.Type, simpleSigningType)
 	}
 	if ss.Critical.Image.DockerManifestDigest != digest {
-		return nil, fmt.Errorf("payload signs digest %s, not this image (%s)", ss.Critical.Image.DockerManifestDigest, digest)
+		return nil, fmt.Errorf("payload signs digest %s, %w (%s)", ss.Critical.Image.DockerManifestDigest, ErrOtherImage, digest)
 	}
 	mat, err := parseLayerMaterial(ann)
 	if err != nil {
@@ -234,7 +252,7 @@ func checkSimpleSigning(auths []*authority, ann map[string]string, payload []byt
 		if kerr != nil {
 			return nil, kerr
 		}
-		return nil, errNoAuthority
+		return nil, ErrNoAuthority
 	}
 	return out, nil
 }
@@ -247,7 +265,8 @@ type verifiedStatement struct {
 
 // checkDSSE verifies a DSSE envelope (cosign .att layer or in-toto referrer layer) whose
 // statement must name digest.
-func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string) (*verifiedStatement, error) {
+func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string) (_ *verifiedStatement, err error) {
+	defer rejected(&err)
 	env, payload, sigs, err := parseEnvelope(raw)
 	if err != nil {
 		return nil, err
@@ -282,7 +301,7 @@ func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest str
 		if kerr != nil {
 			return nil, kerr
 		}
-		return nil, errNoAuthority
+		return nil, ErrNoAuthority
 	}
 	st, err := parseStatement(payload, digest)
 	if err != nil {
@@ -311,7 +330,8 @@ func artifactDigest(digest string) sgverify.ArtifactPolicyOption {
 // checkBundle verifies a Sigstore bundle (cosign v3 format, DSSE content) attached as a
 // referrer of digest. A statement with the cosign sign predicate is a signature; any other
 // predicate is an attestation.
-func checkBundle(auths []*authority, raw []byte, digest string) (*verifiedStatement, error) {
+func checkBundle(auths []*authority, raw []byte, digest string) (_ *verifiedStatement, err error) {
+	defer rejected(&err)
 	var b sgbundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
 		return nil, fmt.Errorf("malformed Sigstore bundle: %w", err)
@@ -353,7 +373,7 @@ func checkBundle(auths []*authority, raw []byte, digest string) (*verifiedStatem
 		if kerr != nil {
 			return nil, kerr
 		}
-		return nil, errNoAuthority
+		return nil, ErrNoAuthority
 	}
 	st, err := parseStatement(env.GetPayload(), digest)
 	if err != nil {

@@ -558,3 +558,5 @@ func dump(v any) string {
 }
 
 var _ = fmt.Sprintf
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

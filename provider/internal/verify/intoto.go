@@ -106,7 +106,7 @@ func parseStatement(payload []byte, digest string) (*statement, error) {
 	if len(seen) == 0 {
 		return nil, fmt.Errorf("statement has no %s subject", alg)
 	}
-	return nil, fmt.Errorf("statement subject %s is not this image (%s)", strings.Join(seen, ","), digest)
+	return nil, fmt.Errorf("statement subject %s is %w (%s)", strings.Join(seen, ","), ErrOtherImage, digest)
 }
 
 // sbomFormat classifies an SBOM predicate type: "spdx", "cyclonedx" or "".
