@@ -90,6 +90,8 @@ bench:
 	$(GO) build -o $(BENCH_DIR)/imagetrust-bench ./provider/cmd/imagetrust-bench
 	$(BENCH_DIR)/imagetrust-bench -provider $(BENCH_DIR)/imagetrust-provider $(BENCH_FLAGS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/cache ./provider/internal/batch ./provider/internal/imageref ./provider/internal/resolve
+	# /v1/verify: cold (no answer cache; reads=all and signature-only) and warm, batch 1/100.
+	$(GO) test -run='^$$' -bench=BenchmarkVerify -benchtime=2s ./provider/internal/verify
 
 ## demo: the main job on embedded defaults: an in-memory registry with signed and unsigned
 ## sample images, the provider over mTLS, Gatekeeper's mutation system (manifests/ Assign
