@@ -43,7 +43,8 @@ tools: $(OPA) $(GATOR)
 ## test: everything CI checks (Go with -race, Rego, gator suites, template drift, bounded fuzz).
 test: test-drift test-rego test-gator test-verification test-go fuzz
 
-test-go:
+# The KMS end-to-end test (provider/internal/verify) runs against the pinned local-kms emulator.
+test-go: $(LOCAL_KMS)
 	$(GO) test -race -count=1 ./...
 
 test-rego: $(OPA)

@@ -58,4 +58,4 @@ spec:
 const mutatorsFile = "manifests/base/assign.yaml"
 
 // providersFile holds the Provider objects (timeouts are taken from it).
-const providersFile = "manifests/base/providers.yaml"
+const providersFile = "manifests/components/providers/providers.yaml"

@@ -213,7 +213,9 @@ func TestMutate(t *testing.T) {
 }
 
 func TestDeadlinePartialResults(t *testing.T) {
-	f := newFixture(t, func(c *config.Config) { c.Endpoints.Resolve.Deadline = config.Duration(300 * time.Millisecond) })
+	// The deadline is generous so the answerable keys finish even on a loaded CI machine; the
+	// hanging key still gets its per-key timeout and nothing waits for the registry timeout.
+	f := newFixture(t, func(c *config.Config) { c.Endpoints.Resolve.Deadline = config.Duration(2 * time.Second) })
 	f.reg.HangRepo("team/slow")
 	keys := []string{f.host + "/team/app:v1", f.host + "/team/slow:v1", f.host + "/team/other:v1"}
 	start := time.Now()
@@ -224,7 +226,7 @@ func TestDeadlinePartialResults(t *testing.T) {
 			t.Errorf("Resolve(%q) = %s, want prefix %s", keys[i], got, want)
 		}
 	}
-	if elapsed > 5*time.Second { // a hang would block the test for the registry timeout or more
+	if elapsed > 10*time.Second { // a hang would block the test for the registry timeout or more
 		t.Errorf("Resolve() took %v with a hanging repository", elapsed)
 	}
 }
