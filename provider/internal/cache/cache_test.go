@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,12 +172,14 @@ func TestSingleflight(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			r, err := c.Get(context.Background(), "k", load)
-			if err != nil || r.Value != "v" {
-				errs <- fmt.Errorf("Get() = %q, %v, want v", r.Value, err)
+			if err != nil || r.Value != "v" || r.Hit {
+				errs <- fmt.Errorf("Get() = %+v, %v, want v from the shared load (not a cache hit)", r, err)
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the callers join the in-flight load
+	// Release the load only once every caller waits for it inside Get (seen in the goroutine
+	// stacks), so each one has joined the in-flight load, however slowly the machine runs.
+	waitGetters(t, n+1)
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -185,6 +189,33 @@ func TestSingleflight(t *testing.T) {
 	if got := calls.Load(); got != 1 {
 		t.Errorf("loader calls = %d, want 1", got)
 	}
+}
+
+// waitGetters waits until n goroutines are blocked in Cache.Get's select (waiting for a load
+// or their context), polling the goroutine stacks with a generous overall bound.
+func waitGetters(t *testing.T, n int) {
+	t.Helper()
+	var waiting int
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		for {
+			if m := runtime.Stack(buf, true); m < len(buf) {
+				buf = buf[:m]
+				break
+			}
+			buf = make([]byte, 2*len(buf))
+		}
+		waiting = 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, " [select") && strings.Contains(g, "cache.(*Cache[...]).Get(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			return
+		}
+	}
+	t.Fatalf("%d goroutines wait in Cache.Get, want %d", waiting, n)
 }
 
 func TestCallerDeadlineServesStale(t *testing.T) {
