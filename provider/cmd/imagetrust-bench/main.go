@@ -9,11 +9,26 @@
 // return before its deadline. One JSON line per scenario on stdout:
 // endpoint, phase, batch, concurrency, keys, keys_per_s, p50_ms, p99_ms, errors, rss_mb
 // (the provider process's resident memory after the scenario; heap_inuse_mb from its /metrics).
+//
+// The verify group (/v1/verify) pushes -verify-images more images, each in its own repository
+// and signed at setup with an ECDSA P-256 key in cosign's tag scheme (sha256-<hex>.sig), and
+// configures the provider with that key as its one authority. It runs twice, each time on a
+// fresh provider: with the authority's defaults (formats cosign and bundle, attestations read:
+// "reads":"all") and with formats [cosign] and attestations false ("reads":"signatures").
+// One image per repository keeps every repository small, so the test registry's listings and
+// tag fallbacks stay cheap and the provider, not the registry, is what is measured. The test
+// registry has no referrers API: the provider's referrers read is answered by the API's 404 and
+// the fallback tag's 404 (two round trips), as with a registry without OCI 1.1 support.
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,6 +54,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+	cempty "github.com/sigstore/cosign/v2/pkg/oci/empty"
+	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 	"sigs.k8s.io/yaml"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -65,6 +86,8 @@ type flags struct {
 	warmRounds int
 	growth     int
 	outage     time.Duration
+	verifyN    int
+	verifyGrow int
 	only       string
 	workDir    string
 	env        []string
@@ -81,7 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.warmRounds, "warm-rounds", 3, "times the keys of a cold scenario are sent again in its warm scenario")
 	fs.IntVar(&f.growth, "growth", 50000, "distinct images of the growth run (0: skip)")
 	fs.DurationVar(&f.outage, "outage", 3*time.Second, "how long the registry-outage scenario sends batches (0: skip)")
-	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage")
+	fs.IntVar(&f.verifyN, "verify-images", 10000, "signed images (one per repository) for the verify group (0: skip it)")
+	fs.IntVar(&f.verifyGrow, "verify-growth", 10000, "distinct images of the verify growth run (≤ verify-images; 0: skip)")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -106,6 +131,14 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if f.images < need {
 		return f, fmt.Errorf("-images %d is too small: the scenarios need %d distinct images", f.images, need)
 	}
+	if f.want("verify") && f.verifyN > 0 {
+		if vneed := f.coldKeys/4 + 2*f.coldKeys; f.verifyN < vneed {
+			return f, fmt.Errorf("-verify-images %d is too small: the verify scenarios need %d", f.verifyN, vneed)
+		}
+		if f.verifyGrow > f.verifyN {
+			return f, fmt.Errorf("-verify-growth %d is larger than -verify-images %d", f.verifyGrow, f.verifyN)
+		}
+	}
 	return f, nil
 }
 
@@ -124,6 +157,8 @@ type Line struct {
 	P50ms        float64 `json:"p50_ms"`
 	P99ms        float64 `json:"p99_ms"`
 	Errors       int     `json:"errors"`
+	Unsigned     *int    `json:"unsigned,omitempty"`
+	Reads        string  `json:"reads,omitempty"`
 	RSSMB        float64 `json:"rss_mb"`
 	HeapMB       float64 `json:"heap_inuse_mb,omitempty"`
 	Distinct     int     `json:"distinct_cached,omitempty"`
@@ -142,13 +177,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := registrytest.New()
 	defer reg.Close()
-	logf("registry on %s; pushing %d images over %d repositories", reg.Host, f.images, f.repos)
-	start := time.Now()
-	keys, err := pushImages(ctx, reg.Host, f.images, f.repos)
-	if err != nil {
-		return err
+	var keys []string
+	if f.want("matrix") || f.want("growth") || f.want("outage") {
+		logf("registry on %s; pushing %d images over %d repositories", reg.Host, f.images, f.repos)
+		start := time.Now()
+		if keys, err = pushImages(ctx, reg.Host, f.images, f.repos); err != nil {
+			return err
+		}
+		logf("pushed %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
 	}
-	logf("pushed %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
 
 	dir := f.workDir
 	if dir == "" {
@@ -165,7 +202,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	emit := func(l Line) error { return enc.Encode(l) }
 
 	if f.want("matrix") {
-		p, err := env.start(ctx, f.provider, stderr)
+		p, err := env.start(ctx, f.provider, stderr, nil)
 		if err != nil {
 			return err
 		}
@@ -202,7 +239,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if f.want("growth") && f.growth > 0 {
-		p, err := env.start(ctx, f.provider, stderr) // fresh provider: empty cache
+		p, err := env.start(ctx, f.provider, stderr, nil) // fresh provider: empty cache
 		if err != nil {
 			return err
 		}
@@ -245,8 +282,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		p.stop()
 	}
 
+	if f.want("verify") && f.verifyN > 0 {
+		if err := runVerify(ctx, f, env, reg.Host, emit, logf, stderr); err != nil {
+			return err
+		}
+	}
+
 	if f.want("outage") && f.outage > 0 {
-		p, err := env.start(ctx, f.provider, stderr)
+		p, err := env.start(ctx, f.provider, stderr, nil)
 		if err != nil {
 			return err
 		}
@@ -373,6 +416,9 @@ type provider struct {
 	metrics string
 	client  *http.Client
 	done    chan error
+	stderr  io.Writer
+	// reported: the first unsigned /v1/verify answer has been written to stderr.
+	reported atomic.Bool
 }
 
 func freeAddr() (string, error) {
@@ -385,7 +431,7 @@ func freeAddr() (string, error) {
 }
 
 // start writes a configuration and runs the provider binary with it, waiting for /readyz.
-func (e *env) start(ctx context.Context, bin string, stderr io.Writer) (*provider, error) {
+func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []config.Authority) (*provider, error) {
 	api, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -397,7 +443,8 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer) (*provide
 	cfg := config.Config{
 		Server: config.Server{Address: api, MetricsAddress: met,
 			TLS: config.TLS{CertFile: e.files.Cert, KeyFile: e.files.Key, ClientCAFile: e.files.CA}},
-		Registries: []config.Registry{{Host: e.regHost, Insecure: true}},
+		Registries:  []config.Registry{{Host: e.regHost, Insecure: true}},
+		Authorities: auths,
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -414,7 +461,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer) (*provide
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, done: make(chan error, 1)}
+	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, done: make(chan error, 1), stderr: stderr}
 	go func() { p.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get("http://" + met + "/readyz")
@@ -483,42 +530,51 @@ func (p *provider) heapMB() float64 {
 	return 0
 }
 
-// post sends one ProviderRequest and returns the number of per-key errors.
-func (p *provider) post(ctx context.Context, endpoint string, keys []string) (int, error) {
+// post sends one ProviderRequest and returns the number of per-key errors and, for
+// /v1/verify, of values with signed=false.
+func (p *provider) post(ctx context.Context, endpoint string, keys []string) (errs, unsigned int, err error) {
 	body, err := json.Marshal(externaldata.ProviderRequest{
 		APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderRequestKind,
 		Request: externaldata.Request{Keys: keys},
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	var pr externaldata.ProviderResponse
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
-		return 0, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+		return 0, 0, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if pr.Response.SystemError != "" {
-		return 0, fmt.Errorf("systemError: %s", pr.Response.SystemError)
+		return 0, 0, fmt.Errorf("systemError: %s", pr.Response.SystemError)
 	}
 	if len(pr.Response.Items) != len(keys) {
-		return 0, fmt.Errorf("%d items for %d keys", len(pr.Response.Items), len(keys))
+		return 0, 0, fmt.Errorf("%d items for %d keys", len(pr.Response.Items), len(keys))
 	}
-	n := 0
 	for _, it := range pr.Response.Items {
-		if it.Error != "" {
-			n++
+		switch {
+		case it.Error != "":
+			errs++
+		case endpoint == "verify":
+			if v, ok := it.Value.(map[string]any); !ok || v["signed"] != true {
+				unsigned++
+				if p.reported.CompareAndSwap(false, true) {
+					b, _ := json.Marshal(it)
+					fmt.Fprintf(p.stderr, "bench: first unsigned /v1/verify answer: %s\n", b)
+				}
+			}
 		}
 	}
-	return n, nil
+	return errs, unsigned, nil
 }
 
 // scenario sends keys (rounds times) in batches of size b from c concurrent clients.
@@ -531,7 +587,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	lat := make([]time.Duration, len(batches))
 	var next atomic.Int64
-	var errs atomic.Int64
+	var errs, unsigned atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -543,13 +599,14 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 					return
 				}
 				t0 := time.Now()
-				n, err := p.post(ctx, endpoint, batches[i])
+				n, u, err := p.post(ctx, endpoint, batches[i])
 				lat[i] = time.Since(t0)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					n = len(batches[i])
 				}
 				errs.Add(int64(n))
+				unsigned.Add(int64(u))
 			}
 		})
 	}
@@ -560,11 +617,16 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	total := len(keys) * rounds
 	slices.Sort(lat)
-	return Line{
+	l := Line{
 		Endpoint: endpoint, Phase: phase, Batch: b, Concurrency: c, Keys: total,
 		KeysPerS: round(float64(total) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
 		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), HeapMB: p.heapMB(),
-	}, nil
+	}
+	if endpoint == "verify" {
+		u := int(unsigned.Load())
+		l.Unsigned = &u
+	}
+	return l, nil
 }
 
 // outage sends cold batches of 100 from 8 clients for d while the registry hangs; every batch
@@ -585,7 +647,7 @@ func (p *provider) outage(ctx context.Context, endpoint string, keys []string, d
 				i := int(next.Add(1)) - 1
 				batch := keys[(i*100)%len(keys) : min((i*100)%len(keys)+100, len(keys))]
 				t0 := time.Now()
-				n, err := p.post(ctx, endpoint, batch)
+				n, _, err := p.post(ctx, endpoint, batch)
 				el := time.Since(t0)
 				if err != nil {
 					n = len(batch)
@@ -626,3 +688,181 @@ func pct(sorted []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
 func round(f float64) float64    { return float64(int64(f*100+0.5)) / 100 }
+
+// runVerify pushes f.verifyN signed images and measures /v1/verify with the authority's
+// default reads and with signature reads only, each on a fresh provider: cold (never seen
+// images) and warm (the same images again), batch 1 and 100, then a growth run.
+func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line) error, logf func(string, ...any), stderr io.Writer) error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		return err
+	}
+	pub := filepath.Join(e.dir, "cosign.pub")
+	if err := os.WriteFile(pub, pemBytes, 0o600); err != nil {
+		return err
+	}
+	logf("pushing %d images, one per repository, each signed in cosign's tag scheme", f.verifyN)
+	start := time.Now()
+	keys, err := pushSigned(ctx, host, f.verifyN, sv)
+	if err != nil {
+		return err
+	}
+	logf("pushed and signed %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
+
+	no := false
+	configs := []struct {
+		reads string
+		auth  config.Authority
+	}{
+		{"all", config.Authority{Name: "bench", Key: &config.Key{File: pub}}},
+		{"signatures", config.Authority{Name: "bench", Key: &config.Key{File: pub},
+			Formats: []string{config.FormatCosign}, Attestations: &no}},
+	}
+	for _, c := range configs {
+		p, err := e.start(ctx, f.provider, stderr, []config.Authority{c.auth})
+		if err != nil {
+			return err
+		}
+		next := 0
+		for _, s := range []struct{ b, c, n int }{{1, 1, f.coldKeys / 4}, {100, 1, f.coldKeys}, {100, 8, f.coldKeys}} {
+			cold := keys[next : next+s.n]
+			next += s.n
+			for _, phase := range []string{"cold", "warm"} {
+				rounds := 1
+				if phase == "warm" {
+					rounds = f.warmRounds
+				}
+				l, err := p.scenario(ctx, "verify", phase, s.b, s.c, cold, rounds)
+				if err != nil {
+					p.stop()
+					return err
+				}
+				l.Reads = c.reads
+				if err := emit(l); err != nil {
+					p.stop()
+					return err
+				}
+			}
+		}
+		p.stop()
+	}
+
+	if f.verifyGrow <= 0 {
+		return nil
+	}
+	// Growth: a fresh provider (signature reads only) fed ever more distinct images.
+	p, err := e.start(ctx, f.provider, stderr, []config.Authority{configs[1].auth})
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	done := 0
+	for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
+		step = min(step, f.verifyGrow)
+		if step <= done {
+			continue
+		}
+		l, err := p.scenario(ctx, "verify", "growth-cold", 100, 8, keys[done:step], 1)
+		if err != nil {
+			return err
+		}
+		done = step
+		l.Distinct, l.Reads = done, configs[1].reads
+		if err := emit(l); err != nil {
+			return err
+		}
+	}
+	l, err := p.scenario(ctx, "verify", "growth-warm", 100, 8, keys[:done], 1)
+	if err != nil {
+		return err
+	}
+	l.Distinct, l.Reads = done, configs[1].reads
+	return emit(l)
+}
+
+// pushSigned writes n images, each in its own repository (bench/verify/sNNNNNN:v1), and signs
+// each like `cosign sign --key --tlog-upload=false`: a simple-signing payload for the digest,
+// signed with sv, pushed as the signature manifest sha256-<hex>.sig. All images share one
+// config and layer (distinct digests through an annotation), so a push is mostly manifests.
+func pushSigned(ctx context.Context, host string, n int, sv signature.Signer) ([]string, error) {
+	base, err := random.Image(256, 1)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 32}
+	defer tr.CloseIdleConnections()
+	pusher, err := remote.NewPusher(remote.WithTransport(tr))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := pushSignedOne(ctx, pusher, host, i, base, sv, keys); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i int, base v1.Image, sv signature.Signer, keys []string) error {
+	tag, err := name.NewTag(fmt.Sprintf("%s/bench/verify/s%06d:v1", host, i))
+	if err != nil {
+		return err
+	}
+	img := mutate.Annotations(base, map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
+	if err := pusher.Push(ctx, tag, img); err != nil {
+		return fmt.Errorf("pushing %s: %w", tag, err)
+	}
+	h, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	d := tag.Context().Digest(h.String())
+	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	raw, err := sv.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	sig, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+	if err != nil {
+		return err
+	}
+	sigs, err := cmutate.AppendSignatures(cempty.Signatures(), false, sig)
+	if err != nil {
+		return err
+	}
+	sigTag := tag.Context().Tag(h.Algorithm + "-" + h.Hex + ".sig")
+	if err := pusher.Push(ctx, sigTag, sigs); err != nil {
+		return fmt.Errorf("pushing %s: %w", sigTag, err)
+	}
+	keys[i] = tag.String()
+	return nil
+}
