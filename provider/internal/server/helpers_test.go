@@ -71,10 +71,12 @@ type stack struct {
 	done     chan error
 }
 
+// defaultDeps has generous deadlines so answerable requests are answered even on a loaded
+// machine; tests about deadlines set their own.
 func defaultDeps(lk Lookup) Deps {
 	return Deps{
-		Resolve:         Endpoint{Lookup: lk, Deadline: 2 * time.Second},
-		Mutate:          Endpoint{Lookup: lk, Deadline: 800 * time.Millisecond, Idempotent: true},
+		Resolve:         Endpoint{Lookup: lk, Deadline: 30 * time.Second},
+		Mutate:          Endpoint{Lookup: lk, Deadline: 30 * time.Second, Idempotent: true},
 		MaxRequestBytes: 64 << 10,
 		MaxKeys:         100,
 	}
