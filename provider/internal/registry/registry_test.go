@@ -59,10 +59,12 @@ func push(t *testing.T, host, repoTag string, opts ...remote.Option) v1.Hash {
 	return d
 }
 
+// newClient defaults to a generous registry timeout: requests to a live registry must succeed
+// even on a loaded machine. Tests with a hanging registry set a short one.
 func newClient(t *testing.T, o registry.Options) *registry.Client {
 	t.Helper()
 	if o.Timeout == 0 {
-		o.Timeout = 2 * time.Second
+		o.Timeout = 30 * time.Second
 	}
 	c, err := registry.New(context.Background(), o)
 	if err != nil {
@@ -110,7 +112,10 @@ func TestHeadOnlyForTags(t *testing.T) {
 func TestTypedErrors(t *testing.T) {
 	reg := startRegistry(t)
 	push(t, reg.Host, "team/app:v1")
-	c := newClient(t, registry.Options{
+	// Answering registries get the generous default timeout; only the hanging one runs into
+	// the short timeout of its own client.
+	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}})
+	short := newClient(t, registry.Options{
 		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
 		Timeout:    300 * time.Millisecond,
 	})
@@ -120,17 +125,22 @@ func TestTypedErrors(t *testing.T) {
 		setup func()
 		check func(error) bool
 		want  string
+		hangs bool // the registry never answers: use the client with the short timeout
 	}{
-		{"missing tag", reg.Host + "/team/app:nope", func() {}, func(err error) bool { var e *registry.NotFoundError; return errors.As(err, &e) }, "not found: "},
-		{"missing repo", reg.Host + "/team/other:v1", func() {}, func(err error) bool { var e *registry.NotFoundError; return errors.As(err, &e) }, "not found: "},
-		{"registry 503", reg.Host + "/team/app:v1", func() { reg.Fail(http.StatusServiceUnavailable) }, func(err error) bool { var e *registry.UnavailableError; return errors.As(err, &e) }, "unavailable: "},
-		{"registry hangs", reg.Host + "/team/app:v1", func() { reg.Fail(0); reg.Hang(nil) }, func(err error) bool { var e *registry.UnavailableError; return errors.As(err, &e) }, "unavailable: "},
-		{"not configured", "ghcr.io/team/app:v1", func() { reg.Unhang() }, func(err error) bool { var e *registry.NotAllowedError; return errors.As(err, &e) }, "registry not allowed: ghcr.io"},
+		{"missing tag", reg.Host + "/team/app:nope", func() {}, func(err error) bool { var e *registry.NotFoundError; return errors.As(err, &e) }, "not found: ", false},
+		{"missing repo", reg.Host + "/team/other:v1", func() {}, func(err error) bool { var e *registry.NotFoundError; return errors.As(err, &e) }, "not found: ", false},
+		{"registry 503", reg.Host + "/team/app:v1", func() { reg.Fail(http.StatusServiceUnavailable) }, func(err error) bool { var e *registry.UnavailableError; return errors.As(err, &e) }, "unavailable: ", false},
+		{"registry hangs", reg.Host + "/team/app:v1", func() { reg.Fail(0); reg.Hang(nil) }, func(err error) bool { var e *registry.UnavailableError; return errors.As(err, &e) }, "unavailable: ", true},
+		{"not configured", "ghcr.io/team/app:v1", func() { reg.Unhang() }, func(err error) bool { var e *registry.NotAllowedError; return errors.As(err, &e) }, "registry not allowed: ghcr.io", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.setup()
-			_, err := c.Head(context.Background(), mustParse(t, tt.key))
+			cl := c
+			if tt.hangs {
+				cl = short
+			}
+			_, err := cl.Head(context.Background(), mustParse(t, tt.key))
 			if err == nil || !tt.check(err) || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("Head(%s) = %v (%T), want error starting %q", tt.key, err, err, tt.want)
 			}
@@ -250,7 +260,6 @@ func TestLoopbackWithoutInsecureUsesHTTPS(t *testing.T) {
 	c := newClient(t, registry.Options{
 		Registries: []config.Registry{{Host: plain.Host}, {Host: secure.Host}},
 		TLSConfig:  tlsWithRoots(pool),
-		Timeout:    time.Second,
 	})
 	plain.ResetCounts()
 	// go-containerregistry would use plain HTTP for 127.0.0.1 by itself; configuration wins.
@@ -392,7 +401,7 @@ func TestCredentialRefresh(t *testing.T) {
 	}
 	write("s3cret") // the rotated secret
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, err = c.Head(context.Background(), ref); err == nil {
 			break
 		}
