@@ -84,7 +84,8 @@ func newConstraintClient(t *testing.T, ctx context.Context, apiAddr string, ca *
 	for _, p := range []string{"resolve", "mutate"} {
 		if err := pc.Upsert(&unversioned.Provider{
 			ObjectMeta: metav1.ObjectMeta{Name: "imagetrust-" + p},
-			Spec:       unversioned.ProviderSpec{URL: "https://" + apiAddr + "/v1/" + p, Timeout: 3, CABundle: ca.CABundle()},
+			// Generous: this test is about the wire format, not Gatekeeper's timeouts.
+			Spec: unversioned.ProviderSpec{URL: "https://" + apiAddr + "/v1/" + p, Timeout: 30, CABundle: ca.CABundle()},
 		}); err != nil {
 			t.Fatalf("ProviderCache.Upsert(%s) = %v", p, err)
 		}
@@ -151,7 +152,7 @@ func review(t *testing.T, ctx context.Context, c *constraintclient.Client, image
 
 func TestThroughGatekeeperExternalDataClient(t *testing.T) {
 	f := newFixture(t)
-	cfgPath := f.writeConfig(t, "")
+	cfgPath := f.writeConfig(t, generousDeadlines)
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

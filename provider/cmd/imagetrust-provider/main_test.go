@@ -105,10 +105,15 @@ registries:
 	return p
 }
 
+// generousDeadlines is configuration appended after the registries: answerable keys get time
+// to be looked up even on a loaded machine (mutate must stay below Gatekeeper's 1s; the tests
+// call it after resolve has cached the answer).
+const generousDeadlines = "endpoints:\n  resolve: {deadline: 20s}\n  verify: {deadline: 20s}\nlookup: {registryTimeout: 20s}\n"
+
 // addresses waits for the "serving" log line and returns the API and metrics addresses.
 func addresses(t *testing.T, logs *syncBuffer, done <-chan error) (string, string) {
 	t.Helper()
-	for i := 0; i < 1000; i++ {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var rec struct{ Msg, APIAddress, MetricsAddress string }
 			var m map[string]any
@@ -131,7 +136,7 @@ func addresses(t *testing.T, logs *syncBuffer, done <-chan error) (string, strin
 
 func TestRunServesAndShutsDown(t *testing.T) {
 	f := newFixture(t)
-	cfgPath := f.writeConfig(t, "")
+	cfgPath := f.writeConfig(t, generousDeadlines)
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -330,7 +335,10 @@ func TestHangingRegistry(t *testing.T) {
 	defer hang.Close()
 	defer close(release)
 	hangHost := strings.TrimPrefix(hang.URL, "http://")
-	cfgPath := f.writeConfig(t, fmt.Sprintf("  - host: %s\n    insecure: true\nendpoints:\n  resolve: {deadline: 300ms}\n  mutate: {deadline: 300ms}\nlookup: {registryTimeout: 30s}\n", hangHost))
+	// The good key is looked up by /v1/resolve, whose deadline is generous enough for that on a
+	// loaded machine; /v1/mutate then answers it from the cache within its 900ms. The stuck key
+	// times out at both deadlines, long before the registry timeout.
+	cfgPath := f.writeConfig(t, fmt.Sprintf("  - host: %s\n    insecure: true\nendpoints:\n  resolve: {deadline: 3s}\n  mutate: {deadline: 900ms}\nlookup: {registryTimeout: 30s}\n", hangHost))
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
