@@ -88,9 +88,11 @@ type flags struct {
 	outage     time.Duration
 	verifyN    int
 	verifyGrow int
+	verifyRepo int
 	only       string
 	workDir    string
 	env        []string
+	args       []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -106,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.outage, "outage", 3*time.Second, "how long the registry-outage scenario sends batches (0: skip)")
 	fs.IntVar(&f.verifyN, "verify-images", 10000, "signed images (one per repository) for the verify group (0: skip it)")
 	fs.IntVar(&f.verifyGrow, "verify-growth", 10000, "distinct images of the verify growth run (≤ verify-images; 0: skip)")
+	fs.IntVar(&f.verifyRepo, "verify-repos", 0, "repositories the verify group's images are spread over (0: one repository per image)")
 	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
@@ -113,6 +116,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 			return fmt.Errorf("want NAME=value, got %q", v)
 		}
 		f.env = append(f.env, v)
+		return nil
+	})
+	fs.Func("provider-arg", "argument added to the provider's command line (repeatable); {run} is replaced by the provider's start number, e.g. -provider-arg=-cpuprofile=/tmp/cpu-{run}.pprof", func(v string) error {
+		f.args = append(f.args, v)
 		return nil
 	})
 	if err := fs.Parse(args[1:]); err != nil {
@@ -166,6 +173,10 @@ type Line struct {
 	DeadlineMs   float64 `json:"deadline_ms,omitempty"`
 	GatekeeperMs float64 `json:"gatekeeper_timeout_ms,omitempty"`
 	OverDeadline *int    `json:"over_deadline,omitempty"`
+	// CPU seconds used during the scenario by the provider process and by this process (the
+	// in-memory registry and the client): on a shared machine, where the time went.
+	ProviderCPU float64 `json:"provider_cpu_s,omitempty"`
+	BenchCPU    float64 `json:"bench_cpu_s,omitempty"`
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -194,7 +205,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := newEnv(dir, reg.Host, f.env)
+	env, err := newEnv(dir, reg.Host, f.env, f.args)
 	if err != nil {
 		return err
 	}
@@ -379,9 +390,11 @@ type env struct {
 	client   *http.Client
 	deadline map[string]time.Duration
 	procEnv  []string
+	procArgs []string
+	starts   int
 }
 
-func newEnv(dir, regHost string, procEnv []string) (*env, error) {
+func newEnv(dir, regHost string, procEnv, procArgs []string) (*env, error) {
 	ca, err := pki.NewCA("imagetrust-bench CA")
 	if err != nil {
 		return nil, err
@@ -406,7 +419,7 @@ func newEnv(dir, regHost string, procEnv []string) (*env, error) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: tc, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 	}}
-	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client, procEnv: procEnv,
+	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client, procEnv: procEnv, procArgs: procArgs,
 		deadline: map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}}, nil
 }
 
@@ -454,7 +467,12 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-config", path, "-log-level", "warn")
+	e.starts++
+	args := []string{"-config", path, "-log-level", "warn"}
+	for _, a := range e.procArgs {
+		args = append(args, strings.ReplaceAll(a, "{run}", strconv.Itoa(e.starts)))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), e.procEnv...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
@@ -510,6 +528,35 @@ func (p *provider) rssMB() float64 {
 	return 0
 }
 
+// cpuSeconds is the provider process's user+system CPU time (/proc/<pid>/stat).
+func (p *provider) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may contain spaces) start at ") ".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64) // utime, field 14
+	st, _ := strconv.ParseFloat(f[12], 64) // stime, field 15
+	return (ut + st) / 100                 // USER_HZ
+}
+
+// selfCPUSeconds is this process's user+system CPU time.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // heapMB is the provider's go_memstats_heap_inuse_bytes from its /metrics listener.
 func (p *provider) heapMB() float64 {
 	resp, err := http.Get("http://" + p.metrics + "/metrics")
@@ -550,7 +597,18 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
-	var pr externaldata.ProviderResponse
+	// Like Gatekeeper, the whole answer is decoded; values are kept raw (Gatekeeper hands them
+	// to Rego as parsed JSON, which this client does not need) except /v1/verify's "signed".
+	var pr struct {
+		Response struct {
+			Items []struct {
+				Key   string          `json:"key"`
+				Value json.RawMessage `json:"value"`
+				Error string          `json:"error"`
+			} `json:"items"`
+			SystemError string `json:"systemError"`
+		} `json:"response"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
 		return 0, 0, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
 	}
@@ -565,11 +623,13 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 		case it.Error != "":
 			errs++
 		case endpoint == "verify":
-			if v, ok := it.Value.(map[string]any); !ok || v["signed"] != true {
+			var v struct {
+				Signed bool `json:"signed"`
+			}
+			if err := json.Unmarshal(it.Value, &v); err != nil || !v.Signed {
 				unsigned++
 				if p.reported.CompareAndSwap(false, true) {
-					b, _ := json.Marshal(it)
-					fmt.Fprintf(p.stderr, "bench: first unsigned /v1/verify answer: %s\n", b)
+					fmt.Fprintf(p.stderr, "bench: first unsigned /v1/verify answer for %s: %s\n", it.Key, it.Value)
 				}
 			}
 		}
@@ -586,6 +646,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		}
 	}
 	lat := make([]time.Duration, len(batches))
+	pcpu0, bcpu0 := p.cpuSeconds(), selfCPUSeconds()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
 	var firstErr atomic.Value
@@ -621,6 +682,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		Endpoint: endpoint, Phase: phase, Batch: b, Concurrency: c, Keys: total,
 		KeysPerS: round(float64(total) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
 		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), HeapMB: p.heapMB(),
+		ProviderCPU: round(p.cpuSeconds() - pcpu0), BenchCPU: round(selfCPUSeconds() - bcpu0),
 	}
 	if endpoint == "verify" {
 		u := int(unsigned.Load())
@@ -711,7 +773,7 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 	}
 	logf("pushing %d images, one per repository, each signed in cosign's tag scheme", f.verifyN)
 	start := time.Now()
-	keys, err := pushSigned(ctx, host, f.verifyN, sv)
+	keys, err := pushSigned(ctx, host, f.verifyN, f.verifyRepo, sv)
 	if err != nil {
 		return err
 	}
@@ -792,7 +854,7 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 // each like `cosign sign --key --tlog-upload=false`: a simple-signing payload for the digest,
 // signed with sv, pushed as the signature manifest sha256-<hex>.sig. All images share one
 // config and layer (distinct digests through an annotation), so a push is mostly manifests.
-func pushSigned(ctx context.Context, host string, n int, sv signature.Signer) ([]string, error) {
+func pushSigned(ctx context.Context, host string, n, repos int, sv signature.Signer) ([]string, error) {
 	base, err := random.Image(256, 1)
 	if err != nil {
 		return nil, err
@@ -814,7 +876,7 @@ func pushSigned(ctx context.Context, host string, n int, sv signature.Signer) ([
 				if i >= n {
 					return
 				}
-				if err := pushSignedOne(ctx, pusher, host, i, base, sv, keys); err != nil {
+				if err := pushSignedOne(ctx, pusher, host, i, repos, base, sv, keys); err != nil {
 					errs <- err
 					return
 				}
@@ -829,8 +891,12 @@ func pushSigned(ctx context.Context, host string, n int, sv signature.Signer) ([
 	return keys, nil
 }
 
-func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i int, base v1.Image, sv signature.Signer, keys []string) error {
-	tag, err := name.NewTag(fmt.Sprintf("%s/bench/verify/s%06d:v1", host, i))
+func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i, repos int, base v1.Image, sv signature.Signer, keys []string) error {
+	ref := fmt.Sprintf("%s/bench/verify/s%06d:v1", host, i)
+	if repos > 0 {
+		ref = fmt.Sprintf("%s/bench/verify/r%03d:t%06d", host, i%repos, i)
+	}
+	tag, err := name.NewTag(ref)
 	if err != nil {
 		return err
 	}

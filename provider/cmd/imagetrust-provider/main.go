@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +60,8 @@ type flags struct {
 	tlsReload      time.Duration
 	checkConfig    bool
 	printExample   bool
+	cpuProfile     string
+	heapProfile    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*flags, error) {
@@ -71,6 +75,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*f
 	fs.DurationVar(&f.tlsReload, "tls-reload-interval", 2*time.Second, "how often the certificate, key and client CA files are checked for changes")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print it with defaults filled in, and exit")
 	fs.BoolVar(&f.printExample, "print-example-config", false, "print a documented example configuration and exit")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file at shutdown")
+	fs.StringVar(&f.heapProfile, "heapprofile", "", "write a heap profile (pprof, after a GC) to this file at shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s -config FILE [flags]\n\nGatekeeper external-data provider for image trust.\n\nFlags:\n", fs.Name())
 		fs.PrintDefaults()
@@ -175,13 +181,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopWatch()
 	go reloader.Watch(watchCtx, f.tlsReload)
 
+	stopProfiles, err := startProfiles(f)
+	if err != nil {
+		return err
+	}
 	lg.Info("starting", slog.String("config", f.config), slog.Int("registries", len(cfg.Registries)),
 		slog.Int("authorities", len(cfg.Authorities)))
-	if err := runner.Run(ctx); err != nil {
-		return err
+	runErr := runner.Run(ctx)
+	if err := stopProfiles(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return runErr
 	}
 	lg.Info("stopped")
 	return nil
+}
+
+// startProfiles starts the CPU profile (-cpuprofile); the returned function stops it and
+// writes the heap profile (-heapprofile).
+func startProfiles(f *flags) (func() error, error) {
+	var cpu *os.File
+	if f.cpuProfile != "" {
+		var err error
+		if cpu, err = os.Create(f.cpuProfile); err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			_ = cpu.Close()
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+	}
+	return func() error {
+		var errs []error
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, cpu.Close())
+		}
+		if f.heapProfile != "" {
+			runtime.GC()
+			h, err := os.Create(f.heapProfile)
+			if err != nil {
+				return fmt.Errorf("-heapprofile: %w", err)
+			}
+			errs = append(errs, pprof.WriteHeapProfile(h), h.Close())
+		}
+		return errors.Join(errs...)
+	}, nil
 }
 
 func loadConfig(f *flags) (*config.Config, error) {
