@@ -47,7 +47,7 @@ func TestCachedAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := New(context.Background(), Options{Authorities: []config.Authority{keyAuthorityCfg("release", k)},
-		Registry: e.reg, Pool: pool, Cache: c, UnsignedTTL: 30 * time.Second, Deadline: 5 * time.Second})
+		Registry: e.reg, Pool: pool, Cache: c, UnsignedTTL: 30 * time.Second, Deadline: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

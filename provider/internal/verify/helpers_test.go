@@ -103,7 +103,8 @@ func newEnv(t testing.TB) *env {
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	c, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: host, Insecure: true}}})
+	// A generous registry timeout: nothing here hangs, and a loaded machine is slow, not broken.
+	c, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: host, Insecure: true}}, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("registry.New() = %v", err)
 	}
@@ -527,7 +528,7 @@ func newService(t testing.TB, e *env, auths ...config.Authority) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(context.Background(), Options{Authorities: auths, Registry: e.reg, Pool: pool, Deadline: 10 * time.Second})
+	s, err := New(context.Background(), Options{Authorities: auths, Registry: e.reg, Pool: pool, Deadline: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
