@@ -70,8 +70,8 @@ func TestVerificationTemplateThroughGatekeeper(t *testing.T) {
 	h := server.NewServer(server.Deps{
 		Resolve: server.Endpoint{Lookup: notServed, Deadline: 2e9},
 		Mutate:  server.Endpoint{Lookup: notServed, Deadline: 1e9},
-		// Generous (the production 2.5s is checked elsewhere): verifying the batch on a loaded
-		// machine must not run into it.
+		// Generous: this test is about the answers and the policy; verifying the batch on a
+		// loaded machine must not run into the deadline.
 		Verify: server.Endpoint{Lookup: s.Verify, Deadline: 25 * time.Second},
 	})
 	srv := httptest.NewUnstartedServer(h)
