@@ -81,6 +81,9 @@ func TestE2E(t *testing.T) {
 	s.applyRendered(static, "Assign")
 	s.waitPinning()
 	s.mark("Assign mutators pinning", mstart)
+	wstart := time.Now()
+	s.warmProvider("demo/app:v1", "demo/app:v2", "demo/init:1.0.0", "demo/debug:1.0.0", "demo/signed:1.0.0")
+	s.mark("provider answers the scenario images (caches warm)", wstart)
 
 	s.scenarios(t)
 
