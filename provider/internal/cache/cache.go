@@ -79,7 +79,9 @@ func New[V any](o Options) (*Cache[V], error) {
 	if o.NotFoundTTL < 0 || o.MaxStale < 0 {
 		return nil, fmt.Errorf("cache %q: NotFoundTTL and MaxStale must not be negative", o.Name)
 	}
-	c := &Cache[V]{o: o, now: o.Now, items: make(map[string]*entry[V], min(o.MaxEntries, 1<<16))}
+	// The map grows with use: sizing it for MaxEntries up front cost 3-4 MB per cache at idle
+	// (measured with a heap profile), also for caches that stay empty.
+	c := &Cache[V]{o: o, now: o.Now, items: make(map[string]*entry[V])}
 	if c.now == nil {
 		c.now = time.Now
 	}
