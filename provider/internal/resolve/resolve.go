@@ -13,7 +13,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Defaults used when the configuration leaves a field at zero.
@@ -181,7 +181,7 @@ type lookup struct {
 
 // Resolve answers /v1/resolve: per key a value {"image": normalised reference, "digest",
 // "mediaType", "platforms" (for an index), "stale": true (only when served stale)} or an error.
-func (s *Service) Resolve(ctx context.Context, keys []string) []externaldata.Item {
+func (s *Service) Resolve(ctx context.Context, keys []string) []wire.Item {
 	ctx, cancel := withBudget(ctx, s.resolveDeadline)
 	defer cancel()
 	return s.run(ctx, keys, false, func(l lookup) any { return resolveValue(l) })
@@ -191,7 +191,7 @@ func (s *Service) Resolve(ctx context.Context, keys []string) []externaldata.Ite
 // (name:tag@digest, or name@digest when no tag was written). A reference that already has a
 // digest is returned unchanged without contacting the registry, so mutation is idempotent.
 // During a registry outage a cached digest up to MaxStale old is used.
-func (s *Service) Mutate(ctx context.Context, keys []string) []externaldata.Item {
+func (s *Service) Mutate(ctx context.Context, keys []string) []wire.Item {
 	ctx, cancel := withBudget(ctx, s.mutateDeadline)
 	defer cancel()
 	return s.run(ctx, keys, true, func(l lookup) any {
@@ -214,8 +214,8 @@ func withBudget(ctx context.Context, deadline time.Duration) (context.Context, c
 	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
-func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, render func(lookup) any) []externaldata.Item {
-	items := make([]externaldata.Item, len(keys))
+func (s *Service) run(ctx context.Context, keys []string, pinnedShortcut bool, render func(lookup) any) []wire.Item {
+	items := make([]wire.Item, len(keys))
 	var missKeys []string
 	var missIdx []int
 	var missRefs []imageref.Ref

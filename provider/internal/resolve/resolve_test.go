@@ -17,13 +17,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 type clock struct {
@@ -106,7 +106,7 @@ func newFixture(t *testing.T, mod func(*config.Config)) *fixture {
 }
 
 // render turns an item into "value" or "error: …" for comparison.
-func render(it externaldata.Item) string {
+func render(it wire.Item) string {
 	if it.Error != "" {
 		return "error: " + it.Error
 	}

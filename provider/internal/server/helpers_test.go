@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // normalise is a small real Lookup: it parses each key like the container runtime and answers
 // the normalised reference, or a per-key "invalid reference" error.
-func normalise(_ context.Context, keys []string) []externaldata.Item {
-	items := make([]externaldata.Item, len(keys))
+func normalise(_ context.Context, keys []string) []wire.Item {
+	items := make([]wire.Item, len(keys))
 	for i, k := range keys {
 		items[i].Key = k
 		ref, err := reference.ParseDockerRef(k)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // API versions of externaldata.gatekeeper.sh requests the provider accepts. Gatekeeper sends
@@ -38,14 +38,14 @@ func badRequest(format string, args ...any) *RequestError {
 // kind or apiVersion, or more than maxKeys keys (maxKeys <= 0: no cap).
 func DecodeRequest(body []byte, maxKeys int) ([]string, error) {
 	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil, badRequest("empty request body; expected a ProviderRequest (kind %q, apiVersion %q, request.keys)", externaldata.ProviderRequestKind, ResponseAPIVersion)
+		return nil, badRequest("empty request body; expected a ProviderRequest (kind %q, apiVersion %q, request.keys)", wire.ProviderRequestKind, ResponseAPIVersion)
 	}
-	var req externaldata.ProviderRequest
+	var req wire.ProviderRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, badRequest("malformed ProviderRequest: %s", describeJSONError(err))
 	}
-	if req.Kind != externaldata.ProviderRequestKind {
-		return nil, badRequest("wrong kind %q; expected %q", req.Kind, externaldata.ProviderRequestKind)
+	if req.Kind != wire.ProviderRequestKind {
+		return nil, badRequest("wrong kind %q; expected %q", req.Kind, wire.ProviderRequestKind)
 	}
 	ok := false
 	for _, v := range acceptedAPIVersions {
@@ -86,9 +86,9 @@ func jsonTypeName(goType string) string {
 	switch goType {
 	case "[]string":
 		return "a list of strings"
-	case "string", "externaldata.ProviderKind":
+	case "string", "wire.ProviderKind":
 		return "a string"
-	case "externaldata.Request", "externaldata.ProviderRequest":
+	case "wire.Request", "wire.ProviderRequest":
 		return "an object"
 	}
 	return goType
@@ -121,10 +121,10 @@ func Dedupe(keys []string) []string {
 }
 
 // EncodeResponse renders a ProviderResponse. The bytes are what encoding/json would produce for
-// externaldata.ProviderResponse (HTML escaping aside), written without reflection: json.RawMessage
+// wire.ProviderResponse (HTML escaping aside), written without reflection: json.RawMessage
 // values (the lookups pre-encode theirs) are checked with json.Valid and copied; other values go
 // through json.Marshal.
-func EncodeResponse(items []externaldata.Item, idempotent bool, systemError string) ([]byte, error) {
+func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
 	size := 128 + len(systemError)
 	for i := range items {
 		size += 32 + len(items[i].Key) + len(items[i].Error)
@@ -135,7 +135,7 @@ func EncodeResponse(items []externaldata.Item, idempotent bool, systemError stri
 		}
 	}
 	b := make([]byte, 0, size)
-	b = append(b, `{"apiVersion":"`+ResponseAPIVersion+`","kind":"`+string(externaldata.ProviderResponseKind)+`","response":{`...)
+	b = append(b, `{"apiVersion":"`+ResponseAPIVersion+`","kind":"`+string(wire.ProviderResponseKind)+`","response":{`...)
 	comma := false
 	if idempotent {
 		b = append(b, `"idempotent":true`...)
@@ -168,7 +168,7 @@ func EncodeResponse(items []externaldata.Item, idempotent bool, systemError stri
 	return append(b, "}}"...), nil
 }
 
-func appendItem(b []byte, it *externaldata.Item) ([]byte, error) {
+func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 	b = append(b, '{')
 	comma := false
 	if it.Key != "" {

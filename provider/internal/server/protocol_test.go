@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func TestDecodeRequest(t *testing.T) {
@@ -105,10 +107,10 @@ func BenchmarkDecodeRequest100(b *testing.B) {
 }
 
 func BenchmarkEncodeResponse100(b *testing.B) {
-	items := make([]externaldata.Item, 100)
+	items := make([]wire.Item, 100)
 	for i, k := range keys100() {
 		// The shape of a /v1/resolve value, pre-encoded as the resolve service does.
-		items[i] = externaldata.Item{Key: k, Value: json.RawMessage(fmt.Sprintf(
+		items[i] = wire.Item{Key: k, Value: json.RawMessage(fmt.Sprintf(
 			`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))}
 	}
 	b.ReportAllocs()
@@ -128,13 +130,13 @@ func BenchmarkEncodeResponse100(b *testing.B) {
 func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		items      []externaldata.Item
+		items      []wire.Item
 		idempotent bool
 		sysErr     string
 	}{
 		{"empty", nil, false, ""},
 		{"system error", nil, true, "malformed \"x\"\n"},
-		{"mixed", []externaldata.Item{
+		{"mixed", []wire.Item{
 			{Key: "nginx", Value: "docker.io/library/nginx:latest@sha256:" + fmt.Sprintf("%064x", 7)},
 			{Key: "bad\x00\xff\u2028<&>", Error: "invalid reference: \"bad\"\t\\"},
 			{Key: "raw", Value: json.RawMessage(`{"image":"a","platforms":[{"os":"linux"}],"stale":true}`)},
@@ -148,9 +150,14 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The same items as frameworks' type: the wire format Gatekeeper decodes.
+			var theirs []externaldata.Item
+			for _, it := range tc.items {
+				theirs = append(theirs, externaldata.Item{Key: it.Key, Value: it.Value, Error: it.Error})
+			}
 			want, err := json.Marshal(&externaldata.ProviderResponse{
 				APIVersion: ResponseAPIVersion, Kind: externaldata.ProviderResponseKind,
-				Response: externaldata.Response{Idempotent: tc.idempotent, Items: tc.items, SystemError: tc.sysErr},
+				Response: externaldata.Response{Idempotent: tc.idempotent, Items: theirs, SystemError: tc.sysErr},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -165,7 +172,7 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 			}
 		})
 	}
-	if _, err := EncodeResponse([]externaldata.Item{{Key: "k", Value: json.RawMessage(`{"a":`)}}, false, ""); err == nil {
+	if _, err := EncodeResponse([]wire.Item{{Key: "k", Value: json.RawMessage(`{"a":`)}}, false, ""); err == nil {
 		t.Errorf("EncodeResponse(invalid raw value) = nil error, want an error")
 	}
 }
@@ -198,10 +205,10 @@ func BenchmarkHandler100(b *testing.B) {
 	for i, k := range keys {
 		answers[k] = json.RawMessage(fmt.Sprintf(`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))
 	}
-	lk := func(_ context.Context, keys []string) []externaldata.Item {
-		items := make([]externaldata.Item, len(keys))
+	lk := func(_ context.Context, keys []string) []wire.Item {
+		items := make([]wire.Item, len(keys))
 		for i, k := range keys {
-			items[i] = externaldata.Item{Key: k, Value: answers[k]}
+			items[i] = wire.Item{Key: k, Value: answers[k]}
 		}
 		return items
 	}

@@ -16,15 +16,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Lookup answers one batch: it is called with de-duplicated keys and a context carrying the
 // endpoint deadline, and must return exactly one item per key (per-key errors inside the items,
 // as strings starting with a class word: "invalid reference: …", "timed out: …") before the
 // deadline.
-type Lookup func(ctx context.Context, keys []string) []externaldata.Item
+type Lookup func(ctx context.Context, keys []string) []wire.Item
 
 // Endpoint is one external-data endpoint.
 type Endpoint struct {
@@ -84,10 +85,10 @@ type endpointHandler struct {
 
 func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
 	if ep.Lookup == nil {
-		ep.Lookup = func(_ context.Context, keys []string) []externaldata.Item {
-			items := make([]externaldata.Item, len(keys))
+		ep.Lookup = func(_ context.Context, keys []string) []wire.Item {
+			items := make([]wire.Item, len(keys))
 			for i, k := range keys {
-				items[i] = externaldata.Item{Key: k, Error: "unavailable: endpoint " + name + " is not configured"}
+				items[i] = wire.Item{Key: k, Error: "unavailable: endpoint " + name + " is not configured"}
 			}
 			return items
 		}
@@ -220,11 +221,11 @@ func (h *endpointHandler) readKeys(w http.ResponseWriter, r *http.Request) ([]st
 // deadline (plus a short grace): missing, duplicated or foreign items are repaired, a panic
 // becomes a per-key error, and a Lookup that overruns its deadline is abandoned with every key
 // "timed out". late reports that the Lookup did not return in time.
-func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []externaldata.Item, late bool) {
+func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wire.Item, late bool) {
 	if len(keys) == 0 {
-		return []externaldata.Item{}, false
+		return []wire.Item{}, false
 	}
-	done := make(chan []externaldata.Item, 1)
+	done := make(chan []wire.Item, 1)
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -236,7 +237,7 @@ func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []ex
 		}()
 		done <- h.ep.Lookup(ctx, keys)
 	}()
-	var got []externaldata.Item
+	var got []wire.Item
 	select {
 	case got = <-done:
 	case <-ctx.Done():
@@ -264,7 +265,7 @@ func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []ex
 
 // fill returns one item per key, in key order, taking the first item returned for each key and
 // giving missing keys the error missing.
-func fill(keys []string, got []externaldata.Item, missing string) []externaldata.Item {
+func fill(keys []string, got []wire.Item, missing string) []wire.Item {
 	if len(got) == len(keys) {
 		same := true
 		for i := range got {
@@ -288,7 +289,7 @@ func fill(keys []string, got []externaldata.Item, missing string) []externaldata
 			byKey[got[i].Key] = i
 		}
 	}
-	out := make([]externaldata.Item, len(keys))
+	out := make([]wire.Item, len(keys))
 	for i, k := range keys {
 		if j, ok := byKey[k]; ok {
 			out[i] = got[j]
@@ -297,7 +298,7 @@ func fill(keys []string, got []externaldata.Item, missing string) []externaldata
 			}
 			continue
 		}
-		out[i] = externaldata.Item{Key: k, Error: missing}
+		out[i] = wire.Item{Key: k, Error: missing}
 	}
 	return out
 }

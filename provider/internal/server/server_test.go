@@ -18,6 +18,7 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func TestMutualTLS(t *testing.T) {
@@ -182,7 +183,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRequestErrors(t *testing.T) {
 	var calls int
 	var mu sync.Mutex
-	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+	lk := func(ctx context.Context, keys []string) []wire.Item {
 		mu.Lock()
 		calls++
 		mu.Unlock()
@@ -247,7 +248,7 @@ func TestRequestErrors(t *testing.T) {
 func TestDedupeAndOrder(t *testing.T) {
 	var got [][]string
 	var mu sync.Mutex
-	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+	lk := func(ctx context.Context, keys []string) []wire.Item {
 		mu.Lock()
 		got = append(got, slices.Clone(keys))
 		mu.Unlock()
@@ -313,18 +314,18 @@ func TestDeadlinePartialResults(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	// cooperative: answers "fast/" keys at once, blocks on "slow/" keys until the deadline.
-	cooperative := func(ctx context.Context, keys []string) []externaldata.Item {
+	cooperative := func(ctx context.Context, keys []string) []wire.Item {
 		items := normalise(ctx, keys)
 		for i, k := range keys {
 			if strings.HasPrefix(k, "slow/") {
 				<-ctx.Done()
-				items[i] = externaldata.Item{Key: k, Error: "timed out: " + ctx.Err().Error()}
+				items[i] = wire.Item{Key: k, Error: "timed out: " + ctx.Err().Error()}
 			}
 		}
 		return items
 	}
 	// stuck: never returns before the test ends.
-	stuck := func(_ context.Context, keys []string) []externaldata.Item {
+	stuck := func(_ context.Context, keys []string) []wire.Item {
 		<-release
 		return normalise(context.Background(), keys)
 	}
@@ -376,13 +377,13 @@ func TestLookupContractViolations(t *testing.T) {
 		lk   Lookup
 		want map[string]string // key → "value:<v>" or "error:<prefix>"
 	}{
-		{"missing and foreign items", func(_ context.Context, keys []string) []externaldata.Item {
-			return []externaldata.Item{{Key: "other", Value: "x"}, {Key: keys[1], Value: "b"}}
+		{"missing and foreign items", func(_ context.Context, keys []string) []wire.Item {
+			return []wire.Item{{Key: "other", Value: "x"}, {Key: keys[1], Value: "b"}}
 		}, map[string]string{"a": "error:unavailable: internal error", "b": "value:b"}},
-		{"null value", func(_ context.Context, keys []string) []externaldata.Item {
-			return []externaldata.Item{{Key: keys[0]}, {Key: keys[1], Value: "b"}}
+		{"null value", func(_ context.Context, keys []string) []wire.Item {
+			return []wire.Item{{Key: keys[0]}, {Key: keys[1], Value: "b"}}
 		}, map[string]string{"a": "error:unavailable: internal error", "b": "value:b"}},
-		{"panic", func(context.Context, []string) []externaldata.Item { panic("boom") },
+		{"panic", func(context.Context, []string) []wire.Item { panic("boom") },
 			map[string]string{"a": "error:unavailable: internal error", "b": "error:unavailable: internal error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,7 +491,7 @@ func metricValue(t *testing.T, s *stack, series string) float64 {
 func TestGracefulShutdown(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	lk := func(ctx context.Context, keys []string) []externaldata.Item {
+	lk := func(ctx context.Context, keys []string) []wire.Item {
 		close(entered)
 		<-release
 		return normalise(ctx, keys)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func TestVerificationTemplateThroughGatekeeper(t *testing.T) {
@@ -60,10 +61,10 @@ func TestVerificationTemplateThroughGatekeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notServed := func(_ context.Context, keys []string) []externaldata.Item {
-		out := make([]externaldata.Item, len(keys))
+	notServed := func(_ context.Context, keys []string) []wire.Item {
+		out := make([]wire.Item, len(keys))
 		for i, k := range keys {
-			out[i] = externaldata.Item{Key: k, Error: "unavailable: not served in this test"}
+			out[i] = wire.Item{Key: k, Error: "unavailable: not served in this test"}
 		}
 		return out
 	}

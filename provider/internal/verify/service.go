@@ -17,7 +17,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Limits cap what one verification reads. Zero fields take the defaults.
@@ -137,8 +137,8 @@ func New(ctx context.Context, o Options) (*Service, error) {
 // Verify answers one /v1/verify batch: one item per key, in order. Per-key errors start with
 // a class word (invalid reference, registry not allowed, not found, denied, unavailable,
 // timed out); an image that is merely unsigned is a value with signed=false, not an error.
-func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item {
-	items := make([]externaldata.Item, len(keys))
+func (s *Service) Verify(ctx context.Context, keys []string) []wire.Item {
+	items := make([]wire.Item, len(keys))
 	// Warm path: answers already cached are served without goroutines.
 	var missKeys []string
 	var missIdx []int
@@ -167,7 +167,7 @@ func (s *Service) Verify(ctx context.Context, keys []string) []externaldata.Item
 	return items
 }
 
-func (s *Service) fill(it *externaldata.Item, v *Value, err error) {
+func (s *Service) fill(it *wire.Item, v *Value, err error) {
 	if err != nil {
 		it.Error = err.Error()
 		s.results.WithLabelValues("error").Inc()

@@ -1,0 +1,52 @@
+// Package wire holds the external-data protocol types the provider speaks: Gatekeeper's
+// ProviderRequest and ProviderResponse. They are field-for-field and tag-for-tag the types of
+// frameworks/constraint pkg/externaldata (wire_test.go proves both directions), defined here so
+// the provider binary does not link that package, which imports OPA's ast package (about 3 MB
+// of resident memory at idle, measured; see the README's provider-lookup notes).
+package wire
+
+// ProviderKind is the kind of an external-data message.
+type ProviderKind string
+
+// Kinds of the two messages.
+const (
+	ProviderRequestKind  ProviderKind = "ProviderRequest"
+	ProviderResponseKind ProviderKind = "ProviderResponse"
+)
+
+// APIVersion is what Gatekeeper sends (frameworks NewProviderRequest) and what the provider
+// answers with.
+const APIVersion = "externaldata.gatekeeper.sh/v1beta1"
+
+// ProviderRequest is what Gatekeeper POSTs to a provider.
+type ProviderRequest struct {
+	APIVersion string       `json:"apiVersion,omitempty"`
+	Kind       ProviderKind `json:"kind,omitempty"`
+	Request    Request      `json:"request,omitempty"`
+}
+
+// Request holds the keys of a ProviderRequest.
+type Request struct {
+	Keys []string `json:"keys,omitempty"`
+}
+
+// ProviderResponse is a provider's answer.
+type ProviderResponse struct {
+	APIVersion string       `json:"apiVersion,omitempty"`
+	Kind       ProviderKind `json:"kind,omitempty"`
+	Response   Response     `json:"response,omitempty"`
+}
+
+// Response holds the items of a ProviderResponse, or a systemError for the whole request.
+type Response struct {
+	Idempotent  bool   `json:"idempotent,omitempty"`
+	Items       []Item `json:"items,omitempty"`
+	SystemError string `json:"systemError,omitempty"`
+}
+
+// Item is the answer for one key: a value or an error.
+type Item struct {
+	Key   string `json:"key,omitempty"`
+	Value any    `json:"value,omitempty"`
+	Error string `json:"error,omitempty"`
+}
