@@ -47,9 +47,94 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := _parse_string(s) if {
+parse(s) := result if {
+	is_string(s)
+	m := regex.find_all_string_submatch_n(_fast_pattern, s, 1)[0]
+	[domain, path, implicit] := _fast_name(s, m[1], m[2])
+	count(path) <= max_path_length
+	result := _fast_valid(s, domain, path, implicit, m[3], m[4])
+} else := _parse_string(s) if {
 	is_string(s)
 } else := _invalid(s, "the image is not a string")
+
+# The fast path: one match of s itself against the reference grammar, with the digest
+# limited to what go-digest accepts, answers the common references without the step-by-step
+# walk below. It only ever answers what that walk would answer for s; anything it does not
+# recognise (errors, a 64-hex name, an underscore in the first component, a bracketed host
+# without ":") falls through to the walk. Checked against the walk in reference_test.rego and
+# against distribution/reference by the Go differential test and fuzzer.
+
+# _fast_pattern is ^(?:(domain_and_port)/)?(remote_name)(?::(tag_pattern))?(?:@(digest))?$
+# with digest one of sha256/sha384/sha512 and its length of lowercase hex.
+_fast_pattern := `^(?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
+
+# _fast_name is [domain, path, implicit] for the grammar's split of s into host (the first
+# component when it matches domain_and_port, else "") and path, following splitDockerDomain;
+# undefined when the walk must decide.
+_fast_name(s, host, path) := [host, path, false] if {
+	# The common case: a registry host such as registry.example.com[:port].
+	contains(host, ".")
+	not host in {_default_domain, _legacy_default_domain}
+} else := [_default_domain, concat("", [_official_repo_prefix, path]), true] if {
+	# nginx: one component, read as docker.io/library/nginx (a 64-hex name is an error).
+	host == ""
+	not contains(path, "/")
+	not regex.match(`^[a-f0-9]{64}$`, s)
+} else := [_default_domain, concat("/", [host, path]), true] if {
+	# bank/app: a first component that does not look like a host belongs to the path.
+	host != ""
+	not _looks_like_host(host)
+	not startswith(host, "[")
+} else := [_default_domain, _library_prefix(_default_domain, path), false] if {
+	host in {_default_domain, _legacy_default_domain}
+} else := [host, path, false] if {
+	_looks_like_host(host)
+}
+
+# splitDockerDomain's test of the first component (it has a "/" after it).
+_looks_like_host(h) if contains(h, ".")
+
+_looks_like_host(h) if contains(h, ":")
+
+_looks_like_host("localhost")
+
+_looks_like_host(h) if lower(h) != h
+
+# _fast_valid is the parse result of a reference the fast path recognised (domain never "").
+_fast_valid(s, domain, path, implicit, tag, "") := {
+	"valid": true,
+	"original": s,
+	"domain": domain,
+	"path": path,
+	"repository": repository,
+	"tag": tag,
+	"digest": "",
+	"implicit_registry": implicit,
+	"effective_tag": effective_tag,
+	"normalized": pull,
+	"pull": pull,
+} if {
+	repository := concat("/", [domain, path])
+	effective_tag := object.get({"": "latest"}, tag, tag) # no tag and no digest: latest
+	pull := concat(":", [repository, effective_tag])
+}
+
+_fast_valid(s, domain, path, implicit, tag, digest) := {
+	"valid": true,
+	"original": s,
+	"domain": domain,
+	"path": path,
+	"repository": repository,
+	"tag": tag,
+	"digest": digest,
+	"implicit_registry": implicit,
+	"effective_tag": tag,
+	"normalized": concat("@", [trim_suffix(concat(":", [repository, tag]), ":"), digest]), # ":" only with a tag
+	"pull": concat("@", [repository, digest]),
+} if {
+	digest != ""
+	repository := concat("/", [domain, path])
+}
 
 # is_valid is true when s is an image reference the container runtime accepts.
 is_valid(s) if parse(s).valid

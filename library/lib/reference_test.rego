@@ -101,3 +101,30 @@ test_digest_errors if {
 test_invalid_message if {
 	reference.invalid_message({"name": "app", "image": "x:"}, {"error": "why"}) == "container <app> image <x:> is not a valid image reference: why; write [registry/]repository[:tag][@digest] as the container runtime parses it"
 }
+
+test_fast_pattern_is_the_reference_grammar if {
+	reference._fast_pattern == concat("", [
+		`^(?:(`, reference.domain_and_port, `)/)?(`, reference.remote_name, `)(?::(`, reference.tag_pattern,
+		`))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`,
+	])
+}
+
+# The fast path answers exactly what the step-by-step walk answers, in each of its branches
+# and in the cases it leaves to the walk.
+test_fast_path_agrees_with_the_walk if {
+	d := concat("", ["sha256:", hex64])
+	every s in [
+		"registry.bank.internal/payments/api:2.4.1", concat("", ["r.io/app:1.0@", d]), concat("", ["r.io/app@", d]),
+		"nginx", "nginx:1.25", concat("", ["nginx@", d]), "bank/app:1.0", "bank/app/x", "a-b/c",
+		"docker.io/nginx", "docker.io/library/nginx:1", "index.docker.io/nginx", "index.docker.io/bank/app",
+		"Index.Docker.io/nginx", "Docker.io/nginx", "localhost/app", "localhost:5000/app:1", "localhost",
+		"[::1]:5000/app", "[::1]/app", "[abc]/app", "Host/app", "host:5000/app", "a_b.c/foo", "a_b/c",
+		hex64, concat("", [hex64, ":1"]), concat("", ["r.io/app@sha512:", hex64, hex64]),
+		concat("", ["r.io/app@sha256:", upper(hex64)]), "r.io/app::1", "docker://nginx", "",
+		concat("", ["r.io/", a(255)]), concat("", ["r.io/", a(256)]), a(247), a(248), concat("", [a(200), "/b"]),
+	] {
+		reference.parse(s) == reference._parse_string(s)
+	}
+}
+
+a(n) := concat("", [x | some _ in numbers.range(1, n); x := "a"])
