@@ -337,6 +337,7 @@ func newServices(ctx context.Context, cfg *config.Config, reg prometheus.Registe
 		Authorities: cfg.Authorities,
 		Registry:    verify.NewRegistry(rs.Registry()),
 		Pool:        rs.Pool(),
+		Refs:        rs.Refs(),
 		Cache:       vc,
 		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
 		Registerer:  reg,

@@ -158,6 +158,9 @@ func (s *Service) Registry() *registry.Client { return s.reg }
 // Pool is the worker pool the service uses.
 func (s *Service) Pool() *batch.Pool { return s.pool }
 
+// Refs is the memo of parsed references, for other services to share.
+func (s *Service) Refs() *imageref.Memo { return s.refs }
+
 func or(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def

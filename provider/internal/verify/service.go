@@ -28,6 +28,9 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
+// memoEntries bounds the parsed-reference memo when Options.Refs is nil.
+const memoEntries = 8192
+
 // Limits cap what one verification reads. Zero fields take the defaults.
 type Limits struct {
 	// Layers: signature / attestation layers examined per manifest (default 32).
@@ -79,6 +82,9 @@ type Options struct {
 	Limits   Limits
 	// Registerer receives the verify metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// Refs remembers parsed references (nil: a memo of its own); the provider shares the
+	// resolve service's, so a key seen by /v1/resolve is not parsed again.
+	Refs *imageref.Memo
 }
 
 // Service verifies images. Safe for concurrent use.
@@ -92,6 +98,7 @@ type Service struct {
 	now      func() time.Time
 	refresh  singleflight.Group
 	lim      Limits
+	refs     *imageref.Memo
 	results  *prometheus.CounterVec
 	checks   *prometheus.CounterVec
 }
@@ -114,7 +121,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s := &Service{
 		auths: auths, reg: o.Registry, pool: o.Pool, cache: o.Cache, deadline: o.Deadline,
 		unsigned: o.UnsignedTTL, now: time.Now,
-		lim: o.Limits.withDefaults(),
+		lim: o.Limits.withDefaults(), refs: o.Refs,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_results_total",
 			Help: "Verify lookups by outcome (signed, unsigned, error).",
@@ -123,6 +130,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
 		}, []string{"kind", "result"}),
+	}
+	if s.refs == nil {
+		s.refs = imageref.NewMemo(memoEntries)
 	}
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{s.results, s.checks} {
@@ -145,7 +155,7 @@ func (s *Service) Verify(ctx context.Context, keys []string) []wire.Item {
 	for i, k := range keys {
 		items[i].Key = k
 		if s.cache != nil {
-			if ref, err := imageref.Parse(k); err == nil {
+			if ref, err := s.refs.Parse(k); err == nil {
 				if v, err, ok := s.cache.Fresh(cacheKey(ref)); ok && !s.expiredUnsigned(v) {
 					s.fill(&items[i], v, err)
 					continue
@@ -184,7 +194,7 @@ func (s *Service) fill(it *wire.Item, v *Value, err error) {
 func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }
 
 func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
-	ref, err := imageref.Parse(key)
+	ref, err := s.refs.Parse(key)
 	if err != nil {
 		return nil, err
 	}
