@@ -82,7 +82,8 @@ lint: $(GOLANGCI_LINT) $(OPA)
 	$(OPA) fmt --fail --list library
 
 ## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
-## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only matrix".
+## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or
+## "-only verify" (groups: matrix, growth, outage, verify).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:
