@@ -1,6 +1,9 @@
+// Package provider has no code: deps_tmp.go keeps the modules the provider is built from in
+// go.mod until every one of them is imported by a real package.
 package provider
 
 import (
+	// Blank imports: they only pin these modules in go.mod (see the package comment).
 	_ "github.com/distribution/reference"
 	_ "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	_ "github.com/google/go-containerregistry/pkg/registry"

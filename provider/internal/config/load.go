@@ -252,7 +252,7 @@ func FieldErrors(err error) []*FieldError {
 			return
 		}
 		var fe *FieldError
-		if errors.As(e, &fe) && fe == e {
+		if errors.As(e, &fe) && fe == e { //nolint:errorlint // e itself is the FieldError; wrapped ones are unpacked below
 			out = append(out, fe)
 			return
 		}

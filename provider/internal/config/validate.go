@@ -141,12 +141,12 @@ func checkListen(field, addr string) error {
 	return nil
 }
 
-func positive(field string, d Duration, max time.Duration) error {
+func positive(field string, d Duration, limit time.Duration) error {
 	if d <= 0 {
 		return fieldErr(field, "%v must be positive", d.D())
 	}
-	if max > 0 && d.D() > max {
-		return fieldErr(field, "%v is longer than the maximum %v", d.D(), max)
+	if limit > 0 && d.D() > limit {
+		return fieldErr(field, "%v is longer than the maximum %v", d.D(), limit)
 	}
 	return nil
 }

@@ -18,12 +18,12 @@ type memoEntry struct {
 	err error
 }
 
-// NewMemo returns a Memo holding at most max results (max ≤ 0: 65536).
-func NewMemo(max int) *Memo {
-	if max <= 0 {
-		max = 1 << 16
+// NewMemo returns a Memo holding at most limit results (limit ≤ 0: 65536).
+func NewMemo(limit int) *Memo {
+	if limit <= 0 {
+		limit = 1 << 16
 	}
-	return &Memo{max: max, cur: map[string]memoEntry{}}
+	return &Memo{max: limit, cur: map[string]memoEntry{}}
 }
 
 // Parse is Parse(s), remembered.

@@ -231,7 +231,8 @@ type Files struct {
 // WriteDir writes ca.crt, tls.crt and tls.key into dir (created if missing) and returns their
 // paths.
 func WriteDir(dir string, ca *CA, kp *KeyPair) (Files, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The certificates are public (0644); the key file itself is written 0600.
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: see above
 		return Files{}, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	f := Files{

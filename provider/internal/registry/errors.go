@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// NotAllowedError: the reference names a registry that is not configured, or a registry
+// NotAllowedError means the reference names a registry that is not configured, or a registry
 // response tried to send the provider somewhere it may not go (a redirect or token realm to a
 // private address, plain HTTP to a registry not marked insecure).
 type NotAllowedError struct {
@@ -23,7 +23,7 @@ func (e *NotAllowedError) Error() string {
 	return fmt.Sprintf("registry not allowed: %s: %s", e.Host, e.Reason)
 }
 
-// NotFoundError: the registry answered that the repository, tag or digest does not exist.
+// NotFoundError means the registry answered that the repository, tag or digest does not exist.
 // A final answer: cacheable for a short time.
 type NotFoundError struct {
 	Ref string
@@ -33,7 +33,7 @@ type NotFoundError struct {
 func (e *NotFoundError) Error() string { return fmt.Sprintf("not found: %s: %v", e.Ref, e.Err) }
 func (e *NotFoundError) Unwrap() error { return e.Err }
 
-// DeniedError: the registry refused the credentials (401, 403). A final answer for now:
+// DeniedError means the registry refused the credentials (401, 403). A final answer for now:
 // cacheable for a short time.
 type DeniedError struct {
 	Ref    string
@@ -46,7 +46,7 @@ func (e *DeniedError) Error() string {
 }
 func (e *DeniedError) Unwrap() error { return e.Err }
 
-// UnavailableError: the registry could not give an answer (5xx, 429, timeouts, connection
+// UnavailableError means the registry could not give an answer (5xx, 429, timeouts, connection
 // errors). Transient: never cached.
 type UnavailableError struct {
 	Ref    string
@@ -98,10 +98,10 @@ func Classify(ref string, err error) error {
 				return &DeniedError{Ref: ref, Status: te.StatusCode, Err: err}
 			}
 		}
-		switch {
-		case te.StatusCode == http.StatusNotFound:
+		switch te.StatusCode {
+		case http.StatusNotFound:
 			return &NotFoundError{Ref: ref, Err: err}
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+		case http.StatusUnauthorized, http.StatusForbidden:
 			return &DeniedError{Ref: ref, Status: te.StatusCode, Err: err}
 		default:
 			// 5xx, 429, 408 and anything else unexpected: no answer we could cache.

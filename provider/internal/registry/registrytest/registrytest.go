@@ -25,7 +25,7 @@ type Registry struct {
 	counts map[string]int // "METHOD kind" → n, kind: ping, manifests, blobs, tags, other
 
 	hang     atomic.Value // func(*http.Request) bool
-	fail     atomic.Int32 // HTTP status to answer every /v2/ request with (0: off)
+	fail     atomic.Int64 // HTTP status to answer every /v2/ request with (0: off)
 	release  chan struct{}
 	gate     atomic.Value // func(*http.Request): called before a manifest request is served
 	active   atomic.Int32
@@ -191,7 +191,7 @@ func (r *Registry) Unhang() {
 }
 
 // Fail makes every /v2/ request answer status (e.g. 503); Fail(0) stops.
-func (r *Registry) Fail(status int) { r.fail.Store(int32(status)) }
+func (r *Registry) Fail(status int) { r.fail.Store(int64(status)) }
 
 // Gate calls f before serving each manifest request (nil: none); f may block.
 func (r *Registry) Gate(f func(*http.Request)) {
