@@ -29,7 +29,11 @@ func TestE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.report = f
-		t.Cleanup(func() { f.Close() })
+		t.Cleanup(func() {
+			if err := f.Close(); err != nil {
+				t.Errorf("E2E_REPORT: %v", err)
+			}
+		})
 	}
 	// Keep the process logs of a failed run.
 	t.Cleanup(func() {

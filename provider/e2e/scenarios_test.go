@@ -75,23 +75,23 @@ func (s *stack) expectDenied(t *testing.T, scenario, obj string, patterns ...str
 	}
 }
 
-// expectAdmitted creates obj (dry run unless real) and returns the admitted object's JSON.
-func (s *stack) expectAdmitted(t *testing.T, scenario, obj string, real bool) (string, map[string]any) {
+// expectAdmitted creates obj (dry run unless persist) and returns the admitted object's JSON.
+func (s *stack) expectAdmitted(t *testing.T, scenario, obj string, persist bool) (string, map[string]any) {
 	t.Helper()
 	args := []string{"create", "-f", "-", "-o", "json"}
-	if !real {
+	if !persist {
 		args = append(args, "--dry-run=server")
 	}
 	out, err := s.kubectlCmd(obj, args...)
 	warn, js := splitWarnings(out)
-	shown := warn
+	var shown string
 	var m map[string]any
 	if err == nil {
 		if jerr := json.Unmarshal([]byte(js), &m); jerr != nil {
 			t.Fatalf("%s: kubectl output is not JSON: %v\n%s", scenario, jerr, out)
 		}
 		shown = strings.TrimSpace(warn + "\n" + fmt.Sprintf("%s/%s created%s; images: %s",
-			strings.ToLower(fmt.Sprint(m["kind"])), nested(m, "metadata", "name"), map[bool]string{true: "", false: " (server dry run)"}[real],
+			strings.ToLower(fmt.Sprint(m["kind"])), nested(m, "metadata", "name"), map[bool]string{true: "", false: " (server dry run)"}[persist],
 			strings.Join(images(m), ", ")))
 	} else {
 		shown = out
@@ -178,7 +178,7 @@ func (s *stack) applyPolicies() {
 		waitFor(t, 60*time.Second, "dry-run constraints/verification", func() error {
 			out, err := s.kubectlCmd("", "apply", "--server-side", "--dry-run=server", "-f", filepath.Join(repoRoot, "constraints", "verification"))
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
+				return fmt.Errorf("%w: %s", err, out)
 			}
 			s.logf("$ kubectl apply --server-side --dry-run=server -f constraints/verification\n%s", indent(out))
 			return nil
@@ -188,7 +188,7 @@ func (s *stack) applyPolicies() {
 		waitFor(t, 60*time.Second, "apply "+f, func() error {
 			out, err := s.kubectlCmd("", "apply", "--server-side", "-f", f)
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
+				return fmt.Errorf("%w: %s", err, out)
 			}
 			s.logf("$ kubectl apply --server-side -f %s\n%s", strings.TrimPrefix(f, repoRoot+"/"), indent(out))
 			return nil
@@ -252,7 +252,7 @@ func (s *stack) waitPinning() {
 		out, err := s.kubectlCmd(pod("apps", "probe", s.regHost+"/demo/app:v1"), "create", "--dry-run=server", "-f", "-",
 			"-o", "jsonpath={.spec.containers[0].image}")
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		if !strings.Contains(out, "@sha256:") {
 			return fmt.Errorf("image %s not pinned yet", out)
@@ -420,7 +420,7 @@ func (s *stack) auditScenario(t *testing.T) {
 		waitFor(t, 90*time.Second, "audit violations in constraint status", func() error {
 			out, err := s.kubectlCmd("", "get", "constraints", "-o", "json")
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
+				return fmt.Errorf("%w: %s", err, out)
 			}
 			var list struct {
 				Items []struct {

@@ -104,13 +104,13 @@ func startProc(t *testing.T, dir, name, bin string, args, env []string) *proc {
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close() // nothing was written
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		_ = f.Close() // the log is diagnostics only; a failed write shows in the log itself
 		close(p.done)
 	}()
 	t.Cleanup(func() {

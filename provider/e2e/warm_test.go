@@ -50,9 +50,12 @@ func (s *stack) warmProvider(refs ...string) {
 				return err
 			}
 			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("POST /v1/%s = %d, want %d", ep, resp.StatusCode, http.StatusOK)
+			}
 			var pr externaldata.ProviderResponse
-			if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil || resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("POST /v1/%s = %d, %v", ep, resp.StatusCode, err)
+			if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+				return fmt.Errorf("POST /v1/%s: decoding the response: %w", ep, err)
 			}
 			if pr.Response.SystemError != "" || len(pr.Response.Items) != len(keys) {
 				return fmt.Errorf("POST /v1/%s: system error %q, %d items for %d keys", ep, pr.Response.SystemError, len(pr.Response.Items), len(keys))
