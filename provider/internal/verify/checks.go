@@ -41,9 +41,9 @@ func (e *RejectedError) Error() string { return e.Err.Error() }
 func (e *RejectedError) Unwrap() error { return e.Err }
 
 var (
-	// ErrNoAuthority: well formed, but no applicable authority verified it.
+	// ErrNoAuthority means well formed, but no applicable authority verified it.
 	ErrNoAuthority = errors.New("no configured authority verified it")
-	// ErrOtherImage: validly signed, but about another digest.
+	// ErrOtherImage means validly signed, but about another digest.
 	ErrOtherImage = errors.New("not this image")
 )
 
@@ -80,8 +80,11 @@ func parseLayerMaterial(ann map[string]string) (*layerMaterial, error) {
 		return nil, nil
 	}
 	certs, err := cryptoutils.UnmarshalCertificatesFromPEM([]byte(pemCert))
-	if err != nil || len(certs) == 0 {
-		return nil, fmt.Errorf("malformed certificate annotation: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("malformed certificate annotation: %w", err)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("malformed certificate annotation: no certificate")
 	}
 	m := &layerMaterial{cert: certs[0]}
 	if b := ann[annBundle]; b != "" {
@@ -171,7 +174,7 @@ func keylessSignature(a *authority, res *sgverify.VerificationResult, cert *x509
 	sum := sha256.Sum256(cert.Raw)
 	s := Signature{Authority: a.name, KeyID: "sha256:" + hex.EncodeToString(sum[:]), Algorithm: publicKeyAlgorithm(cert.PublicKey), Verified: true, Format: format}
 	if res != nil && res.Signature != nil && res.Signature.Certificate != nil {
-		s.Issuer = res.Signature.Certificate.Extensions.Issuer
+		s.Issuer = res.Signature.Certificate.Extensions.Issuer //nolint:staticcheck // QF1008: the Fulcio OIDC issuer extension, not the X.509 issuer
 		s.Subject = res.Signature.Certificate.SubjectAlternativeName
 	}
 	return s

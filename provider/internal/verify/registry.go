@@ -28,10 +28,10 @@ type Registry interface {
 	// Head resolves ref with one HEAD request (by tag, or by digest when ref has one).
 	Head(ctx context.Context, ref imageref.Ref) (*v1.Descriptor, error)
 	// Manifest GETs the manifest reference (a tag such as sha256-<hex>.sig, or a digest) in
-	// ref's repository. A manifest larger than max is an error.
-	Manifest(ctx context.Context, ref imageref.Ref, reference string, max int64) (*Manifest, error)
-	// Blob GETs a blob of ref's repository, at most max bytes, checked against its digest.
-	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, max int64) ([]byte, error)
+	// ref's repository. A manifest larger than limit is an error.
+	Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*Manifest, error)
+	// Blob GETs a blob of ref's repository, at most limit bytes, checked against its digest.
+	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error)
 	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
 	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
 }
@@ -122,7 +122,7 @@ func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation s
 	return last
 }
 
-func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, reference string, max int64) (*Manifest, error) {
+func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*Manifest, error) {
 	var m *Manifest
 	err := r.each(ctx, ref, "verify_manifest", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
 		var nr name.Reference
@@ -135,8 +135,8 @@ func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, referen
 		if err != nil {
 			return err
 		}
-		if int64(len(d.Manifest)) > max {
-			return &tooLargeError{what: "manifest " + reference, max: max}
+		if int64(len(d.Manifest)) > limit {
+			return &tooLargeError{what: "manifest " + reference, max: limit}
 		}
 		m = &Manifest{Raw: d.Manifest, MediaType: d.MediaType, Digest: d.Digest}
 		return nil
@@ -144,7 +144,7 @@ func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, referen
 	return m, err
 }
 
-func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, max int64) ([]byte, error) {
+func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {
 	var out []byte
 	err := r.each(ctx, ref, "verify_blob", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
 		l, err := p.Layer(ctx, repo.Digest(digest.String()))
@@ -156,7 +156,7 @@ func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.H
 			return err
 		}
 		defer rc.Close()
-		b, err := readCapped(rc, max, "blob "+digest.String())
+		b, err := readCapped(rc, limit, "blob "+digest.String())
 		if err != nil {
 			return err
 		}
@@ -196,14 +196,14 @@ func (e *tooLargeError) Error() string {
 	return fmt.Sprintf("%s is larger than %d bytes", e.what, e.max)
 }
 
-func readCapped(r io.Reader, max int64, what string) ([]byte, error) {
+func readCapped(r io.Reader, limit int64, what string) ([]byte, error) {
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, max+1))
+	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > max {
-		return nil, &tooLargeError{what: what, max: max}
+	if n > limit {
+		return nil, &tooLargeError{what: what, max: limit}
 	}
 	return buf.Bytes(), nil
 }
