@@ -184,7 +184,7 @@ type Line struct {
 	BenchCPU    float64 `json:"bench_cpu_s,omitempty"`
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -208,7 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if dir, err = os.MkdirTemp("", "imagetrust-bench-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // best effort: a temporary directory
 	}
 	env, err := newEnv(dir, reg.Host, f.env, f.args)
 	if err != nil {
@@ -496,7 +496,10 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 		}
 		select {
 		case err := <-p.done:
-			return nil, fmt.Errorf("provider exited before it was ready: %v", err)
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return nil, fmt.Errorf("provider exited before it was ready: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -510,10 +513,10 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 func (p *provider) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.done: //nolint:errcheck // the exit status after SIGTERM is an error by design
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.done //nolint:errcheck // the exit status after SIGKILL is an error by design
 	}
 	p.client.CloseIdleConnections()
 }

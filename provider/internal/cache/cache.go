@@ -102,7 +102,7 @@ func (c *Cache[V]) Len() int {
 
 // Fresh returns an unexpired answer or negative answer without loading. ok is false when the
 // key must be loaded. It counts a hit when ok.
-func (c *Cache[V]) Fresh(key string) (v V, err error, ok bool) {
+func (c *Cache[V]) Fresh(key string) (v V, err error, ok bool) { //nolint:revive // error-return: comma-ok form, ok last as in a map lookup; err is a cached negative answer
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	e := c.items[key]
