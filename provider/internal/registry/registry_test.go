@@ -176,13 +176,13 @@ func TestSSRFGuard(t *testing.T) {
 	}))
 	t.Cleanup(redirecting.Close)
 	// A configured registry whose token realm is the internal service (over HTTPS).
-	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="x"`, internalTLS.URL+"/token"))
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	t.Cleanup(realm.Close)
 	// Same, with a DNS name for the internal service (go-containerregistry checks only IP literals).
-	realmDNS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	realmDNS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="x"`, strings.Replace(internalTLS.URL, "127.0.0.1", "localhost", 1)+"/token"))
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
@@ -196,7 +196,7 @@ func TestSSRFGuard(t *testing.T) {
 	}))
 	t.Cleanup(redirectingDNS.Close)
 	// A configured registry whose token realm is plain HTTP.
-	plainRealm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	plainRealm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="x"`, "http://metadata.internal.example/token"))
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
