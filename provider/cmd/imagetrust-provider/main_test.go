@@ -326,7 +326,7 @@ func TestSIGTERM(t *testing.T) {
 func TestHangingRegistry(t *testing.T) {
 	f := newFixture(t)
 	release := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
