@@ -47,12 +47,28 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := result if {
+parse(s) := {
+	"valid": true,
+	"original": s,
+	"domain": domain,
+	"path": path,
+	"repository": repository,
+	"tag": tag,
+	"digest": digest,
+	"implicit_registry": implicit,
+	"effective_tag": effective_tag,
+	"normalized": trim_suffix(concat("@", [named, digest]), "@"), # "@" only with a digest
+	"pull": object.get({"": named}, digest, concat("@", [repository, digest])), # by digest if any
+} if {
 	is_string(s)
 	m := regex.find_all_string_submatch_n(_fast_pattern, s, 1)[0]
 	[domain, path, implicit] := _fast_name(s, m[1], m[2])
-	count(path) <= max_path_length
-	result := _fast_valid(s, domain, path, implicit, m[3], m[4])
+	count(path) <= 255 # max_path_length
+	tag := m[3]
+	digest := m[4]
+	repository := concat("/", [domain, path])
+	effective_tag := object.get({"": "latest"}, concat("", [tag, digest]), tag) # latest: neither tag nor digest
+	named := trim_suffix(concat(":", [repository, effective_tag]), ":") # ":" only with a tag
 } else := _parse_string(s) if {
 	is_string(s)
 } else := _invalid(s, "the image is not a string")
@@ -74,19 +90,20 @@ _fast_pattern := `^(?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:
 _fast_name(s, host, path) := [host, path, false] if {
 	# The common case: a registry host such as registry.example.com[:port].
 	contains(host, ".")
-	not host in {_default_domain, _legacy_default_domain}
-} else := [_default_domain, concat("", [_official_repo_prefix, path]), true] if {
+	host != "docker.io"
+	host != "index.docker.io"
+} else := ["docker.io", concat("", ["library/", path]), true] if {
 	# nginx: one component, read as docker.io/library/nginx (a 64-hex name is an error).
 	host == ""
 	not contains(path, "/")
 	not regex.match(`^[a-f0-9]{64}$`, s)
-} else := [_default_domain, concat("/", [host, path]), true] if {
+} else := ["docker.io", concat("/", [host, path]), true] if {
 	# bank/app: a first component that does not look like a host belongs to the path.
 	host != ""
 	not _looks_like_host(host)
 	not startswith(host, "[")
-} else := [_default_domain, _library_prefix(_default_domain, path), false] if {
-	host in {_default_domain, _legacy_default_domain}
+} else := ["docker.io", _library_prefix("docker.io", path), false] if {
+	host in {"docker.io", "index.docker.io"}
 } else := [host, path, false] if {
 	_looks_like_host(host)
 }
@@ -99,42 +116,6 @@ _looks_like_host(h) if contains(h, ":")
 _looks_like_host("localhost")
 
 _looks_like_host(h) if lower(h) != h
-
-# _fast_valid is the parse result of a reference the fast path recognised (domain never "").
-_fast_valid(s, domain, path, implicit, tag, "") := {
-	"valid": true,
-	"original": s,
-	"domain": domain,
-	"path": path,
-	"repository": repository,
-	"tag": tag,
-	"digest": "",
-	"implicit_registry": implicit,
-	"effective_tag": effective_tag,
-	"normalized": pull,
-	"pull": pull,
-} if {
-	repository := concat("/", [domain, path])
-	effective_tag := object.get({"": "latest"}, tag, tag) # no tag and no digest: latest
-	pull := concat(":", [repository, effective_tag])
-}
-
-_fast_valid(s, domain, path, implicit, tag, digest) := {
-	"valid": true,
-	"original": s,
-	"domain": domain,
-	"path": path,
-	"repository": repository,
-	"tag": tag,
-	"digest": digest,
-	"implicit_registry": implicit,
-	"effective_tag": tag,
-	"normalized": concat("@", [trim_suffix(concat(":", [repository, tag]), ":"), digest]), # ":" only with a tag
-	"pull": concat("@", [repository, digest]),
-} if {
-	digest != ""
-	repository := concat("/", [domain, path])
-}
 
 # is_valid is true when s is an image reference the container runtime accepts.
 is_valid(s) if parse(s).valid

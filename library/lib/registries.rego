@@ -11,38 +11,36 @@ _entry_re := `^((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a
 
 # parse_entry returns {"valid": true, "host", "path"} for a well-formed entry
 # (host lowercased, index.docker.io read as docker.io), else {"valid": false, "error"}.
-parse_entry(e) := {"valid": false, "error": "is not a string"} if {
-	not is_string(e)
-} else := {"valid": true, "host": _host(m[1]), "path": m[2]} if {
+parse_entry(e) := {"valid": true, "host": object.get({"index.docker.io": "docker.io"}, host, host), "path": m[2]} if {
+	is_string(e)
 	m := regex.find_all_string_submatch_n(_entry_re, e, 1)[0]
+	host := lower(m[1])
+} else := {"valid": false, "error": "is not a string"} if {
+	not is_string(e)
 } else := {"valid": false, "error": "is not host[:port][/path] (no scheme, no tag or digest, no trailing slash, lowercase path)"}
 
-_host(h) := "docker.io" if lower(h) == "index.docker.io"
-
-_host(h) := lower(h) if lower(h) != "index.docker.io"
-
 # is_allowed is true when the valid reference ref comes from one of entries.
-is_allowed(ref, entries) if {
+is_allowed(ref, entries) if is_allowed_by(ref, parse_entries(entries))
+
+# parse_entries is the allow-list in the form is_allowed_by reads: one {"host", "prefix"} per
+# well-formed entry, prefix being "" (any path) or the entry's path followed by "/" (path + "/"
+# with the lone "/" of an empty path trimmed). A template computes it once per review instead
+# of parsing every entry for every image.
+parse_entries(entries) := [{"host": p.host, "prefix": trim_prefix(concat("", [p.path, "/"]), "/")} |
 	some e in entries
 	p := parse_entry(e)
 	p.valid
-	_matches(ref, p)
-}
+]
 
-_matches(ref, p) if {
-	lower(ref.domain) == p.host
-	p.path == ""
-}
-
-_matches(ref, p) if {
-	lower(ref.domain) == p.host
-	ref.path == p.path
-}
-
-_matches(ref, p) if {
-	lower(ref.domain) == p.host
-	p.path != ""
-	startswith(ref.path, concat("", [p.path, "/"]))
+# is_allowed_by is is_allowed with the entries already read by parse_entries: the host equals
+# the entry's host and the path equals the entry's path or continues it at a "/" boundary
+# (path + "/" starts with the entry's path + "/").
+is_allowed_by(ref, parsed_entries) if {
+	host := lower(ref.domain)
+	path := concat("", [ref.path, "/"])
+	some p in parsed_entries
+	p.host == host
+	startswith(path, p.prefix)
 }
 
 # describe renders entries for messages: "<a>, <b>", or "none".

@@ -37,3 +37,20 @@ test_describe if {
 test_entry_grammar_is_the_reference_grammar if {
 	registries._entry_re == concat("", [`^(`, reference.domain_and_port, `)(?:/(`, reference.remote_name, `))?$`])
 }
+
+test_parse_entries_keeps_the_well_formed if {
+	registries.parse_entries(["R.io/a/b", "bad entry", 7, "index.docker.io"]) == [
+		{"host": "r.io", "prefix": "a/b/"},
+		{"host": "docker.io", "prefix": ""},
+	]
+}
+
+test_is_allowed_by if {
+	parsed := registries.parse_entries(["registry.bank.internal", "quay.io/approved"])
+	registries.is_allowed_by(reference.parse("Registry.Bank.Internal/app:1"), parsed)
+	registries.is_allowed_by(reference.parse("quay.io/approved/a/b:1"), parsed)
+	not registries.is_allowed_by(reference.parse("quay.io/approved-evil/a:1"), parsed)
+	not registries.is_allowed_by(reference.parse("quay.io/app:1"), parsed)
+	not registries.is_allowed_by(reference.parse("registry.bank.internal:5000/app:1"), parsed)
+	not registries.is_allowed_by(reference.parse("r.io/app:1"), [])
+}
