@@ -42,17 +42,34 @@ _tag_pattern := p if {
 	regex.is_valid(p)
 }
 
+# The tag pattern, implicitly anchored.
+_tag_regex := concat("", ["^(?:", _tag_pattern, ")$"])
+
+# Every distinct image as written -> its parse result, parsed once per review.
+_parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
+
+# The images that parse and are not exempt -> parse result.
+_checked_refs := {image: ref |
+	some image, ref in _parsed
+	ref.valid
+	not _exempt_images[image]
+}
+
+_exempt_images := {image |
+	count(_exemptions) > 0
+	some image, ref in _parsed
+	exempt.is_exempt(ref, _exemptions)
+}
+
 # Every container whose image parses and is not exempt: [container, parsed reference].
 _checked contains [c, ref] if {
 	some c in containers.containers
-	ref := reference.parse(c.image)
-	ref.valid
-	not exempt.is_exempt(ref, _exemptions)
+	ref := _checked_refs[c.image]
 }
 
 violation contains {"msg": msg} if {
 	some c in containers.containers
-	ref := reference.parse(c.image)
+	ref := _parsed[c.image]
 	not ref.valid
 	msg := reference.invalid_message(c, ref)
 }
@@ -67,17 +84,22 @@ violation contains {"msg": msg} if {
 	)
 }
 
-_allowed_hint := sprintf(", allowed: %s", [registries.describe(_params.allowedRegistries)]) if {
+_allowed_hint := sprintf(", allowed: %s", [_allowed_description]) if {
 	is_array(_params.allowedRegistries)
 } else := ""
+
+_allowed_description := registries.describe(_params.allowedRegistries)
+
+# The well-formed allowedRegistries entries, parsed once per review.
+_allowed_entries := registries.parse_entries(_params.allowedRegistries)
 
 violation contains {"msg": msg} if {
 	is_array(_params.allowedRegistries)
 	some [c, ref] in _checked
-	not registries.is_allowed(ref, _params.allowedRegistries)
+	not registries.is_allowed_by(ref, _allowed_entries)
 	msg := sprintf(
 		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
-		[c.name, ref.normalized, ref.repository, registries.describe(_params.allowedRegistries)],
+		[c.name, ref.normalized, ref.repository, _allowed_description],
 	)
 }
 
@@ -99,7 +121,7 @@ violation contains {"msg": msg} if {
 	pattern := _tag_pattern
 	some [c, ref] in _checked
 	ref.digest == ""
-	not regex.match(concat("", ["^(?:", pattern, ")$"]), ref.effective_tag)
+	not regex.match(_tag_regex, ref.effective_tag)
 	msg := sprintf(
 		"container <%s> image <%s> has tag <%s>, which does not match the required pattern <%s>; use a matching tag or pin a digest",
 		[c.name, ref.normalized, ref.effective_tag, pattern],
@@ -136,7 +158,12 @@ config_problems contains sprintf("bannedTags must be a list of strings, got <%v>
 
 config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
 	some i, t in _params.bannedTags
-	not _non_empty_string(t)
+	not is_string(t)
+}
+
+config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+	some i, t in _params.bannedTags
+	t == ""
 }
 
 config_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
@@ -152,9 +179,4 @@ config_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular exp
 
 config_problems contains problem if {
 	some problem in exempt.problems
-}
-
-_non_empty_string(s) if {
-	is_string(s)
-	s != ""
 }

@@ -86,13 +86,14 @@ test_misconfiguration if {
 test_misconfigured_entries if {
 	m := msgs(["registry.bank.internal/a:1.0"], {
 		"allowedRegistries": ["https://r.io", "registry.bank.internal"],
-		"bannedTags": [""],
+		"bannedTags": ["", 5],
 		"tagPattern": "(",
 		"exemptImages": [{"image": "x"}],
 	})
 	m == {
 		"constraint is misconfigured: allowedRegistries[0] <https://r.io> is not host[:port][/path] (no scheme, no tag or digest, no trailing slash, lowercase path); every image is denied until it is fixed",
 		"constraint is misconfigured: bannedTags[0] must be a non-empty string, got <>; every image is denied until it is fixed",
+		"constraint is misconfigured: bannedTags[1] must be a non-empty string, got <5>; every image is denied until it is fixed",
 		"constraint is misconfigured: tagPattern <(> is not a valid RE2 regular expression; every image is denied until it is fixed",
 		`constraint is misconfigured: exemptImages[0] must have a non-empty image glob and a non-empty reason, got <{"image": "x"}>; every image is denied until it is fixed`,
 	}

@@ -28,16 +28,31 @@ _algorithms := a if {
 
 _allow_tag_with_digest if not _params.allowTagWithDigest == false
 
+# Every distinct image as written -> its parse result, parsed once per review.
+_parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
+
+# The images that parse and are not exempt -> parse result.
+_checked_refs := {image: ref |
+	some image, ref in _parsed
+	ref.valid
+	not _exempt_images[image]
+}
+
+_exempt_images := {image |
+	count(_exemptions) > 0
+	some image, ref in _parsed
+	exempt.is_exempt(ref, _exemptions)
+}
+
+# Every container whose image parses and is not exempt: [container, parsed reference].
 _checked contains [c, ref] if {
 	some c in containers.containers
-	ref := reference.parse(c.image)
-	ref.valid
-	not exempt.is_exempt(ref, _exemptions)
+	ref := _checked_refs[c.image]
 }
 
 violation contains {"msg": msg} if {
 	some c in containers.containers
-	ref := reference.parse(c.image)
+	ref := _parsed[c.image]
 	not ref.valid
 	msg := reference.invalid_message(c, ref)
 }
@@ -47,7 +62,7 @@ violation contains {"msg": msg} if {
 	ref.digest == ""
 	msg := sprintf(
 		"container <%s> image <%s> is not pinned by digest; reference it as <%s@%s:<hex>> (allowed algorithms: %s)",
-		[c.name, ref.normalized, ref.repository, _first_algorithm, _describe(_algorithms)],
+		[c.name, ref.normalized, ref.repository, _first_algorithm, _algorithms_description],
 	)
 }
 
@@ -64,7 +79,7 @@ violation contains {"msg": msg} if {
 	not algorithm in _algorithms
 	msg := sprintf(
 		"container <%s> image <%s> uses digest algorithm <%s>; allowed: %s",
-		[c.name, ref.normalized, algorithm, _describe(_algorithms)],
+		[c.name, ref.normalized, algorithm, _algorithms_description],
 	)
 }
 
@@ -79,7 +94,7 @@ violation contains {"msg": msg} if {
 	)
 }
 
-_describe(list) := concat(", ", [sprintf("<%v>", [x]) | some x in list])
+_algorithms_description := concat(", ", [sprintf("<%v>", [x]) | some x in _algorithms])
 
 # A broken constraint denies every object with containers, loudly.
 violation contains {"msg": msg} if {
