@@ -59,7 +59,7 @@ type Options struct {
 type Client struct {
 	regs      map[string]config.Registry // by lower-case host
 	policy    *hostPolicy
-	transport http.RoundTripper // guard → counting → shared http.Transport
+	transport http.RoundTripper // guard → ping cache → counting → shared http.Transport
 	base      *http.Transport
 	keychain  authn.Keychain
 	timeout   time.Duration
@@ -163,7 +163,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 
 	c.base = newBaseTransport(c.policy, o.PerRegistryConcurrency, o.Timeout, o.TLSConfig)
-	c.transport = &guard{p: c.policy, next: &counting{p: c.policy, next: c.base, resps: c.resps}}
+	c.transport = newGuard(c.policy, newPingCache(c.policy, &counting{p: c.policy, next: c.base, resps: c.resps}))
 	return c, nil
 }
 
@@ -345,6 +345,11 @@ func (c *Client) limiter(host string) chan struct{} {
 	}
 	return l
 }
+
+// Puller returns the shared Puller for repo's registry (repo from ContentTargets or TagTargets;
+// use it inside Do): it keeps one authenticated transport per repository, so /v2/ is pinged and a
+// token fetched once per repository for every caller, not once per caller.
+func (c *Client) Puller(repo name.Repository) (*remote.Puller, error) { return c.puller(repo) }
 
 // puller returns the shared Puller for repo's registry: it keeps one authenticated transport
 // per repository so a HEAD costs one request after the first. It is replaced after maxAge or

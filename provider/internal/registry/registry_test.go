@@ -481,3 +481,151 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestInsecureRegistryPings: go-containerregistry pings every new repository, HTTPS first even
+// for a registry that allows plain HTTP. For a configured insecure registry that answered HTTPS
+// with plain HTTP, the guard sends later HTTPS requests as plain HTTP (one failed handshake in
+// all, not one per repository), and ping answers are reused across repositories (one GET /v2/).
+// A loopback registry that is not marked insecure is still reached over HTTPS only
+// (TestLoopbackWithoutInsecureUsesHTTPS).
+func TestInsecureRegistryPings(t *testing.T) {
+	reg := startRegistry(t)
+	const repos = 5
+	for i := range repos {
+		push(t, reg.Host, fmt.Sprintf("team/app%d:v1", i))
+	}
+	pr := prometheus.NewRegistry()
+	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}, Registerer: pr})
+	reg.ResetCounts()
+	for i := range repos {
+		key := fmt.Sprintf("%s/team/app%d:v1", reg.Host, i)
+		if _, err := c.Head(context.Background(), mustParse(t, key)); err != nil {
+			t.Fatalf("Head(%s) = %v", key, err)
+		}
+	}
+	if got := reg.Count(http.MethodGet, "ping"); got != 1 {
+		t.Errorf("GET /v2/ for %d repositories = %d, want 1 (ping answer reused)", repos, got)
+	}
+	if got := reg.Count(http.MethodHead, "manifests"); got != repos {
+		t.Errorf("HEAD manifests = %d, want %d", got, repos)
+	}
+	failed := 0.0
+	mfs, err := pr.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "imagetrust_registry_responses_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "code" && l.GetValue() == "error" {
+					failed += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if failed > 1 {
+		t.Errorf("requests without a response (HTTPS handshakes with a plain-HTTP registry) = %v, want at most 1", failed)
+	}
+}
+
+// TestPingCacheKeepsScopedTokens: with a token-protected registry, the ping is shared but every
+// repository still gets a token for its own scope.
+func TestPingCacheKeepsScopedTokens(t *testing.T) {
+	var mu sync.Mutex
+	var pings int
+	scopes := map[string]int{}
+	backend := startRegistry(t)
+	for i := range 3 {
+		push(t, backend.Host, fmt.Sprintf("team/app%d:v1", i))
+	}
+	var realm string // the token endpoint is on the registry itself (go-containerregistry allows that on loopback)
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/token":
+			scope := r.URL.Query().Get("scope")
+			mu.Lock()
+			scopes[scope]++
+			mu.Unlock()
+			_, _ = w.Write([]byte(`{"token":"tok-` + scope + `"}`))
+			return
+		case r.URL.Path == "/v2/":
+			mu.Lock()
+			pings++
+			mu.Unlock()
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="front"`, realm))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		// The token must be the one for this repository's scope.
+		repo := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/v2/"), "/manifests/", 2)[0]
+		if r.Header.Get("Authorization") != "Bearer tok-repository:"+repo+":pull" {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="front",scope="repository:%s:pull"`, realm, repo))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		u := *r.URL
+		u.Host, u.Scheme = backend.Host, "http"
+		resp, err := http.DefaultTransport.RoundTrip(&http.Request{Method: r.Method, URL: &u, Header: http.Header{"Accept": r.Header["Accept"]}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+	}))
+	t.Cleanup(front.Close)
+	realm = front.URL + "/token"
+	regHost := strings.TrimPrefix(front.URL, "https://")
+	pool := front.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	c := newClient(t, registry.Options{
+		Registries: []config.Registry{{Host: regHost}},
+		TLSConfig:  tlsWithRoots(pool),
+	})
+	for i := range 3 {
+		key := fmt.Sprintf("%s/team/app%d:v1", regHost, i)
+		if _, err := c.Head(context.Background(), mustParse(t, key)); err != nil {
+			t.Fatalf("Head(%s) = %v", key, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if pings != 1 {
+		t.Errorf("GET /v2/ = %d, want 1 (ping answer reused across repositories)", pings)
+	}
+	for i := range 3 {
+		s := fmt.Sprintf("repository:team/app%d:pull", i)
+		if scopes[s] != 1 {
+			t.Errorf("token requests for scope %q = %d, want 1 (scopes: %v)", s, scopes[s], scopes)
+		}
+	}
+}
+
+// TestInsecureTLSRegistryStaysHTTPS: a registry marked insecure that does speak TLS is used over
+// HTTPS; nothing is downgraded.
+func TestInsecureTLSRegistryStaysHTTPS(t *testing.T) {
+	secure := registrytest.NewTLS()
+	t.Cleanup(secure.Close)
+	for i := range 2 {
+		tag, err := name.NewTag(fmt.Sprintf("%s/team/app%d:v1", secure.Host, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(tag, mustImage(t), remote.WithTransport(secure.Server.Client().Transport)); err != nil {
+			t.Fatalf("remote.Write() = %v", err)
+		}
+	}
+	pool := secure.Server.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: secure.Host, Insecure: true}}, TLSConfig: tlsWithRoots(pool)})
+	for i := range 2 {
+		key := fmt.Sprintf("%s/team/app%d:v1", secure.Host, i)
+		if _, err := c.Head(context.Background(), mustParse(t, key)); err != nil {
+			t.Errorf("Head(%s) = %v, want nil", key, err)
+		}
+	}
+}

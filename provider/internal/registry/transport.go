@@ -1,14 +1,18 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,9 +63,28 @@ func (p *hostPolicy) add(host string, insecure bool, label string) {
 //     only, and the dialer refuses it unless every address it resolves to is public, so a
 //     registry cannot point the provider at loopback, private, link-local (cloud metadata) or
 //     other internal addresses, by IP literal or by DNS name.
+//
+// For a configured insecure host it also remembers, for plainMemoTTL, that the host answered an
+// HTTPS request with something that is not TLS: go-containerregistry pings every new repository
+// with HTTPS first even when plain HTTP is allowed, and each such failed handshake cost a TCP
+// connection and a TLS key share (31% of the provider's CPU in a one-image-per-repository run).
+// While remembered, HTTPS requests to that host are sent as plain HTTP, which its configuration
+// allows. Hosts that speak TLS are never rewritten.
 type guard struct {
 	p    *hostPolicy
 	next http.RoundTripper
+	now  func() time.Time
+
+	mu    sync.Mutex
+	plain map[string]time.Time // insecure host → when it was seen speaking plain HTTP on HTTPS
+}
+
+// plainMemoTTL is how long an insecure host is known to speak plain HTTP before HTTPS is tried
+// again (a registry may be switched to TLS).
+const plainMemoTTL = 10 * time.Minute
+
+func newGuard(p *hostPolicy, next http.RoundTripper) *guard {
+	return &guard{p: p, next: next, now: time.Now, plain: map[string]time.Time{}}
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -72,11 +95,115 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2 := req.Clone(req.Context())
 		r2.URL.Scheme = "https"
 		req = r2
+	case configured && insecure && req.URL.Scheme == "https":
+		if g.knownPlain(host) {
+			r2 := req.Clone(req.Context())
+			r2.URL.Scheme = "http"
+			return g.next.RoundTrip(r2)
+		}
+		resp, err := g.next.RoundTrip(req)
+		var rh tls.RecordHeaderError
+		if err != nil && errors.As(err, &rh) {
+			g.mu.Lock()
+			g.plain[host] = g.now()
+			g.mu.Unlock()
+		}
+		return resp, err
 	case configured:
 	case req.URL.Scheme != "https":
 		return nil, &NotAllowedError{Host: host, Reason: "plain HTTP to a host that is not a configured insecure registry"}
 	}
 	return g.next.RoundTrip(req)
+}
+
+func (g *guard) knownPlain(host string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.plain[host]
+	if ok && g.now().Sub(at) >= plainMemoTTL {
+		delete(g.plain, host)
+		return false
+	}
+	return ok
+}
+
+// pingCache answers go-containerregistry's registry pings (an unauthenticated GET /v2/) to
+// configured hosts from memory for pingTTL. go-containerregistry pings once per repository (its
+// transports are scoped to one repository), but the answer — 200, or 401 with the
+// WWW-Authenticate challenge naming the token realm and service — belongs to the registry, not
+// the repository; the token itself is still fetched per repository, with that repository's
+// scope. Only 200 and 401 answers are kept, and only their status and headers.
+type pingCache struct {
+	p    *hostPolicy
+	next http.RoundTripper
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]pingAnswer // scheme://host → answer
+}
+
+type pingAnswer struct {
+	status       int
+	proto        string
+	major, minor int
+	header       http.Header
+	at           time.Time
+}
+
+// pingTTL bounds how long a ping answer is reused: a registry that changes its token realm is
+// followed within it.
+const pingTTL = time.Minute
+
+// maxPingBody caps the body read from a ping answer that is cached (registries send "{}").
+const maxPingBody = 4096
+
+func newPingCache(p *hostPolicy, next http.RoundTripper) *pingCache {
+	return &pingCache{p: p, next: next, now: time.Now, entries: map[string]pingAnswer{}}
+}
+
+func isPing(req *http.Request) bool {
+	return req.Method == http.MethodGet && req.URL.Path == "/v2/" && req.URL.RawQuery == "" &&
+		req.Header.Get("Authorization") == ""
+}
+
+func (c *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := strings.ToLower(req.URL.Host)
+	if _, configured := c.p.hosts[host]; !configured || !isPing(req) {
+		return c.next.RoundTrip(req)
+	}
+	key := req.URL.Scheme + "://" + host
+	c.mu.Lock()
+	a, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && c.now().Sub(a.at) < pingTTL {
+		return &http.Response{
+			Status:        strconv.Itoa(a.status) + " " + http.StatusText(a.status),
+			StatusCode:    a.status,
+			Proto:         a.proto,
+			ProtoMajor:    a.major,
+			ProtoMinor:    a.minor,
+			Header:        a.header.Clone(),
+			Body:          http.NoBody,
+			ContentLength: 0,
+			Request:       req,
+		}, nil
+	}
+	resp, err := c.next.RoundTrip(req)
+	if err != nil || (resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized) {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPingBody+1))
+	resp.Body.Close() //nolint:errcheck,gosec // read-only body: nothing to report
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if len(body) <= maxPingBody {
+		c.mu.Lock()
+		c.entries[key] = pingAnswer{status: resp.StatusCode, proto: resp.Proto, major: resp.ProtoMajor, minor: resp.ProtoMinor, header: resp.Header.Clone(), at: c.now()}
+		c.mu.Unlock()
+	}
+	return resp, nil
 }
 
 // guardedDialer dials configured hosts directly and everything else only when it resolves to
