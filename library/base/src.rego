@@ -45,7 +45,8 @@ _tag_pattern := p if {
 # The tag pattern, implicitly anchored.
 _tag_regex := concat("", ["^(?:", _tag_pattern, ")$"])
 
-# Every distinct image as written -> its parse result, parsed once per review.
+# Every distinct image as written -> its parse result, parsed once per review and looked up
+# by image in the rules below.
 _parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
 
 # The images that parse and are not exempt -> parse result.
@@ -55,6 +56,7 @@ _checked_refs := {image: ref |
 	not _exempt_images[image]
 }
 
+# The images exemptImages exempts (no glob is evaluated when there are no exemptions).
 _exempt_images := {image |
 	count(_exemptions) > 0
 	some image, ref in _parsed

@@ -28,7 +28,8 @@ _algorithms := a if {
 
 _allow_tag_with_digest if not _params.allowTagWithDigest == false
 
-# Every distinct image as written -> its parse result, parsed once per review.
+# Every distinct image as written -> its parse result, parsed once per review and looked up
+# by image in the rules below.
 _parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
 
 # The images that parse and are not exempt -> parse result.
@@ -38,6 +39,7 @@ _checked_refs := {image: ref |
 	not _exempt_images[image]
 }
 
+# The images exemptImages exempts (no glob is evaluated when there are no exemptions).
 _exempt_images := {image |
 	count(_exemptions) > 0
 	some image, ref in _parsed
