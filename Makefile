@@ -94,6 +94,9 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/cache ./provider/internal/batch ./provider/internal/imageref ./provider/internal/resolve
 	# /v1/verify: cold (no answer cache; reads=all and signature-only) and warm, batch 1/100.
 	$(GO) test -run='^$$' -bench=BenchmarkVerify -benchtime=2s ./provider/internal/verify
+	# Protocol decode/encode, and Rego evaluation per Pod through the frameworks client.
+	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/server ./provider/internal/policy
+	$(GO) test -run='^$$' -bench=BenchmarkVerificationTemplate -benchmem ./provider/internal/suite
 
 ## demo: the main job on embedded defaults: an in-memory registry with signed and unsigned
 ## sample images, the provider over mTLS, Gatekeeper's mutation system (manifests/ Assign
