@@ -347,7 +347,7 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 	}
 	vs, err := verify.New(ctx, verify.Options{
 		Authorities: cfg.Authorities, Registry: verify.NewRegistry(rs.Registry()), Pool: rs.Pool(),
-		Cache: vc, Deadline: cfg.Endpoints.Verify.Deadline.D(), Registerer: reg,
+		Refs: rs.Refs(), Cache: vc, Deadline: cfg.Endpoints.Verify.Deadline.D(), Registerer: reg,
 	})
 	if err != nil {
 		_, _ = apiLn.Close(), opsLn.Close()
