@@ -59,21 +59,21 @@ func TestCachedAnswers(t *testing.T) {
 	keys := []string{signed.String(), later.String()}
 
 	items := s.Verify(context.Background(), keys)
-	if !items[0].Value.(*Value).Signed || items[1].Value.(*Value).Signed {
-		t.Fatalf("first lookup: signed = %v, %v, want true, false", items[0].Value.(*Value).Signed, items[1].Value.(*Value).Signed)
+	if !valueOf(t, items[0]).Signed || valueOf(t, items[1]).Signed {
+		t.Fatalf("first lookup: signed = %v, %v, want true, false", valueOf(t, items[0]).Signed, valueOf(t, items[1]).Signed)
 	}
 	signImage(t, later, k)
 	e.resetRequests()
 	clk.Add(10 * time.Second)
 	items = s.Verify(context.Background(), keys)
-	if n := len(e.resetRequests()); n != 0 || items[1].Value.(*Value).Signed {
-		t.Errorf("within UnsignedTTL: %d kinds of registry requests, signed = %v; want 0 and the cached unsigned answer", n, items[1].Value.(*Value).Signed)
+	if n := len(e.resetRequests()); n != 0 || valueOf(t, items[1]).Signed {
+		t.Errorf("within UnsignedTTL: %d kinds of registry requests, signed = %v; want 0 and the cached unsigned answer", n, valueOf(t, items[1]).Signed)
 	}
 
 	clk.Add(25 * time.Second) // unsigned answer is 35s old, signed one still fresh
 	items = s.Verify(context.Background(), keys)
-	if !items[1].Value.(*Value).Signed {
-		t.Errorf("after UnsignedTTL: signed = false, want true (the image was signed meanwhile): %s", dump(items[1].Value))
+	if !valueOf(t, items[1]).Signed {
+		t.Errorf("after UnsignedTTL: signed = false, want true (the image was signed meanwhile): %s", dump(valueOf(t, items[1])))
 	}
 	got := e.resetRequests()
 	if got["HEAD manifests"] != 1 {
@@ -88,10 +88,10 @@ func TestCachedAnswers(t *testing.T) {
 	clk.Add(time.Minute)
 	e.srv.Close()
 	items = s.Verify(context.Background(), []string{unsigned.String(), signed.String()})
-	if items[0].Error != "" || items[0].Value.(*Value).Signed || !items[0].Value.(*Value).Stale {
+	if items[0].Error != "" || valueOf(t, items[0]).Signed || !valueOf(t, items[0]).Stale {
 		t.Errorf("unsigned refresh during an outage = %+v, want the unsigned answer marked stale", items[0])
 	}
-	if items[1].Error != "" || !items[1].Value.(*Value).Signed {
+	if items[1].Error != "" || !valueOf(t, items[1]).Signed {
 		t.Errorf("signed answer during an outage = %+v, want the cached signed answer", items[1])
 	}
 }

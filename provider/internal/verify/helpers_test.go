@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 	"io"
 	"log"
 	"net/http"
@@ -542,7 +543,21 @@ func verifyOne(t testing.TB, s *Service, key string) *Value {
 	if items[0].Error != "" {
 		t.Fatalf("Verify(%q) error = %s", key, items[0].Error)
 	}
-	return items[0].Value.(*Value)
+	return valueOf(t, items[0])
+}
+
+// valueOf decodes an item's value: Verify answers with the pre-encoded JSON it serves.
+func valueOf(t testing.TB, it wire.Item) *Value {
+	t.Helper()
+	raw, ok := it.Value.(json.RawMessage)
+	if !ok {
+		t.Fatalf("item %q: value is %T, want json.RawMessage (error %q)", it.Key, it.Value, it.Error)
+	}
+	var v Value
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("item %q: value %s does not decode: %v", it.Key, raw, err)
+	}
+	return &v
 }
 
 func sigAuthorities(v *Value) string {

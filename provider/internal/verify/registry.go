@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,51 +41,14 @@ type Manifest struct {
 }
 
 // NewRegistry adapts the provider's registry client (allow-list, SSRF guard, auth, mirrors,
-// per-registry limits, metrics) to Registry.
+// per-registry limits, metrics) to Registry. It uses the client's shared Pullers, so a
+// repository is pinged and authenticated once for resolving and verifying together.
 func NewRegistry(c *registry.Client) Registry {
-	return &clientRegistry{c: c, pullers: map[string]*pullerEntry{}}
+	return &clientRegistry{c: c}
 }
 
 type clientRegistry struct {
-	c       *registry.Client
-	mu      sync.Mutex
-	pullers map[string]*pullerEntry
-}
-
-type pullerEntry struct {
-	p       *remote.Puller
-	created time.Time
-	repos   atomic.Int64
-	seen    sync.Map
-}
-
-// A Puller is replaced after pullerMaxAge (credentials re-read) or once it has served
-// pullerMaxRepos repositories (it keeps one transport per repository: memory stays bounded).
-const (
-	pullerMaxAge   = 10 * time.Minute
-	pullerMaxRepos = 4096
-)
-
-// puller returns a Puller for repo's registry. A Puller keeps one authenticated transport per
-// repository, so /v2/ is pinged and a token fetched once per repository, not per request.
-func (r *clientRegistry) puller(repo name.Repository) (*remote.Puller, error) {
-	key := repo.Scheme() + "://" + repo.RegistryStr()
-	r.mu.Lock()
-	e := r.pullers[key]
-	if e == nil || time.Since(e.created) > pullerMaxAge || e.repos.Load() > pullerMaxRepos {
-		p, err := remote.NewPuller(r.c.RemoteOptions(context.Background())...)
-		if err != nil {
-			r.mu.Unlock()
-			return nil, err
-		}
-		e = &pullerEntry{p: p, created: time.Now()}
-		r.pullers[key] = e
-	}
-	r.mu.Unlock()
-	if _, loaded := e.seen.LoadOrStore(repo.RepositoryStr(), struct{}{}); !loaded {
-		e.repos.Add(1)
-	}
-	return e.p, nil
+	c *registry.Client
 }
 
 func (r *clientRegistry) Head(ctx context.Context, ref imageref.Ref) (*v1.Descriptor, error) {
@@ -105,7 +65,7 @@ func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation s
 	var last error
 	for _, t := range targets {
 		err := r.c.Do(ctx, t.Repo, operation, ref.Original, func(ctx context.Context) error {
-			p, err := r.puller(t.Repo)
+			p, err := r.c.Puller(t.Repo)
 			if err != nil {
 				return err
 			}

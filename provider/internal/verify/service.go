@@ -183,7 +183,13 @@ func (s *Service) fill(it *wire.Item, v *Value, err error) {
 		s.results.WithLabelValues("error").Inc()
 		return
 	}
-	it.Value = v
+	raw, err := v.encoded()
+	if err != nil {
+		it.Error = (&registry.UnavailableError{Ref: it.Key, Err: fmt.Errorf("encoding the answer: %w", err)}).Error()
+		s.results.WithLabelValues("error").Inc()
+		return
+	}
+	it.Value = raw
 	if v.Signed {
 		s.results.WithLabelValues("signed").Inc()
 	} else {
@@ -255,7 +261,8 @@ func (s *Service) refreshUnsigned(ctx context.Context, ref imageref.Ref, old *Va
 	return &v, nil
 }
 
-// load runs Lookup on a worker of the shared pool.
+// load runs Lookup on a worker of the shared pool and returns the answer in its cached form:
+// encoded once, here, and served from those bytes afterwards (see Value.compact).
 func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 	var v *Value
 	err := s.pool.Do(ctx, func() error {
@@ -270,7 +277,7 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 		}
 		return nil, registry.Classify(ref.Original, err)
 	}
-	return v, nil
+	return v.compact()
 }
 
 // fatal reports whether a registry error must fail the whole key (the registry gave no final

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -36,7 +38,48 @@ type Value struct {
 
 	// loadedAt is when the answer was computed (unsigned answers expire sooner).
 	loadedAt time.Time
+	// raw is the answer encoded by encoding/json with Stale false, set by compact; a Value
+	// with raw set carries only Signed, loadedAt and Stale besides it.
+	raw []byte
 }
+
+// compact encodes v once and returns the form the cache keeps and answers are served from: the
+// JSON bytes, Signed and loadedAt. A batch of cached answers is then copied, not encoded again
+// (about half the CPU of a warm batch went to encoding), and a cached answer holds one pointer
+// to plain bytes instead of a tree of strings and slices for the garbage collector to walk.
+func (v *Value) compact() (*Value, error) {
+	if v.raw != nil {
+		return v, nil
+	}
+	w := *v
+	w.Stale = false
+	raw, err := json.Marshal(&w)
+	if err != nil {
+		return nil, err
+	}
+	return &Value{Signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, raw: raw}, nil
+}
+
+// encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
+// last field of Value and omitted when false, so the stale form is the fresh form with the field
+// appended before the closing brace.
+func (v *Value) encoded() (json.RawMessage, error) {
+	raw := v.raw
+	if raw == nil {
+		return json.Marshal(v)
+	}
+	if !v.Stale {
+		return raw, nil
+	}
+	if len(raw) == 0 || raw[len(raw)-1] != '}' {
+		return nil, errors.New("cached answer is not a JSON object")
+	}
+	out := make([]byte, 0, len(raw)+len(staleField))
+	out = append(out, raw[:len(raw)-1]...)
+	return append(out, staleField...), nil
+}
+
+const staleField = `,"stale":true}`
 
 // Signature is one verified signature.
 type Signature struct {
