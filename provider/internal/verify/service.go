@@ -347,7 +347,6 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	}
 
 	var (
-		wg               sync.WaitGroup
 		sigP, attP, refP partial
 		platErr, tagErr  error
 		platforms        []v1.Descriptor
@@ -358,22 +357,18 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
 	attAuths := filter(sigAuths, func(a *authority) bool { return a.attestations })
 	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
+	var branches []func()
 	if len(sigAuths) > 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.signatures(ctx, ref, h, sigAuths, &sigP) }()
+		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
 	}
 	if len(attAuths) > 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.attestations(ctx, ref, h, attAuths, &attP) }()
+		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
 	}
 	if len(refAuths) > 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.referrers(ctx, ref, h, refAuths, &refP) }()
+		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
 	}
 	if ref.Digest != "" && ref.Tag != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		branches = append(branches, func() {
 			t := ref
 			t.Digest = ""
 			d, err := s.reg.Head(ctx, t)
@@ -382,18 +377,16 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 				return
 			}
 			tagDigest = d.Digest.String()
-		}()
+		})
 	}
 	if mediaType == "" || mediaType.IsIndex() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		branches = append(branches, func() {
 			s.platformsOf(ctx, ref, digest, mediaType, &headMediaType, &platforms, &platErr)
-		}()
+		})
 	} else {
 		headMediaType = mediaType
 	}
-	wg.Wait()
+	parallel(branches)
 
 	if platErr != nil {
 		return nil, platErr
@@ -470,6 +463,21 @@ func (s *Service) platformsOf(ctx context.Context, ref imageref.Ref, digest stri
 		return
 	}
 	*out = idx.Manifests
+}
+
+// parallel runs fs concurrently and returns when all are done; the first runs on the calling
+// goroutine (one goroutine and its stack growth fewer per lookup).
+func parallel(fs []func()) {
+	if len(fs) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, f := range fs[1:] {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	fs[0]()
+	wg.Wait()
 }
 
 func filter(in []*authority, keep func(*authority) bool) []*authority {
