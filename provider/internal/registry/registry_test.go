@@ -543,15 +543,15 @@ func TestPingCacheKeepsScopedTokens(t *testing.T) {
 	}
 	var realm string // the token endpoint is on the registry itself (go-containerregistry allows that on loopback)
 	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/token":
+		switch r.URL.Path {
+		case "/token":
 			scope := r.URL.Query().Get("scope")
 			mu.Lock()
 			scopes[scope]++
 			mu.Unlock()
-			_, _ = w.Write([]byte(`{"token":"tok-` + scope + `"}`))
+			_ = json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + scope})
 			return
-		case r.URL.Path == "/v2/":
+		case "/v2/":
 			mu.Lock()
 			pings++
 			mu.Unlock()

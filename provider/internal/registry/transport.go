@@ -193,7 +193,7 @@ func (c *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPingBody+1))
-	resp.Body.Close() //nolint:errcheck,gosec // read-only body: nothing to report
+	_ = resp.Body.Close() // read-only body: nothing to report
 	if err != nil {
 		return nil, err
 	}
