@@ -190,7 +190,7 @@ func (s *Service) fill(it *wire.Item, v *Value, err error) {
 		return
 	}
 	it.Value = raw
-	if v.Signed {
+	if v.IsSigned() {
 		s.results.WithLabelValues("signed").Inc()
 	} else {
 		s.results.WithLabelValues("unsigned").Inc()
@@ -229,7 +229,7 @@ func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
 
 // expiredUnsigned reports whether v is an unsigned answer older than UnsignedTTL.
 func (s *Service) expiredUnsigned(v *Value) bool {
-	return v != nil && !v.Signed && s.now().Sub(v.loadedAt) >= s.unsigned
+	return v != nil && !v.IsSigned() && s.now().Sub(v.loadedAt) >= s.unsigned
 }
 
 // refreshUnsigned looks an unsigned image up again (once at a time per image) and replaces the
@@ -325,7 +325,7 @@ func (s *Service) applicable(ref imageref.Ref) []*authority {
 
 // Lookup verifies one parsed reference.
 func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	v := &Value{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}
+	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
 	auths := s.applicable(ref)
 
 	var digest string

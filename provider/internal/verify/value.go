@@ -7,10 +7,30 @@ import (
 	"time"
 )
 
-// Value is the /v1/verify answer for one key. Only facts proven by cryptography against a
-// configured authority, for this digest, appear in Signatures, Attestations, SBOM.Present and
-// Provenance; what was found but not verified is listed in SBOM.Unverified and Rejected.
+// Value is the /v1/verify answer for one key: the Answer, and Stale. Only facts proven by
+// cryptography against a configured authority, for this digest, appear in Signatures,
+// Attestations, SBOM.Present and Provenance; what was found but not verified is listed in
+// SBOM.Unverified and Rejected.
+//
+// The answer's fields sit behind a pointer so that the form the cache keeps (see compact) is a
+// few words plus the encoded bytes; encoding/json writes the embedded fields in place, so the
+// JSON is that of one flat object, "stale" last.
 type Value struct {
+	*Answer
+	// Stale: served from cache during a registry outage (see cache.maxStale).
+	Stale bool `json:"stale,omitempty"`
+
+	// signed is Answer.Signed, kept when the Answer is dropped (compact).
+	signed bool
+	// loadedAt is when the answer was computed (unsigned answers expire sooner).
+	loadedAt time.Time
+	// raw is the answer encoded by encoding/json with Stale false, set by compact; a Value
+	// with raw set has no Answer.
+	raw []byte
+}
+
+// Answer holds the fields of a Value.
+type Answer struct {
 	// Image is the normalised reference.
 	Image string `json:"image"`
 	// Digest is what the reference resolves to (the written digest when there is one).
@@ -33,23 +53,27 @@ type Value struct {
 	// Rejected lists signatures and attestations that were found but did not verify, with why
 	// (capped at maxRejected).
 	Rejected []Rejection `json:"rejected,omitempty"`
-	// Stale: served from cache during a registry outage (see cache.maxStale).
-	Stale bool `json:"stale,omitempty"`
+}
 
-	// loadedAt is when the answer was computed (unsigned answers expire sooner).
-	loadedAt time.Time
-	// raw is the answer encoded by encoding/json with Stale false, set by compact; a Value
-	// with raw set carries only Signed, loadedAt and Stale besides it.
-	raw []byte
+// IsSigned reports whether at least one signature verified (also for the cached form).
+func (v *Value) IsSigned() bool {
+	if v.Answer != nil {
+		return v.Signed
+	}
+	return v.signed
 }
 
 // compact encodes v once and returns the form the cache keeps and answers are served from: the
-// JSON bytes, Signed and loadedAt. A batch of cached answers is then copied, not encoded again
+// JSON bytes, signed and loadedAt (about 80 bytes besides the JSON, against about 900 for the
+// decoded answer). A batch of cached answers is then copied, not encoded again
 // (about half the CPU of a warm batch went to encoding), and a cached answer holds one pointer
 // to plain bytes instead of a tree of strings and slices for the garbage collector to walk.
 func (v *Value) compact() (*Value, error) {
 	if v.raw != nil {
 		return v, nil
+	}
+	if v.Answer == nil {
+		return nil, errors.New("verify: no answer to encode")
 	}
 	w := *v
 	w.Stale = false
@@ -57,7 +81,7 @@ func (v *Value) compact() (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Value{Signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, raw: raw}, nil
+	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, raw: raw}, nil
 }
 
 // encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the

@@ -13,26 +13,14 @@ import (
 // TestEncodedIsEncodingJSON: the cached, pre-encoded answer (fresh and stale) is byte for byte
 // what encoding/json writes for the Value, alone and inside a whole response body.
 func TestEncodedIsEncodingJSON(t *testing.T) {
-	full := &Value{
-		Image: "example.com/a/b:v1", Digest: "sha256:" + string(bytes.Repeat([]byte("a"), 64)),
-		MediaType: "application/vnd.oci.image.index.v1+json", Signed: true,
-		Signatures:   []Signature{{Authority: "release", KeyID: "sha256:00", Algorithm: "ecdsa-p256-sha256", Verified: true, Format: "cosign"}},
-		Attestations: []Attestation{{Authority: "release", PredicateType: "https://slsa.dev/provenance/v1", Format: "bundle"}},
-		SBOM:         SBOM{Present: true, Format: "spdx", Authority: "release", Unverified: []UnverifiedSBOM{{Format: "cyclonedx", ArtifactType: "a", Digest: "d"}}},
-		Provenance:   Provenance{Present: true, BuilderID: "https://b/<x>&y", SourceURI: "git+https://s", BuildType: "t"},
-		Platforms:    []Platform{{OS: "linux", Architecture: "arm64", Variant: "v8", Digest: "sha256:1", VerifiedBy: []string{"release"}}},
-		TagDigest:    "sha256:2", TagError: "not found: \u2028\"quoted\"\n",
-		Rejected: []Rejection{{Kind: "signature", Reason: "layer <x>: wrong key \x01 \xff"}},
-		loadedAt: time.Unix(1, 0),
-	}
-	unsigned := &Value{Image: "example.com/u:v1", Digest: "sha256:3", Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}
-	for _, v := range []*Value{full, unsigned, {}} {
+	full, unsigned := goldenValues()
+	for _, v := range []*Value{full, unsigned, {Answer: &Answer{}}} {
 		c, err := v.compact()
 		if err != nil {
 			t.Fatalf("compact() = %v", err)
 		}
-		if c.Signed != v.Signed || !c.loadedAt.Equal(v.loadedAt) {
-			t.Errorf("compact() kept signed=%v loadedAt=%v, want %v %v", c.Signed, c.loadedAt, v.Signed, v.loadedAt)
+		if c.IsSigned() != v.Signed || !c.loadedAt.Equal(v.loadedAt) || c.Answer != nil {
+			t.Errorf("compact() kept signed=%v loadedAt=%v answer=%v, want %v %v <nil>", c.IsSigned(), c.loadedAt, c.Answer, v.Signed, v.loadedAt)
 		}
 		for _, stale := range []bool{false, true} {
 			want := *v
@@ -65,4 +53,53 @@ func TestEncodedIsEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGoldenJSON pins the encoding of two answers (fresh and stale) to what encoding/json wrote
+// for the flat Value struct before its fields moved behind *Answer: the field order, omitempty
+// and escaping of every field are unchanged.
+func TestGoldenJSON(t *testing.T) {
+	want := []string{
+		`{"image":"example.com/a/b:v1","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","mediaType":"application/vnd.oci.image.index.v1+json","signed":true,"signatures":[{"authority":"release","keyId":"sha256:00","algorithm":"ecdsa-p256-sha256","verified":true,"format":"cosign"}],"attestations":[{"authority":"release","predicateType":"https://slsa.dev/provenance/v1","format":"bundle"}],"sbom":{"present":true,"format":"spdx","authority":"release","unverified":[{"format":"cyclonedx","artifactType":"a","digest":"d","verified":false}]},"provenance":{"present":true,"builderId":"https://b/\u003cx\u003e\u0026y","sourceUri":"git+https://s","buildType":"t"},"platforms":[{"os":"linux","architecture":"arm64","variant":"v8","digest":"sha256:1","verifiedBy":["release"]}],"tagDigest":"sha256:2","tagError":"not found: \u2028\"quoted\"\n","rejected":[{"kind":"signature","reason":"layer \u003cx\u003e: wrong key \u0001 \ufffd"}]}`,
+		`{"image":"example.com/a/b:v1","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","mediaType":"application/vnd.oci.image.index.v1+json","signed":true,"signatures":[{"authority":"release","keyId":"sha256:00","algorithm":"ecdsa-p256-sha256","verified":true,"format":"cosign"}],"attestations":[{"authority":"release","predicateType":"https://slsa.dev/provenance/v1","format":"bundle"}],"sbom":{"present":true,"format":"spdx","authority":"release","unverified":[{"format":"cyclonedx","artifactType":"a","digest":"d","verified":false}]},"provenance":{"present":true,"builderId":"https://b/\u003cx\u003e\u0026y","sourceUri":"git+https://s","buildType":"t"},"platforms":[{"os":"linux","architecture":"arm64","variant":"v8","digest":"sha256:1","verifiedBy":["release"]}],"tagDigest":"sha256:2","tagError":"not found: \u2028\"quoted\"\n","rejected":[{"kind":"signature","reason":"layer \u003cx\u003e: wrong key \u0001 \ufffd"}],"stale":true}`,
+		`{"image":"example.com/u:v1","digest":"sha256:3","signed":false,"signatures":[],"attestations":[],"sbom":{"present":false,"format":""},"provenance":{"present":false,"builderId":"","sourceUri":"","buildType":""},"platforms":[],"tagDigest":""}`,
+		`{"image":"example.com/u:v1","digest":"sha256:3","signed":false,"signatures":[],"attestations":[],"sbom":{"present":false,"format":""},"provenance":{"present":false,"builderId":"","sourceUri":"","buildType":""},"platforms":[],"tagDigest":"","stale":true}`,
+	}
+	full, unsigned := goldenValues()
+	i := 0
+	for _, v := range []*Value{full, unsigned} {
+		c, err := v.compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stale := range []bool{false, true} {
+			served := *c
+			served.Stale = stale
+			got, err := served.encoded()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != want[i] {
+				t.Errorf("encoded(%s, stale=%v) =\n%s\nwant\n%s", v.Image, stale, got, want[i])
+			}
+			i++
+		}
+	}
+}
+
+// goldenValues are two answers whose encoding is pinned in goldenJSON.
+func goldenValues() (full, unsigned *Value) {
+	full = &Value{Answer: &Answer{
+		Image: "example.com/a/b:v1", Digest: "sha256:" + string(bytes.Repeat([]byte("a"), 64)),
+		MediaType: "application/vnd.oci.image.index.v1+json", Signed: true,
+		Signatures:   []Signature{{Authority: "release", KeyID: "sha256:00", Algorithm: "ecdsa-p256-sha256", Verified: true, Format: "cosign"}},
+		Attestations: []Attestation{{Authority: "release", PredicateType: "https://slsa.dev/provenance/v1", Format: "bundle"}},
+		SBOM:         SBOM{Present: true, Format: "spdx", Authority: "release", Unverified: []UnverifiedSBOM{{Format: "cyclonedx", ArtifactType: "a", Digest: "d"}}},
+		Provenance:   Provenance{Present: true, BuilderID: "https://b/<x>&y", SourceURI: "git+https://s", BuildType: "t"},
+		Platforms:    []Platform{{OS: "linux", Architecture: "arm64", Variant: "v8", Digest: "sha256:1", VerifiedBy: []string{"release"}}},
+		TagDigest:    "sha256:2", TagError: "not found: \u2028\"quoted\"\n",
+		Rejected: []Rejection{{Kind: "signature", Reason: "layer <x>: wrong key \x01 \xff"}},
+	}, loadedAt: time.Unix(1, 0)}
+	unsigned = &Value{Answer: &Answer{Image: "example.com/u:v1", Digest: "sha256:3", Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
+	return full, unsigned
 }
