@@ -326,7 +326,7 @@ func internMediaType(mt string) string {
 }
 
 // resolveValue renders the /v1/resolve value as pre-encoded JSON.
-func resolveValue(l lookup) json.RawMessage {
+func resolveValue(l lookup) wire.Encoded {
 	img := l.ref.Normalized()
 	a := l.ans
 	b := make([]byte, 0, len(img)+len(a.Digest)+len(a.MediaType)+64)

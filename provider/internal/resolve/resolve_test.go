@@ -159,7 +159,7 @@ func TestResolve(t *testing.T) {
 		if strings.HasPrefix(want[i], "error: ") && !strings.HasPrefix(got, want[i]) || !strings.HasPrefix(want[i], "error: ") && got != want[i] {
 			t.Errorf("Resolve(%q) = %s, want %s", keys[i], got, want[i])
 		}
-		if it.Error == "" && !json.Valid(it.Value.(json.RawMessage)) {
+		if it.Error == "" && !json.Valid([]byte(it.Value.(wire.Encoded))) {
 			t.Errorf("Resolve(%q) value is not valid JSON: %s", keys[i], got)
 		}
 	}

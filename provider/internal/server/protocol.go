@@ -121,16 +121,21 @@ func Dedupe(keys []string) []string {
 }
 
 // EncodeResponse renders a ProviderResponse. The bytes are what encoding/json would produce for
-// wire.ProviderResponse (HTML escaping aside), written without reflection: json.RawMessage
-// values (the lookups pre-encode theirs) are checked with json.Valid and copied; other values go
-// through json.Marshal.
+// wire.ProviderResponse (HTML escaping aside), written without reflection: wire.Encoded values
+// (the lookups pre-encode theirs with encoding/json or an encoder tested against it) are copied;
+// json.RawMessage values are checked with json.Valid and copied; other values go through
+// json.Marshal.
 func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
 	size := 128 + len(systemError)
 	for i := range items {
 		size += 32 + len(items[i].Key) + len(items[i].Error)
-		if raw, ok := items[i].Value.(json.RawMessage); ok {
-			size += len(raw)
-		} else if items[i].Value != nil {
+		switch v := items[i].Value.(type) {
+		case nil:
+		case wire.Encoded:
+			size += len(v)
+		case json.RawMessage:
+			size += len(v)
+		default:
 			size += 64
 		}
 	}
@@ -179,6 +184,8 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 	if it.Value != nil {
 		var v []byte
 		switch x := it.Value.(type) {
+		case wire.Encoded:
+			v = x
 		case json.RawMessage:
 			if !json.Valid(x) {
 				return nil, errors.New("value is not valid JSON")

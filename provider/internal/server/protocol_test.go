@@ -110,7 +110,7 @@ func BenchmarkEncodeResponse100(b *testing.B) {
 	items := make([]wire.Item, 100)
 	for i, k := range keys100() {
 		// The shape of a /v1/resolve value, pre-encoded as the resolve service does.
-		items[i] = wire.Item{Key: k, Value: json.RawMessage(fmt.Sprintf(
+		items[i] = wire.Item{Key: k, Value: wire.Encoded(fmt.Sprintf(
 			`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))}
 	}
 	b.ReportAllocs()
@@ -140,6 +140,7 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 			{Key: "nginx", Value: "docker.io/library/nginx:latest@sha256:" + fmt.Sprintf("%064x", 7)},
 			{Key: "bad\x00\xff\u2028<&>", Error: "invalid reference: \"bad\"\t\\"},
 			{Key: "raw", Value: json.RawMessage(`{"image":"a","platforms":[{"os":"linux"}],"stale":true}`)},
+			{Key: "encoded", Value: wire.Encoded(`{"image":"b","signed":false}`)},
 			{Key: "map", Value: map[string]any{"n": 1.5, "b": true}},
 			{Key: "nil"},
 			{Key: "", Value: 3},
@@ -201,9 +202,9 @@ func FuzzAppendString(f *testing.F) {
 // encode, metrics and the batch log line (to io.Discard), without TLS.
 func BenchmarkHandler100(b *testing.B) {
 	keys := keys100()
-	answers := make(map[string]json.RawMessage, len(keys))
+	answers := make(map[string]wire.Encoded, len(keys))
 	for i, k := range keys {
-		answers[k] = json.RawMessage(fmt.Sprintf(`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))
+		answers[k] = wire.Encoded(fmt.Sprintf(`{"image":%q,"digest":"sha256:%064x","mediaType":"application/vnd.oci.image.manifest.v1+json"}`, k, i))
 	}
 	lk := func(_ context.Context, keys []string) []wire.Item {
 		items := make([]wire.Item, len(keys))

@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // benchImages pushes n images signed with one ECDSA P-256 key (cosign tag scheme) and returns
@@ -73,7 +73,7 @@ func runBench(b *testing.B, s *Service, keys []string, batchSize int) {
 		items := s.Verify(ctx, keys[off:off+batchSize])
 		lat = append(lat, time.Since(start))
 		for _, it := range items {
-			if raw, ok := it.Value.(json.RawMessage); it.Error != "" || !ok || !bytes.Contains(raw, []byte(`"signed":true`)) {
+			if raw, ok := it.Value.(wire.Encoded); it.Error != "" || !ok || !bytes.Contains(raw, []byte(`"signed":true`)) {
 				b.Fatalf("Verify(%s) = %v / %s, want signed", it.Key, it.Value, it.Error)
 			}
 		}

@@ -549,7 +549,7 @@ func verifyOne(t testing.TB, s *Service, key string) *Value {
 // valueOf decodes an item's value: Verify answers with the pre-encoded JSON it serves.
 func valueOf(t testing.TB, it wire.Item) *Value {
 	t.Helper()
-	raw, ok := it.Value.(json.RawMessage)
+	raw, ok := it.Value.(wire.Encoded)
 	if !ok {
 		t.Fatalf("item %q: value is %T, want json.RawMessage (error %q)", it.Key, it.Value, it.Error)
 	}

@@ -189,7 +189,7 @@ func (s *Service) fill(it *wire.Item, v *Value, err error) {
 		s.results.WithLabelValues("error").Inc()
 		return
 	}
-	it.Value = raw
+	it.Value = wire.Encoded(raw)
 	if v.IsSigned() {
 		s.results.WithLabelValues("signed").Inc()
 	} else {

@@ -50,3 +50,16 @@ type Item struct {
 	Value any    `json:"value,omitempty"`
 	Error string `json:"error,omitempty"`
 }
+
+// Encoded is a value that encoding/json (or an encoder tested byte for byte against it) has
+// already produced. The provider's response encoder copies it as is; json.RawMessage values from
+// anywhere else are checked with json.Valid first.
+type Encoded []byte
+
+// MarshalJSON returns e itself, so encoding/json writes an Encoded value unchanged.
+func (e Encoded) MarshalJSON() ([]byte, error) {
+	if e == nil {
+		return []byte("null"), nil
+	}
+	return e, nil
+}
