@@ -543,34 +543,46 @@ func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 	if !ok {
 		return
 	}
-	for i, l := range m.Layers {
+	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, func(l v1.Descriptor, payload []byte) error {
+		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
+		if err != nil {
+			return err
+		}
+		p.sigs = append(p.sigs, sigs...)
+		return nil
+	})
+}
+
+// eachLayer reads the layers of a signature or attestation manifest (at most lim.Layers, each
+// at most sizeCap bytes) and hands each to check. A layer that cannot be read or does not
+// check is rejected with its reason and the rest go on; a registry outage ends the lookup.
+func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, check func(v1.Descriptor, []byte) error) {
+	for i, l := range layers {
 		if i >= s.lim.Layers {
-			p.reject("signature", "more than %d signature layers; the rest were ignored", s.lim.Layers)
+			p.reject(kind, "more than %d %s layers; the rest were ignored", s.lim.Layers, kind)
 			break
 		}
-		if l.Size > s.lim.PayloadBytes {
-			s.checks.WithLabelValues("signature", "rejected").Inc()
-			p.reject("signature", "layer %s: payload of %d bytes exceeds the %d-byte cap", l.Digest, l.Size, s.lim.PayloadBytes)
+		if l.Size > sizeCap {
+			s.checks.WithLabelValues(kind, "rejected").Inc()
+			p.reject(kind, "layer %s: %s of %d bytes exceeds the %d-byte cap", l.Digest, what, l.Size, sizeCap)
 			continue
 		}
-		payload, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.PayloadBytes)
+		b, err := s.reg.Blob(ctx, ref, l.Digest, sizeCap)
 		if err != nil {
 			if fatal(err) {
 				p.err = err
 				return
 			}
-			s.checks.WithLabelValues("signature", "rejected").Inc()
-			p.reject("signature", "layer %s: %v", l.Digest, err)
+			s.checks.WithLabelValues(kind, "rejected").Inc()
+			p.reject(kind, "layer %s: %v", l.Digest, err)
 			continue
 		}
-		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
-		if err != nil {
-			s.checks.WithLabelValues("signature", "rejected").Inc()
-			p.reject("signature", "layer %s: %v", l.Digest, err)
+		if err := check(l, b); err != nil {
+			s.checks.WithLabelValues(kind, "rejected").Inc()
+			p.reject(kind, "layer %s: %v", l.Digest, err)
 			continue
 		}
-		s.checks.WithLabelValues("signature", "verified").Inc()
-		p.sigs = append(p.sigs, sigs...)
+		s.checks.WithLabelValues(kind, "verified").Inc()
 	}
 }
 
@@ -606,36 +618,15 @@ func (s *Service) attestations(ctx context.Context, ref imageref.Ref, h v1.Hash,
 }
 
 func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
-	for i, l := range layers {
-		if i >= s.lim.Layers {
-			p.reject("attestation", "more than %d attestation layers; the rest were ignored", s.lim.Layers)
-			break
-		}
-		if l.Size > s.lim.AttestationBytes {
-			s.checks.WithLabelValues("attestation", "rejected").Inc()
-			p.reject("attestation", "layer %s: envelope of %d bytes exceeds the %d-byte cap", l.Digest, l.Size, s.lim.AttestationBytes)
-			continue
-		}
-		raw, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.AttestationBytes)
-		if err != nil {
-			if fatal(err) {
-				p.err = err
-				return
-			}
-			s.checks.WithLabelValues("attestation", "rejected").Inc()
-			p.reject("attestation", "layer %s: %v", l.Digest, err)
-			continue
-		}
+	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, func(l v1.Descriptor, raw []byte) error {
 		vs, err := checkDSSE(auths, l.Annotations, raw, h.String())
 		if err != nil {
-			s.checks.WithLabelValues("attestation", "rejected").Inc()
-			p.reject("attestation", "layer %s: %v", l.Digest, err)
-			continue
+			return err
 		}
-		s.checks.WithLabelValues("attestation", "verified").Inc()
 		p.stmts = append(p.stmts, vs)
 		p.stmtFmt = append(p.stmtFmt, format)
-	}
+		return nil
+	})
 }
 
 // referrers lists the OCI referrers of the digest: Sigstore bundles and in-toto referrers are
