@@ -28,12 +28,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/app"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
-	"github.com/imagetrust/imagetrust/provider/internal/registry"
-	"github.com/imagetrust/imagetrust/provider/internal/resolve"
-	"github.com/imagetrust/imagetrust/provider/internal/server"
-	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
 
 func main() {
@@ -135,36 +131,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	resolveSvc, verifySvc, err := newServices(ctx, cfg, reg, getenv)
-	if err != nil {
-		return err
-	}
-
-	metrics, err := server.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	tlsFiles := server.TLSFiles{CertFile: cfg.Server.TLS.CertFile, KeyFile: cfg.Server.TLS.KeyFile, ClientCAFile: cfg.Server.TLS.ClientCAFile}
-	reloader, err := server.NewCertReloader(tlsFiles, metrics, func(err error) {
-		if err != nil {
-			lg.Warn("TLS files changed but do not load; still serving the previous certificate", slog.String("error", err.Error()))
-			return
+	var kube kubernetes.Interface
+	if cfg.Auth.Kubernetes != nil {
+		if kube, err = kubeClient(getenv); err != nil {
+			return fmt.Errorf("auth.kubernetes: %w", err)
 		}
-		lg.Info("TLS certificate, key and client CA reloaded")
-	})
-	if err != nil {
-		return fmt.Errorf("server.tls: %w", err)
 	}
-
-	api := server.NewServer(server.Deps{
-		Logger:          lg,
-		Metrics:         metrics,
-		Resolve:         server.Endpoint{Lookup: resolveSvc.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
-		Mutate:          server.Endpoint{Lookup: resolveSvc.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
-		Verify:          server.Endpoint{Lookup: verifySvc.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
-		MaxRequestBytes: cfg.Server.MaxRequestBytes,
-		MaxKeys:         cfg.Server.MaxKeys,
-	})
 
 	var lc net.ListenConfig
 	apiLn, err := lc.Listen(ctx, "tcp", cfg.Server.Address)
@@ -176,17 +148,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = apiLn.Close()
 		return fmt.Errorf("server.metricsAddress: %w", err)
 	}
-	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D())
-	runner := &server.Runner{
-		API:             api,
-		APIListener:     apiLn,
-		OpsListener:     opsLn,
-		TLS:             reloader.TLSConfig(),
-		Logger:          lg,
-		ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
-		WriteTimeout:    longest + 5*time.Second,
+	prov, err := app.New(ctx, cfg, apiLn, opsLn, app.Options{
+		Logger:     lg,
+		Metrics:    reg,
+		Kubernetes: kube,
+		OnReload: func(err error) {
+			if err != nil {
+				lg.Warn("TLS files changed but do not load; still serving the previous certificate", slog.String("error", err.Error()))
+				return
+			}
+			lg.Info("TLS certificate, key and client CA reloaded")
+		},
+	})
+	if err != nil {
+		_, _ = apiLn.Close(), opsLn.Close()
+		return err
 	}
-	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: reg, Ready: runner.Ready})
+	runner, reloader := prov.Runner, prov.Reloader
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -304,48 +282,6 @@ func loadConfig(f *flags) (*config.Config, error) {
 		return nil, fmt.Errorf("config %s:\n  %s", f.config, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	return cfg, nil
-}
-
-// newServices builds the lookups: resolve/mutate and verify share one registry client (one
-// transport, SSRF guard and per-registry limits) and one worker pool.
-func newServices(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, getenv func(string) string) (*resolve.Service, *verify.Service, error) {
-	var opts []resolve.Option
-	if cfg.Auth.Kubernetes != nil {
-		cs, err := kubeClient(getenv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("auth.kubernetes: %w", err)
-		}
-		opts = append(opts, resolve.WithKubernetes(cs))
-	}
-	rs, err := resolve.New(ctx, *cfg, reg, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	vc, err := cache.New[*verify.Value](cache.Options{
-		Name:        "verify",
-		MaxEntries:  cfg.Cache.MaxEntries,
-		TTL:         cfg.Cache.TTL.D(),
-		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
-		MaxStale:    cfg.Cache.MaxStale.D(),
-		Negative:    registry.IsNegative,
-		Registerer:  reg,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	vs, err := verify.New(ctx, verify.Options{
-		Authorities: cfg.Authorities,
-		Registry:    verify.NewRegistry(rs.Registry()),
-		Pool:        rs.Pool(),
-		Refs:        rs.Refs(),
-		Cache:       vc,
-		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
-		Registerer:  reg,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return rs, vs, nil
 }
 
 // kubeClient uses $KUBECONFIG when set, the in-cluster service account otherwise.

@@ -37,13 +37,9 @@ import (
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 
-	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/app"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
-	"github.com/imagetrust/imagetrust/provider/internal/registry"
-	"github.com/imagetrust/imagetrust/provider/internal/resolve"
-	"github.com/imagetrust/imagetrust/provider/internal/server"
-	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
 
 // BankRegistry is the registry host the samples and the seed constraints name. The demo's
@@ -331,54 +327,12 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 	lg := slog.New(slog.NewJSONHandler(providerLog, nil))
 	reg := prometheus.NewRegistry()
 	e.metrics = reg
-	rs, err := resolve.New(ctx, *cfg, reg)
+	prov, err := app.New(ctx, cfg, apiLn, opsLn, app.Options{Logger: lg, Metrics: reg})
 	if err != nil {
 		_, _ = apiLn.Close(), opsLn.Close()
 		return err
 	}
-	vc, err := cache.New[*verify.Value](cache.Options{
-		Name: "verify", MaxEntries: cfg.Cache.MaxEntries, TTL: cfg.Cache.TTL.D(),
-		NotFoundTTL: cfg.Cache.NotFoundTTL.D(), MaxStale: cfg.Cache.MaxStale.D(),
-		Negative: registry.IsNegative, Registerer: reg,
-	})
-	if err != nil {
-		_, _ = apiLn.Close(), opsLn.Close()
-		return err
-	}
-	vs, err := verify.New(ctx, verify.Options{
-		Authorities: cfg.Authorities, Registry: verify.NewRegistry(rs.Registry()), Pool: rs.Pool(),
-		Refs: rs.Refs(), Cache: vc, Deadline: cfg.Endpoints.Verify.Deadline.D(), Registerer: reg,
-	})
-	if err != nil {
-		_, _ = apiLn.Close(), opsLn.Close()
-		return err
-	}
-	metrics, err := server.NewMetrics(reg)
-	if err != nil {
-		_, _ = apiLn.Close(), opsLn.Close()
-		return err
-	}
-	reloader, err := server.NewCertReloader(server.TLSFiles{
-		CertFile: cfg.Server.TLS.CertFile, KeyFile: cfg.Server.TLS.KeyFile, ClientCAFile: cfg.Server.TLS.ClientCAFile,
-	}, metrics, nil)
-	if err != nil {
-		_, _ = apiLn.Close(), opsLn.Close()
-		return err
-	}
-	api := server.NewServer(server.Deps{
-		Logger:          lg,
-		Metrics:         metrics,
-		Resolve:         server.Endpoint{Lookup: rs.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
-		Mutate:          server.Endpoint{Lookup: rs.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
-		Verify:          server.Endpoint{Lookup: vs.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
-		MaxRequestBytes: cfg.Server.MaxRequestBytes,
-		MaxKeys:         cfg.Server.MaxKeys,
-	})
-	runner := &server.Runner{
-		API: api, APIListener: apiLn, OpsListener: opsLn, TLS: reloader.TLSConfig(), Logger: lg,
-		ShutdownTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second,
-	}
-	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: reg, Ready: runner.Ready})
+	runner, rs := prov.Runner, prov.Resolve
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(runCtx) }()
