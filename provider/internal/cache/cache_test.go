@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 )
 
 var errNotFound = errors.New("not found: x")
@@ -195,27 +194,9 @@ func TestSingleflight(t *testing.T) {
 // or their context), polling the goroutine stacks with a generous overall bound.
 func waitGetters(t *testing.T, n int) {
 	t.Helper()
-	var waiting int
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		for {
-			if m := runtime.Stack(buf, true); m < len(buf) {
-				buf = buf[:m]
-				break
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-		waiting = 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, " [select") && strings.Contains(g, "cache.(*Cache[...]).Get(") {
-				waiting++
-			}
-		}
-		if waiting >= n {
-			return
-		}
+	if waiting := cachetest.WaitGetters(n, time.Minute); waiting < n {
+		t.Fatalf("%d goroutines wait in Cache.Get, want %d", waiting, n)
 	}
-	t.Fatalf("%d goroutines wait in Cache.Get, want %d", waiting, n)
 }
 
 func TestCallerDeadlineServesStale(t *testing.T) {

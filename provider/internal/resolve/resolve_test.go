@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
@@ -260,7 +260,7 @@ func TestSingleflightAtRegistry(t *testing.T) {
 	// Hold the manifest request until every caller has missed the cache and waits for the one
 	// lookup in flight (seen in the goroutine stacks), however slowly the machine runs.
 	f.reg.Gate(func(*http.Request) {
-		if got := waitGetters(n, time.Minute); got < n {
+		if got := cachetest.WaitGetters(n, time.Minute); got < n {
 			t.Errorf("%d callers wait in Cache.Get after a minute, want %d", got, n)
 		}
 	})
@@ -282,32 +282,6 @@ func TestSingleflightAtRegistry(t *testing.T) {
 	if got := misses(); got != n {
 		t.Errorf("cache misses = %v, want %d", got, n)
 	}
-}
-
-// waitGetters waits up to bound until n goroutines are blocked in Cache.Get's select (waiting
-// for the load in flight or their context) and returns how many it saw.
-func waitGetters(n int, bound time.Duration) int {
-	var waiting int
-	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		for {
-			if m := runtime.Stack(buf, true); m < len(buf) {
-				buf = buf[:m]
-				break
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-		waiting = 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, " [select") && strings.Contains(g, "cache.(*Cache[...]).Get(") {
-				waiting++
-			}
-		}
-		if waiting >= n {
-			break
-		}
-	}
-	return waiting
 }
 
 func TestCacheTTLsAndOutage(t *testing.T) {

@@ -42,23 +42,14 @@ func WithBasicAuth(user, password string) Option {
 	return func(r *Registry) { r.user, r.password = user, password }
 }
 
-// New starts a plain-HTTP registry on loopback; it stops when the test ends (t.Cleanup) or
-// when Close is called.
-func New(opts ...Option) *Registry {
-	r := &Registry{counts: map[string]int{}, release: make(chan struct{})}
-	for _, o := range opts {
-		o(r)
-	}
-	r.hang.Store(func(*http.Request) bool { return false })
-	r.gate.Store(func(*http.Request) {})
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.Server = httptest.NewServer(r.wrap(inner))
-	r.Host = strings.TrimPrefix(r.Server.URL, "http://")
-	return r
-}
+// New starts a plain-HTTP registry on loopback; the caller stops it with Close (usually in
+// t.Cleanup).
+func New(opts ...Option) *Registry { return start(httptest.NewServer, "http://", opts) }
 
 // NewTLS is New over HTTPS (httptest's certificate: use r.Server.Client() / Certificate()).
-func NewTLS(opts ...Option) *Registry {
+func NewTLS(opts ...Option) *Registry { return start(httptest.NewTLSServer, "https://", opts) }
+
+func start(serve func(http.Handler) *httptest.Server, scheme string, opts []Option) *Registry {
 	r := &Registry{counts: map[string]int{}, release: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
@@ -66,8 +57,8 @@ func NewTLS(opts ...Option) *Registry {
 	r.hang.Store(func(*http.Request) bool { return false })
 	r.gate.Store(func(*http.Request) {})
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.Server = httptest.NewTLSServer(r.wrap(inner))
-	r.Host = strings.TrimPrefix(r.Server.URL, "https://")
+	r.Server = serve(r.wrap(inner))
+	r.Host = strings.TrimPrefix(r.Server.URL, scheme)
 	return r
 }
 

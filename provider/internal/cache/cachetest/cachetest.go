@@ -1,0 +1,36 @@
+// Package cachetest helps tests synchronise with the cache without sleeping.
+package cachetest
+
+import (
+	"runtime"
+	"strings"
+	"time"
+)
+
+// WaitGetters waits up to bound until n goroutines are blocked in Cache.Get's select (waiting
+// for the load in flight or for their context) and returns how many it saw last. It reads the
+// goroutine stacks, so it depends on Get's shape: if Get changes, callers fail with a count
+// rather than pass wrongly.
+func WaitGetters(n int, bound time.Duration) int {
+	var waiting int
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		for {
+			if m := runtime.Stack(buf, true); m < len(buf) {
+				buf = buf[:m]
+				break
+			}
+			buf = make([]byte, 2*len(buf))
+		}
+		waiting = 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, " [select") && strings.Contains(g, "cache.(*Cache[...]).Get(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			break
+		}
+	}
+	return waiting
+}
