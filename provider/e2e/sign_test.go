@@ -3,24 +3,20 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/signature"
-	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
 // signImage signs the sample image ref (repo:tag, by its digest) with a fresh ECDSA key in
@@ -40,28 +36,8 @@ func (s *stack) signImage(ref string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
-	if err != nil {
+	if err := signing.Sign(d, sv); err != nil {
 		t.Fatal(err)
-	}
-	raw, err := sv.SignMessage(bytes.NewReader(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	se, err := ociremote.SignedEntity(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	se, err = mutate.AttachSignatureToEntity(se, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociremote.WriteSignatures(d.Repository, se); err != nil {
-		t.Fatalf("writing signature for %s: %v", d, err)
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,15 +60,14 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	cempty "github.com/sigstore/cosign/v2/pkg/oci/empty"
 	cmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
-	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 	"sigs.k8s.io/yaml"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
 func main() {
@@ -916,15 +914,7 @@ func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i, r
 		return err
 	}
 	d := tag.Context().Digest(h.String())
-	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
-	if err != nil {
-		return err
-	}
-	raw, err := sv.SignMessage(bytes.NewReader(payload))
-	if err != nil {
-		return err
-	}
-	sig, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+	sig, err := signing.Signature(d, sv)
 	if err != nil {
 		return err
 	}

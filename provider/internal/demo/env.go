@@ -7,7 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,11 +34,11 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
-	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/imagetrust/imagetrust/provider/internal/app"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
 // BankRegistry is the registry host the samples and the seed constraints name. The demo's
@@ -146,7 +145,7 @@ func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.Sig
 			continue
 		}
 		d := tag.Context().Digest(h.String())
-		if err := sign(d, sv); err != nil {
+		if err := signing.Sign(d, sv); err != nil {
 			return fmt.Errorf("signing %s: %w", tag, err)
 		}
 		if s.SBOM {
@@ -196,30 +195,6 @@ func attestSBOM(d name.Digest, sv signature.SignerVerifier) error {
 		return err
 	}
 	return ociremote.WriteAttestations(d.Repository, se)
-}
-
-func sign(d name.Digest, sv signature.SignerVerifier) error {
-	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
-	if err != nil {
-		return err
-	}
-	raw, err := sv.SignMessage(bytes.NewReader(payload))
-	if err != nil {
-		return err
-	}
-	sig, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
-	if err != nil {
-		return err
-	}
-	se, err := ociremote.SignedEntity(d)
-	if err != nil {
-		return err
-	}
-	se, err = cmutate.AttachSignatureToEntity(se, sig)
-	if err != nil {
-		return err
-	}
-	return ociremote.WriteSignatures(d.Repository, se)
 }
 
 func newKey() (signature.SignerVerifier, crypto.PublicKey, error) {
