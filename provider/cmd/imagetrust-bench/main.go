@@ -180,6 +180,12 @@ type Line struct {
 	// in-memory registry and the client): on a shared machine, where the time went.
 	ProviderCPU float64 `json:"provider_cpu_s,omitempty"`
 	BenchCPU    float64 `json:"bench_cpu_s,omitempty"`
+	// P50Decoded is p50 with the client's decoding of the whole answer (as Gatekeeper does)
+	// included; p50_ms and p99_ms end when the last byte of the answer is read.
+	P50Decoded float64 `json:"p50_decoded_ms,omitempty"`
+	// Registry requests per key, and connections the registry accepted, during the scenario.
+	RegReqsPerKey float64 `json:"registry_requests_per_key,omitempty"`
+	RegConns      int     `json:"registry_conns,omitempty"`
 }
 
 func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
@@ -208,7 +214,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		}
 		defer func() { _ = os.RemoveAll(dir) }() // best effort: a temporary directory
 	}
-	env, err := newEnv(dir, reg.Host, f.env, f.args)
+	env, err := newEnv(dir, reg, f.env, f.args)
 	if err != nil {
 		return err
 	}
@@ -388,6 +394,7 @@ func pushImages(ctx context.Context, host string, n, repos int) ([]string, error
 type env struct {
 	dir      string
 	regHost  string
+	reg      *registrytest.Registry
 	ca       *pki.CA
 	files    pki.Files
 	client   *http.Client
@@ -397,7 +404,7 @@ type env struct {
 	starts   int
 }
 
-func newEnv(dir, regHost string, procEnv, procArgs []string) (*env, error) {
+func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
 	ca, err := pki.NewCA("imagetrust-bench CA")
 	if err != nil {
 		return nil, err
@@ -422,7 +429,7 @@ func newEnv(dir, regHost string, procEnv, procArgs []string) (*env, error) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: tc, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 	}}
-	return &env{dir: dir, regHost: regHost, ca: ca, files: files, client: client, procEnv: procEnv, procArgs: procArgs,
+	return &env{dir: dir, regHost: reg.Host, reg: reg, ca: ca, files: files, client: client, procEnv: procEnv, procArgs: procArgs,
 		deadline: map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}}, nil
 }
 
@@ -431,6 +438,7 @@ type provider struct {
 	api     string
 	metrics string
 	client  *http.Client
+	reg     *registrytest.Registry
 	done    chan error
 	stderr  io.Writer
 	// reported: the first unsigned /v1/verify answer has been written to stderr.
@@ -482,7 +490,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, done: make(chan error, 1), stderr: stderr}
+	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, reg: e.reg, done: make(chan error, 1), stderr: stderr}
 	go func() { p.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get("http://" + met + "/readyz")
@@ -585,24 +593,38 @@ func (p *provider) heapMB() float64 {
 
 // post sends one ProviderRequest and returns the number of per-key errors and, for
 // /v1/verify, of values with signed=false.
-func (p *provider) post(ctx context.Context, endpoint string, keys []string) (errs, unsigned int, err error) {
+//
+// It also returns how long the exchange took up to the last byte of the answer (read) and
+// with the decoding (total).
+func (p *provider) post(ctx context.Context, endpoint string, keys []string) (errs, unsigned int, read, total time.Duration, err error) {
+	t0 := time.Now()
+	errs, unsigned, read, err = p.exchange(ctx, endpoint, keys, t0)
+	return errs, unsigned, read, time.Since(t0), err
+}
+
+func (p *provider) exchange(ctx context.Context, endpoint string, keys []string, t0 time.Time) (errs, unsigned int, read time.Duration, err error) {
 	body, err := json.Marshal(externaldata.ProviderRequest{
 		APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderRequestKind,
 		Request: externaldata.Request{Keys: keys},
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	read = time.Since(t0)
+	if err != nil {
+		return 0, 0, read, fmt.Errorf("reading response (HTTP %d): %w", resp.StatusCode, err)
+	}
 	// Like Gatekeeper, the whole answer is decoded; values are kept raw (Gatekeeper hands them
 	// to Rego as parsed JSON, which this client does not need) except /v1/verify's "signed".
 	var pr struct {
@@ -615,14 +637,14 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 			SystemError string `json:"systemError"`
 		} `json:"response"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
-		return 0, 0, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		return 0, 0, read, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if pr.Response.SystemError != "" {
-		return 0, 0, fmt.Errorf("systemError: %s", pr.Response.SystemError)
+		return 0, 0, read, fmt.Errorf("systemError: %s", pr.Response.SystemError)
 	}
 	if len(pr.Response.Items) != len(keys) {
-		return 0, 0, fmt.Errorf("%d items for %d keys", len(pr.Response.Items), len(keys))
+		return 0, 0, read, fmt.Errorf("%d items for %d keys", len(pr.Response.Items), len(keys))
 	}
 	for _, it := range pr.Response.Items {
 		switch {
@@ -639,7 +661,7 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 			}
 		}
 	}
-	return errs, unsigned, nil
+	return errs, unsigned, read, nil
 }
 
 // scenario sends keys (rounds times) in batches of size b from c concurrent clients.
@@ -651,7 +673,9 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		}
 	}
 	lat := make([]time.Duration, len(batches))
+	latDecoded := make([]time.Duration, len(batches))
 	pcpu0, bcpu0 := p.cpuSeconds(), selfCPUSeconds()
+	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
 	var firstErr atomic.Value
@@ -664,9 +688,8 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 				if i >= len(batches) {
 					return
 				}
-				t0 := time.Now()
-				n, u, err := p.post(ctx, endpoint, batches[i])
-				lat[i] = time.Since(t0)
+				n, u, read, total, err := p.post(ctx, endpoint, batches[i])
+				lat[i], latDecoded[i] = read, total
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					n = len(batches[i])
@@ -683,11 +706,15 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	total := len(keys) * rounds
 	slices.Sort(lat)
+	slices.Sort(latDecoded)
 	l := Line{
 		Endpoint: endpoint, Phase: phase, Batch: b, Concurrency: c, Keys: total,
 		KeysPerS: round(float64(total) / wall.Seconds()), P50ms: ms(pct(lat, 50)), P99ms: ms(pct(lat, 99)),
 		Errors: int(errs.Load()), RSSMB: round(p.rssMB()), HeapMB: p.heapMB(),
 		ProviderCPU: round(p.cpuSeconds() - pcpu0), BenchCPU: round(selfCPUSeconds() - bcpu0),
+		P50Decoded:    ms(pct(latDecoded, 50)),
+		RegReqsPerKey: round(float64(p.reg.Total()-reqs0) / float64(total)),
+		RegConns:      p.reg.Conns() - conns0,
 	}
 	if endpoint == "verify" {
 		u := int(unsigned.Load())
@@ -714,7 +741,7 @@ func (p *provider) outage(ctx context.Context, endpoint string, keys []string, d
 				i := int(next.Add(1)) - 1
 				batch := keys[(i*100)%len(keys) : min((i*100)%len(keys)+100, len(keys))]
 				t0 := time.Now()
-				n, _, err := p.post(ctx, endpoint, batch)
+				n, _, _, _, err := p.post(ctx, endpoint, batch)
 				el := time.Since(t0)
 				if err != nil {
 					n = len(batch)

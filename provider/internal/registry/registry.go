@@ -75,6 +75,8 @@ type Client struct {
 
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
+
+	referrers *referrersMemo
 }
 
 type pullerGen struct {
@@ -163,7 +165,8 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 
 	c.base = newBaseTransport(c.policy, o.PerRegistryConcurrency, o.Timeout, o.TLSConfig)
-	c.transport = newGuard(c.policy, newPingCache(c.policy, &counting{p: c.policy, next: c.base, resps: c.resps}))
+	c.referrers = newReferrersMemo()
+	c.transport = newGuard(c.policy, newPingCache(c.policy, &counting{p: c.policy, next: c.base, resps: c.resps, referrers: c.referrers}))
 	return c, nil
 }
 

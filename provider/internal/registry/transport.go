@@ -285,6 +285,8 @@ type counting struct {
 	p     *hostPolicy
 	next  http.RoundTripper
 	resps *prometheus.CounterVec
+	// referrers learns which repositories have no referrers API (nil: not recorded).
+	referrers *referrersMemo
 }
 
 func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -296,7 +298,29 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	code := "error"
 	if err == nil {
 		code = strconv.Itoa(resp.StatusCode)
+		if c.referrers != nil {
+			c.referrers.observe(req, resp.StatusCode)
+		}
 	}
 	c.resps.WithLabelValues(label, req.Method, code).Inc()
+	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &drainingBody{ReadCloser: resp.Body}
+	}
 	return resp, err
+}
+
+// drainBytes is how much of an unread response body Close reads so that the connection can be
+// reused: an error body, or a 404 that go-containerregistry closes unread (its referrers call
+// does so for every registry without the referrers API, which cost one new connection — a
+// dial and, for HTTPS, a handshake — per image). Bigger leftovers are not worth reading.
+const drainBytes = 64 << 10
+
+// drainingBody reads what is left of a small body before closing it.
+type drainingBody struct {
+	io.ReadCloser
+}
+
+func (b *drainingBody) Close() error {
+	_, _ = io.CopyN(io.Discard, b.ReadCloser, drainBytes) // best effort: a failed read just means no reuse
+	return b.ReadCloser.Close()
 }

@@ -96,8 +96,15 @@ func (e *env) resetRequests() map[string]int {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvReferrers(t, true)
+}
+
+// newEnvReferrers is newEnv with the registry's OCI referrers API on or off (off: referrers
+// are pushed to and read from the sha256-<hex> fallback tag).
+func newEnvReferrers(t testing.TB, api bool) *env {
+	t.Helper()
 	e := &env{requests: map[string]int{}}
-	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true))
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.count(r)
 		reg.ServeHTTP(w, r)

@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
@@ -135,6 +139,11 @@ func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.H
 func (r *clientRegistry) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error) {
 	var out *v1.IndexManifest
 	err := r.each(ctx, ref, "verify_referrers", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+		if r.c.ReferrersAPIUnsupported(repo) {
+			idx, err := fallbackReferrers(ctx, p, repo, digest)
+			out = idx
+			return err
+		}
 		idx, err := remote.Referrers(repo.Digest(digest.String()), remote.Reuse(p), remote.WithContext(ctx))
 		if err != nil {
 			return err
@@ -143,6 +152,31 @@ func (r *clientRegistry) Referrers(ctx context.Context, ref imageref.Ref, digest
 		return err
 	})
 	return out, err
+}
+
+// maxReferrersIndex caps a referrers fallback index (an OCI index of descriptors).
+const maxReferrersIndex = 4 << 20
+
+// fallbackReferrers reads the referrers of digest from the OCI referrers tag schema
+// (sha256-<hex>) without first asking the referrers API, for a registry known not to have
+// it; no such tag means no referrers, as go-containerregistry's remote.Referrers treats it.
+func fallbackReferrers(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
+	d, err := p.Get(ctx, repo.Tag(digest.Algorithm+"-"+digest.Hex))
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
+		}
+		return nil, err
+	}
+	if len(d.Manifest) > maxReferrersIndex {
+		return nil, &tooLargeError{what: "referrers index " + digest.String(), max: maxReferrersIndex}
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(d.Manifest, &idx); err != nil {
+		return nil, fmt.Errorf("malformed referrers index for %s: %w", digest, err)
+	}
+	return &idx, nil
 }
 
 // tooLargeError: something read from a registry exceeded its cap. It makes that signature or

@@ -101,6 +101,8 @@ type Service struct {
 	refs     *imageref.Memo
 	results  *prometheus.CounterVec
 	checks   *prometheus.CounterVec
+	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
+	blobsSaved prometheus.Counter
 }
 
 // New compiles the authorities (reading key files, trusted roots and KMS public keys).
@@ -130,12 +132,16 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
 		}, []string{"kind", "result"}),
+		blobsSaved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagetrust_verify_payload_reads_saved_total",
+			Help: "Simple-signing payloads known from their layer digest, so not read from the registry.",
+		}),
 	}
 	if s.refs == nil {
 		s.refs = imageref.NewMemo(memoEntries)
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.results, s.checks} {
+		for _, c := range []prometheus.Collector{s.results, s.checks, s.blobsSaved} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("verify: registering metrics: %w", err)
 			}
@@ -543,7 +549,7 @@ func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 	if !ok {
 		return
 	}
-	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, func(l v1.Descriptor, payload []byte) error {
+	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
 		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
 		if err != nil {
 			return err
@@ -556,7 +562,10 @@ func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 // eachLayer reads the layers of a signature or attestation manifest (at most lim.Layers, each
 // at most sizeCap bytes) and hands each to check. A layer that cannot be read or does not
 // check is rejected with its reason and the rest go on; a registry outage ends the lookup.
-func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, check func(v1.Descriptor, []byte) error) {
+//
+// guess, when not nil, may return a layer's content without reading it: bytes whose sha256 is
+// the layer's digest (see payloadGuess).
+func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, guess func(v1.Descriptor) []byte, check func(v1.Descriptor, []byte) error) {
 	for i, l := range layers {
 		if i >= s.lim.Layers {
 			p.reject(kind, "more than %d %s layers; the rest were ignored", s.lim.Layers, kind)
@@ -567,15 +576,23 @@ func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.D
 			p.reject(kind, "layer %s: %s of %d bytes exceeds the %d-byte cap", l.Digest, what, l.Size, sizeCap)
 			continue
 		}
-		b, err := s.reg.Blob(ctx, ref, l.Digest, sizeCap)
-		if err != nil {
-			if fatal(err) {
-				p.err = err
-				return
+		var b []byte
+		if guess != nil {
+			b = guess(l)
+		}
+		if b == nil {
+			var err error
+			if b, err = s.reg.Blob(ctx, ref, l.Digest, sizeCap); err != nil {
+				if fatal(err) {
+					p.err = err
+					return
+				}
+				s.checks.WithLabelValues(kind, "rejected").Inc()
+				p.reject(kind, "layer %s: %v", l.Digest, err)
+				continue
 			}
-			s.checks.WithLabelValues(kind, "rejected").Inc()
-			p.reject(kind, "layer %s: %v", l.Digest, err)
-			continue
+		} else {
+			s.blobsSaved.Inc()
 		}
 		if err := check(l, b); err != nil {
 			s.checks.WithLabelValues(kind, "rejected").Inc()
@@ -618,7 +635,7 @@ func (s *Service) attestations(ctx context.Context, ref imageref.Ref, h v1.Hash,
 }
 
 func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
-	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, func(l v1.Descriptor, raw []byte) error {
+	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, func(l v1.Descriptor, raw []byte) error {
 		vs, err := checkDSSE(auths, l.Annotations, raw, h.String())
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ package registrytest
 import (
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,7 @@ type Registry struct {
 	gate     atomic.Value // func(*http.Request): called before a manifest request is served
 	active   atomic.Int32
 	peak     atomic.Int32
+	conns    atomic.Int64 // connections accepted
 	user     string
 	password string
 }
@@ -44,12 +46,16 @@ func WithBasicAuth(user, password string) Option {
 
 // New starts a plain-HTTP registry on loopback; the caller stops it with Close (usually in
 // t.Cleanup).
-func New(opts ...Option) *Registry { return start(httptest.NewServer, "http://", opts) }
+func New(opts ...Option) *Registry {
+	return start(func(s *httptest.Server) { s.Start() }, "http://", opts)
+}
 
 // NewTLS is New over HTTPS (httptest's certificate: use r.Server.Client() / Certificate()).
-func NewTLS(opts ...Option) *Registry { return start(httptest.NewTLSServer, "https://", opts) }
+func NewTLS(opts ...Option) *Registry {
+	return start(func(s *httptest.Server) { s.StartTLS() }, "https://", opts)
+}
 
-func start(serve func(http.Handler) *httptest.Server, scheme string, opts []Option) *Registry {
+func start(serve func(*httptest.Server), scheme string, opts []Option) *Registry {
 	r := &Registry{counts: map[string]int{}, release: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
@@ -57,7 +63,13 @@ func start(serve func(http.Handler) *httptest.Server, scheme string, opts []Opti
 	r.hang.Store(func(*http.Request) bool { return false })
 	r.gate.Store(func(*http.Request) {})
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.Server = serve(r.wrap(inner))
+	r.Server = httptest.NewUnstartedServer(r.wrap(inner))
+	r.Server.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			r.conns.Add(1)
+		}
+	}
+	serve(r.Server)
 	r.Host = strings.TrimPrefix(r.Server.URL, scheme)
 	return r
 }
@@ -154,6 +166,10 @@ func (r *Registry) ResetCounts() {
 	r.mu.Unlock()
 	r.peak.Store(0)
 }
+
+// Conns is the number of connections the registry has accepted (never reset): a client that
+// reuses its connections opens few.
+func (r *Registry) Conns() int { return int(r.conns.Load()) }
 
 // Peak is the largest number of requests served at once since the last ResetCounts.
 func (r *Registry) Peak() int { return int(r.peak.Load()) }
