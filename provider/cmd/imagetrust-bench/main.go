@@ -24,6 +24,13 @@
 // 1.1 support. -verify-repos 0 puts every image in a repository of its own: each image then
 // also costs the provider a new repository (its /v2/ ping; for a plain-HTTP registry
 // go-containerregistry first tries HTTPS, a TLS handshake that fails).
+//
+// With -pin (the default) the provider runs on a CPU of its own (taskset) and this process on
+// the others, as in production, where the registry and Gatekeeper do not share the provider's
+// CPU; every line says the placement in "pinned". p50_ms and p99_ms run from sending the
+// request to reading the last byte of the answer; p50_decoded_ms adds the client's decoding of
+// the whole answer (Gatekeeper's work). registry_requests_per_key and registry_conns count what
+// the registry served and accepted during the scenario.
 package main
 
 import (
@@ -92,6 +99,7 @@ type flags struct {
 	verifyN    int
 	verifyGrow int
 	verifyRepo int
+	pin        bool
 	only       string
 	workDir    string
 	env        []string
@@ -112,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyN, "verify-images", 50000, "signed images for the verify group (0: skip it)")
 	fs.IntVar(&f.verifyGrow, "verify-growth", 50000, "distinct images of the verify growth run (≤ verify-images; 0: skip)")
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
+	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
 	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
@@ -178,6 +187,8 @@ type Line struct {
 	OverDeadline *int    `json:"over_deadline,omitempty"`
 	// CPU seconds used during the scenario by the provider process and by this process (the
 	// in-memory registry and the client): on a shared machine, where the time went.
+	// Pinned says how the provider and this process were placed on CPUs (see -pin).
+	Pinned      string  `json:"pinned"`
 	ProviderCPU float64 `json:"provider_cpu_s,omitempty"`
 	BenchCPU    float64 `json:"bench_cpu_s,omitempty"`
 	// P50Decoded is p50 with the client's decoding of the whole answer (as Gatekeeper does)
@@ -194,6 +205,13 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+
+	// Before the registry and the client start their threads, which then inherit the placement.
+	placement := pinning{provider: -1, why: "-pin=false"}
+	if f.pin {
+		placement = pin()
+	}
+	logf("pinned: %s", placement)
 
 	reg := registrytest.New()
 	defer reg.Close()
@@ -218,8 +236,9 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	if err != nil {
 		return err
 	}
+	env.pin = placement
 	enc := json.NewEncoder(stdout)
-	emit := func(l Line) error { return enc.Encode(l) }
+	emit := func(l Line) error { l.Pinned = env.pin.String(); return enc.Encode(l) }
 
 	if f.want("matrix") {
 		p, err := env.start(ctx, f.provider, stderr, nil)
@@ -402,6 +421,7 @@ type env struct {
 	procEnv  []string
 	procArgs []string
 	starts   int
+	pin      pinning
 }
 
 func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
@@ -483,7 +503,8 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	for _, a := range e.procArgs {
 		args = append(args, strings.ReplaceAll(a, "{run}", strconv.Itoa(e.starts)))
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	name, args := e.pin.command(bin, args)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), e.procEnv...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
