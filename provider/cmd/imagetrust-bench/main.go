@@ -206,13 +206,6 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 
-	// Before the registry and the client start their threads, which then inherit the placement.
-	placement := pinning{provider: -1, why: "-pin=false"}
-	if f.pin {
-		placement = pin()
-	}
-	logf("pinned: %s", placement)
-
 	reg := registrytest.New()
 	defer reg.Close()
 	var keys []string
@@ -236,7 +229,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	if err != nil {
 		return err
 	}
-	env.pin = placement
+	env.pinWanted, env.logf = f.pin, logf
 	enc := json.NewEncoder(stdout)
 	emit := func(l Line) error { l.Pinned = env.pin.String(); return enc.Encode(l) }
 
@@ -421,7 +414,11 @@ type env struct {
 	procEnv  []string
 	procArgs []string
 	starts   int
-	pin      pinning
+	// pin is the CPU placement, decided when the first provider starts (after the images are
+	// pushed, which uses every CPU); pinWanted is -pin.
+	pin       pinning
+	pinWanted bool
+	logf      func(string, ...any)
 }
 
 func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
@@ -502,6 +499,13 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	args := []string{"-config", path, "-log-level", "warn"}
 	for _, a := range e.procArgs {
 		args = append(args, strings.ReplaceAll(a, "{run}", strconv.Itoa(e.starts)))
+	}
+	if e.starts == 1 {
+		e.pin = pinning{provider: -1, why: "-pin=false"}
+		if e.pinWanted {
+			e.pin = pin()
+		}
+		e.logf("pinned: %s", e.pin)
 	}
 	name, args := e.pin.command(bin, args)
 	cmd := exec.CommandContext(ctx, name, args...)
