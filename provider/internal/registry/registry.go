@@ -24,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -77,6 +78,10 @@ type Client struct {
 	resps *prometheus.CounterVec
 
 	referrers *referrersMemo
+
+	rtMu    sync.Mutex
+	rts     map[string]*repoRT // authenticated transport per repository (GetManifest)
+	rtGroup singleflight.Group
 }
 
 type pullerGen struct {
@@ -114,6 +119,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
 		pullers: map[string]*pullerGen{},
+		rts:     map[string]*repoRT{},
 	}
 	for i, r := range o.Registries {
 		h := strings.ToLower(r.Host)
@@ -354,8 +360,8 @@ func (c *Client) limiter(host string) chan struct{} {
 // token fetched once per repository for every caller, not once per caller.
 func (c *Client) Puller(repo name.Repository) (*remote.Puller, error) { return c.puller(repo) }
 
-// puller returns the shared Puller for repo's registry: it keeps one authenticated transport
-// per repository so a HEAD costs one request after the first. It is replaced after maxAge or
+// puller returns the shared Puller for repo's registry (blobs, the referrers API, index GETs): it
+// keeps one authenticated transport per repository. It is replaced after maxAge or
 // maxReposPerPuller repositories.
 func (c *Client) puller(repo name.Repository) (*remote.Puller, error) {
 	key := repo.Scheme() + "://" + repo.RegistryStr()
@@ -396,19 +402,14 @@ func (c *Client) Head(ctx context.Context, ref imageref.Ref) (*Descriptor, error
 	}
 	var last error
 	for _, t := range targets {
-		var r name.Reference
-		if ref.Digest != "" {
-			r = t.Repo.Digest(ref.Digest)
-		} else {
-			r = t.Repo.Tag(ref.EffectiveTag())
+		reference := ref.Digest
+		if reference == "" {
+			reference = ref.EffectiveTag()
 		}
 		var desc *v1.Descriptor
 		err := c.Do(ctx, t.Repo, "head", ref.Original, func(ctx context.Context) error {
-			p, err := c.puller(t.Repo)
-			if err != nil {
-				return err
-			}
-			desc, err = p.Head(ctx, r)
+			var err error
+			desc, err = c.HeadManifest(ctx, t.Repo, reference)
 			return err
 		})
 		if err == nil {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -61,7 +60,7 @@ func (r *clientRegistry) Head(ctx context.Context, ref imageref.Ref) (*v1.Descri
 
 // each runs op on the content targets of ref (mirrors in order, then the origin) until one
 // succeeds; a not-found at a mirror falls through to the next target.
-func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation string, op func(ctx context.Context, p *remote.Puller, repo name.Repository) error) error {
+func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation string, op func(ctx context.Context, repo name.Repository) error) error {
 	targets, err := r.c.ContentTargets(ref)
 	if err != nil {
 		return err
@@ -69,11 +68,7 @@ func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation s
 	var last error
 	for _, t := range targets {
 		err := r.c.Do(ctx, t.Repo, operation, ref.Original, func(ctx context.Context) error {
-			p, err := r.c.Puller(t.Repo)
-			if err != nil {
-				return err
-			}
-			return op(ctx, p, t.Repo)
+			return op(ctx, t.Repo)
 		})
 		if err == nil {
 			return nil
@@ -88,21 +83,12 @@ func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation s
 
 func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*Manifest, error) {
 	var m *Manifest
-	err := r.each(ctx, ref, "verify_manifest", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
-		var nr name.Reference
-		if strings.HasPrefix(reference, "sha256:") {
-			nr = repo.Digest(reference)
-		} else {
-			nr = repo.Tag(reference)
-		}
-		d, err := p.Get(ctx, nr)
+	err := r.each(ctx, ref, "verify_manifest", func(ctx context.Context, repo name.Repository) error {
+		got, err := r.c.GetManifest(ctx, repo, reference, limit)
 		if err != nil {
 			return err
 		}
-		if int64(len(d.Manifest)) > limit {
-			return &tooLargeError{what: "manifest " + reference, max: limit}
-		}
-		m = &Manifest{Raw: d.Manifest, MediaType: d.MediaType, Digest: d.Digest}
+		m = &Manifest{Raw: got.Raw, MediaType: got.MediaType, Digest: got.Digest}
 		return nil
 	})
 	return m, err
@@ -110,7 +96,11 @@ func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, referen
 
 func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {
 	var out []byte
-	err := r.each(ctx, ref, "verify_blob", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+	err := r.each(ctx, ref, "verify_blob", func(ctx context.Context, repo name.Repository) error {
+		p, err := r.c.Puller(repo)
+		if err != nil {
+			return err
+		}
 		l, err := p.Layer(ctx, repo.Digest(digest.String()))
 		if err != nil {
 			return err
@@ -138,10 +128,14 @@ func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.H
 
 func (r *clientRegistry) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error) {
 	var out *v1.IndexManifest
-	err := r.each(ctx, ref, "verify_referrers", func(ctx context.Context, p *remote.Puller, repo name.Repository) error {
+	err := r.each(ctx, ref, "verify_referrers", func(ctx context.Context, repo name.Repository) error {
 		if r.c.ReferrersAPIUnsupported(repo) {
-			idx, err := fallbackReferrers(ctx, p, repo, digest)
+			idx, err := r.fallbackReferrers(ctx, repo, digest)
 			out = idx
+			return err
+		}
+		p, err := r.c.Puller(repo)
+		if err != nil {
 			return err
 		}
 		idx, err := remote.Referrers(repo.Digest(digest.String()), remote.Reuse(p), remote.WithContext(ctx))
@@ -160,8 +154,8 @@ const maxReferrersIndex = 4 << 20
 // fallbackReferrers reads the referrers of digest from the OCI referrers tag schema
 // (sha256-<hex>) without first asking the referrers API, for a registry known not to have
 // it; no such tag means no referrers, as go-containerregistry's remote.Referrers treats it.
-func fallbackReferrers(ctx context.Context, p *remote.Puller, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
-	d, err := p.Get(ctx, repo.Tag(digest.Algorithm+"-"+digest.Hex))
+func (r *clientRegistry) fallbackReferrers(ctx context.Context, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
+	m, err := r.c.GetManifest(ctx, repo, digest.Algorithm+"-"+digest.Hex, maxReferrersIndex)
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
@@ -169,11 +163,8 @@ func fallbackReferrers(ctx context.Context, p *remote.Puller, repo name.Reposito
 		}
 		return nil, err
 	}
-	if len(d.Manifest) > maxReferrersIndex {
-		return nil, &tooLargeError{what: "referrers index " + digest.String(), max: maxReferrersIndex}
-	}
 	var idx v1.IndexManifest
-	if err := json.Unmarshal(d.Manifest, &idx); err != nil {
+	if err := json.Unmarshal(m.Raw, &idx); err != nil {
 		return nil, fmt.Errorf("malformed referrers index for %s: %w", digest, err)
 	}
 	return &idx, nil
@@ -181,14 +172,7 @@ func fallbackReferrers(ctx context.Context, p *remote.Puller, repo name.Reposito
 
 // tooLargeError: something read from a registry exceeded its cap. It makes that signature or
 // attestation fail; it is not a registry outage.
-type tooLargeError struct {
-	what string
-	max  int64
-}
-
-func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("%s is larger than %d bytes", e.what, e.max)
-}
+type tooLargeError = registry.TooLargeError
 
 func readCapped(r io.Reader, limit int64, what string) ([]byte, error) {
 	var buf bytes.Buffer
@@ -197,7 +181,7 @@ func readCapped(r io.Reader, limit int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	if n > limit {
-		return nil, &tooLargeError{what: what, max: limit}
+		return nil, &tooLargeError{What: what, Max: limit}
 	}
 	return buf.Bytes(), nil
 }
