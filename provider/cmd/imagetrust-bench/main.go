@@ -197,6 +197,9 @@ type Line struct {
 	// Registry requests per key, and connections the registry accepted, during the scenario.
 	RegReqsPerKey float64 `json:"registry_requests_per_key,omitempty"`
 	RegConns      int     `json:"registry_conns,omitempty"`
+	// ECDSAus is one ECDSA P-256 verification on the provider's CPU just before the scenario
+	// (machine speed; see pinning.calibrate).
+	ECDSAus float64 `json:"ecdsa_verify_us,omitempty"`
 }
 
 func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
@@ -456,6 +459,7 @@ type provider struct {
 	metrics string
 	client  *http.Client
 	reg     *registrytest.Registry
+	pin     pinning
 	done    chan error
 	stderr  io.Writer
 	// reported: the first unsigned /v1/verify answer has been written to stderr.
@@ -515,7 +519,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, reg: e.reg, done: make(chan error, 1), stderr: stderr}
+	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, reg: e.reg, pin: e.pin, done: make(chan error, 1), stderr: stderr}
 	go func() { p.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get("http://" + met + "/readyz")
@@ -700,6 +704,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	lat := make([]time.Duration, len(batches))
 	latDecoded := make([]time.Duration, len(batches))
 	pcpu0, bcpu0 := p.cpuSeconds(), selfCPUSeconds()
+	ecdsaUS := p.pin.calibrate()
 	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
@@ -740,6 +745,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		P50Decoded:    ms(pct(latDecoded, 50)),
 		RegReqsPerKey: round(float64(p.reg.Total()-reqs0) / float64(total)),
 		RegConns:      p.reg.Conns() - conns0,
+		ECDSAus:       ecdsaUS,
 	}
 	if endpoint == "verify" {
 		u := int(unsigned.Load())
