@@ -50,9 +50,9 @@ type Manifest struct {
 // must hash to it. Use it inside Do, with a repository from ContentTargets or TagTargets.
 //
 // It is one HTTP request through repo's authenticated transport (see repoTransport) and no more:
-// go-containerregistry's Puller.Get, which this replaces for the manifests verification reads,
-// also parses every manifest it fetches and runs each request through its retry and fetcher
-// layers, about a third of the CPU of a manifest read on loopback.
+// go-containerregistry's remote.Get, which this replaces for the manifests verification reads,
+// also parses every manifest it fetches, about a third of the CPU of a manifest read on
+// loopback.
 func (c *Client) GetManifest(ctx context.Context, repo name.Repository, reference string, limit int64) (*Manifest, error) {
 	rt, err := c.repoTransport(ctx, repo)
 	if err != nil {
@@ -147,7 +147,9 @@ type repoRT struct {
 // repoTransport returns repo's authenticated transport (credentials from the keychain; for
 // token auth, the token, fetched once and renewed by go-containerregistry's bearer transport on
 // a 401), built once per repository and rebuilt after maxAge, so re-read credentials are used.
-// It sits on the shared guarded transport, like every Puller.
+// Every request to a registry goes through one: HEADs and manifest GETs here, blobs, referrers
+// and index GETs through go-containerregistry's remote functions (Remote), so a repository is
+// pinged and a token fetched once for all of them. It sits on the shared guarded transport.
 func (c *Client) repoTransport(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
 	key := repo.Scheme() + "://" + repo.String()
 	c.rtMu.Lock()
@@ -161,13 +163,13 @@ func (c *Client) repoTransport(ctx context.Context, repo name.Repository) (http.
 		if err != nil {
 			return nil, fmt.Errorf("credentials for %s: %w", repo, err)
 		}
-		rt, err := transport.NewWithContext(ctx, repo.Registry, auth, c.transport, []string{repo.Scope(transport.PullScope)})
+		// A *transport.Wrapper: go-containerregistry's remote functions use it as it is.
+		rt, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(c.transport, c.ua), []string{repo.Scope(transport.PullScope)})
 		if err != nil {
 			return nil, err
 		}
-		rt = transport.NewUserAgent(rt, c.ua)
 		c.rtMu.Lock()
-		if len(c.rts) >= maxReposPerPuller {
+		if len(c.rts) >= maxRepoTransports {
 			clear(c.rts) // bounded: forgetting costs one /v2/ ping (cached) and, with tokens, a token
 		}
 		c.rts[key] = &repoRT{rt: rt, created: time.Now()}

@@ -129,10 +129,11 @@ func TestGetManifestAuth(t *testing.T) {
 }
 
 // TestGetManifestToken: behind token auth (a Bearer front on the real registry, like Docker
-// Hub's), the repository's transport fetches one token and reuses it for every read.
+// Hub's), the repository's transport fetches one token and reuses it for every read: manifest
+// GETs, HEADs and go-containerregistry's remote functions (Remote) alike.
 func TestGetManifestToken(t *testing.T) {
 	reg := startRegistry(t)
-	push(t, reg.Host, "team/app:v1")
+	d := push(t, reg.Host, "team/app:v1")
 	var tokens, denied int
 	var mu sync.Mutex
 	var front *httptest.Server
@@ -164,9 +165,16 @@ func TestGetManifestToken(t *testing.T) {
 			t.Fatalf("GetManifest(behind token auth) = %v", err)
 		}
 	}
+	ref := mustParse(t, host+"/team/app:v1")
+	if desc, err := c.Head(context.Background(), ref); err != nil || desc.Digest != d {
+		t.Fatalf("Head(behind token auth) = %v, %v, want digest %s", desc, err, d)
+	}
+	if _, err := c.Get(context.Background(), ref, d.String()); err != nil {
+		t.Fatalf("Get(behind token auth) = %v", err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if tokens != 1 {
-		t.Errorf("token requests for 3 reads = %d, want 1", tokens)
+		t.Errorf("token requests for 5 reads (3 GetManifest, Head, Get) = %d, want 1", tokens)
 	}
 }

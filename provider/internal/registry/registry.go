@@ -48,9 +48,9 @@ type Options struct {
 	UserAgent string
 	// Registerer receives the registry metrics (nil: not registered).
 	Registerer prometheus.Registerer
-	// PullerMaxAge rotates the cached per-repository authenticated transports (default 10m),
-	// so credentials are re-resolved and the cache of repositories stays bounded.
-	PullerMaxAge time.Duration
+	// TransportMaxAge rotates the cached per-repository authenticated transports (default 10m),
+	// so credentials are re-resolved.
+	TransportMaxAge time.Duration
 	// CredentialRefresh is how often pull secrets and the docker config file are re-read
 	// (default 5m). A refresh that fails keeps the previous credentials.
 	CredentialRefresh time.Duration
@@ -71,9 +71,6 @@ type Client struct {
 	lim   map[string]chan struct{}
 	limN  int
 
-	pullMu  sync.Mutex
-	pullers map[string]*pullerGen // by host + insecure
-
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
 
@@ -84,14 +81,8 @@ type Client struct {
 	rtGroup singleflight.Group
 }
 
-type pullerGen struct {
-	p       *remote.Puller
-	created time.Time
-	repos   atomic.Int64
-	seen    sync.Map
-}
-
-const maxReposPerPuller = 4096
+// maxRepoTransports bounds the cached per-repository transports.
+const maxRepoTransports = 4096
 
 // New validates the options, reads the credentials and returns a Client.
 func New(ctx context.Context, o Options) (*Client, error) {
@@ -107,18 +98,17 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.UserAgent == "" {
 		o.UserAgent = "imagetrust-provider"
 	}
-	if o.PullerMaxAge <= 0 {
-		o.PullerMaxAge = 10 * time.Minute
+	if o.TransportMaxAge <= 0 {
+		o.TransportMaxAge = 10 * time.Minute
 	}
 	c := &Client{
 		regs:    map[string]config.Registry{},
 		policy:  newHostPolicy(),
 		timeout: o.Timeout,
 		ua:      o.UserAgent,
-		maxAge:  o.PullerMaxAge,
+		maxAge:  o.TransportMaxAge,
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
-		pullers: map[string]*pullerGen{},
 		rts:     map[string]*repoRT{},
 	}
 	for i, r := range o.Registries {
@@ -290,19 +280,16 @@ func (c *Client) targets(ref imageref.Ref, tags bool) ([]Target, error) {
 	return append(out, Target{Repo: repo}), nil
 }
 
-// RemoteOptions are the go-containerregistry options every access must use: the guarded,
-// metered shared transport, the credentials, no retries (callers have deadlines and caches),
-// the user agent and ctx. Use them only with repositories from ContentTargets / TagTargets,
-// inside Do.
-func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(c.transport),
-		remote.WithAuthFromKeychain(c.keychain),
-		remote.WithUserAgent(c.ua),
-		remote.WithRetryPredicate(func(error) bool { return false }),
-		remote.WithRetryStatusCodes(),
+// Remote returns the go-containerregistry options for one operation on repo (a repository from
+// ContentTargets or TagTargets; use them inside Do): repo's authenticated transport (see
+// repoTransport), which go-containerregistry then uses as it is — no retries (callers have
+// deadlines and caches), no second authentication — and ctx.
+func (c *Client) Remote(ctx context.Context, repo name.Repository) ([]remote.Option, error) {
+	rt, err := c.repoTransport(ctx, repo)
+	if err != nil {
+		return nil, err
 	}
+	return []remote.Option{remote.WithTransport(rt), remote.WithContext(ctx)}, nil
 }
 
 // Do runs op against the registry host of repo under the per-registry concurrency limit and
@@ -353,34 +340,6 @@ func (c *Client) limiter(host string) chan struct{} {
 		c.lim[host] = l
 	}
 	return l
-}
-
-// Puller returns the shared Puller for repo's registry (repo from ContentTargets or TagTargets;
-// use it inside Do): it keeps one authenticated transport per repository, so /v2/ is pinged and a
-// token fetched once per repository for every caller, not once per caller.
-func (c *Client) Puller(repo name.Repository) (*remote.Puller, error) { return c.puller(repo) }
-
-// puller returns the shared Puller for repo's registry (blobs, the referrers API, index GETs): it
-// keeps one authenticated transport per repository. It is replaced after maxAge or
-// maxReposPerPuller repositories.
-func (c *Client) puller(repo name.Repository) (*remote.Puller, error) {
-	key := repo.Scheme() + "://" + repo.RegistryStr()
-	c.pullMu.Lock()
-	g := c.pullers[key]
-	if g == nil || time.Since(g.created) > c.maxAge || g.repos.Load() > maxReposPerPuller {
-		p, err := remote.NewPuller(c.RemoteOptions(context.Background())...)
-		if err != nil {
-			c.pullMu.Unlock()
-			return nil, err
-		}
-		g = &pullerGen{p: p, created: time.Now()}
-		c.pullers[key] = g
-	}
-	c.pullMu.Unlock()
-	if _, loaded := g.seen.LoadOrStore(repo.String(), struct{}{}); !loaded {
-		g.repos.Add(1)
-	}
-	return g.p, nil
 }
 
 // Descriptor is what a manifest lookup returns.
@@ -434,11 +393,11 @@ func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*rem
 	for _, t := range targets {
 		var d *remote.Descriptor
 		err := c.Do(ctx, t.Repo, "get", ref.Original, func(ctx context.Context) error {
-			p, err := c.puller(t.Repo)
+			opts, err := c.Remote(ctx, t.Repo)
 			if err != nil {
 				return err
 			}
-			d, err = p.Get(ctx, t.Repo.Digest(digest))
+			d, err = remote.Get(t.Repo.Digest(digest), opts...)
 			return err
 		})
 		if err == nil {

@@ -394,7 +394,7 @@ func TestCredentialRefresh(t *testing.T) {
 	}
 	write("wrong")
 	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
-		Auth: config.Auth{DockerConfigFile: file}, CredentialRefresh: time.Millisecond, PullerMaxAge: time.Millisecond})
+		Auth: config.Auth{DockerConfigFile: file}, CredentialRefresh: time.Millisecond, TransportMaxAge: time.Millisecond})
 	ref := mustParse(t, reg.Host+"/team/private:v1")
 	if _, err := c.Head(context.Background(), ref); err == nil {
 		t.Fatalf("Head() with the wrong password = nil error")

@@ -97,11 +97,11 @@ func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, referen
 func (r *clientRegistry) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {
 	var out []byte
 	err := r.each(ctx, ref, "verify_blob", func(ctx context.Context, repo name.Repository) error {
-		p, err := r.c.Puller(repo)
+		opts, err := r.c.Remote(ctx, repo)
 		if err != nil {
 			return err
 		}
-		l, err := p.Layer(ctx, repo.Digest(digest.String()))
+		l, err := remote.Layer(repo.Digest(digest.String()), opts...)
 		if err != nil {
 			return err
 		}
@@ -134,11 +134,11 @@ func (r *clientRegistry) Referrers(ctx context.Context, ref imageref.Ref, digest
 			out = idx
 			return err
 		}
-		p, err := r.c.Puller(repo)
+		opts, err := r.c.Remote(ctx, repo)
 		if err != nil {
 			return err
 		}
-		idx, err := remote.Referrers(repo.Digest(digest.String()), remote.Reuse(p), remote.WithContext(ctx))
+		idx, err := remote.Referrers(repo.Digest(digest.String()), opts...)
 		if err != nil {
 			return err
 		}
