@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// TooLargeError: something read from a registry exceeded its cap. It is the registry's content,
-// not an outage: callers reject what it belonged to.
+// TooLargeError reports something read from a registry that exceeded its cap. It is the
+// registry's content, not an outage: callers reject what it belonged to.
 type TooLargeError struct {
 	What string
 	Max  int64
