@@ -54,24 +54,11 @@ type Manifest struct {
 // also parses every manifest it fetches, about a third of the CPU of a manifest read on
 // loopback.
 func (c *Client) GetManifest(ctx context.Context, repo name.Repository, reference string, limit int64) (*Manifest, error) {
-	rt, err := c.repoTransport(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	u := url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", manifestAccept)
-	resp, err := (&http.Client{Transport: rt}).Do(req)
+	resp, _, err := c.manifestRequest(ctx, repo, http.MethodGet, reference)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, err
-	}
 	if resp.ContentLength > limit {
 		return nil, &TooLargeError{What: "manifest " + reference, Max: limit}
 	}
@@ -99,43 +86,55 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 // be that digest), Content-Type and Content-Length. Use it inside Do, with a repository from
 // ContentTargets or TagTargets. One request, like GetManifest.
 func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, reference string) (*v1.Descriptor, error) {
-	rt, err := c.repoTransport(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	u := url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", manifestAccept)
-	resp, err := (&http.Client{Transport: rt}).Do(req)
+	resp, u, err := c.manifestRequest(ctx, repo, http.MethodHead, reference)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, err
-	}
 	mt := resp.Header.Get("Content-Type")
 	if mt == "" {
-		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Type", u.String())
+		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Type", u)
 	}
 	dh := resp.Header.Get("Docker-Content-Digest")
 	if dh == "" {
-		return nil, fmt.Errorf("HEAD %s: the registry sent no Docker-Content-Digest", u.String())
+		return nil, fmt.Errorf("HEAD %s: the registry sent no Docker-Content-Digest", u)
 	}
 	d, err := v1.NewHash(dh)
 	if err != nil {
-		return nil, fmt.Errorf("HEAD %s: Docker-Content-Digest: %w", u.String(), err)
+		return nil, fmt.Errorf("HEAD %s: Docker-Content-Digest: %w", u, err)
 	}
 	if strings.Contains(reference, ":") && d.String() != reference {
-		return nil, fmt.Errorf("HEAD %s: the registry answered with digest %s", u.String(), d)
+		return nil, fmt.Errorf("HEAD %s: the registry answered with digest %s", u, d)
 	}
 	if resp.ContentLength < 0 {
-		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Length", u.String())
+		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Length", u)
 	}
 	return &v1.Descriptor{Digest: d, Size: resp.ContentLength, MediaType: types.MediaType(mt)}, nil
+}
+
+// manifestRequest sends method to /v2/<repo>/manifests/<reference> through repo's transport and
+// returns the response if it is 200 (the caller closes its body), with the URL for messages;
+// any other status is go-containerregistry's *transport.Error, which Classify understands.
+func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, method, reference string) (*http.Response, string, error) {
+	rt, err := c.repoTransport(ctx, repo)
+	if err != nil {
+		return nil, "", err
+	}
+	u := (&url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}).String()
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, u, err
+	}
+	req.Header.Set("Accept", manifestAccept)
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return nil, u, err
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, u, err
+	}
+	return resp, u, nil
 }
 
 // repoRT is one repository's authenticated transport.
