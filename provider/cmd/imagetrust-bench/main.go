@@ -288,33 +288,11 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			p.stop()
 			return err
 		}
-		done := 0
-		for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
-			step = min(step, f.growth)
-			if step <= done {
-				continue
-			}
-			l, err := p.scenario(ctx, "resolve", "growth-cold", 100, 8, keys[done:step], 1)
-			if err != nil {
-				p.stop()
-				return err
-			}
-			done = step
-			l.Distinct = done
-			if err := emit(l); err != nil {
-				return err
-			}
-		}
-		l, err := p.scenario(ctx, "resolve", "growth-warm", 100, 8, keys[:done], 1)
-		if err != nil {
-			p.stop()
-			return err
-		}
-		l.Distinct = done
-		if err := emit(l); err != nil {
-			return err
-		}
+		err = p.growth(ctx, "resolve", keys[:min(f.growth, len(keys))], emit, func(*Line) {})
 		p.stop()
+		if err != nil {
+			return err
+		}
 	}
 
 	if f.want("verify") && f.verifyN > 0 {
@@ -889,27 +867,36 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 		return err
 	}
 	defer p.stop()
+	return p.growth(ctx, "verify", keys[:f.verifyGrow], emit, func(l *Line) { l.Reads = configs[1].reads })
+}
+
+// growth feeds keys to a fresh provider in steps of 1k, 5k, 10k, 25k and 50k distinct keys
+// (cold, batch 100, 8 clients), then sends them all again (warm), emitting one line per step
+// with the number of distinct keys cached so far; decorate adds the caller's fields.
+func (p *provider) growth(ctx context.Context, endpoint string, keys []string, emit func(Line) error, decorate func(*Line)) error {
 	done := 0
 	for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
-		step = min(step, f.verifyGrow)
+		step = min(step, len(keys))
 		if step <= done {
 			continue
 		}
-		l, err := p.scenario(ctx, "verify", "growth-cold", 100, 8, keys[done:step], 1)
+		l, err := p.scenario(ctx, endpoint, "growth-cold", 100, 8, keys[done:step], 1)
 		if err != nil {
 			return err
 		}
 		done = step
-		l.Distinct, l.Reads = done, configs[1].reads
+		l.Distinct = done
+		decorate(&l)
 		if err := emit(l); err != nil {
 			return err
 		}
 	}
-	l, err := p.scenario(ctx, "verify", "growth-warm", 100, 8, keys[:done], 1)
+	l, err := p.scenario(ctx, endpoint, "growth-warm", 100, 8, keys[:done], 1)
 	if err != nil {
 		return err
 	}
-	l.Distinct, l.Reads = done, configs[1].reads
+	l.Distinct = done
+	decorate(&l)
 	return emit(l)
 }
 
