@@ -37,11 +37,7 @@ type Registry interface {
 }
 
 // Manifest is a fetched manifest.
-type Manifest struct {
-	Raw       []byte
-	MediaType types.MediaType
-	Digest    v1.Hash
-}
+type Manifest = registry.Manifest
 
 // NewRegistry adapts the provider's registry client (allow-list, SSRF guard, auth, mirrors,
 // per-registry limits, metrics) to Registry. It uses the client's shared Pullers, so a
@@ -84,12 +80,9 @@ func (r *clientRegistry) each(ctx context.Context, ref imageref.Ref, operation s
 func (r *clientRegistry) Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*Manifest, error) {
 	var m *Manifest
 	err := r.each(ctx, ref, "verify_manifest", func(ctx context.Context, repo name.Repository) error {
-		got, err := r.c.GetManifest(ctx, repo, reference, limit)
-		if err != nil {
-			return err
-		}
-		m = &Manifest{Raw: got.Raw, MediaType: got.MediaType, Digest: got.Digest}
-		return nil
+		var err error
+		m, err = r.c.GetManifest(ctx, repo, reference, limit)
+		return err
 	})
 	return m, err
 }
