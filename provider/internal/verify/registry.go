@@ -40,7 +40,7 @@ type Registry interface {
 type Manifest = registry.Manifest
 
 // NewRegistry adapts the provider's registry client (allow-list, SSRF guard, auth, mirrors,
-// per-registry limits, metrics) to Registry. It uses the client's shared Pullers, so a
+// per-registry limits, metrics) to Registry. It uses the client's per-repository transports, so a
 // repository is pinged and authenticated once for resolving and verifying together.
 func NewRegistry(c *registry.Client) Registry {
 	return &clientRegistry{c: c}
