@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 )
@@ -80,9 +81,14 @@ func TestTagDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved, _ := img.Digest()
+	e.resetRequests()
 	v = verifyOne(t, s, e.host+"/drift:v1@"+d.DigestStr())
 	if v.Digest != d.DigestStr() || v.TagDigest != moved.String() || !v.Signed {
 		t.Errorf("after the tag moved: digest = %s tagDigest = %s signed = %v, want %s %s true", v.Digest, v.TagDigest, v.Signed, d.DigestStr(), moved)
+	}
+	// The tag's HEAD no longer describes the digest: its media type comes from a HEAD by digest.
+	if got := e.resetRequests()["HEAD manifests"]; got != 2 || v.MediaType != string(types.DockerManifestSchema2) {
+		t.Errorf("after the tag moved: %d HEADs, mediaType %q; want 2 and %s", got, v.MediaType, types.DockerManifestSchema2)
 	}
 	// A deleted tag: tagDigest empty, tagError says why.
 	v = verifyOne(t, s, e.host+"/drift:gone@"+d.DigestStr())

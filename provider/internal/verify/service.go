@@ -373,23 +373,30 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	if len(refAuths) > 0 {
 		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
 	}
-	if ref.Digest != "" && ref.Tag != "" {
+	switch {
+	case ref.Digest != "" && ref.Tag != "":
+		// name:tag@digest (what the mutator writes): one HEAD of the tag gives tagDigest and,
+		// when the tag still points at the digest (the usual case), the media type too, so the
+		// HEAD by digest is needed only after drift or when the tag is gone.
 		branches = append(branches, func() {
 			t := ref
 			t.Digest = ""
-			d, err := s.reg.Head(ctx, t)
-			if err != nil {
+			mt := types.MediaType("")
+			if d, err := s.reg.Head(ctx, t); err != nil {
 				tagErr = err
-				return
+				if fatal(err) {
+					return // the key fails with the tag's error; no second HEAD into an outage
+				}
+			} else if tagDigest = d.Digest.String(); tagDigest == digest {
+				mt = d.MediaType
 			}
-			tagDigest = d.Digest.String()
+			s.platformsOf(ctx, ref, digest, mt, &headMediaType, &platforms, &platErr)
 		})
-	}
-	if mediaType == "" || mediaType.IsIndex() {
+	case mediaType == "" || mediaType.IsIndex():
 		branches = append(branches, func() {
 			s.platformsOf(ctx, ref, digest, mediaType, &headMediaType, &platforms, &platErr)
 		})
-	} else {
+	default:
 		headMediaType = mediaType
 	}
 	parallel(branches)

@@ -203,7 +203,8 @@ func TestPerKeyErrors(t *testing.T) {
 // TestRegistryReads counts the registry requests per image: the floor for a tag key is one
 // HEAD and one GET (the signature manifest; cosign's default payload is known from its digest,
 // see payloadGuess) when the authority publishes only cosign signatures; attestations and
-// referrers add one GET each.
+// referrers add one GET each. A name:tag@digest key (what the mutator writes) costs the same:
+// the HEAD of the tag gives tagDigest and the media type at once.
 func TestRegistryReads(t *testing.T) {
 	e := newEnv(t)
 	k := newKey(t, "ecdsa")
@@ -231,18 +232,21 @@ func TestRegistryReads(t *testing.T) {
 			// Warm the per-repository transport (one /v2/ ping per repository, not per image).
 			e.push(t, repo, "v0-warm-transport")
 			verifyOne(t, s, e.host+"/"+repo+":v0-warm-transport")
-			e.resetRequests()
-			v := verifyOne(t, s, e.host+"/"+repo+":v1")
-			got := e.resetRequests()
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("registry requests for one tag key = %v, want %v", got, tc.want)
-			}
 			wantSigs := "release/cosign,release/bundle"
 			if tc.name == "signatures only" {
 				wantSigs = "release/cosign"
 			}
-			if sigAuthorities(v) != wantSigs {
-				t.Errorf("signatures = %s, want %s", sigAuthorities(v), wantSigs)
+			for _, key := range []string{e.host + "/" + repo + ":v1", e.host + "/" + repo + ":v1@" + d.DigestStr()} {
+				s := newService(t, e, tc.auth()) // no cached answer
+				e.resetRequests()
+				v := verifyOne(t, s, key)
+				got := e.resetRequests()
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("registry requests for %s = %v, want %v", key, got, tc.want)
+				}
+				if sigAuthorities(v) != wantSigs || v.TagDigest != d.DigestStr() || v.MediaType == "" {
+					t.Errorf("Verify(%s) = signatures %s, tagDigest %s, mediaType %q; want %s, %s and a media type", key, sigAuthorities(v), v.TagDigest, v.MediaType, wantSigs, d.DigestStr())
+				}
 			}
 		})
 	}
