@@ -54,6 +54,10 @@ type Manifest struct {
 // also parses every manifest it fetches, about a third of the CPU of a manifest read on
 // loopback.
 func (c *Client) GetManifest(ctx context.Context, repo name.Repository, reference string, limit int64) (*Manifest, error) {
+	byDigest := strings.Contains(reference, ":")
+	if byDigest && !strings.HasPrefix(reference, "sha256:") {
+		return nil, fmt.Errorf("manifest %s: only sha256 digests can be checked", reference)
+	}
 	resp, _, err := c.manifestRequest(ctx, repo, http.MethodGet, reference)
 	if err != nil {
 		return nil, err
@@ -75,7 +79,7 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-	if strings.Contains(reference, ":") && got.String() != reference {
+	if byDigest && got.String() != reference {
 		return nil, fmt.Errorf("manifest %s: content digest is %s", reference, got)
 	}
 	return &Manifest{Raw: buf.Bytes(), MediaType: types.MediaType(resp.Header.Get("Content-Type")), Digest: got}, nil

@@ -64,6 +64,11 @@ func TestGetManifest(t *testing.T) {
 		t.Errorf("GetManifest(unknown tag) = %v (%T), want *registry.NotFoundError", err, err)
 	}
 
+	sha512 := "sha512:" + strings.Repeat("ab", 64)
+	if _, err := getManifest(t, c, ref, sha512, 1<<20); err == nil || !strings.Contains(err.Error(), "only sha256 digests") {
+		t.Errorf("GetManifest(%s) = %v, want an error saying only sha256 digests can be checked", sha512, err)
+	}
+
 	_, err = getManifest(t, c, ref, "v1", 64)
 	var tl *registry.TooLargeError
 	if !errors.As(err, &tl) || tl.Max != 64 {
