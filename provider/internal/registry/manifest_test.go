@@ -139,7 +139,7 @@ func TestGetManifestAuth(t *testing.T) {
 func TestGetManifestToken(t *testing.T) {
 	reg := startRegistry(t)
 	d := push(t, reg.Host, "team/app:v1")
-	var tokens, denied int
+	var tokens int
 	var mu sync.Mutex
 	var front *httptest.Server
 	front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +155,6 @@ func TestGetManifestToken(t *testing.T) {
 			return
 		}
 		if r.Header.Get("Authorization") != "Bearer t0k3n" {
-			denied++
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="front"`, front.URL+"/token"))
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}`, http.StatusUnauthorized)
 			return

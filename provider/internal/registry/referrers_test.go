@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -54,7 +55,7 @@ func TestReferrersMemo(t *testing.T) {
 		t.Errorf("unsupported(%s) after a 400 = false, want true", repo)
 	}
 	for i := range maxReferrersMemo + 1 {
-		m.observe(req(http.MethodGet, "/v2/r"+string(rune('a'+i%26))+"/x"+time.Duration(i).String()+"/referrers/sha256:00"), http.StatusNotFound)
+		m.observe(req(http.MethodGet, fmt.Sprintf("/v2/repo%d/referrers/sha256:00", i)), http.StatusNotFound)
 	}
 	if n := len(m.at); n > maxReferrersMemo {
 		t.Errorf("memo holds %d entries, want at most %d", n, maxReferrersMemo)
