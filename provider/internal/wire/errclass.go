@@ -1,0 +1,49 @@
+package wire
+
+import "strings"
+
+// Class is the class of a per-key error: the first word(s) of every per-key error the provider
+// returns, followed by ": ". Gatekeeper passes the message to Rego unchanged, and the templates
+// decide on the class alone (library/lib reads the transient classes), so these strings are a
+// contract between the Go that writes them and the Rego that reads them.
+type Class string
+
+// The classes, in the order a key meets them on its way through a lookup.
+const (
+	// ClassInvalidReference: the key is not an image reference the runtime would pull.
+	ClassInvalidReference Class = "invalid reference"
+	// ClassNotAllowed: the reference names a registry that is not configured, or a registry
+	// tried to send the provider somewhere it may not go.
+	ClassNotAllowed Class = "registry not allowed"
+	// ClassNotFound: the registry answered that the repository, tag or digest does not exist.
+	ClassNotFound Class = "not found"
+	// ClassDenied: the registry refused the provider's credentials.
+	ClassDenied Class = "denied"
+	// ClassUnavailable: the registry gave no usable answer (5xx, 429, connection errors).
+	ClassUnavailable Class = "unavailable"
+	// ClassTimedOut: no answer within the deadline.
+	ClassTimedOut Class = "timed out"
+)
+
+// Classes lists every class.
+var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassUnavailable, ClassTimedOut}
+
+// Prefix is how a message of this class starts: the class and ": ".
+func (c Class) Prefix() string { return string(c) + ": " }
+
+// Transient reports whether the class is an availability failure (the answer may differ on a
+// retry): the only classes a constraint's failOpen may admit.
+func (c Class) Transient() bool { return c == ClassUnavailable || c == ClassTimedOut }
+
+// Message returns detail prefixed with the class.
+func (c Class) Message(detail string) string { return c.Prefix() + detail }
+
+// ClassOf returns the class a per-key error message starts with.
+func ClassOf(msg string) (Class, bool) {
+	for _, c := range Classes {
+		if strings.HasPrefix(msg, c.Prefix()) {
+			return c, true
+		}
+	}
+	return "", false
+}
