@@ -34,9 +34,9 @@ const (
 var tmplFS embed.FS
 
 var (
-	kindRe    = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
-	semverRe  = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
-	paramRe   = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	kindRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+	semverRe = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	paramRe  = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
 )
 
 // Metadata is the content of library/<name>/template.yaml.
