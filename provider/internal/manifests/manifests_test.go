@@ -122,7 +122,7 @@ spec:
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, data, want string
-		line            int
+		line             int
 	}{
 		{"unparseable", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\n", "not valid YAML", 3},
 		{"not kubernetes", "apiVersion: v1\nkind: Pod\n---\n- a\n- b\n", "not a Kubernetes object", 4},
