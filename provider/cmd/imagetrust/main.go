@@ -53,6 +53,7 @@ type command struct {
 
 var commands = map[string]command{
 	"verify": {summary: "run Gatekeeper Suite files for external-data templates against provider fixtures", run: runVerify},
+	"report": {summary: "audit report from constraint status, complete beyond the violations limit", run: runReport},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
