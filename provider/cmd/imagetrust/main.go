@@ -58,6 +58,7 @@ type command struct {
 var commands = map[string]command{
 	"verify": {summary: "run Gatekeeper Suite files for external-data templates against provider fixtures", run: runVerify},
 	"check":  {summary: "evaluate templates and constraints against manifests, as admission would (exit 1 on deny)", run: runCheck},
+	"report": {summary: "audit report from constraint status, complete beyond the violations limit", run: runReport},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
