@@ -53,6 +53,7 @@ type command struct {
 
 var commands = map[string]command{
 	"verify": {summary: "run Gatekeeper Suite files for external-data templates against provider fixtures", run: runVerify},
+	"export": {summary: "turn registry allow-lists and key authorities into node policy (OpenShift, policy.json)", run: runExport},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
