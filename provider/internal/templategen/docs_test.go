@@ -32,19 +32,10 @@ y := 1
 problems contains sprintf("exemptImages[%d] is wrong", [i]) if some i, _ in input.parameters.exemptImages
 `
 
-const pageMeta = `kind: K8sThing
-title: Thing
-version: 1.2.3
-description: Denies things.
-parameters:
-  names:
+// pageMeta is goodMeta with an array of objects (nested rows, required, a "|" to escape).
+const pageMeta = goodMeta + `  exemptImages:
     type: array
-    description: Names | with a pipe.
-    items:
-      type: string
-  exemptImages:
-    type: array
-    description: Exempt.
+    description: Exempt | or not.
     items:
       type: object
       required: [image]
@@ -86,7 +77,8 @@ func TestPage(t *testing.T) {
 		"# Thing (`K8sThing`)",
 		"version 1.2.3 · asks the provider `imagetrust-thing`",
 		"Denies things.",
-		"| `names` | array of string | Names \\| with a pipe. |",
+		"| `names` | array of string | Names. |",
+		"| `exemptImages` | array of object | Exempt \\| or not. |",
 		"| `exemptImages[].image` | string, required | Glob. |",
 		"- `container <…> image <…> is not a thing; found …`",
 		"- `names[…] must be a string, got <…>`",
