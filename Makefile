@@ -66,13 +66,14 @@ test-gator: $(GATOR)
 test-verification:
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/verification/...
 
-## generate: render templates/*.yaml from library/.
+## generate: render templates/*.yaml and their pages docs/templates/*.md from library/ (the
+## pages show the constraints/ of each template's kind).
 generate:
-	$(GO) run ./provider/cmd/templategen -library library -out templates
+	$(GO) run ./provider/cmd/templategen -library library -out templates -docs docs/templates -constraints constraints
 
 test-drift: generate
-	@git diff --exit-code -- templates || { echo "templates/ is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- templates)" || { echo "templates/ has untracked files: commit them"; exit 1; }
+	@git diff --exit-code -- templates docs/templates || { echo "templates/ or docs/templates/ is stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- templates docs/templates)" || { echo "templates/ or docs/templates/ has untracked files: commit them"; exit 1; }
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRegoParserMatchesDistribution$$' -fuzztime=$(FUZZTIME) ./provider/internal/policy
