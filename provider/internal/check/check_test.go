@@ -222,7 +222,7 @@ func TestPolicyErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, data, want string
-		line            int
+		line             int
 	}{
 		{"missing template", "# a constraint without its template\napiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sNoSuchTemplate\nmetadata: {name: x}\n", "no ConstraintTemplate defines kind K8sNoSuchTemplate", 2},
 		{"not policy", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "neither a ConstraintTemplate nor a Constraint", 1},
