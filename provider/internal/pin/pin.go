@@ -145,6 +145,10 @@ func Plan(ctx context.Context, srcs []manifests.Source, o Options) (*Result, err
 				if err != nil {
 					return nil, &manifests.Error{File: srcs[i].Name, Line: im.Line, Column: im.Column, Err: fmt.Errorf("%s: %w", im.Path, err)}
 				}
+				if o.Resolve && im.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+					return nil, &manifests.Error{File: srcs[i].Name, Line: im.Line, Column: im.Column,
+						Err: fmt.Errorf("%s: cannot rewrite a block scalar (| or >) in place: write the image as a plain or quoted scalar", im.Path)}
+				}
 				if seen[im.Offset] {
 					continue
 				}
