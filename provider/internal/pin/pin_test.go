@@ -243,7 +243,7 @@ func TestPinVerify(t *testing.T) {
 func TestPinErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, data, want string
-		line            int
+		line             int
 	}{
 		{"block scalar", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: >-\n      registry.example/a:1\n", "cannot rewrite", 7},
 		{"invalid reference", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: Registry.Example/UPPER:1\n", "invalid reference", 7},
