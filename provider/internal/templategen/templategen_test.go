@@ -38,12 +38,13 @@ parameters:
       type: string
 `
 
-const goodSrc = "package k8sthing\n\nviolation contains {\"msg\": \"x\"} if {\n\tinput.review.object.kind == \"Pod\"\n}\n"
+const goodSrc = "package k8sthing\n\nimport data.lib.b\n\nviolation contains {\"msg\": b.y} if {\n\tinput.review.object.kind == \"Pod\"\n}\n"
 
 func fsWith(files map[string]string) fstest.MapFS {
 	m := fstest.MapFS{
 		"lib/a.rego":          {Data: []byte("package lib.a\n\nx := 1\n")},
-		"lib/b.rego":          {Data: []byte("package lib.b\n\ny := 2\n")},
+		"lib/b.rego":          {Data: []byte("package lib.b\n\ny := data.lib.a.x + 1\n")},
+		"lib/c.rego":          {Data: []byte("package lib.c\n\nz := external_data({})\n")},
 		"lib/b_test.rego":     {Data: []byte("package lib.b_test\n")},
 		"thing/src.rego":      {Data: []byte(goodSrc)},
 		"thing/template.yaml": {Data: []byte(goodMeta)},
@@ -127,9 +128,9 @@ func TestRender(t *testing.T) {
 	if src.Rego != goodSrc {
 		t.Errorf("rego = %q, want %q", src.Rego, goodSrc)
 	}
-	wantLibs := []string{"package lib.a\n\nx := 1\n", "package lib.b\n\ny := 2\n"}
+	wantLibs := []string{"package lib.a\n\nx := 1\n", "package lib.b\n\ny := data.lib.a.x + 1\n"}
 	if strings.Join(src.Libs, "|") != strings.Join(wantLibs, "|") {
-		t.Errorf("libs = %q, want %q (test files excluded, each lib once, sorted)", src.Libs, wantLibs)
+		t.Errorf("libs = %q, want %q (the libs the template reaches, each once, sorted; no test files, no unused lib)", src.Libs, wantLibs)
 	}
 	if _, ok := ct.Spec.CRD.Spec.Validation.OpenAPIV3Schema["properties"].(map[string]any)["names"]; !ok {
 		t.Errorf("openAPIV3Schema = %v, want property names", ct.Spec.CRD.Spec.Validation.OpenAPIV3Schema)
@@ -153,6 +154,9 @@ func TestLoadErrors(t *testing.T) {
 		{"parameter not camelCase", map[string]string{"thing/template.yaml": strings.Replace(goodMeta, "  names:", "  Names:", 1)}, "camelCase"},
 		{"package mismatch", map[string]string{"thing/src.rego": strings.Replace(goodSrc, "k8sthing", "other", 1)}, `package "other", want "k8sthing"`},
 		{"lib outside package lib", map[string]string{"lib/a.rego": "package util\n"}, "must be in package lib"},
+		{"lib does not parse", map[string]string{"lib/a.rego": "package lib.a\n\nx := \n"}, "lib/a.rego"},
+		{"template refers to a missing lib", map[string]string{"thing/src.rego": strings.Replace(goodSrc, "data.lib.b", "data.lib.nope", 1)}, "thing/src.rego: refers to data.lib.nope"},
+		{"lib refers to a missing lib", map[string]string{"lib/b.rego": "package lib.b\n\ny := data.lib.gone.x\n"}, "lib/b.rego: refers to data.lib.gone.x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(fsWith(tc.files))
