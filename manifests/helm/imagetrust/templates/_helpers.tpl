@@ -7,6 +7,11 @@
 base does, so a Deployment installed from manifests/ can be taken over by the chart. */}}
 {{- define "imagetrust.labels" -}}
 app.kubernetes.io/name: {{ include "imagetrust.fullname" . }}
+{{ include "imagetrust.commonLabels" . }}
+{{- end -}}
+
+{{/* Labels of the objects that are not the provider's (the seed constraints). */}}
+{{- define "imagetrust.commonLabels" -}}
 app.kubernetes.io/part-of: imagetrust
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -68,6 +73,7 @@ by the Secret and the Providers' caBundle. */}}
 {{- else -}}
 {{- $from := "" -}}
 {{- if eq .Values.tls.mode "secret" -}}
+{{- $_ := include "imagetrust.tlsSecretName" . -}}
 {{- $s := lookup "v1" "Secret" .Release.Namespace .Values.tls.existingSecret -}}
 {{- if and $s $s.data (index $s.data "ca.crt") -}}{{- $from = index $s.data "ca.crt" -}}{{- end -}}
 {{- end -}}
