@@ -80,6 +80,7 @@ func TestE2E(t *testing.T) {
 	s.applyRendered(static, "Provider")
 	s.applyPolicies()
 	s.mark("templates, constraints, Providers enforced", pstart)
+	s.checkChart()
 	lat["our templates + constraints"] = s.measure("templates + constraints")
 	mstart := time.Now()
 	s.applyRendered(static, "Assign")
