@@ -85,6 +85,26 @@ func (c *Client) Manifest(ctx context.Context, ref imageref.Ref, reference strin
 	return m, err
 }
 
+// Get fetches the manifest ref@digest (mirrors in order, then the origin) as
+// go-containerregistry's remote.Get does, for callers that need a *remote.Descriptor (an image
+// or index to walk). The lookups read manifests with Manifest, which is capped and cheaper.
+func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*remote.Descriptor, error) {
+	targets, err := c.ContentTargets(ref)
+	if err != nil {
+		return nil, err
+	}
+	var d *remote.Descriptor
+	err = c.each(ctx, ref, targets, "get", func(ctx context.Context, repo name.Repository) error {
+		opts, err := c.Remote(ctx, repo)
+		if err != nil {
+			return err
+		}
+		d, err = remote.Get(repo.Digest(digest), opts...)
+		return err
+	})
+	return d, err
+}
+
 // Blob GETs a blob of ref's repository (mirrors in order, then the origin), at most limit bytes
 // (more is a *TooLargeError), checked against its digest.
 func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {

@@ -39,6 +39,7 @@ type partial struct {
 	stmtFmt  []string
 	rejected []Rejection
 	sboms    []UnverifiedSBOM
+	others   []v1.Descriptor
 	err      error
 }
 
