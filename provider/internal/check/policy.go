@@ -7,10 +7,12 @@
 package check
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
 
@@ -98,3 +100,23 @@ func nestedString(m map[string]any, path ...string) (string, bool, error) {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// ExternalDataKinds returns the kinds of the constraints whose template calls external_data
+// (they need a provider).
+func (p *Policy) ExternalDataKinds() []string {
+	calls := map[string]bool{}
+	for _, t := range p.Templates {
+		k, _, _ := nestedString(t.Object.Object, "spec", "crd", "spec", "names", "kind")
+		b, err := json.Marshal(t.Object.Object["spec"])
+		if err == nil && strings.Contains(string(b), "external_data(") {
+			calls[k] = true
+		}
+	}
+	used := map[string]bool{}
+	for _, c := range p.Constraints {
+		if calls[c.Object.GetKind()] {
+			used[c.Object.GetKind()] = true
+		}
+	}
+	return sortedKeys(used)
+}
