@@ -124,6 +124,10 @@ demo:
 	mkdir -p $(DEMO_DIR)
 	$(GO) build -o $(DEMO_DIR)/imagetrust-demo ./provider/cmd/imagetrust-demo
 	$(DEMO_DIR)/imagetrust-demo -repo .
+	# Second step, imagetrust in CI: check finds the seed's non-compliant Deployment, pin fixes a tag-only one.
+	$(GO) build -o $(DEMO_DIR)/imagetrust ./provider/cmd/imagetrust
+	$(GO) build -o $(DEMO_DIR)/imagetrust-ci-demo ./provider/cmd/imagetrust-ci-demo
+	$(DEMO_DIR)/imagetrust-ci-demo -imagetrust $(DEMO_DIR)/imagetrust -repo . -work $(DEMO_DIR)/ci
 
 clean-tools:
 	rm -rf $(TOOLS)
