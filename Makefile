@@ -24,7 +24,7 @@ LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
 # opa check/test need external_data declared (Gatekeeper registers it at runtime).
 CAPABILITIES  := provider/internal/policy/testdata/capabilities.json
 
-.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools
+.PHONY: chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -111,6 +111,11 @@ demo:
 clean-tools:
 	rm -rf $(TOOLS)
 
+## chromium: Debian's chromium package (installed with apt-get when missing), for make e2e.
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@test -x $(CHROMIUM) || { echo "chromium: $(CHROMIUM) still missing after apt-get install chromium"; exit 1; }
+
 ## e2e-tools: build (once, then cached in $(TOOLS)) etcd, kube-apiserver, kubectl and the
 ## Gatekeeper manager at the versions pinned in provider/e2e/tools.
 e2e-tools:
@@ -120,5 +125,8 @@ e2e-tools:
 ## checks manifests/ (kubectl kustomize + server-side dry run). E2E_REPORT names a file that
 ## collects what kubectl printed, timings and latencies.
 E2E_REPORT ?= /tmp/imagetrust-e2e-report.txt
-e2e: e2e-tools
-	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
+# The HTML report is checked in headless Chromium; its screenshot and DOM land in E2E_ARTIFACTS.
+E2E_ARTIFACTS ?= /tmp/imagetrust-e2e-artifacts
+CHROMIUM      ?= /usr/bin/chromium
+e2e: e2e-tools chromium
+	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) E2E_ARTIFACTS=$(E2E_ARTIFACTS) CHROMIUM=$(CHROMIUM) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
