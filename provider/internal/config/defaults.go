@@ -45,6 +45,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
 	setDur(&c.Cache.TTL, DefaultCacheTTL)
 	setDur(&c.Cache.NotFoundTTL, DefaultCacheNotFoundTTL)
+	c.Scan.applyDefaults()
 
 	for i := range c.Registries {
 		r := &c.Registries[i]

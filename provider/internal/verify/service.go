@@ -312,6 +312,7 @@ type partial struct {
 	stmtFmt  []string
 	rejected []Rejection
 	sboms    []UnverifiedSBOM
+	others   []v1.Descriptor
 	err      error
 }
 
@@ -680,7 +681,8 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 		}
 		_, isBundle := d.Annotations["dev.sigstore.bundle.content"]
 		if !isBundle && !strings.HasPrefix(at, bundleMediaPrefix) && at != intotoPayloadType && at != "" && at != emptyJSON {
-			continue // some other artifact: nothing to verify
+			p.others = append(p.others, d) // some other artifact: nothing to verify here
+			continue
 		}
 		// Registries disagree on where the artifact type comes from (the manifest's
 		// artifactType or its config media type), so the manifest decides.
