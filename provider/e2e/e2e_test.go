@@ -109,6 +109,7 @@ func TestE2E(t *testing.T) {
 		lat["our templates + constraints + mutators"].p99-lat["webhook, no policies"].p99)
 
 	s.auditScenario(t)
+	s.reportScenario(t)
 	s.providerDownScenario(t)
 	for _, tm := range s.timings {
 		s.logf("timing summary: %-55s %v", tm.What, tm.D.Round(time.Millisecond))
