@@ -27,8 +27,10 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
 HELM          := $(TOOLS)/helm-$(HELM_VERSION)/helm
 PROMTOOL      := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
-# opa check/test need external_data declared (Gatekeeper registers it at runtime).
-CAPABILITIES  := provider/internal/policy/testdata/capabilities.json
+# opa check/test need external_data declared (Gatekeeper registers it at runtime). The file
+# sits in library/ but is not data: OPA_LIBRARY keeps it out of what opa loads.
+CAPABILITIES  := library/capabilities.json
+OPA_LIBRARY   := --ignore capabilities.json library
 
 .PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
@@ -63,10 +65,10 @@ test-go: $(LOCAL_KMS)
 
 test-rego: $(OPA)
 	$(OPA) fmt --fail --list library
-	$(OPA) check --strict --capabilities $(CAPABILITIES) library
-	$(OPA) test --capabilities $(CAPABILITIES) --coverage --threshold 90 --format=json library >/tmp/imagetrust-opa-cover.json || \
-	  { $(OPA) test --capabilities $(CAPABILITIES) -v library; exit 1; }
-	$(OPA) test --capabilities $(CAPABILITIES) library
+	$(OPA) check --strict --capabilities $(CAPABILITIES) $(OPA_LIBRARY)
+	$(OPA) test --capabilities $(CAPABILITIES) --coverage --threshold 90 --format=json $(OPA_LIBRARY) >/tmp/imagetrust-opa-cover.json || \
+	  { $(OPA) test --capabilities $(CAPABILITIES) -v $(OPA_LIBRARY); exit 1; }
+	$(OPA) test --capabilities $(CAPABILITIES) $(OPA_LIBRARY)
 
 ## test-gator: gator suites of the pure-Rego templates (gator verify takes one path).
 test-gator: $(GATOR)
@@ -78,13 +80,14 @@ test-gator: $(GATOR)
 test-verification:
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/verification/...
 
-## generate: render templates/*.yaml from library/.
+## generate: render templates/*.yaml and their pages docs/templates/*.md from library/ (the
+## pages show the constraints/ of each template's kind).
 generate:
-	$(GO) run ./provider/cmd/templategen -library library -out templates
+	$(GO) run ./provider/cmd/templategen -library library -out templates -docs docs/templates -constraints constraints
 
 test-drift: generate
-	@git diff --exit-code -- templates || { echo "templates/ is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- templates)" || { echo "templates/ has untracked files: commit them"; exit 1; }
+	@git diff --exit-code -- templates docs/templates || { echo "templates/ or docs/templates/ is stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- templates docs/templates)" || { echo "templates/ or docs/templates/ has untracked files: commit them"; exit 1; }
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRegoParserMatchesDistribution$$' -fuzztime=$(FUZZTIME) ./provider/internal/policy
@@ -156,3 +159,42 @@ e2e-tools:
 E2E_REPORT ?= /tmp/imagetrust-e2e-report.txt
 e2e: e2e-tools test-helm test-monitoring
 	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
+
+## image: the provider image without a container runtime: static binaries (CGO off, -trimpath)
+## for IMAGE_PLATFORMS, assembled with go-containerregistry into an OCI index in
+## $(IMAGE_DIR)/oci, with $(IMAGE_DIR)/sbom.spdx.json and provenance.slsa.json beside it.
+## SOURCE_DATE_EPOCH (default: the commit time) fixes every timestamp: same commit, same digest.
+IMAGE_DIR         ?= /tmp/imagetrust-image
+IMAGE_PLATFORMS   ?= linux/amd64 linux/arm64
+IMAGE_SOURCE      ?= https://github.com/imagetrust/imagetrust
+IMAGE_REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+IMAGE_BUILDER_ID  ?=
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+IMAGE_LDFLAGS     := -s -w -buildid= -X main.version=$(IMAGE_VERSION) -X main.revision=$(IMAGE_REVISION)
+REGISTRY          ?=
+KEY               ?=
+
+.PHONY: image image-push image-sign
+image:
+	@test -n "$(SOURCE_DATE_EPOCH)" || { echo "SOURCE_DATE_EPOCH is empty and git log found no commit: set it"; exit 1; }
+	mkdir -p $(IMAGE_DIR)/bin
+	set -e; bins=""; for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%%/*}; arch=$${p#*/}; out=$(IMAGE_DIR)/bin/$$os-$${arch//\//-}/imagetrust-provider; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$${arch%%/*} $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o $$out ./provider/cmd/imagetrust-provider; \
+	  bins="$$bins -binary $$p=$$out"; \
+	done; \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./provider/cmd/imagetrust-image build -out $(IMAGE_DIR) $$bins \
+	  -source $(IMAGE_SOURCE) -version $(IMAGE_VERSION) -revision '$(IMAGE_REVISION)' $(if $(IMAGE_BUILDER_ID),-builder-id '$(IMAGE_BUILDER_ID)')
+
+## image-push: push $(IMAGE_DIR)/oci to REGISTRY=host/repo (tag: IMAGE_VERSION; docker config auth).
+image-push:
+	@test -n "$(REGISTRY)" || { echo "usage: make image-push REGISTRY=host/repo"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image push -dir $(IMAGE_DIR) -to $(REGISTRY)
+
+## image-sign: sign the pushed index and its platform manifests with KEY (PEM file, cosign key
+## with COSIGN_PASSWORD, or awskms:// gcpkms:// azurekms:// hashivault://) and attach the SBOM
+## and SLSA provenance as signed attestations (cosign tag scheme, no transparency log).
+image-sign:
+	@test -n "$(REGISTRY)" -a -n "$(KEY)" || { echo "usage: make image-sign REGISTRY=host/repo KEY=cosign.key|awskms://…"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image sign -dir $(IMAGE_DIR) -repo $(REGISTRY) -key '$(KEY)'

@@ -6,22 +6,12 @@
 #   optional tag pattern. Invalid references are denied.
 package k8strustedimagesource
 
-import data.lib.imagetrust.containers
-import data.lib.imagetrust.exempt
-import data.lib.imagetrust.reference
 import data.lib.imagetrust.registries
+import data.lib.imagetrust.review
 
 default_banned_tags := ["latest", "stable", "main", "master", "dev", "develop"]
 
-_params := p if {
-	p := input.parameters
-	is_object(p)
-} else := {}
-
-_exemptions := e if {
-	e := _params.exemptImages
-	is_array(e)
-} else := []
+_params := review.params
 
 _allow_implicit if _params.allowImplicitRegistry == true
 
@@ -45,40 +35,19 @@ _tag_pattern := p if {
 # The tag pattern, implicitly anchored.
 _tag_regex := concat("", ["^(?:", _tag_pattern, ")$"])
 
-# Every distinct image as written -> its parse result, parsed once per review and looked up
-# by image in the rules below.
-_parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
-
-# The images that parse and are not exempt -> parse result.
-_checked_refs := {image: ref |
-	some image, ref in _parsed
-	ref.valid
-	not _exempt_images[image]
-}
-
-# The images exemptImages exempts (no glob is evaluated when there are no exemptions).
-_exempt_images := {image |
-	count(_exemptions) > 0
-	some image, ref in _parsed
-	exempt.is_exempt(ref, _exemptions)
-}
-
-# Every container whose image parses and is not exempt: [container, parsed reference].
-_checked contains [c, ref] if {
-	some c in containers.containers
-	ref := _checked_refs[c.image]
-}
-
+# Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
-	some c in containers.containers
-	ref := _parsed[c.image]
-	not ref.valid
-	msg := reference.invalid_message(c, ref)
+	some msg in review.violations(config_problems)
 }
 
-violation contains {"msg": msg} if {
+# The rules below check every container whose image parses and is not exempt.
+violation contains {"msg": review.message(c, msg)} if {
+	some [c, msg] in _container_violations
+}
+
+_container_violations contains [c, msg] if {
 	not _allow_implicit
-	some [c, ref] in _checked
+	some [c, ref] in review.checked
 	ref.implicit_registry
 	msg := sprintf(
 		"container <%s> image <%s> does not name its registry (the node would pull <%s>); write the registry explicitly%s",
@@ -95,9 +64,9 @@ _allowed_description := registries.describe(_params.allowedRegistries)
 # The well-formed allowedRegistries entries, parsed once per review.
 _allowed_entries := registries.parse_entries(_params.allowedRegistries)
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
-	some [c, ref] in _checked
+	some [c, ref] in review.checked
 	not registries.is_allowed_by(ref, _allowed_entries)
 	msg := sprintf(
 		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
@@ -105,8 +74,8 @@ violation contains {"msg": msg} if {
 	)
 }
 
-violation contains {"msg": msg} if {
-	some [c, ref] in _checked
+_container_violations contains [c, msg] if {
+	some [c, ref] in review.checked
 	ref.digest == ""
 	lower(ref.effective_tag) in _banned_lower
 	msg := sprintf(
@@ -119,9 +88,9 @@ _implicit_tag_note(ref) := " (no tag given)" if ref.tag == ""
 
 _implicit_tag_note(ref) := "" if ref.tag != ""
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	pattern := _tag_pattern
-	some [c, ref] in _checked
+	some [c, ref] in review.checked
 	ref.digest == ""
 	not regex.match(_tag_regex, ref.effective_tag)
 	msg := sprintf(
@@ -130,13 +99,7 @@ violation contains {"msg": msg} if {
 	)
 }
 
-# A broken constraint denies every object with containers, loudly.
-violation contains {"msg": msg} if {
-	count(containers.containers) > 0
-	some problem in config_problems
-	msg := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])
-}
-
+# What is wrong with the parameters: every object with containers is denied, naming it.
 config_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
 	a := _params.allowedRegistries
 	not is_array(a)
@@ -177,8 +140,4 @@ config_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular exp
 	p := _params.tagPattern
 	is_string(p)
 	not regex.is_valid(p)
-}
-
-config_problems contains problem if {
-	some problem in exempt.problems
 }

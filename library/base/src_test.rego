@@ -98,3 +98,26 @@ test_misconfigured_entries if {
 		`constraint is misconfigured: exemptImages[0] must have a non-empty image glob and a non-empty reason, got <{"image": "x"}>; every image is denied until it is fixed`,
 	}
 }
+
+# 2026-06-15T12:00:00Z
+now := 1781524800000000000
+
+test_exemption_expiry if {
+	debug := object.union(bank, {"exemptImages": [{"image": "docker.io/library/busybox:*", "reason": "debugging tool", "expires": "2026-06-14"}]})
+	m := msgs(["busybox:1.36"], debug) with time.now_ns as now
+	m == {
+		"container <c0> image <busybox:1.36> does not name its registry (the node would pull <docker.io/library/busybox:1.36>); write the registry explicitly, allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>; exemption for <docker.io/library/busybox:*> expired on <2026-06-14> (<debugging tool>)",
+		"container <c0> image <docker.io/library/busybox:1.36> comes from <docker.io/library/busybox>, which is not an allowed registry; allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>; exemption for <docker.io/library/busybox:*> expired on <2026-06-14> (<debugging tool>)",
+	}
+	live := object.union(bank, {"exemptImages": [{"image": "docker.io/library/busybox:*", "reason": "debugging tool", "expires": "2026-06-15"}]})
+	msgs(["busybox:1.36"], live) == set() with time.now_ns as now
+}
+
+test_exemption_malformed_expiry if {
+	params := object.union(bank, {"exemptImages": [{"image": "docker.io/library/busybox:*", "reason": "debugging tool", "expires": "15.06.2026"}]})
+	msgs(["busybox:1.36"], params) == {
+		"constraint is misconfigured: exemptImages[0] <docker.io/library/busybox:*> expires <15.06.2026>, which is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z); every image is denied until it is fixed",
+		"container <c0> image <busybox:1.36> does not name its registry (the node would pull <docker.io/library/busybox:1.36>); write the registry explicitly, allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>",
+		"container <c0> image <docker.io/library/busybox:1.36> comes from <docker.io/library/busybox>, which is not an allowed registry; allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>",
+	}
+}

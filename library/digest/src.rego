@@ -5,21 +5,12 @@
 #   tag+digest form is refused. Invalid references are denied.
 package k8simagedigest
 
-import data.lib.imagetrust.containers
-import data.lib.imagetrust.exempt
 import data.lib.imagetrust.reference
+import data.lib.imagetrust.review
 
 default_allowed_algorithms := ["sha256"]
 
-_params := p if {
-	p := input.parameters
-	is_object(p)
-} else := {}
-
-_exemptions := e if {
-	e := _params.exemptImages
-	is_array(e)
-} else := []
+_params := review.params
 
 _algorithms := a if {
 	a := _params.allowedAlgorithms
@@ -28,39 +19,18 @@ _algorithms := a if {
 
 _allow_tag_with_digest if not _params.allowTagWithDigest == false
 
-# Every distinct image as written -> its parse result, parsed once per review and looked up
-# by image in the rules below.
-_parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
-
-# The images that parse and are not exempt -> parse result.
-_checked_refs := {image: ref |
-	some image, ref in _parsed
-	ref.valid
-	not _exempt_images[image]
-}
-
-# The images exemptImages exempts (no glob is evaluated when there are no exemptions).
-_exempt_images := {image |
-	count(_exemptions) > 0
-	some image, ref in _parsed
-	exempt.is_exempt(ref, _exemptions)
-}
-
-# Every container whose image parses and is not exempt: [container, parsed reference].
-_checked contains [c, ref] if {
-	some c in containers.containers
-	ref := _checked_refs[c.image]
-}
-
+# Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
-	some c in containers.containers
-	ref := _parsed[c.image]
-	not ref.valid
-	msg := reference.invalid_message(c, ref)
+	some msg in review.violations(config_problems)
 }
 
-violation contains {"msg": msg} if {
-	some [c, ref] in _checked
+# The rules below check every container whose image parses and is not exempt.
+violation contains {"msg": review.message(c, msg)} if {
+	some [c, msg] in _container_violations
+}
+
+_container_violations contains [c, msg] if {
+	some [c, ref] in review.checked
 	ref.digest == ""
 	msg := sprintf(
 		"container <%s> image <%s> is not pinned by digest; reference it as <%s@%s:<hex>> (allowed algorithms: %s)",
@@ -74,8 +44,8 @@ _first_algorithm := "sha256" if {
 	a := _algorithms[0]
 } else := "sha256"
 
-violation contains {"msg": msg} if {
-	some [c, ref] in _checked
+_container_violations contains [c, msg] if {
+	some [c, ref] in review.checked
 	ref.digest != ""
 	algorithm := split(ref.digest, ":")[0]
 	not algorithm in _algorithms
@@ -85,9 +55,9 @@ violation contains {"msg": msg} if {
 	)
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	not _allow_tag_with_digest
-	some [c, ref] in _checked
+	some [c, ref] in review.checked
 	ref.digest != ""
 	ref.tag != ""
 	msg := sprintf(
@@ -98,13 +68,7 @@ violation contains {"msg": msg} if {
 
 _algorithms_description := concat(", ", [sprintf("<%v>", [x]) | some x in _algorithms])
 
-# A broken constraint denies every object with containers, loudly.
-violation contains {"msg": msg} if {
-	count(containers.containers) > 0
-	some problem in config_problems
-	msg := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])
-}
-
+# What is wrong with the parameters: every object with containers is denied, naming it.
 config_problems contains sprintf("allowedAlgorithms must be a non-empty list, got <%v>", [a]) if {
 	a := _params.allowedAlgorithms
 	not _non_empty_array(a)
@@ -118,10 +82,6 @@ config_problems contains sprintf("allowedAlgorithms[%d] <%v> is not one of sha25
 config_problems contains sprintf("allowTagWithDigest must be a boolean, got <%v>", [v]) if {
 	v := _params.allowTagWithDigest
 	not is_boolean(v)
-}
-
-config_problems contains problem if {
-	some problem in exempt.problems
 }
 
 _non_empty_array(a) if {

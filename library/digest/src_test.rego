@@ -58,3 +58,16 @@ test_misconfiguration if {
 	}
 	msgs([concat("", ["r.io/a", dig])], {"allowedAlgorithms": ["md5", "sha256"]}) == {"constraint is misconfigured: allowedAlgorithms[0] <md5> is not one of sha256, sha384, sha512; every image is denied until it is fixed"}
 }
+
+# 2026-06-15T12:00:00Z
+now := 1781524800000000000
+
+test_exemption_expiry if {
+	params := {"exemptImages": [{"image": "registry.k8s.io/pause:3.*", "reason": "sandbox", "expires": "2026-06-15T11:59:59Z"}]}
+	msgs(["registry.k8s.io/pause:3.9"], params) == {"container <c0> image <registry.k8s.io/pause:3.9> is not pinned by digest; reference it as <registry.k8s.io/pause@sha256:<hex>> (allowed algorithms: <sha256>); exemption for <registry.k8s.io/pause:3.*> expired on <2026-06-15T11:59:59Z> (<sandbox>)"} with time.now_ns as now
+	msgs(["registry.k8s.io/pause:3.9"], {"exemptImages": [object.union(params.exemptImages[0], {"expires": "2026-06-15T12:00:01Z"})]}) == set() with time.now_ns as now
+	msgs(["registry.k8s.io/pause:3.9"], {"exemptImages": [object.union(params.exemptImages[0], {"expires": "2026-06-31"})]}) == {
+		"constraint is misconfigured: exemptImages[0] <registry.k8s.io/pause:3.*> expires <2026-06-31>, which is not an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z); every image is denied until it is fixed",
+		"container <c0> image <registry.k8s.io/pause:3.9> is not pinned by digest; reference it as <registry.k8s.io/pause@sha256:<hex>> (allowed algorithms: <sha256>)",
+	}
+}

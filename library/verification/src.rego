@@ -10,29 +10,16 @@
 #   unless failOpen; invalid references are denied.
 package k8simagesignature
 
-import data.lib.imagetrust.containers
 import data.lib.imagetrust.exempt
-import data.lib.imagetrust.reference
+import data.lib.imagetrust.externaldata
+import data.lib.imagetrust.review
 
 # provider is the Gatekeeper Provider object the template calls.
 provider := "imagetrust-verify"
 
-# Per-key error classes (the provider's stable first words) that mean "could not look it
-# up right now". Only these, a system error, a non-200 status or a missing answer are
-# lookup errors that failOpen may admit; every other error is a definite answer and denies.
-availability_error_prefixes := ["unavailable:", "timed out:"]
+_params := review.params
 
-_params := p if {
-	p := input.parameters
-	is_object(p)
-} else := {}
-
-_exemptions := e if {
-	e := _params.exemptImages
-	is_array(e)
-} else := []
-
-_fail_open if _params.failOpen == true
+_fail_open := object.get(_params, "failOpen", false) == true
 
 _deny_stale if _params.denyStale == true
 
@@ -69,108 +56,23 @@ _require_provenance if count(_source_repos) > 0
 
 _require_provenance if count(_builders) > 0
 
-# Every container with its parsed reference, parsed once: [container, parsed reference].
-_parsed contains [c, reference.parse(c.image)] if {
-	some c in containers.containers
-}
+# The one batched call for the images of the checked containers, classified per container
+# (lib/externaldata.rego).
+_lookup := externaldata.lookup(provider, review.checked)
 
-# Every container whose image parses and is not exempt: [container, parsed reference].
-_checked contains [c, ref] if {
-	some [c, ref] in _parsed
-	ref.valid
-	not exempt.is_exempt(ref, _exemptions)
-}
-
-# The keys of the one batched call: images exactly as written, de-duplicated, sorted.
-_keys := sort({c.image | some [c, _] in _checked})
-
-_response := external_data({"provider": provider, "keys": _keys}) if count(_keys) > 0
-
+# Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
-	some [c, ref] in _parsed
-	not ref.valid
-	msg := reference.invalid_message(c, ref)
+	some msg in review.violations(config_problems)
 }
 
-# ---------------------------------------------------------------------------------------
-# Lookup errors.
-
-# _batch_error is why the whole call failed (undefined when it did not).
-_batch_error := sprintf("provider <%s> gave no response", [provider]) if {
-	count(_keys) > 0
-	not _response
-} else := sprintf("provider <%s> system error: %s", [provider, s]) if {
-	s := _response.system_error
-	is_string(s)
-	s != ""
-} else := sprintf("provider <%s> answered with HTTP status <%v>", [provider, code]) if {
-	code := _response.status_code
-	not code in {0, 200} # 0: every key came from Gatekeeper's response cache
+# The rules below check every container whose image parses and is not exempt.
+violation contains {"msg": review.message(c, msg)} if {
+	some [c, msg] in _container_violations
 }
 
-_pairs(name) := p if {
-	not _batch_error
-	p := _response[name]
-	is_array(p)
-} else := []
-
-# _container_errors contains [container, error] for each per-key error of a checked image,
-# _container_values [container, parsed reference, value] for each answer. The comprehensions close over the
-# image, so OPA indexes them: linear in the number of containers, and a provider repeating
-# a key cannot cause a conflict.
-_container_errors contains [c, e] if {
-	some [c, _] in _checked
-	image := c.image
-	errs := {e | some [k, e] in _pairs("errors"); k == image}
-	some e in errs
-}
-
-_container_values contains [c, ref, v] if {
-	some [c, ref] in _checked
-	image := c.image
-	vals := {v | some [k, v] in _pairs("responses"); k == image}
-	some v in vals
-}
-
-_answered_images := {c.image | some [c, _] in _container_errors} | {c.image | some [c, _, _] in _container_values}
-
-is_availability_error(e) if {
-	some p in availability_error_prefixes
-	startswith(e, p)
-}
-
-# _lookup_failures contains [container, reason] for lookups that failed for availability
-# reasons: failOpen admits these.
-_lookup_failures contains [c, _batch_error] if {
-	some [c, _] in _checked
-}
-
-_lookup_failures contains [c, sprintf("provider <%s> error: %s", [provider, e])] if {
-	some [c, e] in _container_errors
-	is_availability_error(e)
-}
-
-_lookup_failures contains [c, sprintf("provider <%s> returned no answer for this image", [provider])] if {
-	not _batch_error
-	some [c, _] in _checked
-	not c.image in _answered_images
-}
-
-violation contains {"msg": msg} if {
-	not _fail_open
-	some [c, reason] in _lookup_failures
-	msg := sprintf(
-		"container <%s> image <%s> could not be verified: %s; lookup errors deny (failOpen is false)",
-		[c.name, c.image, reason],
-	)
-}
-
-# A definite per-key answer (denied, not found, registry not allowed, invalid reference, or
-# any error that is not an availability error) denies even with failOpen.
-violation contains {"msg": msg} if {
-	some [c, e] in _container_errors
-	not is_availability_error(e)
-	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> error: %s", [c.name, c.image, provider, e])
+# Lookup failures (denied unless failOpen), definite per-key errors and malformed answers.
+_container_violations contains [c, msg] if {
+	some [c, msg] in externaldata.violations(_lookup, _fail_open, "verified")
 }
 
 # ---------------------------------------------------------------------------------------
@@ -178,8 +80,7 @@ violation contains {"msg": msg} if {
 
 # _answers contains [container, parsed reference, value] for every answered image.
 _answers contains [c, ref, v] if {
-	some [c, ref, v] in _container_values
-	is_object(v)
+	some [c, ref, v] in _lookup.values
 	not _stale_denied(v)
 }
 
@@ -188,15 +89,8 @@ _stale_denied(v) if {
 	v.stale == true
 }
 
-violation contains {"msg": msg} if {
-	some [c, _, v] in _container_values
-	not is_object(v)
-	msg := sprintf("container <%s> image <%s> was not verified: provider <%s> answered <%v>, not an object", [c.name, c.image, provider, v])
-}
-
-violation contains {"msg": msg} if {
-	some [c, _, v] in _container_values
-	is_object(v)
+_container_violations contains [c, msg] if {
+	some [c, _, v] in _lookup.values
 	_stale_denied(v)
 	msg := sprintf(
 		"container <%s> image <%s> has only a stale verification (served from the provider's cache during a registry outage) and denyStale is true",
@@ -205,7 +99,7 @@ violation contains {"msg": msg} if {
 }
 
 # The provider must have verified the digest the node will pull.
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	some [c, ref, v] in _answers
 	ref.digest != ""
 	object.get(v, "digest", "") != ref.digest
@@ -224,7 +118,7 @@ verified_authorities(v) := {s.authority |
 	s.authority != ""
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	some [c, _, v] in _answers
 	some name in _required_authorities
 	not name in verified_authorities(v)
@@ -234,7 +128,7 @@ violation contains {"msg": msg} if {
 	)
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	count(_any_of) > 0
 	some [c, _, v] in _answers
 	matched := {a | some a in _any_of; a in verified_authorities(v)}
@@ -246,7 +140,7 @@ violation contains {"msg": msg} if {
 }
 
 # Without authorities or anyOf, any verified signature from a configured authority counts.
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	count(_required_authorities) == 0
 	count(_any_of) == 0
 	some [c, _, v] in _answers
@@ -291,7 +185,7 @@ _has_verified_sbom(v) if {
 	object.get(_sbom(v), "verified", true) == true
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	_require_sbom
 	some [c, _, v] in _answers
 	not _has_verified_sbom(v)
@@ -303,7 +197,7 @@ _describe_unverified_sboms(v) := sprintf("only unverified SBOMs <%s> (an SBOM mu
 	count(fs) > 0
 } else := "no SBOM"
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	count(_sbom_formats) > 0
 	some [c, _, v] in _answers
 	_has_verified_sbom(v)
@@ -328,14 +222,14 @@ _has_provenance(v) if {
 	object.get(_provenance(v), "verified", true) == true
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	_require_provenance
 	some [c, _, v] in _answers
 	not _has_provenance(v)
 	msg := sprintf("container <%s> image <%s> has no verified SLSA provenance; found %s", [c.name, c.image, _describe_attestations(v)])
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	count(_source_repos) > 0
 	some [c, _, v] in _answers
 	_has_provenance(v)
@@ -347,7 +241,7 @@ violation contains {"msg": msg} if {
 	)
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	count(_builders) > 0
 	some [c, _, v] in _answers
 	_has_provenance(v)
@@ -394,7 +288,7 @@ verified_predicate_types(v) := {a.predicateType |
 	is_string(a.predicateType)
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	some [c, _, v] in _answers
 	some pt in _strings("requiredPredicateTypes")
 	not pt in verified_predicate_types(v)
@@ -442,7 +336,7 @@ has_platform(v, required) if {
 	lower(object.get(p, "variant", "")) == parts[2]
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	some [c, _, v] in _answers
 	some required in _strings("requiredPlatforms")
 	not has_platform(v, required)
@@ -459,7 +353,7 @@ _describe_platforms(v) := sprintf("<%s>", [concat(", ", sort(platform_strings(v)
 # ---------------------------------------------------------------------------------------
 # Tag drift: for name:tag@digest the node pulls the digest; the tag must still point at it.
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	_deny_tag_drift
 	some [c, ref, v] in _answers
 	ref.tag != ""
@@ -473,7 +367,7 @@ violation contains {"msg": msg} if {
 	)
 }
 
-violation contains {"msg": msg} if {
+_container_violations contains [c, msg] if {
 	_deny_tag_drift
 	some [c, ref, v] in _answers
 	ref.tag != ""
@@ -486,13 +380,7 @@ violation contains {"msg": msg} if {
 }
 
 # ---------------------------------------------------------------------------------------
-# A broken constraint denies every object with containers, loudly.
-
-violation contains {"msg": msg} if {
-	count(containers.containers) > 0
-	some problem in config_problems
-	msg := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])
-}
+# What is wrong with the parameters: every object with containers is denied, naming it.
 
 _list_params := [
 	"authorities", "anyOf", "sbomFormats", "allowedSourceRepos", "allowedBuilders",
@@ -543,10 +431,6 @@ config_problems contains sprintf("requiredPlatforms[%d] <%s> must be os/architec
 	some i, s in _strings("requiredPlatforms")
 	some part in split(s, "/")
 	part == ""
-}
-
-config_problems contains problem if {
-	some problem in exempt.problems
 }
 
 _non_empty_string(s) if {

@@ -1,6 +1,8 @@
 package k8simagesignature_test
 
 import data.k8simagesignature
+import data.lib.imagetrust.externaldata
+import data.lib.imagetrust.review
 
 d_a := "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -389,13 +391,32 @@ test_deny_stale if {
 
 test_invalid_reference_denied_and_not_sent if {
 	msgs(["r.io/UPPER:1", "r.io/good:1"], kms) == {"container <c0> image <r.io/UPPER:1> is not a valid image reference: repository name (UPPER) must be lowercase; write [registry/]repository[:tag][@digest] as the container runtime parses it"}
-	k8simagesignature._keys == ["r.io/good:1"] with input as object.union(pod(["r.io/UPPER:1", "r.io/good:1"]), {"parameters": kms})
+	externaldata.keys(review.checked) == ["r.io/good:1"] with input as object.union(pod(["r.io/UPPER:1", "r.io/good:1"]), {"parameters": kms})
 }
 
 test_exempt_images_not_sent if {
 	params := {"authorities": ["bank-kms"], "exemptImages": [{"image": "r.io/tools/**", "reason": "debug tools"}]}
 	msgs(["r.io/tools/x/debug:1", "r.io/good:1"], params) == set()
-	k8simagesignature._keys == ["r.io/good:1"] with input as object.union(pod(["r.io/tools/x/debug:1", "r.io/good:1"]), {"parameters": params})
+	externaldata.keys(review.checked) == ["r.io/good:1"] with input as object.union(pod(["r.io/tools/x/debug:1", "r.io/good:1"]), {"parameters": params})
+}
+
+# 2026-06-15T12:00:00Z
+now := 1781524800000000000
+
+test_expired_exemption_is_sent_and_named if {
+	params := {"authorities": ["bank-kms"], "exemptImages": [
+		{"image": "r.io/unsigned:*", "reason": "signing pipeline migration", "expires": "2026-06-14"},
+		{"image": "r.io/down:*", "reason": "outage", "expires": "2026-06-14T00:00:00Z"},
+	]}
+	m := msgs(["r.io/unsigned:1", "r.io/down:1"], params) with time.now_ns as now
+	m == {
+		"container <c0> image <r.io/unsigned:1> is not signed by required authority <bank-kms>; found no verified signature (rejected: <no matching signatures: invalid signature when validating ASN.1 encoded signature>); exemption for <r.io/unsigned:*> expired on <2026-06-14> (<signing pipeline migration>)",
+		"container <c1> image <r.io/down:1> could not be verified: provider <imagetrust-verify> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false); exemption for <r.io/down:*> expired on <2026-06-14T00:00:00Z> (<outage>)",
+	}
+	externaldata.keys(review.checked) == ["r.io/down:1", "r.io/unsigned:1"] with input as object.union(pod(["r.io/unsigned:1", "r.io/down:1"]), {"parameters": params})
+		with time.now_ns as now
+	live := {"authorities": ["bank-kms"], "exemptImages": [{"image": "r.io/unsigned:*", "reason": "signing pipeline migration", "expires": "2026-06-16"}]}
+	msgs(["r.io/unsigned:1"], live) == set() with time.now_ns as now
 }
 
 test_one_batched_call_with_deduplicated_keys if {

@@ -1,6 +1,6 @@
 // Package templategen renders Gatekeeper ConstraintTemplates from the Rego library:
 // every library/<name>/ (src.rego + template.yaml) becomes templates/<name>.yaml, with
-// every non-test library/lib/*.rego included once in the template's libs.
+// the library/lib/*.rego files it uses (directly or through each other) included once in its libs.
 package templategen
 
 import (
@@ -30,14 +30,13 @@ const (
 	SourceFile   = "src.rego"
 )
 
-//go:embed template.yaml.tmpl
+//go:embed template.yaml.tmpl template.md.tmpl
 var tmplFS embed.FS
 
 var (
-	kindRe    = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
-	semverRe  = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
-	packageRe = regexp.MustCompile(`(?m)^package\s+([A-Za-z0-9_.]+)\s*$`)
-	paramRe   = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+	kindRe   = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+	semverRe = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	paramRe  = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
 )
 
 // Metadata is the content of library/<name>/template.yaml.
@@ -58,8 +57,10 @@ type Metadata struct {
 
 // Lib is one shared Rego file.
 type Lib struct {
-	Name   string
-	Source string
+	Name    string
+	Package string // e.g. lib.imagetrust.review
+	Source  string
+	refs    []string
 }
 
 // Template is one template folder, loaded and checked.
@@ -67,6 +68,7 @@ type Template struct {
 	Dir      string // folder name under library/, also the output file name
 	Metadata Metadata
 	Rego     string
+	refs     []string
 }
 
 // Error names the library file that is wrong.
@@ -99,12 +101,20 @@ func Load(fsys fs.FS) (*Library, error) {
 		return nil, err
 	}
 	lib.Libs = libs
+	for _, l := range libs {
+		if err := checkRefs(path.Join(LibDir, l.Name), l.refs, libs); err != nil {
+			return nil, err
+		}
+	}
 	for _, e := range entries {
 		if !e.IsDir() || e.Name() == LibDir || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		t, err := loadTemplate(fsys, e.Name())
 		if err != nil {
+			return nil, err
+		}
+		if err := checkRefs(path.Join(t.Dir, SourceFile), t.refs, libs); err != nil {
 			return nil, err
 		}
 		lib.Templates = append(lib.Templates, *t)
@@ -132,25 +142,20 @@ func loadLibs(fsys fs.FS) ([]Lib, error) {
 			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
 		src := string(b)
-		pkg := packageOf(src)
+		pkg, refs, err := parseRefs(p, src)
+		if err != nil {
+			return nil, &Error{Path: p, Err: err}
+		}
 		if pkg != "lib" && !strings.HasPrefix(pkg, "lib.") {
 			return nil, &Error{Path: p, Err: fmt.Errorf("package %q: Gatekeeper libs must be in package lib or lib.*", pkg)}
 		}
-		libs = append(libs, Lib{Name: name, Source: src})
+		libs = append(libs, Lib{Name: name, Package: pkg, Source: src, refs: refs})
 	}
 	sort.Slice(libs, func(i, j int) bool { return libs[i].Name < libs[j].Name })
 	if len(libs) == 0 {
 		return nil, &Error{Path: LibDir, Err: errors.New("no .rego files")}
 	}
 	return libs, nil
-}
-
-func packageOf(src string) string {
-	m := packageRe.FindStringSubmatch(src)
-	if m == nil {
-		return ""
-	}
-	return m[1]
 }
 
 func loadTemplate(fsys fs.FS, dir string) (*Template, error) {
@@ -172,10 +177,14 @@ func loadTemplate(fsys fs.FS, dir string) (*Template, error) {
 		return nil, &Error{Path: sp, Err: err}
 	}
 	src := string(sb)
-	if pkg, want := packageOf(src), strings.ToLower(md.Kind); pkg != want {
+	pkg, refs, err := parseRefs(sp, src)
+	if err != nil {
+		return nil, &Error{Path: sp, Err: err}
+	}
+	if want := strings.ToLower(md.Kind); pkg != want {
 		return nil, &Error{Path: sp, Err: fmt.Errorf("package %q, want %q (the kind in lowercase)", pkg, want)}
 	}
-	return &Template{Dir: dir, Metadata: md, Rego: src}, nil
+	return &Template{Dir: dir, Metadata: md, Rego: src, refs: refs}, nil
 }
 
 func (m *Metadata) validate() error {
@@ -239,7 +248,8 @@ func validateSchema(where string, v any, needDesc bool) []error {
 	return errs
 }
 
-// Render returns templates/<t.Dir>.yaml for t with libs.
+// Render returns templates/<t.Dir>.yaml for t with the libs it uses (directly or through
+// other libs), each once: a template that asks no provider carries no external_data call.
 func Render(t Template, libs []Lib) ([]byte, error) {
 	props, err := yaml.Marshal(t.Metadata.Parameters)
 	if err != nil {
@@ -265,7 +275,7 @@ func Render(t Template, libs []Lib) ([]byte, error) {
 		"Description": strings.TrimSpace(t.Metadata.Description),
 		"Properties":  string(props),
 		"Rego":        t.Rego,
-		"Libs":        libs,
+		"Libs":        usedLibs(t.refs, libs),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: rendering: %w", t.Dir, err)
@@ -307,9 +317,17 @@ func (l *Library) Files() (map[string][]byte, error) {
 	return out, nil
 }
 
-// Generate renders libraryDir into outDir and returns the files written.
-func Generate(libraryDir, outDir string) ([]string, error) {
-	lib, err := Load(os.DirFS(libraryDir))
+// Dirs names the folders the generator reads and writes.
+type Dirs struct {
+	Library     string // library/, read. Required.
+	Templates   string // templates/, written. Required.
+	Docs        string // docs/templates/, written. Optional: no pages when empty.
+	Constraints string // constraints/, read for the pages' examples. Optional.
+}
+
+// render returns every output file (path under d's folders) with its content.
+func render(d Dirs) (map[string][]byte, error) {
+	lib, err := Load(os.DirFS(d.Library))
 	if err != nil {
 		return nil, err
 	}
@@ -317,13 +335,42 @@ func Generate(libraryDir, outDir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil { //nolint:gosec // G301: templates/ is part of the repository, readable like the rest of it
+	out := make(map[string][]byte, 2*len(files))
+	for name, b := range files {
+		out[filepath.Join(d.Templates, name)] = b
+	}
+	if d.Docs == "" {
+		return out, nil
+	}
+	for _, t := range lib.Templates {
+		var examples []Example
+		if d.Constraints != "" {
+			examples, err = Examples(os.DirFS(d.Constraints), filepath.ToSlash(filepath.Base(d.Constraints)), t.Metadata.Kind, t.Dir)
+			if err != nil {
+				return nil, err
+			}
+		}
+		page, err := lib.Page(t, examples)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.Join(d.Docs, t.Dir+".md")] = page
+	}
+	return out, nil
+}
+
+// Generate renders d.Library into d.Templates (and d.Docs) and returns the files written.
+func Generate(d Dirs) ([]string, error) {
+	files, err := render(d)
+	if err != nil {
 		return nil, err
 	}
 	var written []string
-	for _, name := range sortedKeys(files) {
-		p := filepath.Join(outDir, name)
-		if err := os.WriteFile(p, files[name], 0o644); err != nil { //nolint:gosec // templates are public manifests
+	for _, p := range sortedKeys(files) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil { //nolint:gosec // G301: templates/ and docs/ are part of the repository, readable like the rest of it
+			return written, err
+		}
+		if err := os.WriteFile(p, files[p], 0o644); err != nil { //nolint:gosec // templates and pages are public
 			return written, err
 		}
 		written = append(written, p)
@@ -331,22 +378,17 @@ func Generate(libraryDir, outDir string) ([]string, error) {
 	return written, nil
 }
 
-// Stale lists the files in outDir that differ from what libraryDir renders (missing
-// files included). An empty list means templates/ is up to date.
-func Stale(libraryDir, outDir string) ([]string, error) {
-	lib, err := Load(os.DirFS(libraryDir))
-	if err != nil {
-		return nil, err
-	}
-	files, err := lib.Files()
+// Stale lists the output files that differ from what d.Library renders (missing files
+// included). An empty list means templates/ (and docs/templates/) are up to date.
+func Stale(d Dirs) ([]string, error) {
+	files, err := render(d)
 	if err != nil {
 		return nil, err
 	}
 	var stale []string
-	for _, name := range sortedKeys(files) {
-		p := filepath.Join(outDir, name)
-		got, err := os.ReadFile(p) //nolint:gosec // reading the generator's own output folder
-		if err != nil || !bytes.Equal(got, files[name]) {
+	for _, p := range sortedKeys(files) {
+		got, err := os.ReadFile(p) //nolint:gosec // reading the generator's own output folders
+		if err != nil || !bytes.Equal(got, files[p]) {
 			stale = append(stale, p)
 		}
 	}

@@ -10,16 +10,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const (
-	libraryDir   = "../../../library"
-	templatesDir = "../../../templates"
-)
+// repoDirs are the repository's folders, as `make generate` uses them.
+var repoDirs = Dirs{
+	Library:     "../../../library",
+	Templates:   "../../../templates",
+	Docs:        "../../../docs/templates",
+	Constraints: "../../../constraints",
+}
 
-// TestTemplatesUpToDate fails when templates/ was not regenerated after a change in library/.
+// TestTemplatesUpToDate fails when templates/ or docs/templates/ was not regenerated after a
+// change in library/ or constraints/.
 func TestTemplatesUpToDate(t *testing.T) {
-	stale, err := Stale(libraryDir, templatesDir)
+	stale, err := Stale(repoDirs)
 	if err != nil {
-		t.Fatalf("Stale(%q, %q): %v", libraryDir, templatesDir, err)
+		t.Fatalf("Stale(%+v): %v", repoDirs, err)
 	}
 	if len(stale) > 0 {
 		t.Errorf("templates are stale, run 'make generate' and commit: %s", strings.Join(stale, ", "))
@@ -38,12 +42,13 @@ parameters:
       type: string
 `
 
-const goodSrc = "package k8sthing\n\nviolation contains {\"msg\": \"x\"} if {\n\tinput.review.object.kind == \"Pod\"\n}\n"
+const goodSrc = "package k8sthing\n\nimport data.lib.b\n\nviolation contains {\"msg\": b.y} if {\n\tinput.review.object.kind == \"Pod\"\n}\n"
 
 func fsWith(files map[string]string) fstest.MapFS {
 	m := fstest.MapFS{
 		"lib/a.rego":          {Data: []byte("package lib.a\n\nx := 1\n")},
-		"lib/b.rego":          {Data: []byte("package lib.b\n\ny := 2\n")},
+		"lib/b.rego":          {Data: []byte("package lib.b\n\ny := data.lib.a.x + 1\n")},
+		"lib/c.rego":          {Data: []byte("package lib.c\n\nz := external_data({})\n")},
 		"lib/b_test.rego":     {Data: []byte("package lib.b_test\n")},
 		"thing/src.rego":      {Data: []byte(goodSrc)},
 		"thing/template.yaml": {Data: []byte(goodMeta)},
@@ -127,9 +132,9 @@ func TestRender(t *testing.T) {
 	if src.Rego != goodSrc {
 		t.Errorf("rego = %q, want %q", src.Rego, goodSrc)
 	}
-	wantLibs := []string{"package lib.a\n\nx := 1\n", "package lib.b\n\ny := 2\n"}
+	wantLibs := []string{"package lib.a\n\nx := 1\n", "package lib.b\n\ny := data.lib.a.x + 1\n"}
 	if strings.Join(src.Libs, "|") != strings.Join(wantLibs, "|") {
-		t.Errorf("libs = %q, want %q (test files excluded, each lib once, sorted)", src.Libs, wantLibs)
+		t.Errorf("libs = %q, want %q (the libs the template reaches, each once, sorted; no test files, no unused lib)", src.Libs, wantLibs)
 	}
 	if _, ok := ct.Spec.CRD.Spec.Validation.OpenAPIV3Schema["properties"].(map[string]any)["names"]; !ok {
 		t.Errorf("openAPIV3Schema = %v, want property names", ct.Spec.CRD.Spec.Validation.OpenAPIV3Schema)
@@ -153,6 +158,9 @@ func TestLoadErrors(t *testing.T) {
 		{"parameter not camelCase", map[string]string{"thing/template.yaml": strings.Replace(goodMeta, "  names:", "  Names:", 1)}, "camelCase"},
 		{"package mismatch", map[string]string{"thing/src.rego": strings.Replace(goodSrc, "k8sthing", "other", 1)}, `package "other", want "k8sthing"`},
 		{"lib outside package lib", map[string]string{"lib/a.rego": "package util\n"}, "must be in package lib"},
+		{"lib does not parse", map[string]string{"lib/a.rego": "package lib.a\n\nx := \n"}, "lib/a.rego"},
+		{"template refers to a missing lib", map[string]string{"thing/src.rego": strings.Replace(goodSrc, "data.lib.b", "data.lib.nope", 1)}, "thing/src.rego: refers to data.lib.nope"},
+		{"lib refers to a missing lib", map[string]string{"lib/b.rego": "package lib.b\n\ny := data.lib.gone.x\n"}, "lib/b.rego: refers to data.lib.gone.x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(fsWith(tc.files))
@@ -197,21 +205,28 @@ func TestGenerateAndStale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stale, err := Stale(dir, out)
-	if err != nil || len(stale) != 1 {
-		t.Fatalf("Stale(empty out) = %v, %v, want one stale file", stale, err)
+	d := Dirs{Library: dir, Templates: out, Docs: filepath.Join(out, "docs")}
+	stale, err := Stale(d)
+	if err != nil || len(stale) != 2 {
+		t.Fatalf("Stale(empty out) = %v, %v, want the template and its page", stale, err)
 	}
-	written, err := Generate(dir, out)
-	if err != nil || len(written) != 1 {
+	written, err := Generate(d)
+	if err != nil || len(written) != 2 {
 		t.Fatalf("Generate() = %v, %v", written, err)
 	}
-	if stale, err := Stale(dir, out); err != nil || len(stale) != 0 {
+	if stale, err := Stale(d); err != nil || len(stale) != 0 {
 		t.Errorf("Stale(after Generate) = %v, %v, want none", stale, err)
 	}
 	if err := mkdirWrite(filepath.Join(dir, "thing", "src.rego"), []byte(goodSrc+"\n# changed\n")); err != nil {
 		t.Fatal(err)
 	}
-	if stale, err := Stale(dir, out); err != nil || len(stale) != 1 {
+	if stale, err := Stale(d); err != nil || len(stale) != 1 {
 		t.Errorf("Stale(after edit) = %v, %v, want the template", stale, err)
+	}
+	if err := mkdirWrite(filepath.Join(out, "docs", "thing.md"), []byte("edited by hand\n")); err != nil {
+		t.Fatal(err)
+	}
+	if stale, err := Stale(d); err != nil || len(stale) != 2 {
+		t.Errorf("Stale(after a page edit) = %v, %v, want the template and the page", stale, err)
 	}
 }
