@@ -127,7 +127,7 @@ var (
 	matcherRE  = regexp.MustCompile(`(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 	groupingRE = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 	legendRE   = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
-	plainRE    = regexp.MustCompile(`^[A-Za-z0-9_./:-]+$`)
+	plainRE    = regexp.MustCompile(`^[A-Za-z0-9_./: -]+$`)
 )
 
 // exposed is what the provider's /metrics shows: label names and values per series name
