@@ -365,7 +365,9 @@ authorities:
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	t.Logf("%d expressions use %d series, all on /metrics: %s", len(queries), len(names), strings.Join(names, ", "))
+	if !t.Failed() {
+		t.Logf("%d expressions use %d series, all on /metrics: %s", len(queries), len(names), strings.Join(names, ", "))
+	}
 }
 
 // checkQuery checks one expression's series, matchers, grouping labels and legend labels.
