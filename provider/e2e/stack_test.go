@@ -505,6 +505,9 @@ func (s *stack) startGatekeeper() {
 		"--cert-dir=" + s.certs.gatekeeperDir, "--disable-cert-rotation",
 		"--enable-external-data=true",
 		"--health-addr=127.0.0.1:" + strconv.Itoa(s.gkHealthPort), "--metrics-addr=0",
+		// Gatekeeper's own metrics exporter listens on 8888 unless told otherwise: a free port
+		// keeps concurrent runs on one machine apart.
+		"--prometheus-port=" + strconv.Itoa(freePort(t)),
 		"--exempt-namespace=gatekeeper-system",
 		"--debug-use-fake-pod",
 		"--api-cache-dir=" + cacheDir,
