@@ -503,6 +503,7 @@ func (s *stack) startGatekeeper() {
 		"--cert-dir=" + s.certs.gatekeeperDir, "--disable-cert-rotation",
 		"--enable-external-data=true",
 		"--health-addr=127.0.0.1:" + strconv.Itoa(s.gkHealthPort), "--metrics-addr=0",
+		"--prometheus-port=" + strconv.Itoa(freePort(t)), // default :8888 would clash with other stacks
 		"--exempt-namespace=gatekeeper-system",
 		"--debug-use-fake-pod",
 		"--api-cache-dir=" + cacheDir,
