@@ -188,7 +188,7 @@ func TestParseTemplateRecognisesImagetrust(t *testing.T) {
 	}
 	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
 		"metadata": map[string]any{"name": "k8srequiredlabels"},
-		"spec": map[string]any{"targets": []any{map[string]any{"rego": "package k8srequiredlabels", "libs": []any{"package lib.helpers"}}}}}}
+		"spec":     map[string]any{"targets": []any{map[string]any{"rego": "package k8srequiredlabels", "libs": []any{"package lib.helpers"}}}}}}
 	if parseTemplate(other).Imagetrust {
 		t.Error("a template without lib.imagetrust is taken for an imagetrust template")
 	}
