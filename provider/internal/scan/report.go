@@ -1,0 +1,138 @@
+package scan
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is one scan result in normalised form, whatever format it arrived in.
+type Report struct {
+	// Format names the wire format: "trivy", "grype", "sarif/trivy", "sarif/grype",
+	// "in-toto-vulns/v0.1", "in-toto-vulns/v0.2", "trivy-operator". A cosign vuln predicate
+	// prefixes its result's format: "cosign-vuln/trivy".
+	Format  string
+	Scanner Scanner
+	// ScannedAt is when the scan ran, from the report itself (zero: the report does not say).
+	ScannedAt time.Time
+	Findings  []Finding
+	// Digests the report says it scanned (Trivy RepoDigests, Grype manifestDigest, SARIF
+	// repoDigests), "sha256:<hex>"; empty when the report does not say.
+	Digests []string
+}
+
+// Scanner names the scanner and its vulnerability database.
+type Scanner struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	DB      DB     `json:"db"`
+}
+
+// DB is the scanner's vulnerability database, when the report names it (only in-toto vulns
+// v0.2 carries its update time).
+type DB struct {
+	Version   string     `json:"version"`
+	UpdatedAt *time.Time `json:"updatedAt"`
+}
+
+// Finding is one vulnerability in one package.
+type Finding struct {
+	ID               string   `json:"id"`
+	Aliases          []string `json:"aliases,omitempty"`
+	Severity         Severity `json:"severity"`
+	Package          string   `json:"package,omitempty"`
+	PURL             string   `json:"purl,omitempty"`
+	InstalledVersion string   `json:"installedVersion,omitempty"`
+	FixedVersion     string   `json:"fixedVersion,omitempty"`
+	// Status is the fix status in Trivy's words: fixed, affected, will_not_fix, fix_deferred,
+	// end_of_life, unknown ("" when the format has none).
+	Status string `json:"status,omitempty"`
+	// VEX is the statement of a trusted VEX authority about this finding, if any.
+	VEX *VEXNote `json:"vex,omitempty"`
+}
+
+// Fixable reports whether a fixed version exists.
+func (f *Finding) Fixable() bool { return f.FixedVersion != "" || f.Status == "fixed" }
+
+// Suppressed reports whether a trusted VEX statement says this image is not affected or fixed.
+func (f *Finding) Suppressed() bool {
+	return f.VEX != nil && (f.VEX.Status == vexNotAffected || f.VEX.Status == vexFixed)
+}
+
+// VEXNote is the statement that applies to a finding.
+type VEXNote struct {
+	Status        string `json:"status"`
+	Justification string `json:"justification,omitempty"`
+	Authority     string `json:"authority"`
+	// Timestamp of the statement (RFC 3339; empty when it had none).
+	Timestamp string `json:"timestamp,omitempty"`
+}
+
+// normaliseFixStatus maps a scanner's fix state onto Trivy's status words.
+func normaliseFixStatus(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "fixed":
+		return "fixed"
+	case "not-fixed", "not_fixed", "affected":
+		return "affected"
+	case "wont-fix", "will_not_fix", "won't fix":
+		return "will_not_fix"
+	case "fix_deferred":
+		return "fix_deferred"
+	case "end_of_life":
+		return "end_of_life"
+	case "not_affected":
+		return "not_affected"
+	case "under_investigation":
+		return "under_investigation"
+	case "":
+		return ""
+	}
+	return "unknown"
+}
+
+// sortFindings orders findings worst-first: unsuppressed before suppressed, then severity,
+// fixable before unfixable, then id, package and installed version (a total order, so the
+// capped list is the same on every run).
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		if sa, sb := a.Suppressed(), b.Suppressed(); sa != sb {
+			return !sa
+		}
+		if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
+			return ra > rb
+		}
+		if fa, fb := a.Fixable(), b.Fixable(); fa != fb {
+			return fa
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		if a.Package != b.Package {
+			return a.Package < b.Package
+		}
+		return a.InstalledVersion < b.InstalledVersion
+	})
+}
+
+// dedupe drops findings that repeat (id, package, installed version, purl); the worse severity
+// of two copies is kept.
+func dedupe(fs []Finding) []Finding {
+	type key struct{ id, pkg, ver, purl string }
+	seen := make(map[key]int, len(fs))
+	out := fs[:0]
+	for _, f := range fs {
+		k := key{f.ID, f.Package, f.InstalledVersion, f.PURL}
+		if i, ok := seen[k]; ok {
+			out[i].Severity = worse(out[i].Severity, f.Severity)
+			if out[i].FixedVersion == "" {
+				out[i].FixedVersion = f.FixedVersion
+			}
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// trivyReport is the subset of Trivy's JSON report (SchemaVersion 2) the scan value needs.
+type trivyReport struct {
+	SchemaVersion int            `json:"SchemaVersion"`
+	Trivy         *trivyVersion  `json:"Trivy"`
+	CreatedAt     flexTime       `json:"CreatedAt"`
+	ArtifactName  string         `json:"ArtifactName"`
+	Metadata      trivyMetadata  `json:"Metadata"`
+	Results       []*trivyResult `json:"Results"`
+}
+
+type trivyVersion struct {
+	Version string `json:"Version"`
+}
+
+type trivyMetadata struct {
+	ImageID     string   `json:"ImageID"`
+	RepoDigests []string `json:"RepoDigests"`
+}
+
+type trivyResult struct {
+	Target          string      `json:"Target"`
+	Vulnerabilities []trivyVuln `json:"Vulnerabilities"`
+	// Findings the scanner suppressed (--show-suppressed). They are counted again here: a
+	// suppression is honoured only from a trusted VEX authority.
+	Modified []struct {
+		Type    string    `json:"Type"`
+		Finding trivyVuln `json:"Finding"`
+	} `json:"ExperimentalModifiedFindings"`
+}
+
+type trivyVuln struct {
+	VulnerabilityID string   `json:"VulnerabilityID"`
+	VendorIDs       []string `json:"VendorIDs"`
+	PkgName         string   `json:"PkgName"`
+	PkgIdentifier   struct {
+		PURL string `json:"PURL"`
+	} `json:"PkgIdentifier"`
+	InstalledVersion string         `json:"InstalledVersion"`
+	FixedVersion     string         `json:"FixedVersion"`
+	Status           string         `json:"Status"`
+	Severity         string         `json:"Severity"`
+	SeveritySource   string         `json:"SeveritySource"`
+	VendorSeverity   map[string]int `json:"VendorSeverity"`
+}
+
+func (v *trivyVuln) finding() Finding {
+	sev := ParseSeverity(v.Severity)
+	if v.Severity == "" {
+		// Older reports give only the vendors' severities (trivy-db: 0 UNKNOWN … 4 CRITICAL);
+		// the severity source's is the one Trivy shows.
+		if n, ok := v.VendorSeverity[v.SeveritySource]; ok && n >= 0 && n < len(Severities) {
+			sev = Severities[len(Severities)-1-n]
+		}
+	}
+	return Finding{
+		ID: v.VulnerabilityID, Aliases: v.VendorIDs, Severity: sev,
+		Package: v.PkgName, PURL: v.PkgIdentifier.PURL,
+		InstalledVersion: v.InstalledVersion, FixedVersion: v.FixedVersion,
+		Status: normaliseFixStatus(v.Status),
+	}
+}
+
+// isTrivy sniffs a Trivy JSON report: SchemaVersion and Results at the top.
+func isTrivy(probe map[string]json.RawMessage) bool {
+	_, sv := probe["SchemaVersion"]
+	_, rs := probe["Results"]
+	_, art := probe["ArtifactName"]
+	return sv && (rs || art)
+}
+
+// DecodeTrivy reads a Trivy JSON report (SchemaVersion 2).
+func DecodeTrivy(raw []byte, lim Limits) (*Report, error) {
+	const format = "trivy"
+	lim = lim.withDefaults()
+	var r trivyReport
+	if err := strictish(raw, &r); err != nil {
+		return nil, malformed(format, "", err)
+	}
+	if r.SchemaVersion != 2 {
+		return nil, malformedf(format, "SchemaVersion", "is %d, only 2 is understood", r.SchemaVersion)
+	}
+	out := &Report{Format: format, ScannedAt: r.CreatedAt.Time, Scanner: Scanner{Name: "trivy"}}
+	if r.Trivy != nil {
+		out.Scanner.Version = r.Trivy.Version
+	}
+	for _, rd := range r.Metadata.RepoDigests {
+		if _, d, ok := strings.Cut(rd, "@"); ok {
+			out.Digests = append(out.Digests, d)
+		}
+	}
+	for i, res := range r.Results {
+		if res == nil {
+			continue
+		}
+		for j := range res.Vulnerabilities {
+			v := &res.Vulnerabilities[j]
+			if v.VulnerabilityID == "" {
+				return nil, malformedf(format, fmt.Sprintf("Results[%d].Vulnerabilities[%d].VulnerabilityID", i, j), "is empty")
+			}
+			out.Findings = append(out.Findings, v.finding())
+		}
+		for j := range res.Modified {
+			m := &res.Modified[j]
+			if m.Type != "" && m.Type != "vulnerability" {
+				continue
+			}
+			if m.Finding.VulnerabilityID == "" {
+				return nil, malformedf(format, fmt.Sprintf("Results[%d].ExperimentalModifiedFindings[%d].Finding.VulnerabilityID", i, j), "is empty")
+			}
+			out.Findings = append(out.Findings, m.Finding.finding())
+		}
+		if len(out.Findings) > lim.ReportFindings {
+			return nil, &TooLargeError{What: "trivy report findings", Size: int64(len(out.Findings)), Limit: int64(lim.ReportFindings)}
+		}
+	}
+	out.Findings = dedupe(out.Findings)
+	return out, nil
+}
+
+// flexTime reads an RFC 3339 string, a Unix-seconds number (Trivy before v0.31 wrote
+// CreatedAt that way), or null / "" (zero). The zero time 0001-01-01T00:00:00Z is zero.
+type flexTime struct{ time.Time }
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s == "" {
+			return nil
+		}
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return fmt.Errorf("time %q is not RFC 3339", s)
+		}
+		t.Time = v
+		if v.Year() <= 1 {
+			t.Time = time.Time{}
+		}
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("time %s is neither RFC 3339 nor Unix seconds", b)
+	}
+	if n > 0 {
+		t.Time = time.Unix(n, 0).UTC()
+	}
+	return nil
+}
+
+// strictish decodes JSON into v, tolerating unknown fields (reports grow fields every release)
+// but not trailing data.
+func strictish(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON document")
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package scan
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Reasons a value says scanned=false.
+const (
+	// ReasonNoScan: no scan of any kind was found for the image.
+	ReasonNoScan = "no-scan"
+	// ReasonNoTrustedScan: scans were found, but none verified against a scanner authority
+	// (unsigned SARIF, an untrusted key, another image's subject).
+	ReasonNoTrustedScan = "no-trusted-scan"
+	// ReasonUnverifiable: a trusted scan was found but cannot be used: malformed, too large,
+	// or its scan time is later than its signature's log time.
+	ReasonUnverifiable = "unverifiable"
+)
+
+// Sources of a scan.
+const (
+	SourceAttestation   = "attestation"
+	SourceSARIF         = "sarif-referrer"
+	SourceTrivyOperator = "trivy-operator"
+)
+
+// Value is the /v1/scan answer for one image.
+type Value struct {
+	Image    string `json:"image"`
+	Digest   string `json:"digest"`
+	Platform string `json:"platform,omitempty"`
+	Scanned  bool   `json:"scanned"`
+	// Reason is set when Scanned is false: no-scan, no-trusted-scan or unverifiable.
+	Reason    string   `json:"reason,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Format    string   `json:"format,omitempty"`
+	Authority string   `json:"authority,omitempty"`
+	Signed    bool     `json:"signed"`
+	Scanner   *Scanner `json:"scanner,omitempty"`
+	// ScannedAt is the scan's own time (RFC 3339; empty when the report does not say).
+	ScannedAt string `json:"scannedAt,omitempty"`
+	// SignedAt is the signature's transparency-log or timestamp-authority time, if any.
+	SignedAt string `json:"signedAt,omitempty"`
+	// ScansConsidered counts the trusted scans of this digest; the newest is the one reported.
+	ScansConsidered int            `json:"scansConsidered"`
+	Counts          map[string]int `json:"counts"`
+	FixableCounts   map[string]int `json:"fixableCounts"`
+	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
+	// in Counts too; the constraint decides which VEX authorities it accepts).
+	SuppressedCount   int        `json:"suppressedCount"`
+	Findings          []Finding  `json:"findings"`
+	FindingsTotal     int        `json:"findingsTotal"`
+	FindingsTruncated bool       `json:"findingsTruncated"`
+	Platforms         []*Value   `json:"platforms,omitempty"`
+	Rejected          []Rejected `json:"rejected,omitempty"`
+
+	// raw is the encoded answer the cache keeps (Scanned and Reason beside it); loadedAt is
+	// when it was looked up.
+	raw      json.RawMessage
+	loadedAt time.Time
+}
+
+// Rejected is a scan or VEX document that was found and not counted, with the reason.
+type Rejected struct {
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+const maxRejected = 16
+
+func (v *Value) reject(kind, reason string) {
+	if len(v.Rejected) < maxRejected {
+		v.Rejected = append(v.Rejected, Rejected{Kind: kind, Reason: reason})
+	}
+}
+
+// notScanned is a value with scanned=false.
+func notScanned(image, digest, reason string) *Value {
+	return &Value{Image: image, Digest: digest, Reason: reason, Counts: zeroCounts(), FixableCounts: zeroCounts(), Findings: []Finding{}}
+}
+
+func zeroCounts() map[string]int {
+	m := make(map[string]int, len(Severities))
+	for _, s := range Severities {
+		m[string(s)] = 0
+	}
+	return m
+}
+
+// fillFindings sorts, counts and caps findings into v.
+func (v *Value) fillFindings(fs []Finding, limit int) {
+	sortFindings(fs)
+	v.Counts, v.FixableCounts = zeroCounts(), zeroCounts()
+	for i := range fs {
+		f := &fs[i]
+		v.Counts[string(f.Severity)]++
+		if f.Fixable() {
+			v.FixableCounts[string(f.Severity)]++
+		}
+		if f.Suppressed() {
+			v.SuppressedCount++
+		}
+	}
+	v.FindingsTotal = len(fs)
+	if len(fs) > limit {
+		fs, v.FindingsTruncated = fs[:limit], true
+	}
+	v.Findings = fs
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Encode is the value as JSON.
+func (v *Value) Encode() (json.RawMessage, error) { return json.Marshal(v) }
