@@ -18,6 +18,7 @@ type Config struct {
 	Auth        Auth        `json:"auth"`
 	Registries  []Registry  `json:"registries"`
 	Authorities []Authority `json:"authorities,omitempty"`
+	Scan        Scan        `json:"scan"`
 }
 
 // Server holds listen addresses, TLS files and request limits.

@@ -124,6 +124,7 @@ func (c *Config) Validate() error {
 	}
 
 	add(c.validateAuthorities())
+	add(c.validateScan())
 	return errors.Join(errs...)
 }
 

@@ -53,6 +53,11 @@ type Value struct {
 	FindingsTruncated bool       `json:"findingsTruncated"`
 	Platforms         []*Value   `json:"platforms,omitempty"`
 	Rejected          []Rejected `json:"rejected,omitempty"`
+
+	// raw is the encoded answer the cache keeps (Scanned and Reason beside it); loadedAt is
+	// when it was looked up.
+	raw      json.RawMessage
+	loadedAt time.Time
 }
 
 // Rejected is a scan or VEX document that was found and not counted, with the reason.

@@ -177,6 +177,9 @@ func keylessSignature(a *authority, res *sgverify.VerificationResult, cert *x509
 		s.Issuer = res.Signature.Certificate.Extensions.Issuer //nolint:staticcheck // QF1008: the Fulcio OIDC issuer extension, not the X.509 issuer
 		s.Subject = res.Signature.Certificate.SubjectAlternativeName
 	}
+	if res != nil {
+		s.signedAt = earliestVerifiedTime(res)
+	}
 	return s
 }
 

@@ -118,6 +118,8 @@ type Signature struct {
 	Verified  bool   `json:"verified"`
 	// Format is "cosign" (tag scheme sha256-<hex>.sig) or "bundle" (Sigstore bundle referrer).
 	Format string `json:"format"`
+	// signedAt is the earliest verified log or timestamp-authority time (keyless only).
+	signedAt time.Time
 }
 
 // Attestation is one verified in-toto attestation whose subject is this digest.

@@ -1,0 +1,214 @@
+package scan
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
+)
+
+// testKey is a signing key and its public key PEM file.
+type testKey struct {
+	signer  signature.SignerVerifier
+	pub     crypto.PublicKey
+	pubFile string
+}
+
+func newTestKey(t testing.TB) *testKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(p, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testKey{signer: sv, pub: k.Public(), pubFile: p}
+}
+
+func (k *testKey) authority(n string) config.Authority {
+	return config.Authority{Name: n, Key: &config.Key{File: k.pubFile}}
+}
+
+// scanEnv is a real registry on loopback, the provider's registry client, a verify service
+// with the scanner and VEX authorities, and the scan service on them.
+type scanEnv struct {
+	reg    *registrytest.Registry
+	host   string
+	ci     *testKey // scanner authority "ci"
+	vendor *testKey // VEX authority "vendor"
+	rogue  *testKey // configured nowhere
+	svc    *Service
+	op     *OperatorIndex
+}
+
+type envOptions struct {
+	limits   Limits
+	operator bool
+	now      time.Time
+}
+
+func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
+	t.Helper()
+	e := &scanEnv{reg: registrytest.New(), ci: newTestKey(t), vendor: newTestKey(t), rogue: newTestKey(t)}
+	t.Cleanup(e.reg.Close)
+	e.host = e.reg.Host
+	// A generous registry timeout: nothing here hangs, and a loaded machine is slow, not broken.
+	c, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: e.host, Insecure: true}}, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	pool, err := batch.NewPool(16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vreg := c
+	vs, err := verify.New(context.Background(), verify.Options{
+		Authorities: []config.Authority{e.ci.authority("ci"), e.vendor.authority("vendor")},
+		Registry:    vreg, Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second,
+		Limits: verify.Limits{AttestationBytes: 16 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Verifier: vs, Registry: vreg, Pool: pool, Scanners: []string{"ci"}, VEXAuthorities: []string{"vendor"},
+		SARIF: true, Deadline: 30 * time.Second, Limits: eo.limits}
+	if eo.operator {
+		e.op = NewOperatorIndex()
+		o.Operator = e.op
+	}
+	if !eo.now.IsZero() {
+		o.Now = func() time.Time { return eo.now }
+	}
+	if e.svc, err = New(o); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// push writes a random image to repo:tag and returns its digest reference.
+func (e *scanEnv) push(t testing.TB, repo, tag string) name.Digest {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tr, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return tr.Context().Digest(d.String())
+}
+
+// pushIndex writes a two-platform index and returns its digest and the platforms' digests.
+func (e *scanEnv) pushIndex(t testing.TB, repo, tag string) (name.Digest, []name.Digest) {
+	t.Helper()
+	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []name.Digest
+	for _, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := p
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
+		d, _ := img.Digest()
+		kids = append(kids, tr.Context().Digest(d.String()))
+	}
+	if err := remote.WriteIndex(tr, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	return tr.Context().Digest(d.String()), kids
+}
+
+// cosignVulnPredicate wraps a scanner report into cosign's vuln predicate finished at t.
+func cosignVulnPredicate(t testing.TB, report []byte, finished time.Time) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
+		"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy@v0.74.0", "version": "0.74.0",
+			"db": map[string]any{"uri": "", "version": ""}, "result": json.RawMessage(report)},
+		"metadata": map[string]any{"scanStartedOn": finished.Add(-time.Minute).Format(time.RFC3339), "scanFinishedOn": finished.Format(time.RFC3339)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// cleanTrivy is a Trivy report with no findings.
+const cleanTrivy = `{"SchemaVersion":2,"ArtifactName":"app","ArtifactType":"container_image","Results":[{"Target":"app (alpine 3.20)","Class":"os-pkgs","Type":"alpine"}]}`
+
+func (e *scanEnv) attest(t testing.TB, d name.Digest, k *testKey, predicateType string, predicate json.RawMessage) {
+	t.Helper()
+	if err := signing.Attest(d, k.signer, predicateType, predicate); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scanOne runs Scan for one key and decodes the value; a per-key error fails the test.
+func (e *scanEnv) scanOne(t testing.TB, key string) *Value {
+	t.Helper()
+	items := e.svc.Scan(context.Background(), []string{key})
+	if items[0].Error != "" {
+		t.Fatalf("Scan(%q) error = %s", key, items[0].Error)
+	}
+	return decodeItem(t, items[0])
+}
+
+func decodeItem(t testing.TB, it wire.Item) *Value {
+	t.Helper()
+	raw, ok := it.Value.(wire.Encoded)
+	if !ok {
+		t.Fatalf("item value is %T, want wire.Encoded", it.Value)
+	}
+	var v Value
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decoding %s: %v", raw, err)
+	}
+	return &v
+}

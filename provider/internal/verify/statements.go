@@ -1,0 +1,83 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+)
+
+// Statement is an in-toto attestation of a digest whose signature verified.
+type Statement struct {
+	PredicateType string
+	Predicate     json.RawMessage
+	// Format is "cosign" (sha256-<hex>.att), "referrer" (in-toto referrer) or "bundle".
+	Format  string
+	Signers []Signer
+}
+
+// Signer is an authority whose signature over a statement verified.
+type Signer struct {
+	Authority string
+	// SignedAt is the earliest verified transparency-log or timestamp-authority time (zero
+	// when none was verified: key-signed, or keyless without a log proof).
+	SignedAt time.Time
+}
+
+// Attested is what Statements found for one digest.
+type Attested struct {
+	Statements []Statement
+	// Rejected lists attestations found that did not verify.
+	Rejected []Rejection
+	// Artifacts are referrers of other artifact types (SARIF reports, …): found, not verified.
+	Artifacts []v1.Descriptor
+}
+
+// Statements reads and verifies the attestations of digest h of ref's repository — the
+// cosign .att tag and the OCI referrers — with the authorities that apply to ref, exactly as
+// Lookup does for /v1/verify. A registry outage is an error; anything that does not verify is
+// listed under Rejected.
+func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (*Attested, error) {
+	auths := s.applicable(ref)
+	attAuths := filter(auths, func(a *authority) bool { return a.cosign && a.attestations })
+	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
+	var attP, refP partial
+	var branches []func()
+	if len(attAuths) > 0 {
+		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+	}
+	// Referrers are listed even without a bundle authority: other artifacts are reported.
+	branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
+	parallel(branches)
+	out := &Attested{}
+	for _, p := range []*partial{&attP, &refP} {
+		if p.err != nil {
+			return nil, p.err
+		}
+		for i, vs := range p.stmts {
+			st := Statement{PredicateType: vs.st.PredicateType, Predicate: vs.st.Predicate, Format: p.stmtFmt[i]}
+			for _, sig := range vs.sigs {
+				st.Signers = append(st.Signers, Signer{Authority: sig.Authority, SignedAt: sig.signedAt})
+			}
+			out.Statements = append(out.Statements, st)
+		}
+		out.Rejected = append(out.Rejected, p.rejected...)
+		out.Artifacts = append(out.Artifacts, p.others...)
+	}
+	return out, nil
+}
+
+// earliestVerifiedTime is the earliest log or timestamp-authority time a verification proved.
+func earliestVerifiedTime(res *sgverify.VerificationResult) time.Time {
+	var t time.Time
+	for _, ts := range res.VerifiedTimestamps {
+		if !ts.Timestamp.IsZero() && (t.IsZero() || ts.Timestamp.Before(t)) {
+			t = ts.Timestamp
+		}
+	}
+	return t
+}
