@@ -19,6 +19,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
@@ -41,6 +42,7 @@ type Provider struct {
 	Reloader *server.CertReloader
 	Resolve  *resolve.Service
 	Verify   *verify.Service
+	Scan     *scan.Service
 }
 
 // New assembles the provider for cfg (defaults applied and validated) on the given API (HTTPS)
@@ -85,6 +87,11 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, err
 	}
 
+	ss, err := newScan(ctx, cfg, rs, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+
 	metrics, err := server.NewMetrics(o.Metrics)
 	if err != nil {
 		return nil, err
@@ -100,10 +107,11 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Resolve:         server.Endpoint{Lookup: rs.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
 		Mutate:          server.Endpoint{Lookup: rs.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
 		Verify:          server.Endpoint{Lookup: vs.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		Scan:            server.Endpoint{Lookup: ss.Scan, Deadline: cfg.Scan.Deadline.D()},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes,
 		MaxKeys:         cfg.Server.MaxKeys,
 	})
-	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D())
+	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Scan.Deadline.D())
 	runner := &server.Runner{
 		API:             api,
 		APIListener:     apiLn,
@@ -114,5 +122,5 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		WriteTimeout:    longest + 5*time.Second,
 	}
 	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: o.Metrics, Ready: runner.Ready})
-	return &Provider{Runner: runner, Reloader: reloader, Resolve: rs, Verify: vs}, nil
+	return &Provider{Runner: runner, Reloader: reloader, Resolve: rs, Verify: vs, Scan: ss}, nil
 }

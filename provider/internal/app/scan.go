@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
+)
+
+// newScan builds the /v1/scan service on the shared registry client, pool and memo: a verify
+// service of its own with the scanner and VEX authorities (so scans are verified by the same
+// code as /v1/verify's attestations, and these authorities never count as image signers), and
+// a cache of its own.
+func newScan(ctx context.Context, cfg *config.Config, rs *resolve.Service, reg prometheus.Registerer) (*scan.Service, error) {
+	sc := cfg.Scan
+	if sc.TrivyOperator.Enabled {
+		return nil, errors.New("scan.trivyOperator.enabled: the Trivy Operator source is not available in this provider build; set it to false")
+	}
+	auths := append(append([]config.Authority{}, sc.Scanners...), sc.VEXAuthorities...)
+	vreg := verify.NewRegistry(rs.Registry())
+	vs, err := verify.New(ctx, verify.Options{
+		Authorities: auths,
+		Registry:    vreg,
+		Pool:        rs.Pool(),
+		Refs:        rs.Refs(),
+		Deadline:    sc.Deadline.D(),
+		Limits:      verify.Limits{AttestationBytes: sc.MaxReportBytes + sc.MaxReportBytes/3 + 64<<10},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	c, err := cache.New[*scan.Value](cache.Options{
+		Name:        "scan",
+		MaxEntries:  cfg.Cache.MaxEntries,
+		TTL:         cfg.Cache.TTL.D(),
+		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
+		MaxStale:    cfg.Cache.MaxStale.D(),
+		Negative:    registry.IsNegative,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := func(as []config.Authority) []string {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = a.Name
+		}
+		return out
+	}
+	return scan.New(scan.Options{
+		Verifier:       vs,
+		Registry:       vreg,
+		Pool:           rs.Pool(),
+		Refs:           rs.Refs(),
+		Cache:          c,
+		Scanners:       names(sc.Scanners),
+		VEXAuthorities: names(sc.VEXAuthorities),
+		SARIF:          sc.UsesSARIF(),
+		Deadline:       sc.Deadline.D(),
+		ClockSkew:      sc.ClockSkew.D(),
+		Limits:         scan.Limits{ReportBytes: sc.MaxReportBytes, ReportFindings: sc.MaxReportFindings, Findings: sc.MaxFindings},
+		Registerer:     reg,
+	})
+}
