@@ -1,0 +1,85 @@
+package scan
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
+)
+
+// benchImages pushes n images, each with one signed cosign vuln attestation carrying the
+// ~20 KB Trivy report of the alpine sample, and returns their digest references.
+func benchImages(b *testing.B, e *scanEnv, n int) []string {
+	b.Helper()
+	pred := cosignVulnPredicate(b, sample(b, "trivy-image-alpine-310.json"), time.Now().Add(-time.Hour))
+	keys := make([]string, n)
+	for i := range n {
+		d := e.push(b, "bench/app", "v"+itoa(i))
+		e.attest(b, d, e.ci, PredicateCosignVuln, pred)
+		keys[i] = d.String()
+	}
+	return keys
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var buf [20]byte
+	p := len(buf)
+	for ; i > 0; i /= 10 {
+		p--
+		buf[p] = byte('0' + i%10)
+	}
+	return string(buf[p:])
+}
+
+// BenchmarkScanCold: batches of 100 keys, no cache: every key is a full lookup (statements
+// read and verified, predicate decoded, value chosen and encoded) against the loopback registry.
+func BenchmarkScanCold(b *testing.B) {
+	e := newScanEnv(b, envOptions{})
+	keys := benchImages(b, e, 200)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		off := (i * 100) % len(keys)
+		items := e.svc.Scan(ctx, keys[off:off+100])
+		for _, it := range items {
+			if it.Error != "" {
+				b.Fatal(it.Error)
+			}
+		}
+		n += len(items)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "images/s")
+}
+
+// BenchmarkScanWarm: batches of 100 keys, every answer cached; reports the median batch.
+func BenchmarkScanWarm(b *testing.B) {
+	e := newScanEnv(b, envOptions{})
+	keys := benchImages(b, e, 100)
+	c, err := cache.New[*Value](cache.Options{Name: "scan-bench", MaxEntries: 1000, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.svc.o.Cache = c
+	ctx := context.Background()
+	for _, it := range e.svc.Scan(ctx, keys) {
+		if it.Error != "" {
+			b.Fatal(it.Error)
+		}
+	}
+	var durs []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		e.svc.Scan(ctx, keys)
+		durs = append(durs, time.Since(t0))
+	}
+	slices.Sort(durs)
+	b.ReportMetric(float64(durs[len(durs)/2].Microseconds()), "p50-µs/batch")
+}
