@@ -15,18 +15,24 @@ GOLANGCI_LINT_VERSION := v2.15.0
 # AWS KMS emulator for the verify KMS end-to-end test (keep in sync with localKMSVersion in
 # provider/internal/verify/kms_test.go; the test skips, saying so, when it is not installed).
 LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
+# Chart checks (make test-helm) and alert-rule tests (make test-monitoring). promtool is built
+# from the prometheus module, whose v0.316.0 is the Prometheus 3.x release line.
+HELM_VERSION          := v4.3.2
+PROMTOOL_VERSION      := v0.316.0
 FUZZTIME  ?= 30s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
 GATOR         := $(TOOLS)/gator-$(GATOR_VERSION)/gator
 GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
+HELM          := $(TOOLS)/helm-$(HELM_VERSION)/helm
+PROMTOOL      := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
 # opa check/test need external_data declared (Gatekeeper registers it at runtime). The file
 # sits in library/ but is not data: OPA_LIBRARY keeps it out of what opa loads.
 CAPABILITIES  := library/capabilities.json
 OPA_LIBRARY   := --ignore capabilities.json library
 
-.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools
+.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -36,6 +42,14 @@ $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 $(LOCAL_KMS):
 	cd /tmp && GOBIN=$(dir $@) $(GO) install github.com/nsmithuk/local-kms@$(LOCAL_KMS_VERSION)
+$(HELM):
+	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath \
+	  -ldflags '-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean' \
+	  helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+$(PROMTOOL):
+	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath \
+	  -ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)' \
+	  github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 ## tools-kms: the AWS KMS emulator the verify KMS end-to-end test runs against.
 tools-kms: $(LOCAL_KMS)
@@ -67,13 +81,14 @@ test-verification:
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/verification/...
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/security/...
 
-## generate: render templates/*.yaml from library/.
+## generate: render templates/*.yaml and their pages docs/templates/*.md from library/ (the
+## pages show the constraints/ of each template's kind).
 generate:
-	$(GO) run ./provider/cmd/templategen -library library -out templates
+	$(GO) run ./provider/cmd/templategen -library library -out templates -docs docs/templates -constraints constraints
 
 test-drift: generate
-	@git diff --exit-code -- templates || { echo "templates/ is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- templates)" || { echo "templates/ has untracked files: commit them"; exit 1; }
+	@git diff --exit-code -- templates docs/templates || { echo "templates/ or docs/templates/ is stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- templates docs/templates)" || { echo "templates/ or docs/templates/ has untracked files: commit them"; exit 1; }
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRegoParserMatchesDistribution$$' -fuzztime=$(FUZZTIME) ./provider/internal/policy
@@ -114,14 +129,73 @@ demo:
 clean-tools:
 	rm -rf $(TOOLS)
 
+## tools-deploy: helm and promtool at their pinned versions (built from the module proxy).
+tools-deploy: $(HELM) $(PROMTOOL)
+
+## test-helm: the chart (manifests/helm/imagetrust): helm lint --strict and helm template with
+## default and full values (object lists, the rendered provider config through the provider's
+## loader), values-schema failures, and parity with the kustomize base (provider/e2e TestChart*).
+## kubectl (for kubectl kustomize) comes from the e2e tools.
+KUBE_VERSION := $(shell sed -n 's/^KUBE_VERSION=//p' provider/e2e/tools/build.sh)
+test-helm: $(HELM)
+	TOOLS=$(TOOLS) provider/e2e/tools/build.sh kubectl
+	HELM=$(HELM) KUBECTL=$(TOOLS)/kubectl-$(KUBE_VERSION)/kubectl IMAGETRUST_CHART_TESTS=1 \
+	  $(GO) test -count=1 -run '^TestChart' -v ./provider/e2e/
+
+## test-monitoring: promtool checks and unit tests of the alert rules (manifests/monitoring).
+## The metrics they and the dashboard use are checked against a running provider by
+## TestMonitoringMetricsExist (provider/e2e, part of make test).
+test-monitoring: $(PROMTOOL)
+	$(PROMTOOL) check rules manifests/monitoring/imagetrust.rules.yaml
+	cd manifests/monitoring && $(PROMTOOL) test rules imagetrust.rules.test.yaml
+
 ## e2e-tools: build (once, then cached in $(TOOLS)) etcd, kube-apiserver, kubectl and the
 ## Gatekeeper manager at the versions pinned in provider/e2e/tools.
 e2e-tools:
 	TOOLS=$(TOOLS) provider/e2e/tools/build.sh
 
 ## e2e: real etcd + kube-apiserver + Gatekeeper + provider on loopback (provider/e2e, tag e2e);
-## checks manifests/ (kubectl kustomize + server-side dry run). E2E_REPORT names a file that
+## checks manifests/ and the Helm chart (server-side dry run), after test-helm and test-monitoring. E2E_REPORT names a file that
 ## collects what kubectl printed, timings and latencies.
 E2E_REPORT ?= /tmp/imagetrust-e2e-report.txt
-e2e: e2e-tools
+e2e: e2e-tools test-helm test-monitoring
 	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
+
+## image: the provider image without a container runtime: static binaries (CGO off, -trimpath)
+## for IMAGE_PLATFORMS, assembled with go-containerregistry into an OCI index in
+## $(IMAGE_DIR)/oci, with $(IMAGE_DIR)/sbom.spdx.json and provenance.slsa.json beside it.
+## SOURCE_DATE_EPOCH (default: the commit time) fixes every timestamp: same commit, same digest.
+IMAGE_DIR         ?= /tmp/imagetrust-image
+IMAGE_PLATFORMS   ?= linux/amd64 linux/arm64
+IMAGE_SOURCE      ?= https://github.com/imagetrust/imagetrust
+IMAGE_REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+IMAGE_BUILDER_ID  ?=
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+IMAGE_LDFLAGS     := -s -w -buildid= -X main.version=$(IMAGE_VERSION) -X main.revision=$(IMAGE_REVISION)
+REGISTRY          ?=
+KEY               ?=
+
+.PHONY: image image-push image-sign
+image:
+	@test -n "$(SOURCE_DATE_EPOCH)" || { echo "SOURCE_DATE_EPOCH is empty and git log found no commit: set it"; exit 1; }
+	mkdir -p $(IMAGE_DIR)/bin
+	set -e; bins=""; for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%%/*}; arch=$${p#*/}; out=$(IMAGE_DIR)/bin/$$os-$${arch//\//-}/imagetrust-provider; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$${arch%%/*} $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o $$out ./provider/cmd/imagetrust-provider; \
+	  bins="$$bins -binary $$p=$$out"; \
+	done; \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./provider/cmd/imagetrust-image build -out $(IMAGE_DIR) $$bins \
+	  -source $(IMAGE_SOURCE) -version $(IMAGE_VERSION) -revision '$(IMAGE_REVISION)' $(if $(IMAGE_BUILDER_ID),-builder-id '$(IMAGE_BUILDER_ID)')
+
+## image-push: push $(IMAGE_DIR)/oci to REGISTRY=host/repo (tag: IMAGE_VERSION; docker config auth).
+image-push:
+	@test -n "$(REGISTRY)" || { echo "usage: make image-push REGISTRY=host/repo"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image push -dir $(IMAGE_DIR) -to $(REGISTRY)
+
+## image-sign: sign the pushed index and its platform manifests with KEY (PEM file, cosign key
+## with COSIGN_PASSWORD, or awskms:// gcpkms:// azurekms:// hashivault://) and attach the SBOM
+## and SLSA provenance as signed attestations (cosign tag scheme, no transparency log).
+image-sign:
+	@test -n "$(REGISTRY)" -a -n "$(KEY)" || { echo "usage: make image-sign REGISTRY=host/repo KEY=cosign.key|awskms://…"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image sign -dir $(IMAGE_DIR) -repo $(REGISTRY) -key '$(KEY)'

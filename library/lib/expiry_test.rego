@@ -32,6 +32,18 @@ test_malformed_dates if {
 	expiry.is_valid("2026-06-15T12:00:00.5Z")
 }
 
+test_dates_beyond_nanoseconds if {
+	expiry.is_valid("2999-12-31")
+	not expiry.has_passed("2999-12-31") with time.now_ns as now
+	expiry.is_valid("2999-12-31T23:59:59Z")
+	not expiry.has_passed("2999-12-31T23:59:59Z") with time.now_ns as now
+	expiry.is_valid("2400-02-29")
+	not expiry.is_valid("2999-02-29")
+	not expiry.is_valid("2999-13-01")
+	expiry.is_valid("1500-01-01")
+	expiry.has_passed("1500-01-01") with time.now_ns as now
+}
+
 test_note if {
 	expiry.note("exemption", "ghcr.io/org/*", "2026-06-14", "debugging tool") == "exemption for <ghcr.io/org/*> expired on <2026-06-14> (<debugging tool>)"
 }

@@ -80,6 +80,7 @@ func TestE2E(t *testing.T) {
 	s.applyRendered(static, "Provider")
 	s.applyPolicies()
 	s.mark("templates, constraints, Providers enforced", pstart)
+	s.checkChart()
 	lat["our templates + constraints"] = s.measure("templates + constraints")
 	mstart := time.Now()
 	s.applyRendered(static, "Assign")
@@ -90,6 +91,7 @@ func TestE2E(t *testing.T) {
 	s.mark("provider answers the scenario images (caches warm)", wstart)
 
 	s.scenarios(t)
+	s.sameDecision(t)
 
 	lat["our templates + constraints + mutators"] = s.measure("policies")
 	lat["... + signature verification (K8sImageSignature)"] = s.measurePod("signature", &corev1.Pod{

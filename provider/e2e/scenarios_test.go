@@ -273,8 +273,8 @@ func (s *stack) scenarios(t *testing.T) {
 		return string(b)
 	}
 	t.Run("denied", func(t *testing.T) {
-		s.expectDenied(t, "seed non-compliant Deployment (gator-tests/base/samples/seed_noncompliant.yaml)",
-			seed("gator-tests/base/samples/seed_noncompliant.yaml"),
+		s.expectDenied(t, "seed non-compliant Deployment (gator-tests/base/bank/disallowed_seed.yaml)",
+			seed("gator-tests/base/bank/disallowed_seed.yaml"),
 			`\[bank-trusted-image-source\] container <web> image <nginx:latest> (uses banned tag <latest>|does not name its registry)`)
 		s.expectDenied(t, "public registry (Deployment)", deployment("apps", "public-nginx", "docker.io/library/nginx:1.27.1"),
 			`\[bank-trusted-image-source\] container <app> image <docker\.io/library/nginx:1\.27\.1> comes from <docker\.io/library/nginx>, which is not an allowed registry`)
@@ -282,22 +282,22 @@ func (s *stack) scenarios(t *testing.T) {
 			`\[bank-trusted-image-source\] container <c0> image <registry\.bank\.internal/payments/api:latest> uses banned tag <latest>`)
 		s.expectDenied(t, "implicit registry (Pod)", pod("apps", "implicit", "payments/api:1.4.2"),
 			`\[bank-trusted-image-source\] container <c0> image <payments/api:1\.4\.2> does not name its registry`)
-		s.expectDenied(t, "seed: missing digest in production (gator-tests/digest/samples/seed_noncompliant.yaml)",
-			seed("gator-tests/digest/samples/seed_noncompliant.yaml"),
+		s.expectDenied(t, "seed: missing digest in production (gator-tests/digest/production/disallowed_seed.yaml)",
+			seed("gator-tests/digest/production/disallowed_seed.yaml"),
 			`\[production-image-digest\] container <api> image <registry\.bank\.internal/payments/api:2\.4\.1> is not pinned by digest`)
 	})
 	t.Run("admitted", func(t *testing.T) {
 		// The provider may contact only the loopback registry: it answers these keys with a
 		// per-key "registry not allowed" error, and the mutators (failurePolicy Ignore) leave
 		// the images as written.
-		_, m := s.expectAdmitted(t, "seed compliant Deployment (gator-tests/base/samples/seed_compliant.yaml)",
-			seed("gator-tests/base/samples/seed_compliant.yaml"), false)
+		_, m := s.expectAdmitted(t, "seed compliant Deployment (gator-tests/base/bank/allowed_seed.yaml)",
+			seed("gator-tests/base/bank/allowed_seed.yaml"), false)
 		if m != nil {
 			s.wantImages(t, "Deployment", m, "containers", []string{"registry.bank.internal/payments/api:2.4.1",
 				"quay.io/redhat-openshift-approved/ubi9/ubi-minimal:9.4"})
 		}
-		s.expectAdmitted(t, "seed compliant Deployment in production (gator-tests/digest/samples/seed_compliant.yaml)",
-			seed("gator-tests/digest/samples/seed_compliant.yaml"), false)
+		s.expectAdmitted(t, "seed compliant Deployment in production (gator-tests/digest/production/allowed_seed.yaml)",
+			seed("gator-tests/digest/production/allowed_seed.yaml"), false)
 		s.expectAdmitted(t, "pinned bank image in production (Pod)", pod("production", "pinned", bankImage+"@"+fakeDigest), false)
 	})
 	t.Run("mutated", func(t *testing.T) {

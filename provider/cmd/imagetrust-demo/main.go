@@ -1,7 +1,8 @@
 // Command imagetrust-demo (`make demo`) shows what imagetrust does at admission, on embedded
 // defaults: an in-memory registry with signed and unsigned sample images, the real provider
 // over mTLS, Gatekeeper's mutation system and constraint framework with templates/ and
-// constraints/, and a table of decisions for sample workloads.
+// constraints/, and a table of decisions for sample workloads that fits 120 columns (-wide: one
+// line per container).
 package main
 
 import (
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	workDir := fs.String("workdir", "", "directory for the generated PKI, key and provider config (default: a temporary directory, removed at exit)")
 	providerLog := fs.String("provider-log", "", "write the provider's JSON log lines to this file")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	wide := fs.Bool("wide", false, fmt.Sprintf("print one line per container with its reasons beside it (wider than %d columns)", demo.Width))
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRuns the imagetrust admission pipeline on sample workloads and prints the decisions.\n\nFlags:\n", fs.Name())
 		fs.PrintDefaults()
@@ -88,5 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := demo.PrintHeader(stdout, rep); err != nil {
 		return err
 	}
-	return demo.PrintTable(stdout, rep)
+	if *wide {
+		return demo.PrintTable(stdout, rep)
+	}
+	return demo.PrintCompact(stdout, rep, demo.Width)
 }

@@ -174,7 +174,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	lg.Info("starting", slog.String("config", f.config), slog.Int("registries", len(cfg.Registries)),
+	lg.Info("starting", slog.String("version", version), slog.String("revision", revision),
+		slog.String("config", f.config), slog.Int("registries", len(cfg.Registries)),
 		slog.Int("authorities", len(cfg.Authorities)))
 	runErr := runner.Run(ctx)
 	if err := stopProfiles(); err != nil && runErr == nil {

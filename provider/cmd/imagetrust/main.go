@@ -58,6 +58,7 @@ type command struct {
 var commands = map[string]command{
 	"verify": {summary: "run Gatekeeper Suite files for external-data templates against provider fixtures", run: runVerify},
 	"check":  {summary: "evaluate templates and constraints against manifests, as admission would (exit 1 on deny)", run: runCheck},
+	"pin":    {summary: "rewrite image references in manifests to digests, changing only those bytes", run: runPin},
 	"report": {summary: "audit report from constraint status, complete beyond the violations limit", run: runReport},
 	"export": {summary: "turn registry allow-lists and key authorities into node policy (OpenShift, policy.json)", run: runExport},
 }

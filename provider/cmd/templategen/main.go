@@ -1,6 +1,7 @@
 // Command templategen renders templates/*.yaml from the Rego library:
 //
-//	go run ./provider/cmd/templategen -library library -out templates [-check]
+//	go run ./provider/cmd/templategen -library library -out templates \
+//	    [-docs docs/templates -constraints constraints] [-check]
 package main
 
 import (
@@ -26,22 +27,25 @@ func main() {
 	}
 }
 
-var errStale = errors.New("templates are stale: run 'make generate' and commit")
+var errStale = errors.New("generated files are stale: run 'make generate' and commit")
 
 func run(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("templategen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	library := fs.String("library", "library", "Rego library folder (lib/ plus one folder per template)")
 	out := fs.String("out", "templates", "output folder for the ConstraintTemplates")
-	check := fs.Bool("check", false, "write nothing; fail when the output folder is stale")
+	docs := fs.String("docs", "", "output folder for the template pages (none when empty)")
+	constraints := fs.String("constraints", "", "constraints folder whose examples the pages show")
+	check := fs.Bool("check", false, "write nothing; fail when an output folder is stale")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	dirs := templategen.Dirs{Library: *library, Templates: *out, Docs: *docs, Constraints: *constraints}
 	if *check {
-		stale, err := templategen.Stale(*library, *out)
+		stale, err := templategen.Stale(dirs)
 		if err != nil {
 			return err
 		}
@@ -50,7 +54,7 @@ func run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 		}
 		return nil
 	}
-	written, err := templategen.Generate(*library, *out)
+	written, err := templategen.Generate(dirs)
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,9 @@ type ObjectError struct {
 	Err  error
 }
 
-func (e *ObjectError) Error() string { return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Obj, e.Err) }
+func (e *ObjectError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Obj, e.Err)
+}
 func (e *ObjectError) Unwrap() error { return e.Err }
 
 // Review evaluates every constraint against every object, with each object's Namespace taken

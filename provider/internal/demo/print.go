@@ -6,31 +6,42 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
-// PrintHeader says what is running, so nobody mistakes the demo for something it is not.
+// Width is the terminal width the header and the compact table keep to.
+const Width = 120
+
+// headerIndent is where the text of a header entry starts, after its label.
+const headerIndent = 14
+
+// PrintHeader says what is running, so nobody mistakes the demo for something it is not. Its
+// lines fit Width columns.
 func PrintHeader(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "imagetrust demo: what Gatekeeper would do with %d sample workloads\n\n", len(r.Objects))
-	fmt.Fprintf(&b, "Running in this process, on loopback only:\n")
-	fmt.Fprintf(&b, "  registry    go-containerregistry's in-memory registry at %s plays %s\n", r.RegistryHost, BankRegistry)
-	fmt.Fprintf(&b, "              (the name is replaced by that address in samples and constraints, and shown\n")
-	fmt.Fprintf(&b, "              back as %s below). Sample images are signed in cosign's format with\n", BankRegistry)
-	fmt.Fprintf(&b, "              the key of authority bank-kms, generated in-process (production: a KMS key);\n")
-	fmt.Fprintf(&b, "              one also has a signed SPDX SBOM attestation, one is signed by an unknown key,\n")
-	fmt.Fprintf(&b, "              one is unsigned.\n")
-	fmt.Fprintf(&b, "  provider    imagetrust-provider's server and services at https://%s: TLS 1.3,\n", r.ProviderAddr)
-	fmt.Fprintf(&b, "              client certificate required, generated CAs; config %s\n", r.ConfigFile)
-	fmt.Fprintf(&b, "  mutation    Gatekeeper's mutation system, the %d Assign mutators of %s\n", r.Mutators, mutatorsFile)
-	fmt.Fprintf(&b, "              (tag -> digest via the provider's /v1/mutate; failurePolicy Ignore)\n")
-	fmt.Fprintf(&b, "  validation  Gatekeeper's constraint framework (Rego, external data over mTLS) reviews the\n")
-	fmt.Fprintf(&b, "              mutated object as the validating webhook does, with %s\n", strings.Join(r.Templates, ", "))
+	b.WriteString("Running in this process, on loopback only:\n")
+	entry := func(label, text string) {
+		first := "  " + label + strings.Repeat(" ", max(1, headerIndent-2-len(label)))
+		writeLines(&b, wrap(text, Width, first, strings.Repeat(" ", headerIndent)))
+	}
+	entry("registry", fmt.Sprintf("go-containerregistry's in-memory registry at %s plays %s "+
+		"(the name is replaced by that address in samples and constraints, and shown back as %s below). "+
+		"Sample images are signed in cosign's format with the key of authority bank-kms, generated in-process "+
+		"(production: a KMS key); one also has a signed SPDX SBOM attestation, one is signed by an unknown key, "+
+		"one is unsigned.", r.RegistryHost, BankRegistry, BankRegistry))
+	entry("provider", fmt.Sprintf("imagetrust-provider's server and services at https://%s: TLS 1.3, "+
+		"client certificate required, generated CAs; config %s", r.ProviderAddr, r.ConfigFile))
+	entry("mutation", fmt.Sprintf("Gatekeeper's mutation system, the %d Assign mutators of %s "+
+		"(tag -> digest via the provider's /v1/mutate; failurePolicy Ignore)", r.Mutators, mutatorsFile))
+	entry("validation", "Gatekeeper's constraint framework (Rego, external data over mTLS) reviews the "+
+		"mutated object as the validating webhook does, with "+strings.Join(r.Templates, ", "))
 	for _, c := range Clusters {
-		fmt.Fprintf(&b, "              %s cluster: %s", c.Name, strings.Join(c.Constraints, ", "))
+		text := c.Name + " cluster: " + strings.Join(c.Constraints, ", ")
 		if len(c.Extra) > 0 {
-			fmt.Fprintf(&b, ",\n                plus %d demo-only constraint: warn when an image has no SBOM (namespace reporting)", len(c.Extra))
+			text += fmt.Sprintf(", plus %d demo-only constraint: warn when an image has no SBOM (namespace reporting)", len(c.Extra))
 		}
-		b.WriteString("\n")
+		writeLines(&b, wrap(text, Width, strings.Repeat(" ", headerIndent), strings.Repeat(" ", headerIndent+2)))
 	}
 	b.WriteString("\nDecision per container: deny (the object is refused), warn (admitted with a warning),\n")
 	b.WriteString("mutated (admitted, image pinned to its digest), allow. Digests are shortened.\n\n")
@@ -57,8 +68,23 @@ func reasonRank(s string) int {
 	return 3
 }
 
-// PrintTable writes one row per container (further reasons continue on the next lines), each
-// object introduced by its scenario, then the summary line.
+// displayReasons are a row's reasons in display order, digests shortened; "no violation" when
+// there are none.
+func displayReasons(row Row) []string {
+	reasons := make([]string, 0, len(row.Reasons))
+	for _, rs := range row.Reasons {
+		reasons = append(reasons, short(rs))
+	}
+	sort.SliceStable(reasons, func(i, j int) bool { return reasonRank(reasons[i]) < reasonRank(reasons[j]) })
+	if len(reasons) == 0 {
+		reasons = []string{"no violation"}
+	}
+	return reasons
+}
+
+// PrintTable writes the wide table (imagetrust-demo -wide): one line per container with its
+// first reason beside it (further reasons continue on the next lines, in the REASON column),
+// each object introduced by its scenario, then the summary line. Nothing is wrapped or cut.
 func PrintTable(w io.Writer, r *Report) error {
 	head := []string{"OBJECT", "CONTAINER", "IMAGE (as written)", "DECISION"}
 	width := make([]int, len(head))
@@ -93,20 +119,122 @@ func PrintTable(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(&b, "-- %s [%s cluster] %s: %s\n", o.Name, o.Cluster, verdict, o.Scenario)
 		for _, row := range o.Rows {
-			reasons := append([]string(nil), row.Reasons...)
-			sort.SliceStable(reasons, func(i, j int) bool { return reasonRank(reasons[i]) < reasonRank(reasons[j]) })
-			if len(reasons) == 0 {
-				reasons = []string{"no violation"}
-			}
-			line(cells(o, row), short(reasons[0]))
+			reasons := displayReasons(row)
+			line(cells(o, row), reasons[0])
 			for _, rs := range reasons[1:] {
-				line(blank, short(rs))
+				line(blank, rs)
 			}
 		}
 	}
 	b.WriteString("\n" + Summary(r) + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Compact table layout: rows are indented under their object's line, reasons under the row.
+const (
+	rowIndent    = "   "
+	reasonIndent = "     - "
+	reasonCont   = "       "
+)
+
+// PrintCompact writes the table for a terminal of width columns (imagetrust-demo's default):
+// each object's scenario line, one short line per container (decision, container, image as
+// written) and the container's reasons beneath it, each on its own lines. Long text is
+// wrapped, never cut, so no line is wider than width.
+func PrintCompact(w io.Writer, r *Report, width int) error {
+	if width < 40 {
+		return fmt.Errorf("table width %d is too narrow; use at least 40 columns", width)
+	}
+	head := []string{"DECISION", "CONTAINER"}
+	colw := []int{len(head[0]), len(head[1])}
+	for _, o := range r.Objects {
+		for _, row := range o.Rows {
+			colw[0] = max(colw[0], utf8.RuneCountInString(string(row.Decision)))
+			colw[1] = max(colw[1], utf8.RuneCountInString(row.Container))
+		}
+	}
+	var b strings.Builder
+	row := func(decision, container, image string) {
+		first := rowIndent + pad(decision, colw[0]) + "  " + pad(container, colw[1]) + "  "
+		if utf8.RuneCountInString(first) > width/2 {
+			first = rowIndent + decision + "  " + container + "  "
+		}
+		writeLines(&b, wrap(image, width, first, strings.Repeat(" ", utf8.RuneCountInString(first))))
+	}
+	writeLines(&b, wrap("Reasons are listed under each container; imagetrust-demo -wide prints one line per container.", width, "", ""))
+	row(head[0], head[1], "IMAGE (as written)")
+	for _, o := range r.Objects {
+		verdict := "admitted"
+		if !o.Admitted {
+			verdict = "DENIED"
+		}
+		writeLines(&b, wrap(fmt.Sprintf("-- %s [%s cluster] %s: %s", o.Name, o.Cluster, verdict, o.Scenario), width, "", rowIndent))
+		for _, rw := range o.Rows {
+			row(string(rw.Decision), rw.Container, short(rw.Image))
+			for _, rs := range displayReasons(rw) {
+				writeLines(&b, wrap(rs, width, reasonIndent, reasonCont))
+			}
+		}
+	}
+	b.WriteString("\n")
+	writeLines(&b, wrap(Summary(r), width, "", "  "))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// pad fills s with spaces to n columns.
+func pad(s string, n int) string {
+	return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s)))
+}
+
+// wrap breaks text into lines of at most width columns (runes): the first line starts with
+// first, the others with rest. Words break at spaces; a word longer than a whole line is split.
+func wrap(text string, width int, first, rest string) []string {
+	var lines []string
+	prefix := first
+	cur := prefix
+	n := utf8.RuneCountInString(cur)
+	empty := true // cur holds no word yet
+	flush := func() {
+		lines = append(lines, strings.TrimRight(cur, " "))
+		prefix = rest
+		cur, n, empty = prefix, utf8.RuneCountInString(prefix), true
+	}
+	for _, word := range strings.Fields(text) {
+		wl := utf8.RuneCountInString(word)
+		if !empty && n+1+wl > width {
+			flush()
+		}
+		if !empty {
+			cur += " "
+			n++
+		}
+		for n+wl > width && width-n > 0 {
+			// The word does not fit even on a line of its own: split it.
+			rs := []rune(word)
+			cut := width - n
+			cur += string(rs[:cut])
+			word = string(rs[cut:])
+			wl -= cut
+			flush()
+		}
+		cur += word
+		n += wl
+		empty = false
+	}
+	if !empty || len(lines) == 0 {
+		lines = append(lines, strings.TrimRight(cur, " "))
+	}
+	return lines
+}
+
+// writeLines writes each line followed by a newline.
+func writeLines(b *strings.Builder, lines []string) {
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString("\n")
+	}
 }
 
 // Summary is the one-line outcome.

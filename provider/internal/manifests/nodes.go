@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -271,11 +272,18 @@ func newImage(fieldName, name, path string, n *yaml.Node, t *text) (Image, error
 	if s.Kind != yaml.ScalarNode || s.ShortTag() == "!!null" {
 		return Image{}, &nodeError{line: s.Line, err: fmt.Errorf("%s must be a string", path)}
 	}
-	return Image{
+	im := Image{
 		Field: fieldName, Name: name, Path: path, Value: s.Value,
 		Line: s.Line, Column: s.Column, Style: s.Style, Alias: alias,
 		Offset: t.offset(s.Line, s.Column),
-	}, nil
+	}
+	// yaml.v3 places a scalar with properties (&anchor, !tag) at its first property: move to
+	// the scalar itself.
+	if im.Offset >= 0 && (s.Anchor != "" || s.Tag != "" && s.Style&yaml.TaggedStyle != 0) {
+		im.Offset = t.skipProperties(im.Offset)
+		im.Line, im.Column = t.position(im.Offset)
+	}
+	return im, nil
 }
 
 // text is a file's bytes with the offset of each line.
@@ -310,6 +318,27 @@ func (t *text) offset(line, col int) int {
 		i += w
 	}
 	return i
+}
+
+// skipProperties skips anchors and tags (and the blanks after them) starting at off.
+func (t *text) skipProperties(off int) int {
+	for off < len(t.data) && (t.data[off] == '&' || t.data[off] == '!') {
+		for off < len(t.data) && !isBlank(t.data[off]) {
+			off++
+		}
+		for off < len(t.data) && isBlank(t.data[off]) {
+			off++
+		}
+	}
+	return off
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// position converts a byte offset to a 1-based line and character column.
+func (t *text) position(off int) (int, int) {
+	line := sort.Search(len(t.lines), func(i int) bool { return t.lines[i] > off })
+	return line, utf8.RuneCount(t.data[t.lines[line-1]:off]) + 1
 }
 
 // Quote returns s as a YAML scalar of the given style, for a rewrite that keeps the style.

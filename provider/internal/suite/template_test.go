@@ -61,7 +61,7 @@ func TestVerificationTemplateCompiles(t *testing.T) {
 	if err != nil || len(constraints) == 0 {
 		t.Fatalf("no constraints in constraints/verification (%v)", err)
 	}
-	testConstraints, _ := filepath.Glob(filepath.Join(repoRoot, "gator-tests", "verification", "constraints", "*.yaml"))
+	testConstraints, _ := filepath.Glob(filepath.Join(repoRoot, "gator-tests", "verification", "*", "constraint.yaml"))
 	for _, p := range append(constraints, testConstraints...) {
 		rel, _ := filepath.Rel(repoRoot, p)
 		u, err := reader.ReadConstraint(fsys, path.Clean(filepath.ToSlash(rel)))

@@ -30,7 +30,7 @@ const (
 	SourceFile   = "src.rego"
 )
 
-//go:embed template.yaml.tmpl
+//go:embed template.yaml.tmpl template.md.tmpl
 var tmplFS embed.FS
 
 var (
@@ -317,9 +317,17 @@ func (l *Library) Files() (map[string][]byte, error) {
 	return out, nil
 }
 
-// Generate renders libraryDir into outDir and returns the files written.
-func Generate(libraryDir, outDir string) ([]string, error) {
-	lib, err := Load(os.DirFS(libraryDir))
+// Dirs names the folders the generator reads and writes.
+type Dirs struct {
+	Library     string // library/, read. Required.
+	Templates   string // templates/, written. Required.
+	Docs        string // docs/templates/, written. Optional: no pages when empty.
+	Constraints string // constraints/, read for the pages' examples. Optional.
+}
+
+// render returns every output file (path under d's folders) with its content.
+func render(d Dirs) (map[string][]byte, error) {
+	lib, err := Load(os.DirFS(d.Library))
 	if err != nil {
 		return nil, err
 	}
@@ -327,13 +335,42 @@ func Generate(libraryDir, outDir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil { //nolint:gosec // G301: templates/ is part of the repository, readable like the rest of it
+	out := make(map[string][]byte, 2*len(files))
+	for name, b := range files {
+		out[filepath.Join(d.Templates, name)] = b
+	}
+	if d.Docs == "" {
+		return out, nil
+	}
+	for _, t := range lib.Templates {
+		var examples []Example
+		if d.Constraints != "" {
+			examples, err = Examples(os.DirFS(d.Constraints), filepath.ToSlash(filepath.Base(d.Constraints)), t.Metadata.Kind, t.Dir)
+			if err != nil {
+				return nil, err
+			}
+		}
+		page, err := lib.Page(t, examples)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.Join(d.Docs, t.Dir+".md")] = page
+	}
+	return out, nil
+}
+
+// Generate renders d.Library into d.Templates (and d.Docs) and returns the files written.
+func Generate(d Dirs) ([]string, error) {
+	files, err := render(d)
+	if err != nil {
 		return nil, err
 	}
 	var written []string
-	for _, name := range sortedKeys(files) {
-		p := filepath.Join(outDir, name)
-		if err := os.WriteFile(p, files[name], 0o644); err != nil { //nolint:gosec // templates are public manifests
+	for _, p := range sortedKeys(files) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil { //nolint:gosec // G301: templates/ and docs/ are part of the repository, readable like the rest of it
+			return written, err
+		}
+		if err := os.WriteFile(p, files[p], 0o644); err != nil { //nolint:gosec // templates and pages are public
 			return written, err
 		}
 		written = append(written, p)
@@ -341,22 +378,17 @@ func Generate(libraryDir, outDir string) ([]string, error) {
 	return written, nil
 }
 
-// Stale lists the files in outDir that differ from what libraryDir renders (missing
-// files included). An empty list means templates/ is up to date.
-func Stale(libraryDir, outDir string) ([]string, error) {
-	lib, err := Load(os.DirFS(libraryDir))
-	if err != nil {
-		return nil, err
-	}
-	files, err := lib.Files()
+// Stale lists the output files that differ from what d.Library renders (missing files
+// included). An empty list means templates/ (and docs/templates/) are up to date.
+func Stale(d Dirs) ([]string, error) {
+	files, err := render(d)
 	if err != nil {
 		return nil, err
 	}
 	var stale []string
-	for _, name := range sortedKeys(files) {
-		p := filepath.Join(outDir, name)
-		got, err := os.ReadFile(p) //nolint:gosec // reading the generator's own output folder
-		if err != nil || !bytes.Equal(got, files[name]) {
+	for _, p := range sortedKeys(files) {
+		got, err := os.ReadFile(p) //nolint:gosec // reading the generator's own output folders
+		if err != nil || !bytes.Equal(got, files[p]) {
 			stale = append(stale, p)
 		}
 	}

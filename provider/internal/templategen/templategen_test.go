@@ -10,16 +10,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const (
-	libraryDir   = "../../../library"
-	templatesDir = "../../../templates"
-)
+// repoDirs are the repository's folders, as `make generate` uses them.
+var repoDirs = Dirs{
+	Library:     "../../../library",
+	Templates:   "../../../templates",
+	Docs:        "../../../docs/templates",
+	Constraints: "../../../constraints",
+}
 
-// TestTemplatesUpToDate fails when templates/ was not regenerated after a change in library/.
+// TestTemplatesUpToDate fails when templates/ or docs/templates/ was not regenerated after a
+// change in library/ or constraints/.
 func TestTemplatesUpToDate(t *testing.T) {
-	stale, err := Stale(libraryDir, templatesDir)
+	stale, err := Stale(repoDirs)
 	if err != nil {
-		t.Fatalf("Stale(%q, %q): %v", libraryDir, templatesDir, err)
+		t.Fatalf("Stale(%+v): %v", repoDirs, err)
 	}
 	if len(stale) > 0 {
 		t.Errorf("templates are stale, run 'make generate' and commit: %s", strings.Join(stale, ", "))
@@ -201,21 +205,28 @@ func TestGenerateAndStale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stale, err := Stale(dir, out)
-	if err != nil || len(stale) != 1 {
-		t.Fatalf("Stale(empty out) = %v, %v, want one stale file", stale, err)
+	d := Dirs{Library: dir, Templates: out, Docs: filepath.Join(out, "docs")}
+	stale, err := Stale(d)
+	if err != nil || len(stale) != 2 {
+		t.Fatalf("Stale(empty out) = %v, %v, want the template and its page", stale, err)
 	}
-	written, err := Generate(dir, out)
-	if err != nil || len(written) != 1 {
+	written, err := Generate(d)
+	if err != nil || len(written) != 2 {
 		t.Fatalf("Generate() = %v, %v", written, err)
 	}
-	if stale, err := Stale(dir, out); err != nil || len(stale) != 0 {
+	if stale, err := Stale(d); err != nil || len(stale) != 0 {
 		t.Errorf("Stale(after Generate) = %v, %v, want none", stale, err)
 	}
 	if err := mkdirWrite(filepath.Join(dir, "thing", "src.rego"), []byte(goodSrc+"\n# changed\n")); err != nil {
 		t.Fatal(err)
 	}
-	if stale, err := Stale(dir, out); err != nil || len(stale) != 1 {
+	if stale, err := Stale(d); err != nil || len(stale) != 1 {
 		t.Errorf("Stale(after edit) = %v, %v, want the template", stale, err)
+	}
+	if err := mkdirWrite(filepath.Join(out, "docs", "thing.md"), []byte("edited by hand\n")); err != nil {
+		t.Fatal(err)
+	}
+	if stale, err := Stale(d); err != nil || len(stale) != 2 {
+		t.Errorf("Stale(after a page edit) = %v, %v, want the template and the page", stale, err)
 	}
 }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const checkConstraint = `apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sTrustedImageSource
+metadata: {name: trusted}
+spec:
+  enforcementAction: %ACTION%
+  match:
+    kinds: [{apiGroups: [apps], kinds: [Deployment]}]
+  parameters:
+    allowedRegistries: [registry.example]
+    bannedTags: [latest]
+`
+
+const checkDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: %IMAGE%
+`
+
+func checkSetup(t *testing.T, action, image string) (policy, manifest string) {
+	t.Helper()
+	dir := t.TempDir()
+	policy = filepath.Join(dir, "constraint.yaml")
+	manifest = filepath.Join(dir, "app.yaml")
+	if err := os.WriteFile(policy, []byte(strings.ReplaceAll(checkConstraint, "%ACTION%", action)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, []byte(strings.ReplaceAll(checkDeployment, "%IMAGE%", image)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return policy, manifest
+}
+
+func runCheckCLI(stdin string, args ...string) (string, string, int) {
+	var stdout, stderr strings.Builder
+	err := checkCmd{stdin: strings.NewReader(stdin)}.run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+	code := 0
+	if err != nil {
+		code = exitCode(err)
+		if !errors.Is(err, errSilent) {
+			stderr.WriteString(err.Error())
+		}
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	const templates = "../../../templates/base.yaml"
+	for _, tc := range []struct {
+		name, action, image string
+		extra               []string
+		code                int
+		want                string
+	}{
+		{"clean", "deny", "registry.example/web:1.0", nil, 0, "1 object(s) checked: 0 deny, 0 warn, 0 dryrun"},
+		{"deny", "deny", "registry.example/web:latest", nil, 1, "app.yaml:9:18: deny K8sTrustedImageSource/trusted: Deployment default/web container web: container <web> image <registry.example/web:latest> uses banned tag <latest>"},
+		{"warn passes", "warn", "registry.example/web:latest", nil, 0, ": warn K8sTrustedImageSource/trusted"},
+		{"warn fails with --fail-on-warn", "warn", "registry.example/web:latest", []string{"--fail-on-warn"}, 1, ": warn K8sTrustedImageSource/trusted"},
+		{"dryrun", "dryrun", "registry.example/web:latest", nil, 0, ": dryrun K8sTrustedImageSource/trusted"},
+		{"namespace flag", "deny", "registry.example/web:latest", []string{"--namespace", "shop"}, 1, "Deployment shop/web"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, app := checkSetup(t, tc.action, tc.image)
+			args := append([]string{"-f", app, "--policy", templates, "--policy", pol}, tc.extra...)
+			out, errOut, code := runCheckCLI("", args...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("imagetrust check %v = exit %d, want %d; stdout lacks %q?\n%s\nstderr:\n%s", args, code, tc.code, tc.want, out, errOut)
+			}
+		})
+	}
+}
+
+func TestCheckStdinAndBadInput(t *testing.T) {
+	const templates = "../../../templates/base.yaml"
+	pol, _ := checkSetup(t, "deny", "x")
+	out, errOut, code := runCheckCLI(strings.ReplaceAll(checkDeployment, "%IMAGE%", "docker.io/library/nginx:latest"), "-f", "-", "--policy", templates, "--policy", pol, "-o", "github")
+	if code != 1 || !strings.Contains(out, "::error file=<stdin>,line=9,col=18,") {
+		t.Errorf("stdin check = exit %d:\n%s%s", code, out, errOut)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, data, want string }{
+		{"unparseable.yaml", "apiVersion: apps/v1\nkind: Deployment\nspec: [\n", "unparseable.yaml:3: not valid YAML"},
+		{"unknown-kind.yaml", "apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n", `unknown-kind.yaml:2:7: document 1: unknown kind "Deploymnet" in apps/v1`},
+		{"not-kubernetes.yaml", "name: build\nsteps: [a, b]\n", "not-kubernetes.yaml:1:1: document 1 is not a Kubernetes object: no apiVersion"},
+	} {
+		f := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(f, []byte(tc.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := runCheckCLI("", "-f", f, "--policy", templates, "--policy", pol)
+		if code != 3 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("check %s = exit %d, stderr %q; want exit 3 and %q", tc.name, code, errOut, tc.want)
+		}
+	}
+	// A missing template: the constraint's file and line.
+	_, app := checkSetup(t, "deny", "x")
+	_, errOut, code = runCheckCLI("", "-f", app, "--policy", "../../../templates/digest.yaml", "--policy", pol)
+	if code != 3 || !strings.Contains(errOut, pol+":1:1: constraint K8sTrustedImageSource/trusted: no ConstraintTemplate defines kind K8sTrustedImageSource") {
+		t.Errorf("missing template = exit %d, stderr %q", code, errOut)
+	}
+	// Usage errors are exit 2.
+	if _, _, code := runCheckCLI("", "--policy", pol); code != 2 {
+		t.Errorf("check without -f = exit %d, want 2", code)
+	}
+	if _, _, code := runCheckCLI("", "-f", app, "-o", "xml"); code != 2 {
+		t.Errorf("check -o xml = exit %d, want 2", code)
+	}
+}
+
+func TestPinCheckCLI(t *testing.T) {
+	in := strings.ReplaceAll(checkDeployment, "%IMAGE%", "registry.example/web:1.0")
+	var stdout, stderr strings.Builder
+	err := pinCmd{stdin: strings.NewReader(in)}.run(context.Background(), []string{"--check", "-f", "-"}, func(string) string { return "" }, &stdout, &stderr)
+	if exitCode(err) != 1 || !strings.Contains(stdout.String(), "<stdin>:9:18: registry.example/web:1.0: not pinned to a digest") {
+		t.Errorf("pin --check = %v (exit %d)\n%s%s", err, exitCode(err), stdout.String(), stderr.String())
+	}
+	pinned := strings.ReplaceAll(checkDeployment, "%IMAGE%", "registry.example/web:1.0@sha256:"+strings.Repeat("a", 64))
+	stdout.Reset()
+	err = pinCmd{stdin: strings.NewReader(pinned)}.run(context.Background(), []string{"--check", "-f", "-"}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Errorf("pin --check on pinned input = %v", err)
+	}
+}
