@@ -32,7 +32,7 @@ PROMTOOL      := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
 CAPABILITIES  := library/capabilities.json
 OPA_LIBRARY   := --ignore capabilities.json library
 
-.PHONY: test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
+.PHONY: chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -125,9 +125,18 @@ demo:
 	mkdir -p $(DEMO_DIR)
 	$(GO) build -o $(DEMO_DIR)/imagetrust-demo ./provider/cmd/imagetrust-demo
 	$(DEMO_DIR)/imagetrust-demo -repo .
+	# Second step, imagetrust in CI: check finds the seed's non-compliant Deployment, pin fixes a tag-only one.
+	$(GO) build -o $(DEMO_DIR)/imagetrust ./provider/cmd/imagetrust
+	$(GO) build -o $(DEMO_DIR)/imagetrust-ci-demo ./provider/cmd/imagetrust-ci-demo
+	$(DEMO_DIR)/imagetrust-ci-demo -imagetrust $(DEMO_DIR)/imagetrust -repo . -work $(DEMO_DIR)/ci
 
 clean-tools:
 	rm -rf $(TOOLS)
+
+## chromium: Debian's chromium package (installed with apt-get when missing), for make e2e.
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@test -x $(CHROMIUM) || { echo "chromium: $(CHROMIUM) still missing after apt-get install chromium"; exit 1; }
 
 ## tools-deploy: helm and promtool at their pinned versions (built from the module proxy).
 tools-deploy: $(HELM) $(PROMTOOL)
@@ -158,8 +167,11 @@ e2e-tools:
 ## checks manifests/ and the Helm chart (server-side dry run), after test-helm and test-monitoring. E2E_REPORT names a file that
 ## collects what kubectl printed, timings and latencies.
 E2E_REPORT ?= /tmp/imagetrust-e2e-report.txt
-e2e: e2e-tools test-helm test-monitoring
-	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
+# The HTML report is checked in headless Chromium; its screenshot and DOM land in E2E_ARTIFACTS.
+E2E_ARTIFACTS ?= /tmp/imagetrust-e2e-artifacts
+CHROMIUM      ?= /usr/bin/chromium
+e2e: e2e-tools test-helm test-monitoring chromium
+	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) E2E_ARTIFACTS=$(E2E_ARTIFACTS) CHROMIUM=$(CHROMIUM) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
 
 ## image: the provider image without a container runtime: static binaries (CGO off, -trimpath)
 ## for IMAGE_PLATFORMS, assembled with go-containerregistry into an OCI index in

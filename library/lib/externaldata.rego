@@ -62,21 +62,28 @@ _list(r, name) := l if {
 _classify(provider, checked, call) := {
 	"provider": provider,
 	"batch_error": call.batch_error,
-	"failures": _failures(provider, checked, call, errs),
+	"failures": _failures(provider, checked, call.batch_error, errs, object.keys(errors) | object.keys(responses)),
 	"errors": {[c, e] | some [c, e] in errs; not is_transient(e)},
 	"invalid": {[c, v] | some [c, _, v] in vals; not is_object(v)},
 	"values": {[c, ref, v] | some [c, ref, v] in vals; is_object(v)},
 } if {
-	errs := {[c, e] | some [c, _] in checked; some [k, e] in call.errors; k == c.image}
-	vals := {[c, ref, v] | some [c, ref] in checked; some [k, v] in call.responses; k == c.image}
+	errors := _by_key(call.errors)
+	responses := _by_key(call.responses)
+	errs := {[c, e] | some [c, _] in checked; some e in object.get(errors, c.image, [])}
+	vals := {[c, ref, v] | some [c, ref] in checked; some v in object.get(responses, c.image, [])}
 }
 
+# _by_key maps each key of the [key, value] pairs to its values, in one pass when every key
+# appears once (the provider's answer), else grouping (a repeated key cannot conflict).
+_by_key(pairs) := {k: [v] | some [k, v] in pairs} if {
+	count({k | some [k, _] in pairs}) == count(pairs)
+} else := {k: [v | some [k2, v] in pairs; k2 == k] | some k in {k | some [k, _] in pairs}}
+
 # _failures: the whole batch failed, or per-key transient errors and keys without an answer.
-_failures(provider, checked, call, errs) := {[c, call.batch_error] | some [c, _] in checked} if {
-	call.batch_error != ""
+_failures(provider, checked, batch_error, errs, answered) := {[c, batch_error] | some [c, _] in checked} if {
+	batch_error != ""
 } else := transient | missing if {
 	transient := {[c, sprintf("provider <%s> error: %s", [provider, e])] | some [c, e] in errs; is_transient(e)}
-	answered := {k | some [k, _] in call.errors} | {k | some [k, _] in call.responses}
 	missing := {[c, sprintf("provider <%s> returned no answer for this image", [provider])] |
 		some [c, _] in checked
 		not c.image in answered

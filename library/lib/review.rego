@@ -33,6 +33,11 @@ exempt_images := {image |
 checked_refs := {image: ref |
 	some image, ref in parsed
 	ref.valid
+} if {
+	count(exempt_images) == 0
+} else := {image: ref |
+	some image, ref in parsed
+	ref.valid
 	not exempt_images[image]
 }
 
@@ -52,11 +57,15 @@ expired_notes := {image: concat("; ", notes) |
 	count(notes) > 0
 }
 
+_suffixes := {image: concat("", ["; ", note]) | some image, note in expired_notes}
+
 # message returns msg, a violation of container c, followed by the note on the expired
-# exemptions of its image, if any.
-message(c, msg) := concat("; ", [msg, expired_notes[c.image]]) if {
-	expired_notes[c.image]
-} else := msg
+# exemptions of its image, if any. (One expression: it runs for every violation.)
+message(c, msg) := msg if {
+	_no_expired
+} else := concat("", [msg, object.get(_suffixes, c.image, "")])
+
+_no_expired if count(_suffixes) == 0
 
 # violations(problems) is the set of messages every template denies with, given the
 # template's own configuration problems: one per container whose image does not parse, and,
@@ -69,9 +78,11 @@ violations(problems) := invalid | {_misconfigured(p) |
 
 # invalid contains the message for every container whose image is not a valid reference.
 invalid contains reference.invalid_message(c, ref) if {
+	count(_invalid_refs) > 0
 	some c in containers.containers
-	ref := parsed[c.image]
-	not ref.valid
+	ref := _invalid_refs[c.image]
 }
+
+_invalid_refs := {image: ref | some image, ref in parsed; not ref.valid}
 
 _misconfigured(problem) := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])

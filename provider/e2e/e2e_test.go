@@ -74,6 +74,7 @@ func TestE2E(t *testing.T) {
 	if err := <-built; err != nil {
 		t.Fatal(err)
 	}
+	dogfood := s.startDogfood() // the provider image, signed and attested, while the stack is set up
 	pstart := time.Now()
 	s.startProvider()
 	s.mark("provider ready", pstart)
@@ -92,6 +93,7 @@ func TestE2E(t *testing.T) {
 
 	s.scenarios(t)
 	s.sameDecision(t)
+	s.dogfoodScenario(t, dogfood)
 
 	lat["our templates + constraints + mutators"] = s.measure("policies")
 	lat["... + signature verification (K8sImageSignature)"] = s.measurePod("signature", &corev1.Pod{
@@ -109,6 +111,7 @@ func TestE2E(t *testing.T) {
 		lat["our templates + constraints + mutators"].p99-lat["webhook, no policies"].p99)
 
 	s.auditScenario(t)
+	s.reportScenario(t)
 	s.providerDownScenario(t)
 	for _, tm := range s.timings {
 		s.logf("timing summary: %-55s %v", tm.What, tm.D.Round(time.Millisecond))

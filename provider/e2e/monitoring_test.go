@@ -127,7 +127,7 @@ var (
 	matcherRE  = regexp.MustCompile(`(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 	groupingRE = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 	legendRE   = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
-	plainRE    = regexp.MustCompile(`^[A-Za-z0-9_./:-]+$`)
+	plainRE    = regexp.MustCompile(`^[A-Za-z0-9_./: -]+$`)
 )
 
 // exposed is what the provider's /metrics shows: label names and values per series name
@@ -365,7 +365,9 @@ authorities:
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	t.Logf("%d expressions use %d series, all on /metrics: %s", len(queries), len(names), strings.Join(names, ", "))
+	if !t.Failed() {
+		t.Logf("%d expressions use %d series, all on /metrics: %s", len(queries), len(names), strings.Join(names, ", "))
+	}
 }
 
 // checkQuery checks one expression's series, matchers, grouping labels and legend labels.

@@ -36,6 +36,7 @@ func (s *stack) signImage(ref string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.signer = sv // also signs the dogfood image (dogfood_e2e_test.go)
 	if err := signing.Sign(d, sv); err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ func runBuild(args []string, getenv func(string) string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(*out, 0o750); err != nil {
 		return err
 	}
 	if err := image.WriteLayout(filepath.Join(*out, layoutDir), res.Index, o.Version); err != nil {

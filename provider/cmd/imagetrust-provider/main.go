@@ -138,17 +138,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	var lc net.ListenConfig
-	apiLn, err := lc.Listen(ctx, "tcp", cfg.Server.Address)
-	if err != nil {
-		return fmt.Errorf("server.address: %w", err)
-	}
-	opsLn, err := lc.Listen(ctx, "tcp", cfg.Server.MetricsAddress)
-	if err != nil {
-		_ = apiLn.Close()
-		return fmt.Errorf("server.metricsAddress: %w", err)
-	}
-	prov, err := app.New(ctx, cfg, apiLn, opsLn, app.Options{
+	// Everything that can fail at start (TLS files, credentials, authorities) is loaded before
+	// a port is bound.
+	prov, err := app.New(ctx, cfg, nil, nil, app.Options{
 		Logger:     lg,
 		Metrics:    reg,
 		Kubernetes: kube,
@@ -161,9 +153,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 	})
 	if err != nil {
-		_, _ = apiLn.Close(), opsLn.Close()
 		return err
 	}
+	var lc net.ListenConfig
+	apiLn, err := lc.Listen(ctx, "tcp", cfg.Server.Address)
+	if err != nil {
+		return fmt.Errorf("server.address: %w", err)
+	}
+	opsLn, err := lc.Listen(ctx, "tcp", cfg.Server.MetricsAddress)
+	if err != nil {
+		_ = apiLn.Close()
+		return fmt.Errorf("server.metricsAddress: %w", err)
+	}
+	prov.Runner.APIListener, prov.Runner.OpsListener = apiLn, opsLn
 	runner, reloader := prov.Runner, prov.Reloader
 
 	watchCtx, stopWatch := context.WithCancel(ctx)

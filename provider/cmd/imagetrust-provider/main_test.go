@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -375,5 +376,28 @@ func TestHangingRegistry(t *testing.T) {
 		if it := pr.Response.Items[1]; it.Error != "" || it.Value == nil {
 			t.Errorf("%s %s = %+v, want a value", ep, good, it)
 		}
+	}
+}
+
+// TestTLSCheckedBeforeBind: a missing TLS file is reported before the provider binds its
+// ports: with the configured address already taken, the error is about the TLS file, not the
+// address.
+func TestTLSCheckedBeforeBind(t *testing.T) {
+	f := newFixture(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := fmt.Sprintf("server:\n  address: %s\n  metricsAddress: 127.0.0.1:0\n  tls: {certFile: %s, keyFile: %s, clientCAFile: %s}\nregistries: [{host: %s, insecure: true}]\n",
+		taken.Addr(), f.files.Cert+".gone", f.files.Key, f.files.CA, f.host)
+	p := filepath.Join(f.dir, "taken.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	err = run(context.Background(), []string{"imagetrust-provider", "-config", p}, func(string) string { return "" }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "server.tls: reading TLS file") {
+		t.Errorf("run(TLS file missing, address taken) = %v, want the TLS file error", err)
 	}
 }

@@ -124,7 +124,7 @@ func runExport(ctx context.Context, args []string, _ func(string) string, stdout
 			return err
 		}
 		path := filepath.Join(*out, f.file)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return err
 		}
 		if err := os.WriteFile(path, b, 0o644); err != nil { //nolint:gosec // node policy holds public keys only

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/imagetrust/imagetrust/provider/internal/report"
 )
@@ -129,6 +131,9 @@ func (f *reportFlags) run(ctx context.Context, stdout, stderr io.Writer) error {
 		logw = stderr
 	}
 	lg := slog.New(slog.NewTextHandler(logw, nil))
+	// controller-runtime's certificate watcher (the provider client certificate) logs through
+	// its global logger, which prints a stack trace when unset.
+	ctrllog.SetLogger(logr.FromSlogHandler(lg.Handler()))
 	start := time.Now()
 	cl, err := report.Connect(f.connect)
 	if err != nil {

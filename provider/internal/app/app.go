@@ -1,11 +1,14 @@
-// Package app assembles the provider from a validated configuration: the lookup services
-// (resolve/mutate and verify sharing one registry client, worker pool and reference memo), the
-// external-data handler, the mTLS certificate reloader and the runner that serves the API and
-// ops listeners. imagetrust-provider and the demo run this same wiring.
+// Package app assembles the provider from a validated configuration: the shared parts, built
+// once here (registry client, worker pool, reference memo, answer caches), the lookup services
+// built on them (resolve/mutate and verify, each a lookup pipeline), the external-data handler,
+// the mTLS certificate reloader and the runner that serves the API and ops listeners.
+// imagetrust-provider and the demo run this same wiring; Provider.Lookup answers the endpoints
+// in-process for CLIs.
 package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,13 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Options are the provider's dependencies besides its configuration.
@@ -34,60 +40,104 @@ type Options struct {
 	Kubernetes kubernetes.Interface
 	// OnReload, if set, is called after each attempt to reload the TLS files (nil error: loaded).
 	OnReload func(error)
+	// RegistryTLS is the TLS configuration for registry connections (optional: extra root CAs).
+	RegistryTLS *tls.Config
 }
 
 // Provider is an assembled provider; Runner.Run serves it until its context ends.
 type Provider struct {
 	Runner   *server.Runner
 	Reloader *server.CertReloader
+	// Registry is the one registry client every lookup uses.
+	Registry *registry.Client
 	Resolve  *resolve.Service
 	Verify   *verify.Service
 	Scan     *scan.Service
+	lookups  map[string]server.Lookup
+}
+
+// Lookup returns the lookup behind the endpoint path ("/v1/resolve", "/v1/mutate",
+// "/v1/verify", "/v1/scan"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
+// in-process, without HTTP or TLS. The function answers one item per key (keys de-duplicated
+// as the server does) under the endpoint's configured deadline, or earlier when ctx ends
+// earlier.
+func (p *Provider) Lookup(path string) func(ctx context.Context, keys []string) []wire.Item {
+	lk := p.lookups[path]
+	if lk == nil {
+		return nil
+	}
+	return func(ctx context.Context, keys []string) []wire.Item {
+		uniq, _ := batch.Dedupe(keys)
+		items, _ := lk(ctx, uniq)
+		return items
+	}
 }
 
 // New assembles the provider for cfg (defaults applied and validated) on the given API (HTTPS)
-// and ops (plain HTTP) listeners.
+// and ops (plain HTTP) listeners. Everything that can fail at start (TLS files, credentials,
+// authorities and their KMS keys) is loaded here, so a caller may build the provider first
+// with nil listeners and bind them afterwards (Runner.APIListener, Runner.OpsListener), as
+// imagetrust-provider does: a bad file is then reported before any port is taken.
 func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o Options) (*Provider, error) {
 	if o.Logger == nil || o.Metrics == nil {
 		return nil, errors.New("app: Options.Logger and Options.Metrics are required")
 	}
-	var ropts []resolve.Option
-	if cfg.Auth.Kubernetes != nil {
-		if o.Kubernetes == nil {
-			return nil, errors.New("auth.kubernetes is set but no Kubernetes client was given")
-		}
-		ropts = append(ropts, resolve.WithKubernetes(o.Kubernetes))
+	if cfg.Auth.Kubernetes != nil && o.Kubernetes == nil {
+		return nil, errors.New("auth.kubernetes is set but no Kubernetes client was given")
 	}
-	rs, err := resolve.New(ctx, *cfg, o.Metrics, ropts...)
+
+	// The shared parts, built once.
+	reg, err := registry.New(ctx, registry.Options{
+		Registries:             cfg.Registries,
+		Auth:                   cfg.Auth,
+		Kubernetes:             o.Kubernetes,
+		PerRegistryConcurrency: cfg.Lookup.PerRegistryConcurrency,
+		Timeout:                cfg.Lookup.RegistryTimeout.D(),
+		TLSConfig:              o.RegistryTLS,
+		Registerer:             o.Metrics,
+	})
 	if err != nil {
 		return nil, err
 	}
-	vc, err := cache.New[*verify.Value](cache.Options{
-		Name:        "verify",
-		MaxEntries:  cfg.Cache.MaxEntries,
-		TTL:         cfg.Cache.TTL.D(),
-		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
-		MaxStale:    cfg.Cache.MaxStale.D(),
-		Negative:    registry.IsNegative,
-		Registerer:  o.Metrics,
+	pool, err := batch.NewPool(cfg.Lookup.Workers, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	// The parse memo covers the hot working set only: beyond it a key costs one parse (µs).
+	refs := imageref.NewMemo(min(cfg.Cache.MaxEntries, config.ParseMemoEntries))
+	rc, err := newCache[resolve.Answer](cfg, "resolve", o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	vc, err := newCache[*verify.Value](cfg, "verify", o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+
+	rs, err := resolve.New(resolve.Options{
+		Registry: reg, Refs: refs, Pool: pool, Cache: rc,
+		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(),
+		MutateDeadline:  cfg.Endpoints.Mutate.Deadline.D(),
+		LoadTimeout:     cfg.LoadTimeout(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	vs, err := verify.New(ctx, verify.Options{
 		Authorities: cfg.Authorities,
-		Registry:    verify.NewRegistry(rs.Registry()),
-		Pool:        rs.Pool(),
-		Refs:        rs.Refs(),
-		Cache:       vc,
+		Registry:    reg,
+		Refs:        refs,
+		Pool:        pool,
 		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
+		Cache:       vc,
+		UnsignedTTL: config.DefaultUnsignedTTL,
 		Registerer:  o.Metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	ss, err := newScan(ctx, cfg, rs, o.Metrics)
+	ss, err := newScan(ctx, cfg, reg, pool, refs, o.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +154,10 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	api := server.NewServer(server.Deps{
 		Logger:          o.Logger,
 		Metrics:         metrics,
-		Resolve:         server.Endpoint{Lookup: rs.Resolve, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
-		Mutate:          server.Endpoint{Lookup: rs.Mutate, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
-		Verify:          server.Endpoint{Lookup: vs.Verify, Deadline: cfg.Endpoints.Verify.Deadline.D()},
-		Scan:            server.Endpoint{Lookup: ss.Scan, Deadline: cfg.Scan.Deadline.D()},
+		Resolve:         server.Endpoint{Lookup: rs.ResolveLookup, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
+		Mutate:          server.Endpoint{Lookup: rs.MutateLookup, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
+		Verify:          server.Endpoint{Lookup: vs.VerifyLookup, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		Scan:            server.Endpoint{Lookup: ss.ScanLookup, Deadline: cfg.Scan.Deadline.D()},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes,
 		MaxKeys:         cfg.Server.MaxKeys,
 	})
@@ -122,5 +172,26 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		WriteTimeout:    longest + 5*time.Second,
 	}
 	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: o.Metrics, Ready: runner.Ready})
-	return &Provider{Runner: runner, Reloader: reloader, Resolve: rs, Verify: vs, Scan: ss}, nil
+	return &Provider{
+		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs, Scan: ss,
+		lookups: map[string]server.Lookup{
+			"/v1/resolve": rs.ResolveLookup,
+			"/v1/mutate":  rs.MutateLookup,
+			"/v1/verify":  vs.VerifyLookup,
+			"/v1/scan":    ss.ScanLookup,
+		},
+	}, nil
+}
+
+// newCache is an endpoint's answer cache, sized and timed by cfg.Cache.
+func newCache[V any](cfg *config.Config, name string, reg prometheus.Registerer) (*cache.Cache[V], error) {
+	return cache.New[V](cache.Options{
+		Name:        name,
+		MaxEntries:  cfg.Cache.MaxEntries,
+		TTL:         cfg.Cache.TTL.D(),
+		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
+		MaxStale:    cfg.Cache.MaxStale.D(),
+		Negative:    registry.IsNegative,
+		Registerer:  reg,
+	})
 }

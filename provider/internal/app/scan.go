@@ -7,10 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
-	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
@@ -19,33 +19,24 @@ import (
 // service of its own with the scanner and VEX authorities (so scans are verified by the same
 // code as /v1/verify's attestations, and these authorities never count as image signers), and
 // a cache of its own.
-func newScan(ctx context.Context, cfg *config.Config, rs *resolve.Service, reg prometheus.Registerer) (*scan.Service, error) {
+func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool *batch.Pool, refs *imageref.Memo, reg prometheus.Registerer) (*scan.Service, error) {
 	sc := cfg.Scan
 	if sc.TrivyOperator.Enabled {
 		return nil, errors.New("scan.trivyOperator.enabled: the Trivy Operator source is not available in this provider build; set it to false")
 	}
 	auths := append(append([]config.Authority{}, sc.Scanners...), sc.VEXAuthorities...)
-	vreg := verify.NewRegistry(rs.Registry())
 	vs, err := verify.New(ctx, verify.Options{
 		Authorities: auths,
-		Registry:    vreg,
-		Pool:        rs.Pool(),
-		Refs:        rs.Refs(),
+		Registry:    rc,
+		Pool:        pool,
+		Refs:        refs,
 		Deadline:    sc.Deadline.D(),
 		Limits:      verify.Limits{AttestationBytes: sc.MaxReportBytes + sc.MaxReportBytes/3 + 64<<10},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	c, err := cache.New[*scan.Value](cache.Options{
-		Name:        "scan",
-		MaxEntries:  cfg.Cache.MaxEntries,
-		TTL:         cfg.Cache.TTL.D(),
-		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
-		MaxStale:    cfg.Cache.MaxStale.D(),
-		Negative:    registry.IsNegative,
-		Registerer:  reg,
-	})
+	c, err := newCache[*scan.Value](cfg, "scan", reg)
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +49,9 @@ func newScan(ctx context.Context, cfg *config.Config, rs *resolve.Service, reg p
 	}
 	return scan.New(scan.Options{
 		Verifier:       vs,
-		Registry:       vreg,
-		Pool:           rs.Pool(),
-		Refs:           rs.Refs(),
+		Registry:       rc,
+		Pool:           pool,
+		Refs:           refs,
 		Cache:          c,
 		Scanners:       names(sc.Scanners),
 		VEXAuthorities: names(sc.VEXAuthorities),

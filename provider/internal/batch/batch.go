@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Pool bounds the registry loads in flight across all batches.
@@ -70,10 +72,13 @@ type TimedOutError struct {
 
 func (e *TimedOutError) Error() string {
 	if errors.Is(e.Cause, context.DeadlineExceeded) {
-		return fmt.Sprintf("timed out: no answer for %q within the batch deadline (%s)", e.Key, e.After.Round(time.Millisecond))
+		return e.Class().Message(fmt.Sprintf("no answer for %q within the batch deadline (%s)", e.Key, e.After.Round(time.Millisecond)))
 	}
-	return fmt.Sprintf("timed out: lookup of %q abandoned after %s: %v", e.Key, e.After.Round(time.Millisecond), e.Cause)
+	return e.Class().Message(fmt.Sprintf("lookup of %q abandoned after %s: %v", e.Key, e.After.Round(time.Millisecond), e.Cause))
 }
+
+// Class is wire.ClassTimedOut.
+func (e *TimedOutError) Class() wire.Class { return wire.ClassTimedOut }
 
 func (e *TimedOutError) Unwrap() error { return e.Cause }
 
@@ -95,31 +100,62 @@ func (p *Pool) Do(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// Margin is how much earlier than a deadline the lookups stop, when remaining is left until
+// it: a tenth of it, at most 50ms. It leaves time to record the answers given when the lookups'
+// context ends (stale cached values) and to encode and send the response before the deadline.
+// It is the provider's one margin: Run applies it to the lookups of a batch, and the server
+// waits as long for a lookup that overruns its deadline.
+func Margin(remaining time.Duration) time.Duration {
+	return max(0, min(50*time.Millisecond, remaining/10))
+}
+
+// Dedupe returns keys without repeats, in first-seen order, and for each key the index of its
+// first occurrence in uniq. When keys has no repeats, uniq is keys itself and pos is nil.
+func Dedupe(keys []string) (uniq []string, pos []int) {
+	if len(keys) < 2 {
+		return keys, nil
+	}
+	index := make(map[string]int, len(keys))
+	for i, k := range keys {
+		j, dup := index[k]
+		if !dup {
+			j = len(index)
+			index[k] = j
+		}
+		if dup && pos == nil {
+			uniq = append(make([]string, 0, len(keys)-1), keys[:i]...)
+			pos = make([]int, i, len(keys))
+			for p := range pos {
+				pos[p] = p
+			}
+		}
+		if pos != nil {
+			if !dup {
+				uniq = append(uniq, k)
+			}
+			pos = append(pos, j)
+		}
+	}
+	if pos == nil {
+		return keys, nil
+	}
+	return uniq, pos
+}
+
 // Run calls fn concurrently once per distinct key and returns one result per key, aligned with
-// keys (duplicates share the result). fn receives a context that ends shortly before ctx and
+// keys (duplicates share the result). fn receives a context that ends Margin before ctx and
 // should return soon after it ends; Run does not wait for it past ctx. Bound registry work
 // inside fn with Pool.Do.
 func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
-	index := make(map[string]int, len(keys))
-	uniq := make([]string, 0, len(keys))
-	pos := make([]int, len(keys))
-	for i, k := range keys {
-		j, ok := index[k]
-		if !ok {
-			j = len(uniq)
-			index[k] = j
-			uniq = append(uniq, k)
-		}
-		pos[i] = j
-	}
+	uniq, pos := Dedupe(keys)
 
 	// fn gets a context that ends a little before ctx, so an answer a lookup can still give when
 	// its context ends (a stale cached value) is recorded before Run stops waiting.
 	fnCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
-		fnCtx, cancel = context.WithDeadline(ctx, dl.Add(-min(50*time.Millisecond, time.Until(dl)/10)))
+		fnCtx, cancel = context.WithDeadline(ctx, dl.Add(-Margin(time.Until(dl))))
 		defer cancel()
 	}
 
@@ -167,6 +203,9 @@ func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context,
 	}
 	mu.Unlock()
 
+	if pos == nil {
+		return res
+	}
 	out := make([]Result[V], len(keys))
 	for i, j := range pos {
 		out[i] = res[j]

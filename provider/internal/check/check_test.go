@@ -257,3 +257,17 @@ func TestEffectiveAction(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWithoutProvider: constraints whose template calls external_data, and no provider:
+// the templates still compile, and the check says it is incomplete instead of passing.
+func TestCheckWithoutProvider(t *testing.T) {
+	pol := loadPolicy(t, strings.ReplaceAll(matchConstraints, "HOST", "registry.example"))
+	objs := parseObjects(t, "app.yaml", strings.ReplaceAll(matchObjects, "HOST", "registry.example"))
+	rep, err := run(t, pol, objs, nil)
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "K8sImageSignature call external_data") {
+		t.Fatalf("Run error = %v, want ErrIncomplete naming K8sImageSignature", err)
+	}
+	if rep.Summary.Deny == 0 {
+		t.Errorf("without a provider the signature constraint must deny (fail closed), got %+v", rep.Summary)
+	}
+}

@@ -42,10 +42,13 @@ type EngineOptions struct {
 
 // NewEngine adds the policy's templates, then its constraints, to a new constraint client.
 func NewEngine(ctx context.Context, p *Policy, o EngineOptions) (*Engine, error) {
-	args := []rego.Arg{rego.Tracing(false)}
-	if o.Providers != nil {
-		args = append(args, rego.AddExternalDataProviderCache(o.Providers))
+	// external_data is always registered, as in Gatekeeper: without providers a template that
+	// calls it compiles, and its calls fail (Run reports the check incomplete).
+	pc := o.Providers
+	if pc == nil {
+		pc = externaldata.NewCache()
 	}
+	args := []rego.Arg{rego.Tracing(false), rego.AddExternalDataProviderCache(pc)}
 	drv, err := rego.New(args...)
 	if err != nil {
 		return nil, fmt.Errorf("creating rego driver: %w", err)

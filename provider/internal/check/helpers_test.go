@@ -38,6 +38,26 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldImages(t, []signedRef{{"bank/signed:1.0", true}, {"bank/unsigned:1.0", false}})
+}
+
+// newWorldN holds n signed images bank/img-<i>:1.0.
+func newWorldN(t testing.TB, n int) *world {
+	t.Helper()
+	refs := make([]signedRef, n)
+	for i := range refs {
+		refs[i] = signedRef{fmt.Sprintf("bank/img-%d:1.0", i), true}
+	}
+	return newWorldImages(t, refs)
+}
+
+type signedRef struct {
+	ref    string
+	signed bool
+}
+
+func newWorldImages(t testing.TB, refs []signedRef) *world {
+	t.Helper()
 	w := &world{reg: registrytest.New(), dir: t.TempDir(), digests: map[string]string{}}
 	t.Cleanup(w.reg.Close)
 	w.host = w.reg.Host
@@ -49,10 +69,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []struct {
-		ref    string
-		signed bool
-	}{{"bank/signed:1.0", true}, {"bank/unsigned:1.0", false}} {
+	for _, s := range refs {
 		img, err := random.Image(256, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +113,7 @@ authorities:
 	return w
 }
 
-func writeFile(t *testing.T, path, data string) {
+func writeFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

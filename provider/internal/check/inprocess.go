@@ -98,7 +98,7 @@ func InProcessProviders(ctx context.Context, o InProcessOptions) (*Providers, er
 	stop := func() error {
 		cancel()
 		err := <-done
-		prov.Resolve.Registry().CloseIdleConnections()
+		prov.Registry.CloseIdleConnections()
 		return err
 	}
 	if err := waitReady(ctx, "http://"+opsLn.Addr().String()+"/readyz", done); err != nil {

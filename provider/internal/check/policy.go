@@ -7,10 +7,12 @@
 package check
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
 
@@ -48,7 +50,7 @@ func LoadPolicy(paths []string) (*Policy, error) {
 		switch {
 		case reader.IsTemplate(o.Object):
 			p.Templates = append(p.Templates, o)
-			k, _, _ := nestedString(o.Object.Object, "spec", "crd", "spec", "names", "kind")
+			k := nestedString(o.Object.Object, "spec", "crd", "spec", "names", "kind")
 			kinds[k] = true
 		case reader.IsConstraint(o.Object):
 			p.Constraints = append(p.Constraints, o)
@@ -81,20 +83,40 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func nestedString(m map[string]any, path ...string) (string, bool, error) {
+func nestedString(m map[string]any, path ...string) string {
 	var cur any = m
 	for _, p := range path {
 		mm, ok := cur.(map[string]any)
 		if !ok {
-			return "", false, nil
+			return ""
 		}
 		cur = mm[p]
 	}
-	s, ok := cur.(string)
-	return s, ok, nil
+	s, _ := cur.(string)
+	return s
 }
 
 // eofReader is an empty stdin: policy is never read from standard input.
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// ExternalDataKinds returns the kinds of the constraints whose template calls external_data
+// (they need a provider).
+func (p *Policy) ExternalDataKinds() []string {
+	calls := map[string]bool{}
+	for _, t := range p.Templates {
+		k := nestedString(t.Object.Object, "spec", "crd", "spec", "names", "kind")
+		b, err := json.Marshal(t.Object.Object["spec"])
+		if err == nil && strings.Contains(string(b), "external_data(") {
+			calls[k] = true
+		}
+	}
+	used := map[string]bool{}
+	for _, c := range p.Constraints {
+		if calls[c.Object.GetKind()] {
+			used[c.Object.GetKind()] = true
+		}
+	}
+	return sortedKeys(used)
+}

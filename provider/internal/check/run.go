@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
 
@@ -59,6 +60,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		sort.Strings(usage[k])
 	}
 	rep := NewReport(n, fs, usage)
+	if o.Providers == nil {
+		if kinds := o.Policy.ExternalDataKinds(); len(kinds) > 0 {
+			msg := fmt.Sprintf("no provider given, but constraints of %s call external_data: use --provider-config, --provider-url or --provider-fixtures", strings.Join(kinds, ", "))
+			rep.Incomplete = []string{msg}
+			return rep, &FailureError{Failures: rep.Incomplete}
+		}
+	}
 	if o.Providers != nil {
 		if ferr := o.Providers.Failures(); ferr != nil {
 			var fe *FailureError

@@ -21,7 +21,22 @@ const (
 	DefaultCacheMaxEntries        = 100000
 	DefaultCacheTTL               = 5 * time.Minute
 	DefaultCacheNotFoundTTL       = 30 * time.Second
+	// DefaultUnsignedTTL: a cached verify answer with signed=false is looked up again after
+	// this long, so a newly signed image is admitted soon.
+	DefaultUnsignedTTL = 30 * time.Second
+	// ParseMemoEntries bounds the memo of parsed references (about 200 bytes per entry); it is
+	// never larger than cache.maxEntries.
+	ParseMemoEntries = 8192
+	// LoadTimeoutRegistryOps: one resolve load is at most this many registry operations long
+	// (a HEAD, maybe a GET, maybe at a mirror first); see Config.LoadTimeout.
+	LoadTimeoutRegistryOps = 3
 )
+
+// LoadTimeout bounds one resolve or mutate load, which runs detached from the batch that
+// started it (other batches may share it): LoadTimeoutRegistryOps registry timeouts.
+func (c *Config) LoadTimeout() time.Duration {
+	return LoadTimeoutRegistryOps * c.Lookup.RegistryTimeout.D()
+}
 
 // ApplyDefaults fills every zero field that has a default, and lower-cases registry hosts
 // (hosts compare case-insensitively). Explicit values are kept, even invalid ones: Validate

@@ -307,14 +307,14 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 		_, _ = apiLn.Close(), opsLn.Close()
 		return err
 	}
-	runner, rs := prov.Runner, prov.Resolve
+	runner, rc := prov.Runner, prov.Registry
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(runCtx) }()
 	e.stop = func() error {
 		cancel()
 		err := <-done
-		rs.Registry().CloseIdleConnections()
+		rc.CloseIdleConnections()
 		return err
 	}
 	return e.waitReady(ctx, done)

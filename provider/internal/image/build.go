@@ -17,9 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -253,15 +251,25 @@ func describe(img v1.Image, plat v1.Platform, bin []byte) (Platform, error) {
 	return Platform{Platform: plat, Digest: d, Size: size, BinarySHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// elfMachines maps GOARCH to the ELF machine its binaries carry.
-var elfMachines = map[string]elf.Machine{
-	"amd64":   elf.EM_X86_64,
-	"arm64":   elf.EM_AARCH64,
-	"arm":     elf.EM_ARM,
-	"386":     elf.EM_386,
-	"ppc64le": elf.EM_PPC64,
-	"s390x":   elf.EM_S390,
-	"riscv64": elf.EM_RISCV,
+// elfMachine is the ELF machine of GOARCH arch's binaries.
+func elfMachine(arch string) (elf.Machine, bool) {
+	switch arch {
+	case "amd64":
+		return elf.EM_X86_64, true
+	case "arm64":
+		return elf.EM_AARCH64, true
+	case "arm":
+		return elf.EM_ARM, true
+	case "386":
+		return elf.EM_386, true
+	case "ppc64le":
+		return elf.EM_PPC64, true
+	case "s390x":
+		return elf.EM_S390, true
+	case "riscv64":
+		return elf.EM_RISCV, true
+	}
+	return 0, false
 }
 
 // BinaryError says why a binary does not fit its platform.
@@ -278,9 +286,9 @@ func checkBinary(bin []byte, plat v1.Platform, allowDynamic bool) error {
 		return &BinaryError{fmt.Sprintf("not an ELF executable: %v", err)}
 	}
 	defer f.Close()
-	want, ok := elfMachines[plat.Architecture]
+	want, ok := elfMachine(plat.Architecture)
 	if !ok {
-		return &BinaryError{fmt.Sprintf("architecture %q is not supported (one of %s)", plat.Architecture, strings.Join(slices.Sorted(maps.Keys(elfMachines)), ", "))}
+		return &BinaryError{fmt.Sprintf("architecture %q is not supported (386, amd64, arm, arm64, ppc64le, riscv64, s390x)", plat.Architecture)}
 	}
 	if f.Machine != want {
 		return &BinaryError{fmt.Sprintf("ELF machine is %v, want %v for %s", f.Machine, want, plat.Architecture)}

@@ -109,7 +109,7 @@ func ProvenanceFor(o Options, builderID string) ([]byte, error) {
 			return nil, fmt.Errorf("provenance: binaries[%d] %s was built with %s, the others with %s", i, b.Path, bi.GoVersion, p.BuildDefinition.InternalParameters.GoVersion)
 		}
 		for _, s := range bi.Settings {
-			if perPlatform[s.Key] {
+			if perPlatform(s.Key) {
 				continue
 			}
 			p.BuildDefinition.InternalParameters.BuildSettings[s.Key] = s.Value
@@ -126,8 +126,14 @@ func ProvenanceFor(o Options, builderID string) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// perPlatform are the build settings that differ between the platforms of one build.
-var perPlatform = map[string]bool{"GOOS": true, "GOARCH": true, "GOAMD64": true, "GOARM64": true, "GOARM": true, "GO386": true}
+// perPlatform reports whether a build setting differs between the platforms of one build.
+func perPlatform(key string) bool {
+	switch key {
+	case "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOARM", "GO386":
+		return true
+	}
+	return false
+}
 
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)

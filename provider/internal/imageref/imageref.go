@@ -14,6 +14,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // maxLen bounds a reference before it reaches the parser (distribution allows names up to 255
@@ -41,8 +43,11 @@ type InvalidError struct {
 }
 
 func (e *InvalidError) Error() string {
-	return fmt.Sprintf("invalid reference: %q: %s", e.Ref, e.Reason)
+	return e.Class().Message(fmt.Sprintf("%q: %s", e.Ref, e.Reason))
 }
+
+// Class is wire.ClassInvalidReference.
+func (e *InvalidError) Class() wire.Class { return wire.ClassInvalidReference }
 
 // Parse parses s with ParseDockerRef semantics, keeping the tag of name:tag@digest.
 func Parse(s string) (Ref, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,5 +262,44 @@ func TestPinErrors(t *testing.T) {
 				t.Errorf("Plan = %v, want bad.yaml:%d … %q", err, tc.line, tc.want)
 			}
 		})
+	}
+}
+
+// TestPinRequestsAtScale: 1,000 Deployments with 3 containers each over 200 distinct tags cost
+// exactly 200 HEAD requests (the floor: one per distinct tag) and no GET.
+func TestPinRequestsAtScale(t *testing.T) {
+	reg := registrytest.New()
+	defer reg.Close()
+	for i := range 200 {
+		tag, err := name.NewTag(fmt.Sprintf("%s/bank/img-%d:1.0", reg.Host, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(tag, image(t, tag.String(), "amd64")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := registry.New(context.Background(), registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseIdleConnections()
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-%d}\nspec:\n  template:\n    spec:\n      initContainers: [{name: init, image: %s/bank/img-%d:1.0}]\n      containers:\n      - {name: app, image: %s/bank/img-%d:1.0}\n      - {name: side, image: %s/bank/img-%d:1.0}\n",
+			i, reg.Host, i%200, reg.Host, (i+67)%200, reg.Host, (i+133)%200)
+	}
+	reg.ResetCounts()
+	res, err := Plan(context.Background(), []manifests.Source{{Name: "big.yaml", Data: []byte(b.String())}}, Options{Registry: client, Resolve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Edits) != 3000 || len(res.Problems) != 0 {
+		t.Fatalf("edits %d problems %v, want 3000 and none", len(res.Edits), res.Problems)
+	}
+	heads, gets := reg.Count("HEAD", "manifests"), reg.Count("GET", "manifests")
+	t.Logf("pin 1,000 Deployments (3,000 references, 200 distinct tags): %d manifest HEADs, %d manifest GETs, %d registry requests in all", heads, gets, reg.Total())
+	if heads != 200 || gets != 0 {
+		t.Errorf("manifest HEADs = %d, GETs = %d; want 200 and 0", heads, gets)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // NotAllowedError means the reference names a registry that is not configured, or a registry
@@ -20,8 +22,11 @@ type NotAllowedError struct {
 }
 
 func (e *NotAllowedError) Error() string {
-	return fmt.Sprintf("registry not allowed: %s: %s", e.Host, e.Reason)
+	return e.Class().Message(fmt.Sprintf("%s: %s", e.Host, e.Reason))
 }
+
+// Class is wire.ClassNotAllowed.
+func (e *NotAllowedError) Class() wire.Class { return wire.ClassNotAllowed }
 
 // NotFoundError means the registry answered that the repository, tag or digest does not exist.
 // A final answer: cacheable for a short time.
@@ -30,8 +35,11 @@ type NotFoundError struct {
 	Err error
 }
 
-func (e *NotFoundError) Error() string { return fmt.Sprintf("not found: %s: %v", e.Ref, e.Err) }
-func (e *NotFoundError) Unwrap() error { return e.Err }
+func (e *NotFoundError) Error() string { return e.Class().Message(fmt.Sprintf("%s: %v", e.Ref, e.Err)) }
+
+// Class is wire.ClassNotFound.
+func (e *NotFoundError) Class() wire.Class { return wire.ClassNotFound }
+func (e *NotFoundError) Unwrap() error     { return e.Err }
 
 // DeniedError means the registry refused the credentials (401, 403). A final answer for now:
 // cacheable for a short time.
@@ -42,9 +50,12 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("denied: registry refused access to %s (HTTP %d): %v", e.Ref, e.Status, e.Err)
+	return e.Class().Message(fmt.Sprintf("registry refused access to %s (HTTP %d): %v", e.Ref, e.Status, e.Err))
 }
-func (e *DeniedError) Unwrap() error { return e.Err }
+
+// Class is wire.ClassDenied.
+func (e *DeniedError) Class() wire.Class { return wire.ClassDenied }
+func (e *DeniedError) Unwrap() error     { return e.Err }
 
 // UnavailableError means the registry could not give an answer (5xx, 429, timeouts, connection
 // errors). Transient: never cached.
@@ -56,11 +67,14 @@ type UnavailableError struct {
 
 func (e *UnavailableError) Error() string {
 	if e.Status != 0 {
-		return fmt.Sprintf("unavailable: registry answered HTTP %d for %s: %v", e.Status, e.Ref, e.Err)
+		return e.Class().Message(fmt.Sprintf("registry answered HTTP %d for %s: %v", e.Status, e.Ref, e.Err))
 	}
-	return fmt.Sprintf("unavailable: %s: %v", e.Ref, e.Err)
+	return e.Class().Message(fmt.Sprintf("%s: %v", e.Ref, e.Err))
 }
-func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Class is wire.ClassUnavailable.
+func (e *UnavailableError) Class() wire.Class { return wire.ClassUnavailable }
+func (e *UnavailableError) Unwrap() error     { return e.Err }
 
 // IsNegative reports whether err is a final registry answer that may be cached briefly
 // (not found, denied). Everything else is transient.
@@ -77,12 +91,12 @@ func Classify(ref string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var na *NotAllowedError
-	var nf *NotFoundError
-	var de *DeniedError
-	var ue *UnavailableError
-	if errors.As(err, &na) || errors.As(err, &nf) || errors.As(err, &de) || errors.As(err, &ue) {
-		return err
+	// An error that knows its class (ours, or imageref's) is returned itself, not the wrapper
+	// around it (go-containerregistry wraps transport errors in *url.Error: "Head \"https://…\":
+	// registry not allowed: …"), so the class word comes first.
+	var c wire.Classed
+	if errors.As(err, &c) {
+		return c
 	}
 	if msg := err.Error(); strings.Contains(msg, "is a private or link-local address") {
 		// go-containerregistry's own guard (token realm or redirect to an IP literal).

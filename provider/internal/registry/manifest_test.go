@@ -173,12 +173,12 @@ func TestGetManifestToken(t *testing.T) {
 	if desc, err := c.Head(context.Background(), ref); err != nil || desc.Digest != d {
 		t.Fatalf("Head(behind token auth) = %v, %v, want digest %s", desc, err, d)
 	}
-	if _, err := c.Get(context.Background(), ref, d.String()); err != nil {
-		t.Fatalf("Get(behind token auth) = %v", err)
+	if _, err := c.Manifest(context.Background(), ref, d.String(), 1<<20); err != nil {
+		t.Fatalf("Manifest(behind token auth) = %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if tokens != 1 {
-		t.Errorf("token requests for 5 reads (3 GetManifest, Head, Get) = %d, want 1", tokens)
+		t.Errorf("token requests for 5 reads (3 GetManifest, Head, Manifest) = %d, want 1", tokens)
 	}
 }

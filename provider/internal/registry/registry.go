@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -38,9 +37,10 @@ type Options struct {
 	Auth       config.Auth
 	// Kubernetes is the client used when Auth.Kubernetes is set (required then).
 	Kubernetes kubernetes.Interface
-	// PerRegistryConcurrency caps in-flight operations per contacted host (default 16).
+	// PerRegistryConcurrency caps in-flight operations per contacted host (optional; default
+	// config.DefaultPerRegistryConcurrency).
 	PerRegistryConcurrency int
-	// Timeout bounds one registry operation (default 2s).
+	// Timeout bounds one registry operation (optional; default config.DefaultRegistryTimeout).
 	Timeout time.Duration
 	// TLSConfig for registry connections (optional: extra root CAs; tests use it).
 	TLSConfig *tls.Config
@@ -90,10 +90,10 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, errors.New("registry: no registries configured: nothing could be contacted")
 	}
 	if o.PerRegistryConcurrency <= 0 {
-		o.PerRegistryConcurrency = 16
+		o.PerRegistryConcurrency = config.DefaultPerRegistryConcurrency
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 2 * time.Second
+		o.Timeout = config.DefaultRegistryTimeout
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "imagetrust-provider"
@@ -340,75 +340,6 @@ func (c *Client) limiter(host string) chan struct{} {
 		c.lim[host] = l
 	}
 	return l
-}
-
-// Descriptor is what a manifest lookup returns.
-type Descriptor = v1.Descriptor
-
-// Head resolves ref with HEAD requests only: by digest when the reference has one (content: the
-// mirrors in order, then the origin), else by tag (trusted mirrors, then the origin). The
-// returned descriptor's digest is checked against a written digest.
-func (c *Client) Head(ctx context.Context, ref imageref.Ref) (*Descriptor, error) {
-	var targets []Target
-	var err error
-	if ref.Digest != "" {
-		targets, err = c.ContentTargets(ref)
-	} else {
-		targets, err = c.TagTargets(ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var last error
-	for _, t := range targets {
-		reference := ref.Digest
-		if reference == "" {
-			reference = ref.EffectiveTag()
-		}
-		var desc *v1.Descriptor
-		err := c.Do(ctx, t.Repo, "head", ref.Original, func(ctx context.Context) error {
-			var err error
-			desc, err = c.HeadManifest(ctx, t.Repo, reference)
-			return err
-		})
-		if err == nil {
-			return desc, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, last
-}
-
-// Get fetches the manifest ref@digest (content: mirrors in order, then the origin). Use it only
-// by digest, after Head, for content that a HEAD cannot give (the platforms of an index).
-func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*remote.Descriptor, error) {
-	targets, err := c.ContentTargets(ref)
-	if err != nil {
-		return nil, err
-	}
-	var last error
-	for _, t := range targets {
-		var d *remote.Descriptor
-		err := c.Do(ctx, t.Repo, "get", ref.Original, func(ctx context.Context) error {
-			opts, err := c.Remote(ctx, t.Repo)
-			if err != nil {
-				return err
-			}
-			d, err = remote.Get(t.Repo.Digest(digest), opts...)
-			return err
-		})
-		if err == nil {
-			return d, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, last
 }
 
 // CloseIdleConnections closes idle connections of the shared transport.

@@ -90,12 +90,14 @@ func csvSafe(s string) string {
 	return s
 }
 
-func mdEscape(s string) string {
+// newMDEscaper escapes cluster data for a Markdown table cell.
+func newMDEscaper() func(string) string {
 	r := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`)
-	return r.Replace(s)
+	return r.Replace
 }
 
 func writeMarkdown(w io.Writer, r *Report) error {
+	mdEscape := newMDEscaper()
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Image policy audit report\n\n")

@@ -97,7 +97,7 @@ func StartProvider(ctx context.Context, o InProcessOptions) (*InProcess, error) 
 		stop: func() error {
 			cancel()
 			err := <-done
-			prov.Resolve.Registry().CloseIdleConnections()
+			prov.Registry.CloseIdleConnections()
 			return err
 		},
 	}

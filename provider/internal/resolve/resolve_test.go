@@ -19,8 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -96,13 +100,43 @@ func newFixture(t *testing.T, mod func(*config.Config)) *fixture {
 	if mod != nil {
 		mod(&cfg)
 	}
-	svc, err := resolve.New(context.Background(), cfg, f.prom, resolve.WithClock(f.clk.Now))
+	svc, err := newService(cfg, f.prom, f.clk.Now)
 	if err != nil {
 		t.Fatalf("resolve.New() = %v", err)
 	}
 	f.svc = svc
 	reg.ResetCounts()
 	return f
+}
+
+// newService builds the service as the provider does, on its own shared parts: cfg with the
+// configuration's defaults, metrics registered with prom (nil: none), the cache's clock now
+// (nil: time.Now).
+func newService(cfg config.Config, prom prometheus.Registerer, now func() time.Time) (*resolve.Service, error) {
+	cfg.ApplyDefaults()
+	rc, err := registry.New(context.Background(), registry.Options{
+		Registries: cfg.Registries, PerRegistryConcurrency: cfg.Lookup.PerRegistryConcurrency,
+		Timeout: cfg.Lookup.RegistryTimeout.D(), Registerer: prom,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pool, err := batch.NewPool(cfg.Lookup.Workers, prom)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cache.New[resolve.Answer](cache.Options{
+		Name: "resolve", MaxEntries: cfg.Cache.MaxEntries, TTL: cfg.Cache.TTL.D(), NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
+		MaxStale: cfg.Cache.MaxStale.D(), Negative: registry.IsNegative, Now: now, Registerer: prom,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resolve.New(resolve.Options{
+		Registry: rc, Refs: imageref.NewMemo(1024), Pool: pool, Cache: c,
+		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(), MutateDeadline: cfg.Endpoints.Mutate.Deadline.D(),
+		LoadTimeout: 3 * cfg.Lookup.RegistryTimeout.D(),
+	})
 }
 
 // render turns an item into "value" or "error: …" for comparison.
@@ -377,7 +411,7 @@ func BenchmarkResolveWarm100(b *testing.B) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%s/team/app%d:v1", reg.Host, i%10)
 	}
-	svc, err := resolve.New(context.Background(), config.Config{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}}, nil)
+	svc, err := newService(config.Config{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -76,13 +76,12 @@ func cpuTime() time.Duration {
 
 // BenchmarkScanWarm: batches of 100 keys, every answer cached; reports the median batch.
 func BenchmarkScanWarm(b *testing.B) {
-	e := newScanEnv(b, envOptions{})
-	keys := benchImages(b, e, 100)
 	c, err := cache.New[*Value](cache.Options{Name: "scan-bench", MaxEntries: 1000, TTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.svc.o.Cache = c
+	e := newScanEnv(b, envOptions{cache: c})
+	keys := benchImages(b, e, 100)
 	ctx := context.Background()
 	for _, it := range e.svc.Scan(ctx, keys) {
 		if it.Error != "" {

@@ -59,17 +59,19 @@ func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notServed := func(_ context.Context, keys []string) []wire.Item {
+	notServed := func(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
 		out := make([]wire.Item, len(keys))
+		classes := make([]wire.Class, len(keys))
 		for i, k := range keys {
-			out[i] = wire.Item{Key: k, Error: "unavailable: not served in this test"}
+			out[i] = wire.Item{Key: k, Error: wire.ClassUnavailable.Message("not served in this test")}
+			classes[i] = wire.ClassUnavailable
 		}
-		return out
+		return out, classes
 	}
 	h := server.NewServer(server.Deps{
 		Resolve: server.Endpoint{Lookup: notServed, Deadline: 2e9},
 		Mutate:  server.Endpoint{Lookup: notServed, Deadline: 1e9},
-		Scan:    server.Endpoint{Lookup: e.svc.Scan, Deadline: 25 * time.Second},
+		Scan:    server.Endpoint{Lookup: e.svc.ScanLookup, Deadline: 25 * time.Second},
 	})
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}

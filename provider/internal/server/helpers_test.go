@@ -19,6 +19,7 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -37,6 +38,29 @@ func normalise(_ context.Context, keys []string) []wire.Item {
 		items[i].Value = ref.String()
 	}
 	return items
+}
+
+// plainLookup is a test lookup that answers items only; classified gives it the Lookup shape,
+// reading each error's class from its message as Rego does.
+type plainLookup func(ctx context.Context, keys []string) []wire.Item
+
+func classified(lk plainLookup) Lookup {
+	return func(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
+		items := lk(ctx, keys)
+		classes := make([]wire.Class, len(items))
+		for i := range items {
+			if items[i].Error != "" {
+				classes[i], _ = wire.ClassOf(items[i].Error)
+			}
+		}
+		return items, classes
+	}
+}
+
+// Dedupe is batch.Dedupe's list of unique keys (the server's de-duplication).
+func Dedupe(keys []string) []string {
+	u, _ := batch.Dedupe(keys)
+	return u
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -74,10 +98,10 @@ type stack struct {
 
 // defaultDeps has generous deadlines so answerable requests are answered even on a loaded
 // machine; tests about deadlines set their own.
-func defaultDeps(lk Lookup) Deps {
+func defaultDeps(lk plainLookup) Deps {
 	return Deps{
-		Resolve:         Endpoint{Lookup: lk, Deadline: 30 * time.Second},
-		Mutate:          Endpoint{Lookup: lk, Deadline: 30 * time.Second, Idempotent: true},
+		Resolve:         Endpoint{Lookup: classified(lk), Deadline: 30 * time.Second},
+		Mutate:          Endpoint{Lookup: classified(lk), Deadline: 30 * time.Second, Idempotent: true},
 		MaxRequestBytes: 64 << 10,
 		MaxKeys:         100,
 	}

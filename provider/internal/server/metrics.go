@@ -10,6 +10,7 @@ import (
 type Metrics struct {
 	requests  *prometheus.CounterVec   // endpoint, code
 	keys      *prometheus.CounterVec   // endpoint, result (value|error|timeout)
+	keyErrors *prometheus.CounterVec   // endpoint, class (wire.Class)
 	duration  *prometheus.HistogramVec // endpoint
 	batchSize *prometheus.HistogramVec // endpoint
 	inFlight  *prometheus.GaugeVec     // endpoint
@@ -29,6 +30,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "imagetrust_keys_total",
 			Help: "Unique keys answered by endpoint and result (value, error, timeout).",
 		}, []string{"endpoint", "result"}),
+		keyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagetrust_key_errors_total",
+			Help: "Per-key errors answered by endpoint and class (invalid reference, registry not allowed, not found, denied, unavailable, timed out).",
+		}, []string{"endpoint", "class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "imagetrust_request_duration_seconds",
 			Help:    "Time to answer an external-data request, from body read to response written.",
@@ -57,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.keys, m.duration, m.batchSize, m.inFlight, m.panics, m.tlsReload, m.certNotAf} {
+		for _, c := range []prometheus.Collector{m.requests, m.keys, m.keyErrors, m.duration, m.batchSize, m.inFlight, m.panics, m.tlsReload, m.certNotAf} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("server: registering metrics: %w", err)
 			}

@@ -94,32 +94,6 @@ func jsonTypeName(goType string) string {
 	return goType
 }
 
-// Dedupe returns keys without repeats, in first-seen order. It returns keys itself when there is
-// nothing to remove.
-func Dedupe(keys []string) []string {
-	if len(keys) < 2 {
-		return keys
-	}
-	seen := make(map[string]struct{}, len(keys))
-	var out []string // nil until the first duplicate
-	for i, k := range keys {
-		if _, dup := seen[k]; dup {
-			if out == nil {
-				out = append(make([]string, 0, len(keys)-1), keys[:i]...)
-			}
-			continue
-		}
-		seen[k] = struct{}{}
-		if out != nil {
-			out = append(out, k)
-		}
-	}
-	if out == nil {
-		return keys
-	}
-	return out
-}
-
 // EncodeResponse renders a ProviderResponse. The bytes are what encoding/json would produce for
 // wire.ProviderResponse (HTML escaping aside), written without reflection: wire.Encoded values
 // (the lookups pre-encode theirs with encoding/json or an encoder tested against it) are copied;

@@ -1,7 +1,8 @@
 // Package server is the provider's HTTP edge: Gatekeeper's external-data protocol on an mTLS
 // listener (POST /v1/resolve, /v1/mutate, /v1/verify), and /healthz, /readyz and /metrics on a
-// separate plain-HTTP listener. It decodes and bounds requests, de-duplicates keys, runs the
-// endpoint's Lookup under the endpoint deadline, makes sure every key gets exactly one item, and
+// separate plain-HTTP listener. It decodes and bounds requests, de-duplicates keys, owns the
+// request deadline (from the moment the request arrived) and runs the endpoint's Lookup under
+// it, makes sure every key gets exactly one item, counts keys by result and error class, and
 // logs one JSON line per batch.
 package server
 
@@ -13,19 +14,20 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // Lookup answers one batch: it is called with de-duplicated keys and a context carrying the
-// endpoint deadline, and must return exactly one item per key (per-key errors inside the items,
-// as strings starting with a class word: "invalid reference: …", "timed out: …") before the
-// deadline.
-type Lookup func(ctx context.Context, keys []string) []wire.Item
+// endpoint deadline, and must return exactly one item per key before the deadline, with the
+// class of each item's error aligned with the items ("" for a value; nil when no item has an
+// error). Per-key error messages start with their class (wire.Class.Prefix). A lookup.Pipeline
+// is one.
+type Lookup func(ctx context.Context, keys []string) ([]wire.Item, []wire.Class)
 
 // Endpoint is one external-data endpoint.
 type Endpoint struct {
@@ -50,8 +52,8 @@ type Deps struct {
 	MaxRequestBytes int64
 	MaxKeys         int
 	// LateGrace is how long after the deadline the handler still waits for a Lookup that has not
-	// returned before answering every key with "timed out" (default 50ms, at most a tenth of the
-	// deadline).
+	// returned before answering every key with "timed out" (optional; default
+	// batch.Margin(Deadline)).
 	LateGrace time.Duration
 }
 
@@ -78,36 +80,39 @@ type endpointHandler struct {
 	lg   *slog.Logger
 
 	// this endpoint's series, resolved once
-	inFlight                      prometheus.Gauge
-	duration, batchSize           prometheus.Observer
-	ok                            prometheus.Counter
-	keyValue, keyError, keyTimout prometheus.Counter
+	inFlight                       prometheus.Gauge
+	duration, batchSize            prometheus.Observer
+	ok                             prometheus.Counter
+	keyValue, keyError, keyTimeout prometheus.Counter
+	// errClass counts per-key errors by class.
+	errClass map[wire.Class]prometheus.Counter
 }
 
 func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
 	if ep.Lookup == nil {
-		ep.Lookup = func(_ context.Context, keys []string) []wire.Item {
-			items := make([]wire.Item, len(keys))
-			for i, k := range keys {
-				items[i] = wire.Item{Key: k, Error: "unavailable: endpoint " + name + " is not configured"}
-			}
-			return items
+		ep.Lookup = func(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
+			return fill(keys, nil, nil, wire.ClassUnavailable, wire.ClassUnavailable.Message("endpoint "+name+" is not configured"))
 		}
 	}
 	if ep.Deadline <= 0 {
 		ep.Deadline = time.Second
 	}
 	m := d.Metrics
-	return &endpointHandler{
+	h := &endpointHandler{
 		name: name, ep: ep, d: d, lg: d.Logger,
-		inFlight:  m.inFlight.WithLabelValues(name),
-		duration:  m.duration.WithLabelValues(name),
-		batchSize: m.batchSize.WithLabelValues(name),
-		ok:        m.requests.WithLabelValues(name, "200"),
-		keyValue:  m.keys.WithLabelValues(name, "value"),
-		keyError:  m.keys.WithLabelValues(name, "error"),
-		keyTimout: m.keys.WithLabelValues(name, "timeout"),
+		inFlight:   m.inFlight.WithLabelValues(name),
+		duration:   m.duration.WithLabelValues(name),
+		batchSize:  m.batchSize.WithLabelValues(name),
+		ok:         m.requests.WithLabelValues(name, "200"),
+		keyValue:   m.keys.WithLabelValues(name, "value"),
+		keyError:   m.keys.WithLabelValues(name, "error"),
+		keyTimeout: m.keys.WithLabelValues(name, "timeout"),
+		errClass:   make(map[wire.Class]prometheus.Counter, len(wire.Classes)),
 	}
+	for _, c := range wire.Classes {
+		h.errClass[c] = m.keyErrors.WithLabelValues(name, string(c))
+	}
+	return h
 }
 
 func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -137,20 +142,24 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.batchSize.Observe(float64(len(keys)))
 
-	unique := Dedupe(keys)
-	items, late := h.lookup(ctx, unique)
+	unique, _ := batch.Dedupe(keys)
+	items, classes, late := h.lookup(ctx, unique)
 
 	var nErr, nTimeout int
 	var firstErr string
-	for i := range items {
-		if e := items[i].Error; e != "" {
-			nErr++
-			if strings.HasPrefix(e, "timed out") {
-				nTimeout++
-			}
-			if firstErr == "" {
-				firstErr = e
-			}
+	for i, c := range classes {
+		if c == "" {
+			continue
+		}
+		nErr++
+		if c == wire.ClassTimedOut {
+			nTimeout++
+		}
+		if ctr := h.errClass[c]; ctr != nil {
+			ctr.Inc()
+		}
+		if firstErr == "" {
+			firstErr = items[i].Error
 		}
 	}
 	body, err := EncodeResponse(items, h.ep.Idempotent, "")
@@ -172,7 +181,7 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.duration.Observe(d.Seconds())
 	h.keyValue.Add(float64(len(items) - nErr))
 	h.keyError.Add(float64(nErr - nTimeout))
-	h.keyTimout.Add(float64(nTimeout))
+	h.keyTimeout.Add(float64(nTimeout))
 
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
@@ -218,15 +227,19 @@ func (h *endpointHandler) readKeys(w http.ResponseWriter, r *http.Request) ([]st
 	return DecodeRequest(body, h.d.MaxKeys)
 }
 
-// lookup runs the endpoint's Lookup and guarantees one item per key, in key order, by the
-// deadline (plus a short grace): missing, duplicated or foreign items are repaired, a panic
-// becomes a per-key error, and a Lookup that overruns its deadline is abandoned with every key
-// "timed out". late reports that the Lookup did not return in time.
-func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wire.Item, late bool) {
+// lookup runs the endpoint's Lookup and guarantees one item per key, in key order, with its
+// class, by the deadline (plus a short grace): missing, duplicated or foreign items are
+// repaired, a panic becomes a per-key error, and a Lookup that overruns its deadline is
+// abandoned with every key "timed out". late reports that the Lookup did not return in time.
+func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wire.Item, classes []wire.Class, late bool) {
 	if len(keys) == 0 {
-		return []wire.Item{}, false
+		return []wire.Item{}, nil, false
 	}
-	done := make(chan []wire.Item, 1)
+	type answer struct {
+		items   []wire.Item
+		classes []wire.Class
+	}
+	done := make(chan *answer, 1)
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -236,15 +249,16 @@ func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wi
 				done <- nil
 			}
 		}()
-		done <- h.ep.Lookup(ctx, keys)
+		it, cl := h.ep.Lookup(ctx, keys)
+		done <- &answer{it, cl}
 	}()
-	var got []wire.Item
+	var got *answer
 	select {
 	case got = <-done:
 	case <-ctx.Done():
 		grace := h.d.LateGrace
 		if grace <= 0 {
-			grace = min(50*time.Millisecond, h.ep.Deadline/10)
+			grace = batch.Margin(h.ep.Deadline)
 		}
 		t := time.NewTimer(grace)
 		select {
@@ -252,21 +266,31 @@ func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wi
 			t.Stop()
 		case <-t.C:
 			late = true
-			got = nil
 		}
 	}
-	if got == nil && !late {
-		return fill(keys, nil, "unavailable: internal error in the "+h.name+" lookup"), false
-	}
 	if late {
-		return fill(keys, nil, fmt.Sprintf("timed out: no answer within the %v deadline of /v1/%s", h.ep.Deadline, h.name)), true
+		items, classes = fill(keys, nil, nil, wire.ClassTimedOut, wire.ClassTimedOut.Message(fmt.Sprintf("no answer within the %v deadline of /v1/%s", h.ep.Deadline, h.name)))
+		return items, classes, true
 	}
-	return fill(keys, got, "unavailable: internal error: the "+h.name+" lookup gave no answer for this key"), false
+	if got == nil {
+		items, classes = fill(keys, nil, nil, wire.ClassUnavailable, wire.ClassUnavailable.Message("internal error in the "+h.name+" lookup"))
+		return items, classes, false
+	}
+	items, classes = fill(keys, got.items, got.classes, wire.ClassUnavailable, wire.ClassUnavailable.Message("internal error: the "+h.name+" lookup gave no answer for this key"))
+	return items, classes, false
 }
 
-// fill returns one item per key, in key order, taking the first item returned for each key and
-// giving missing keys the error missing.
-func fill(keys []string, got []wire.Item, missing string) []wire.Item {
+// fill returns one item per key, in key order, with the class of each item's error, taking the
+// first item returned for each key and giving missing keys (and items with neither a value
+// nor an error) the error missing, of class missingClass. An error item whose class the lookup
+// did not give is of class unavailable.
+func fill(keys []string, got []wire.Item, gotClasses []wire.Class, missingClass wire.Class, missing string) ([]wire.Item, []wire.Class) {
+	classOf := func(j int) wire.Class {
+		if j < len(gotClasses) && gotClasses[j] != "" {
+			return gotClasses[j]
+		}
+		return wire.ClassUnavailable
+	}
 	if len(got) == len(keys) {
 		same := true
 		for i := range got {
@@ -276,12 +300,16 @@ func fill(keys []string, got []wire.Item, missing string) []wire.Item {
 			}
 		}
 		if same {
+			classes := make([]wire.Class, len(got))
 			for i := range got {
-				if got[i].Error == "" && got[i].Value == nil {
-					got[i].Error = missing
+				switch {
+				case got[i].Error != "":
+					classes[i] = classOf(i)
+				case got[i].Value == nil:
+					got[i].Error, classes[i] = missing, missingClass
 				}
 			}
-			return got
+			return got, classes
 		}
 	}
 	byKey := make(map[string]int, len(got))
@@ -291,17 +319,22 @@ func fill(keys []string, got []wire.Item, missing string) []wire.Item {
 		}
 	}
 	out := make([]wire.Item, len(keys))
+	classes := make([]wire.Class, len(keys))
 	for i, k := range keys {
-		if j, ok := byKey[k]; ok {
+		j, ok := byKey[k]
+		switch {
+		case !ok:
+			out[i], classes[i] = wire.Item{Key: k, Error: missing}, missingClass
+		case got[j].Error != "":
+			out[i], classes[i] = got[j], classOf(j)
+		case got[j].Value == nil:
 			out[i] = got[j]
-			if out[i].Error == "" && out[i].Value == nil {
-				out[i].Error = missing
-			}
-			continue
+			out[i].Error, classes[i] = missing, missingClass
+		default:
+			out[i] = got[j]
 		}
-		out[i] = wire.Item{Key: k, Error: missing}
 	}
-	return out
+	return out, classes
 }
 
 func clientName(r *http.Request) string {

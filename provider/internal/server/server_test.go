@@ -332,7 +332,7 @@ func TestDeadlinePartialResults(t *testing.T) {
 	}
 	d := defaultDeps(cooperative)
 	d.Resolve.Deadline = 200 * time.Millisecond
-	d.Mutate = Endpoint{Lookup: stuck, Deadline: 200 * time.Millisecond, Idempotent: true}
+	d.Mutate = Endpoint{Lookup: classified(stuck), Deadline: 200 * time.Millisecond, Idempotent: true}
 	// The cooperative lookup answers just after its deadline; a generous grace lets that answer
 	// be used however loaded the machine is (the default, 20ms here, could be stalled across).
 	// The stuck lookup is still abandoned, after the deadline and the grace.
@@ -375,7 +375,7 @@ func TestDeadlinePartialResults(t *testing.T) {
 func TestLookupContractViolations(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		lk   Lookup
+		lk   plainLookup
 		want map[string]string // key → "value:<v>" or "error:<prefix>"
 	}{
 		{"missing and foreign items", func(_ context.Context, keys []string) []wire.Item {

@@ -9,6 +9,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 )
 
@@ -47,7 +48,7 @@ func TestCachedAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := New(context.Background(), Options{Authorities: []config.Authority{keyAuthorityCfg("release", k)},
-		Registry: e.reg, Pool: pool, Cache: c, UnsignedTTL: 30 * time.Second, Deadline: 30 * time.Second})
+		Registry: e.reg, Refs: imageref.NewMemo(1024), Pool: pool, Cache: c, UnsignedTTL: 30 * time.Second, Deadline: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

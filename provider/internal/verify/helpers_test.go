@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/imagetrust/imagetrust/provider/internal/wire"
 	"io"
 	"log"
 	"net/http"
@@ -24,6 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -117,7 +119,7 @@ func newEnvReferrers(t testing.TB, api bool) *env {
 		t.Fatalf("registry.New() = %v", err)
 	}
 	t.Cleanup(c.CloseIdleConnections)
-	e.host, e.reg, e.srv = host, NewRegistry(c), srv
+	e.host, e.reg, e.srv = host, c, srv
 	return e
 }
 
@@ -536,7 +538,7 @@ func newService(t testing.TB, e *env, auths ...config.Authority) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(context.Background(), Options{Authorities: auths, Registry: e.reg, Pool: pool, Deadline: 30 * time.Second})
+	s, err := New(context.Background(), Options{Authorities: auths, Registry: e.reg, Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}

@@ -61,19 +61,21 @@ func TestVerificationTemplateThroughGatekeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notServed := func(_ context.Context, keys []string) []wire.Item {
+	notServed := func(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
 		out := make([]wire.Item, len(keys))
+		classes := make([]wire.Class, len(keys))
 		for i, k := range keys {
-			out[i] = wire.Item{Key: k, Error: "unavailable: not served in this test"}
+			out[i] = wire.Item{Key: k, Error: wire.ClassUnavailable.Message("not served in this test")}
+			classes[i] = wire.ClassUnavailable
 		}
-		return out
+		return out, classes
 	}
 	h := server.NewServer(server.Deps{
 		Resolve: server.Endpoint{Lookup: notServed, Deadline: 2e9},
 		Mutate:  server.Endpoint{Lookup: notServed, Deadline: 1e9},
 		// Generous: this test is about the answers and the policy; verifying the batch on a
 		// loaded machine must not run into the deadline.
-		Verify: server.Endpoint{Lookup: s.Verify, Deadline: 25 * time.Second},
+		Verify: server.Endpoint{Lookup: s.VerifyLookup, Deadline: 25 * time.Second},
 	})
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}

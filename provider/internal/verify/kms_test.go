@@ -25,6 +25,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 )
 
 // localKMSVersion must match LOCAL_KMS_VERSION in the Makefile (`make tools-kms` installs it).
@@ -157,7 +158,7 @@ func TestKMSEndToEnd(t *testing.T) {
 	}
 
 	// A KMS key that does not exist fails at start, naming the field.
-	_, err = New(ctx, Options{Authorities: []config.Authority{{Name: "missing", Key: &config.Key{KMS: "awskms://" + endpoint + "/alias/nope"}}}, Registry: e.reg, Pool: s.pool})
+	_, err = New(ctx, Options{Authorities: []config.Authority{{Name: "missing", Key: &config.Key{KMS: "awskms://" + endpoint + "/alias/nope"}}}, Registry: e.reg, Refs: imageref.NewMemo(16), Deadline: time.Minute})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("authorities[0].key: kms")) {
 		t.Errorf("New(missing KMS key) = %v, want an error naming authorities[0].key", err)
 	}

@@ -1,6 +1,9 @@
 package wire
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
 
 // Class is the class of a per-key error: the first word(s) of every per-key error the provider
 // returns, followed by ": ". Gatekeeper passes the message to Rego unchanged, and the templates
@@ -46,4 +49,33 @@ func ClassOf(msg string) (Class, bool) {
 		}
 	}
 	return "", false
+}
+
+// Classed is implemented by the provider's typed per-key errors: each knows its class, and its
+// Error() starts with that class's Prefix.
+type Classed interface {
+	error
+	Class() Class
+}
+
+// ErrorClass returns the class of err: that of the first error in its chain that knows its
+// class (errors.As), or ClassUnavailable for an error that does not (an unexpected failure
+// while answering: no answer was given).
+func ErrorClass(err error) Class {
+	var c Classed
+	if errors.As(err, &c) {
+		return c.Class()
+	}
+	return ClassUnavailable
+}
+
+// ErrorMessage is the per-key error text for err and its class: the message of the first
+// error in its chain that knows its class (so wrappers such as *url.Error never come before
+// the class word), or the whole message prefixed with ClassUnavailable.
+func ErrorMessage(err error) (string, Class) {
+	var c Classed
+	if errors.As(err, &c) {
+		return c.Error(), c.Class()
+	}
+	return ClassUnavailable.Message(err.Error()), ClassUnavailable
 }

@@ -1,0 +1,180 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/imagetrust/imagetrust/provider/internal/policy"
+)
+
+// objectList is a fixed set of objects (the cluster's list, as data).
+type objectList []*unstructured.Unstructured
+
+func (l objectList) Objects(_ context.Context, gk schema.GroupKind, each func(*unstructured.Unstructured) error) error {
+	for _, u := range l {
+		if u.GroupVersionKind().GroupKind() == gk {
+			if err := each(u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func podObj(ns, name, image string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "app", "image": image}}},
+	}}
+}
+
+func loadTemplates(t testing.TB, files ...string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "templates", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := policy.DecodeYAML(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, objs...)
+	}
+	return out
+}
+
+// digestConstraint is K8sImageDigest over Pods in production and staging, with the status
+// Gatekeeper's audit would write: total and the first stored rows.
+func digestConstraint(total int64, stored ...Violation) *unstructured.Unstructured {
+	vs := make([]any, 0, len(stored))
+	for _, v := range stored {
+		vs = append(vs, map[string]any{"group": "", "version": "v1", "kind": "Pod", "namespace": v.Namespace, "name": v.Name,
+			"message": v.Message, "enforcementAction": "deny"})
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageDigest",
+		"metadata": map[string]any{"name": "prod", "generation": int64(1)},
+		"spec": map[string]any{"enforcementAction": "deny", "match": map[string]any{
+			"kinds":      []any{map[string]any{"apiGroups": []any{""}, "kinds": []any{"Pod"}}},
+			"namespaces": []any{"production", "staging"},
+		}},
+		"status": map[string]any{"auditTimestamp": "2026-03-01T11:59:50Z", "totalViolations": total, "violations": vs,
+			"byPod": []any{map[string]any{"id": "gk", "enforced": true, "observedGeneration": int64(1)}}},
+	}}
+}
+
+func digestMsg(image string) string {
+	return fmt.Sprintf("container <app> image <%s> is not pinned by digest", image)
+}
+
+func TestCompleteFindsWhatStatusDropped(t *testing.T) {
+	ctx := context.Background()
+	var objs objectList
+	for i := range 5 {
+		objs = append(objs, podObj("production", fmt.Sprintf("p%d", i), fmt.Sprintf("registry.example/app:%d", i)))
+	}
+	objs = append(objs, podObj("staging", "s0", "registry.example/app:s"), podObj("staging", "s1", "registry.example/app:s"),
+		podObj("production", "pinned", "registry.example/app@sha256:"+strings.Repeat("a", 64)),
+		podObj("other", "o0", "registry.example/app:o"))
+
+	// Two stored rows, as Gatekeeper's audit stores them: the messages the template produces.
+	probe, err := NewEvaluator(ctx, &Inputs{Templates: loadTemplates(t, "digest.yaml"), Constraints: []*unstructured.Unstructured{digestConstraint(0)}}, ExternalData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var storedRows []Violation
+	for _, u := range objs[:2] {
+		vs, err := probe.Review(ctx, u)
+		if err != nil || len(vs) != 1 {
+			t.Fatalf("Review(%s) = %v, %v; want one violation", u.GetName(), vs, err)
+		}
+		storedRows = append(storedRows, Violation{Namespace: u.GetNamespace(), Name: u.GetName(), Message: truncateMessage(vs[0].Msg)})
+	}
+	stored := func() []Violation { return storedRows }
+	for _, tc := range []struct {
+		name         string
+		total        int64
+		objs         objectList
+		reevaluated  int
+		mismatchPart string
+	}{
+		{name: "reconciled", total: 7, objs: objs, reevaluated: 5},
+		{name: "count differs", total: 9, objs: objs, reevaluated: 5, mismatchPart: "Gatekeeper counted 9 violations at 2026-03-01T11:59:50Z, re-evaluation found 7"},
+		{name: "stored object deleted", total: 7, objs: objs[1:], reevaluated: 5, mismatchPart: "1 stored violations were not found again"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			con := digestConstraint(tc.total, stored()...)
+			in := &Inputs{Templates: loadTemplates(t, "digest.yaml"), Constraints: []*unstructured.Unstructured{con}}
+			c, rows := parseConstraint(con)
+			r := &Report{Constraints: []Constraint{c}, Violations: rows}
+			ev, err := NewEvaluator(ctx, in, ExternalData{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Complete(ctx, r, CompleteOptions{Reviewer: ev, Objects: tc.objs, Workers: 3}); err != nil {
+				t.Fatal(err)
+			}
+			got := r.Constraints[0]
+			if got.Reevaluated != tc.reevaluated || !got.Completed || got.Listed != 2+tc.reevaluated {
+				t.Errorf("constraint = %+v, want %d re-evaluated rows, completed", got, tc.reevaluated)
+			}
+			if (tc.mismatchPart == "") != (got.Mismatch == "") || !strings.Contains(got.Mismatch, tc.mismatchPart) {
+				t.Errorf("Mismatch = %q, want %q", got.Mismatch, tc.mismatchPart)
+			}
+			names := map[string]string{}
+			for _, v := range r.Violations {
+				names[v.Namespace+"/"+v.Name] = v.Source
+			}
+			for _, want := range []string{"production/p2", "production/p3", "production/p4", "staging/s0", "staging/s1"} {
+				if names[want] != SourceReevaluated {
+					t.Errorf("row %s: source %q, want %q (rows %v)", want, names[want], SourceReevaluated, names)
+				}
+			}
+			if names["production/p1"] != SourceStatus {
+				t.Errorf("row production/p1: source %q, want %q", names["production/p1"], SourceStatus)
+			}
+			for _, never := range []string{"production/pinned", "other/o0"} {
+				if _, ok := names[never]; ok {
+					t.Errorf("row %s listed: pinned or unmatched objects do not violate", never)
+				}
+			}
+			Finish(r, HealthOptions{})
+			if hasCheck(r.Health, CheckCapped, "K8sImageDigest/prod") {
+				t.Errorf("completed constraint still reported capped: %+v", r.Health)
+			}
+			if (tc.mismatchPart != "") != hasCheck(r.Health, CheckMismatch, "K8sImageDigest/prod") {
+				t.Errorf("Health %+v: count-mismatch finding should be present iff there is a mismatch", r.Health)
+			}
+		})
+	}
+}
+
+func TestCompleteSkipsUncappedConstraints(t *testing.T) {
+	ctx := context.Background()
+	con := digestConstraint(1, Violation{Namespace: "production", Name: "p0", Message: digestMsg("registry.example/app:0")})
+	c, rows := parseConstraint(con)
+	r := &Report{Constraints: []Constraint{c}, Violations: rows}
+	ev, err := NewEvaluator(ctx, &Inputs{Templates: loadTemplates(t, "digest.yaml"), Constraints: []*unstructured.Unstructured{con}}, ExternalData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := objectList{podObj("production", "p0", "registry.example/app:0"), podObj("production", "p9", "registry.example/app:9")}
+	if err := Complete(ctx, r, CompleteOptions{Reviewer: ev, Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Violations) != 1 || r.Constraints[0].Completed {
+		t.Errorf("uncapped constraint re-evaluated: rows %+v, constraint %+v", r.Violations, r.Constraints[0])
+	}
+}
+
+func decode(y string) ([]*unstructured.Unstructured, error) { return policy.DecodeYAML([]byte(y)) }

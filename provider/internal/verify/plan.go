@@ -1,0 +1,239 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+)
+
+// fatal reports whether a registry error must fail the whole key (the registry gave no final
+// answer, or refused access) rather than reject one signature.
+func fatal(err error) bool {
+	var tl *registry.TooLargeError
+	if errors.As(err, &tl) {
+		return false
+	}
+	var ue *registry.UnavailableError
+	var de *registry.DeniedError
+	var na *registry.NotAllowedError
+	return errors.As(err, &ue) || errors.As(err, &de) || errors.As(err, &na) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+func isNotFound(err error) bool {
+	var nf *registry.NotFoundError
+	return errors.As(err, &nf)
+}
+
+// partial collects what one branch of a lookup found.
+type partial struct {
+	sigs     []Signature
+	stmts    []*verifiedStatement
+	stmtFmt  []string
+	rejected []Rejection
+	sboms    []UnverifiedSBOM
+	others   []v1.Descriptor
+	err      error
+}
+
+func (p *partial) reject(kind, format string, args ...any) {
+	p.rejected = append(p.rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
+}
+
+// Lookup verifies one parsed reference.
+func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
+	auths := s.applicable(ref)
+
+	var digest string
+	var mediaType types.MediaType
+	if ref.Digest == "" {
+		d, err := s.reg.Head(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		digest, mediaType = d.Digest.String(), d.MediaType
+		v.TagDigest = digest
+	} else {
+		digest = ref.Digest
+	}
+	v.Digest = digest
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return nil, &imageref.InvalidError{Ref: ref.Original, Reason: err.Error()}
+	}
+
+	var (
+		sigP, attP, refP partial
+		platErr, tagErr  error
+		platforms        []v1.Descriptor
+		headMediaType    types.MediaType
+		tagDigest        string
+	)
+	// Read only what the applicable authorities can publish.
+	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
+	attAuths := filter(sigAuths, func(a *authority) bool { return a.attestations })
+	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
+	var branches []func()
+	if len(sigAuths) > 0 {
+		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
+	}
+	if len(attAuths) > 0 {
+		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+	}
+	if len(refAuths) > 0 {
+		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
+	}
+	switch {
+	case ref.Digest != "" && ref.Tag != "":
+		// name:tag@digest (what the mutator writes): one HEAD of the tag gives tagDigest and,
+		// when the tag still points at the digest (the usual case), the media type too, so the
+		// HEAD by digest is needed only after drift or when the tag is gone.
+		branches = append(branches, func() {
+			t := ref
+			t.Digest = ""
+			mt := types.MediaType("")
+			if d, err := s.reg.Head(ctx, t); err != nil {
+				tagErr = err
+				if fatal(err) {
+					return // the key fails with the tag's error; no second HEAD into an outage
+				}
+			} else if tagDigest = d.Digest.String(); tagDigest == digest {
+				mt = d.MediaType
+			}
+			s.platformsOf(ctx, ref, digest, mt, &headMediaType, &platforms, &platErr)
+		})
+	case mediaType == "" || mediaType.IsIndex():
+		branches = append(branches, func() {
+			s.platformsOf(ctx, ref, digest, mediaType, &headMediaType, &platforms, &platErr)
+		})
+	default:
+		headMediaType = mediaType
+	}
+	parallel(branches)
+
+	if platErr != nil {
+		return nil, platErr
+	}
+	for _, p := range []*partial{&sigP, &attP, &refP} {
+		if p.err != nil {
+			return nil, p.err
+		}
+	}
+	v.MediaType = string(headMediaType)
+	if ref.Digest != "" && ref.Tag != "" {
+		switch {
+		case tagErr == nil:
+			v.TagDigest = tagDigest
+		case fatal(tagErr):
+			return nil, tagErr
+		default:
+			v.TagError = tagErr.Error()
+		}
+	}
+
+	// Merge.
+	for _, p := range []*partial{&sigP, &attP, &refP} {
+		v.Signatures = appendUniqueSigs(v.Signatures, p.sigs)
+		for i, st := range p.stmts {
+			s.addStatement(v, st, p.stmtFmt[i])
+		}
+		for _, r := range p.rejected {
+			v.reject(r.Kind, "%s", r.Reason)
+		}
+		v.SBOM.Unverified = append(v.SBOM.Unverified, p.sboms...)
+	}
+
+	for _, d := range platforms {
+		p := Platform{Digest: d.Digest.String()}
+		if d.Platform != nil {
+			p.OS, p.Architecture, p.Variant = d.Platform.OS, d.Platform.Architecture, d.Platform.Variant
+		}
+		v.Platforms = append(v.Platforms, p)
+	}
+	if len(platforms) > 0 {
+		if err := s.verifyPlatforms(ctx, ref, auths, v); err != nil {
+			return nil, err
+		}
+	}
+	v.Signed = len(v.Signatures) > 0
+	v.loadedAt = s.now()
+	return v, nil
+}
+
+// parallel runs fs concurrently and returns when all are done; the first runs on the calling
+// goroutine (one goroutine and its stack growth fewer per lookup).
+func parallel(fs []func()) {
+	if len(fs) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, f := range fs[1:] {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	fs[0]()
+	wg.Wait()
+}
+
+func filter(in []*authority, keep func(*authority) bool) []*authority {
+	var out []*authority
+	for _, a := range in {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func appendUniqueSigs(dst, src []Signature) []Signature {
+outer:
+	for _, s := range src {
+		for _, d := range dst {
+			if d.Authority == s.Authority && d.KeyID == s.KeyID && d.Format == s.Format {
+				continue outer
+			}
+		}
+		dst = append(dst, s)
+	}
+	return dst
+}
+
+// addStatement records a verified statement: a cosign sign predicate (bundle format) is a
+// signature; everything else an attestation, summarised as SBOM or provenance when it is one.
+func (s *Service) addStatement(v *Value, vs *verifiedStatement, format string) {
+	pt := vs.st.PredicateType
+	if pt == cosignSignPredicate {
+		v.Signatures = appendUniqueSigs(v.Signatures, vs.sigs)
+		return
+	}
+	for _, sig := range vs.sigs {
+		a := Attestation{Authority: sig.Authority, PredicateType: pt, Format: format}
+		dup := false
+		for _, e := range v.Attestations {
+			if e == a {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			v.Attestations = append(v.Attestations, a)
+		}
+	}
+	if f := sbomFormat(pt); f != "" && !v.SBOM.Present {
+		v.SBOM.Present, v.SBOM.Format, v.SBOM.Authority = true, f, vs.sigs[0].Authority
+	}
+	if !v.Provenance.Present {
+		if p, ok := summariseProvenance(pt, vs.st.Predicate); ok {
+			p.Authority = vs.sigs[0].Authority
+			v.Provenance = p
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+)
+
+func sigTag(h v1.Hash, suffix string) string { return h.Algorithm + "-" + h.Hex + "." + suffix }
+
+// signatures reads sha256-<hex>.sig and verifies each layer.
+func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+	m, ok := s.tagManifest(ctx, ref, sigTag(h, "sig"), "signature", p)
+	if !ok {
+		return
+	}
+	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
+		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
+		if err != nil {
+			return err
+		}
+		p.sigs = append(p.sigs, sigs...)
+		return nil
+	})
+}
+
+// attestations reads sha256-<hex>.att and verifies each DSSE layer.
+func (s *Service) attestations(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+	m, ok := s.tagManifest(ctx, ref, sigTag(h, "att"), "attestation", p)
+	if !ok {
+		return
+	}
+	s.dsseLayers(ctx, ref, h, auths, m.Layers, "cosign", p)
+}
+
+// tagManifest fetches a cosign tag-scheme manifest; absent is not an error.
+func (s *Service) tagManifest(ctx context.Context, ref imageref.Ref, tag, kind string, p *partial) (*v1.Manifest, bool) {
+	m, err := s.reg.Manifest(ctx, ref, tag, s.lim.ManifestBytes)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, false
+		}
+		if fatal(err) {
+			p.err = err
+			return nil, false
+		}
+		p.reject(kind, "%s: %v", tag, err)
+		return nil, false
+	}
+	var man v1.Manifest
+	if err := json.Unmarshal(m.Raw, &man); err != nil {
+		p.reject(kind, "%s: malformed manifest: %v", tag, err)
+		return nil, false
+	}
+	return &man, true
+}
+
+// eachLayer reads the layers of a signature or attestation manifest (at most lim.Layers, each
+// at most sizeCap bytes) and hands each to check. A layer that cannot be read or does not
+// check is rejected with its reason and the rest go on; a registry outage ends the lookup.
+//
+// guess, when not nil, may return a layer's content without reading it: bytes whose sha256 is
+// the layer's digest (see payloadGuess).
+func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, guess func(v1.Descriptor) []byte, check func(v1.Descriptor, []byte) error) {
+	for i, l := range layers {
+		if i >= s.lim.Layers {
+			p.reject(kind, "more than %d %s layers; the rest were ignored", s.lim.Layers, kind)
+			break
+		}
+		if l.Size > sizeCap {
+			s.checks.WithLabelValues(kind, "rejected").Inc()
+			p.reject(kind, "layer %s: %s of %d bytes exceeds the %d-byte cap", l.Digest, what, l.Size, sizeCap)
+			continue
+		}
+		var b []byte
+		if guess != nil {
+			b = guess(l)
+		}
+		if b == nil {
+			var err error
+			if b, err = s.reg.Blob(ctx, ref, l.Digest, sizeCap); err != nil {
+				if fatal(err) {
+					p.err = err
+					return
+				}
+				s.checks.WithLabelValues(kind, "rejected").Inc()
+				p.reject(kind, "layer %s: %v", l.Digest, err)
+				continue
+			}
+		} else {
+			s.blobsSaved.Inc()
+		}
+		if err := check(l, b); err != nil {
+			s.checks.WithLabelValues(kind, "rejected").Inc()
+			p.reject(kind, "layer %s: %v", l.Digest, err)
+			continue
+		}
+		s.checks.WithLabelValues(kind, "verified").Inc()
+	}
+}
+
+func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
+	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, func(l v1.Descriptor, raw []byte) error {
+		vs, err := checkDSSE(auths, l.Annotations, raw, h.String())
+		if err != nil {
+			return err
+		}
+		p.stmts = append(p.stmts, vs)
+		p.stmtFmt = append(p.stmtFmt, format)
+		return nil
+	})
+}
