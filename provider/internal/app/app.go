@@ -24,6 +24,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -51,11 +52,12 @@ type Provider struct {
 	Registry *registry.Client
 	Resolve  *resolve.Service
 	Verify   *verify.Service
+	Scan     *scan.Service
 	lookups  map[string]server.Lookup
 }
 
 // Lookup returns the lookup behind the endpoint path ("/v1/resolve", "/v1/mutate",
-// "/v1/verify"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
+// "/v1/verify", "/v1/scan"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
 // in-process, without HTTP or TLS. The function answers one item per key (keys de-duplicated
 // as the server does) under the endpoint's configured deadline, or earlier when ctx ends
 // earlier.
@@ -135,6 +137,11 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, err
 	}
 
+	ss, err := newScan(ctx, cfg, reg, pool, refs, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+
 	metrics, err := server.NewMetrics(o.Metrics)
 	if err != nil {
 		return nil, err
@@ -150,10 +157,11 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Resolve:         server.Endpoint{Lookup: rs.ResolveLookup, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
 		Mutate:          server.Endpoint{Lookup: rs.MutateLookup, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
 		Verify:          server.Endpoint{Lookup: vs.VerifyLookup, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		Scan:            server.Endpoint{Lookup: ss.ScanLookup, Deadline: cfg.Scan.Deadline.D()},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes,
 		MaxKeys:         cfg.Server.MaxKeys,
 	})
-	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D())
+	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Scan.Deadline.D())
 	runner := &server.Runner{
 		API:             api,
 		APIListener:     apiLn,
@@ -165,11 +173,12 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	}
 	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: o.Metrics, Ready: runner.Ready})
 	return &Provider{
-		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs,
+		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs, Scan: ss,
 		lookups: map[string]server.Lookup{
 			"/v1/resolve": rs.ResolveLookup,
 			"/v1/mutate":  rs.MutateLookup,
 			"/v1/verify":  vs.VerifyLookup,
+			"/v1/scan":    ss.ScanLookup,
 		},
 	}, nil
 }

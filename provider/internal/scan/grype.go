@@ -41,10 +41,7 @@ type grypeDocument struct {
 }
 
 // isGrype sniffs a Grype JSON document: matches at the top.
-func isGrype(probe map[string]json.RawMessage) bool {
-	_, ok := probe["matches"]
-	return ok
-}
+func isGrype(p *probe) bool { return bool(p.Matches) }
 
 // DecodeGrype reads a Grype JSON document.
 func DecodeGrype(raw []byte, lim Limits) (*Report, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
@@ -78,6 +79,7 @@ type scanEnv struct {
 
 type envOptions struct {
 	limits   Limits
+	cache    *cache.Cache[*Value]
 	operator bool
 	now      time.Time
 }
@@ -97,17 +99,17 @@ func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vreg := c
+	refs := imageref.NewMemo(1024)
 	vs, err := verify.New(context.Background(), verify.Options{
 		Authorities: []config.Authority{e.ci.authority("ci"), e.vendor.authority("vendor")},
-		Registry:    vreg, Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second,
+		Registry:    c, Refs: refs, Pool: pool, Deadline: 30 * time.Second,
 		Limits: verify.Limits{AttestationBytes: 16 << 20},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Verifier: vs, Registry: vreg, Pool: pool, Scanners: []string{"ci"}, VEXAuthorities: []string{"vendor"},
-		SARIF: true, Deadline: 30 * time.Second, Limits: eo.limits}
+	o := Options{Verifier: vs, Registry: c, Pool: pool, Refs: refs, Scanners: []string{"ci"}, VEXAuthorities: []string{"vendor"},
+		SARIF: true, Deadline: 30 * time.Second, Limits: eo.limits, Cache: eo.cache}
 	if eo.operator {
 		e.op = NewOperatorIndex()
 		o.Operator = e.op

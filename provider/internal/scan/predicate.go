@@ -33,19 +33,36 @@ func DecodeReport(raw []byte, lim Limits) (*Report, error) {
 	if int64(len(raw)) > lim.ReportBytes {
 		return nil, &TooLargeError{What: "scan report", Size: int64(len(raw)), Limit: lim.ReportBytes}
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	var p probe
+	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, malformed("scan", "", err)
 	}
 	switch {
-	case isTrivy(probe):
+	case isTrivy(&p):
 		return DecodeTrivy(raw, lim)
-	case isGrype(probe):
+	case isGrype(&p):
 		return DecodeGrype(raw, lim)
-	case isSARIF(probe):
+	case isSARIF(&p):
 		return DecodeSARIF(raw, lim)
 	}
 	return nil, ErrUnknownFormat
+}
+
+// probe notes which top-level fields a report has (present, even as null), without keeping
+// their content.
+type probe struct {
+	SchemaVersion, Results, ArtifactName presence
+	Matches                              presence `json:"matches"`
+	Version                              presence `json:"version"`
+	Runs                                 presence `json:"runs"`
+}
+
+// presence records that a field was there and skips its value.
+type presence bool
+
+func (p *presence) UnmarshalJSON([]byte) error {
+	*p = true
+	return nil
 }
 
 // cosignVuln is cosign's vuln predicate (COSIGN_VULN_ATTESTATION_SPEC.md).

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -46,11 +45,7 @@ type sarifRule struct {
 }
 
 // isSARIF sniffs a SARIF log: version and runs at the top.
-func isSARIF(probe map[string]json.RawMessage) bool {
-	_, v := probe["version"]
-	_, r := probe["runs"]
-	return v && r
-}
+func isSARIF(p *probe) bool { return bool(p.Version) && bool(p.Runs) }
 
 // helpLine finds "Key: value" lines in Trivy's and Grype's help and message texts.
 var helpLine = regexp.MustCompile(`(?m)^(Vulnerability|Severity|Package|Installed Version|Version|Fixed Version|Fix Version):[ \t]*(.*?)\r?$`)

@@ -20,7 +20,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
-	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/lookup"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -34,13 +34,17 @@ type Verifier interface {
 	Lookup(ctx context.Context, ref imageref.Ref) (*verify.Value, error)
 }
 
-// Options configures a Service. Verifier, Registry and Pool are required.
+// Options configures a Service.
 type Options struct {
+	// Verifier verifies attestations and signatures (required).
 	Verifier Verifier
-	// Registry reads manifests, blobs and HEADs (the verify package's view of the shared
-	// registry client).
+	// Registry reads manifests, blobs and HEADs and is the allow-list (required; the
+	// provider's *registry.Client).
 	Registry verify.Registry
-	Pool     *batch.Pool
+	// Pool bounds registry loads across all endpoints (required).
+	Pool *batch.Pool
+	// Refs parses keys like the runtime, shared with the other endpoints (required).
+	Refs *imageref.Memo
 	// Scanners and VEXAuthorities name the authorities (of the Verifier) whose scans and VEX
 	// documents count.
 	Scanners       []string
@@ -49,12 +53,12 @@ type Options struct {
 	SARIF bool
 	// Operator holds Trivy Operator reports (nil: the source is off).
 	Operator *OperatorIndex
-	// Cache of answers by normalised reference (nil: none).
+	// Cache of answers by normalised reference (optional: nil looks every key up).
 	Cache *cache.Cache[*Value]
 	// UnscannedTTL: a cached scanned=false answer is looked up again after this long (default
 	// 30s), so a newly attached scan is seen soon.
 	UnscannedTTL time.Duration
-	// Deadline for a whole batch (default 2.5s).
+	// Deadline for a whole batch (default 2.5s); it also bounds one image's lookup.
 	Deadline time.Duration
 	// ClockSkew tolerated between a scan's time and its log time or the clock (default 2m).
 	ClockSkew time.Duration
@@ -63,25 +67,25 @@ type Options struct {
 	MaxPlatforms int
 	// Registerer receives the scan metrics (nil: not registered).
 	Registerer prometheus.Registerer
-	// Refs remembers parsed references (nil: a memo of its own).
-	Refs *imageref.Memo
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Service answers /v1/scan. Safe for concurrent use.
+// Service answers /v1/scan on the lookup pipeline: Lookup loads, render encodes. Safe for
+// concurrent use.
 type Service struct {
 	o        Options
 	scanners map[string]bool
 	vex      map[string]bool
+	pipeline *lookup.Pipeline[*Value]
 	results  *prometheus.CounterVec
 	sources  *prometheus.CounterVec
 }
 
-// New checks the options and registers the metrics.
+// New checks the options, registers the metrics and builds the pipeline.
 func New(o Options) (*Service, error) {
-	if o.Verifier == nil || o.Registry == nil || o.Pool == nil {
-		return nil, errors.New("scan: Verifier, Registry and Pool are required")
+	if o.Verifier == nil || o.Registry == nil || o.Pool == nil || o.Refs == nil {
+		return nil, errors.New("scan: Verifier, Registry, Pool and Refs are required")
 	}
 	if o.UnscannedTTL <= 0 {
 		o.UnscannedTTL = 30 * time.Second
@@ -97,9 +101,6 @@ func New(o Options) (*Service, error) {
 	if o.MaxPlatforms <= 0 {
 		o.MaxPlatforms = 16
 	}
-	if o.Refs == nil {
-		o.Refs = imageref.NewMemo(8192)
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -107,7 +108,7 @@ func New(o Options) (*Service, error) {
 	s := &Service{o: o, scanners: set(o.Scanners), vex: set(o.VEXAuthorities),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_scan_results_total",
-			Help: "Scan lookups by outcome (scanned, the not-scanned reason, error).",
+			Help: "Scan answers by outcome (scanned, or the not-scanned reason); per-key errors are imagetrust_key_errors_total{endpoint=\"scan\"}.",
 		}, []string{"outcome"}),
 		sources: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_scan_candidates_total",
@@ -121,6 +122,18 @@ func New(o Options) (*Service, error) {
 			}
 		}
 	}
+	po := lookup.Options[*Value]{
+		Name: "scan", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
+		Deadline: o.Deadline, LoadTimeout: o.Deadline,
+		CacheKey: cacheKey, Load: s.load, Render: s.render,
+	}
+	if o.Cache != nil {
+		po.Refresh = s.expiredUnscanned
+	}
+	var err error
+	if s.pipeline, err = lookup.New(po); err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
 	return s, nil
 }
 
@@ -132,116 +145,58 @@ func set(names []string) map[string]bool {
 	return m
 }
 
-// Scan answers one /v1/scan batch: one item per key, in order.
+// Scan answers one /v1/scan batch: one item per key, in order (for in-process callers).
 func (s *Service) Scan(ctx context.Context, keys []string) []wire.Item {
-	items := make([]wire.Item, len(keys))
-	var missKeys []string
-	var missIdx []int
-	now := s.o.Now()
-	for i, k := range keys {
-		items[i].Key = k
-		if s.o.Cache != nil {
-			if ref, err := s.o.Refs.Parse(k); err == nil {
-				if v, err, ok := s.o.Cache.Fresh(cacheKey(ref)); ok && !s.expiredUnscanned(v, now) {
-					s.fill(&items[i], v, err)
-					continue
-				}
-			}
-		}
-		missKeys = append(missKeys, k)
-		missIdx = append(missIdx, i)
-	}
-	if len(missKeys) == 0 {
-		return items
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
-	defer cancel()
-	res := batch.Run(ctx, missKeys, s.lookupKey)
-	for j, r := range res {
-		s.fill(&items[missIdx[j]], r.Value, r.Err)
-	}
-	return items
+	return s.pipeline.Items(ctx, keys)
+}
+
+// ScanLookup is the /v1/scan pipeline (server.Lookup shape).
+func (s *Service) ScanLookup(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
+	return s.pipeline.Lookup(ctx, keys)
 }
 
 func cacheKey(ref imageref.Ref) string { return "scan\x00" + ref.Normalized() }
 
-func (s *Service) expiredUnscanned(v *Value, now time.Time) bool {
-	return v != nil && !v.Scanned && now.Sub(v.loadedAt) >= s.o.UnscannedTTL
+func (s *Service) expiredUnscanned(v *Value) bool {
+	return v != nil && !v.Scanned && s.o.Now().Sub(v.loadedAt) >= s.o.UnscannedTTL
 }
 
-func (s *Service) fill(it *wire.Item, v *Value, err error) {
+// load is the pipeline's loader: Lookup, encoded once into the form the cache keeps.
+func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	v, err := s.Lookup(ctx, ref)
 	if err != nil {
-		it.Error = err.Error()
-		s.results.WithLabelValues("error").Inc()
-		return
+		return nil, err
 	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &Value{Scanned: v.Scanned, Reason: v.Reason, loadedAt: s.o.Now(), raw: raw}, nil
+}
+
+// staleField is appended to an answer served after it expired because the registry gave none.
+const staleField = `,"stale":true}`
+
+// render is the pipeline's renderer: the encoded answer, "stale" added when served stale.
+func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 	raw := v.raw
 	if raw == nil {
-		var eerr error
-		if raw, eerr = v.Encode(); eerr != nil {
-			it.Error = (&registry.UnavailableError{Ref: it.Key, Err: fmt.Errorf("encoding the answer: %w", eerr)}).Error()
-			s.results.WithLabelValues("error").Inc()
-			return
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			return nil, err
 		}
 	}
-	it.Value = wire.Encoded(raw)
+	if stale {
+		if len(raw) == 0 || raw[len(raw)-1] != '}' {
+			return nil, errors.New("cached answer is not a JSON object")
+		}
+		out := make([]byte, 0, len(raw)+len(staleField))
+		raw = append(append(out, raw[:len(raw)-1]...), staleField...)
+	}
 	if v.Scanned {
 		s.results.WithLabelValues("scanned").Inc()
 	} else {
 		s.results.WithLabelValues(v.Reason).Inc()
 	}
-}
-
-func (s *Service) lookupKey(ctx context.Context, key string) (*Value, error) {
-	ref, err := s.o.Refs.Parse(key)
-	if err != nil {
-		return nil, err
-	}
-	if s.o.Cache == nil {
-		return s.load(ctx, ref)
-	}
-	load := func(ctx context.Context) (*Value, error) {
-		ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
-		defer cancel()
-		return s.load(ctx, ref)
-	}
-	r, err := s.o.Cache.Get(ctx, cacheKey(ref), load)
-	if err != nil {
-		return nil, err
-	}
-	if r.Hit && s.expiredUnscanned(r.Value, s.o.Now()) {
-		v, err := s.load(ctx, ref)
-		if err != nil {
-			if registry.IsNegative(err) {
-				return nil, err
-			}
-			// An outage must not turn "not scanned" into an error failOpen would admit.
-			return r.Value, nil
-		}
-		s.o.Cache.Put(cacheKey(ref), v)
-		return v, nil
-	}
-	return r.Value, nil
-}
-
-// load runs Lookup on a worker of the shared pool and encodes the answer once.
-func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	var v *Value
-	err := s.o.Pool.Do(ctx, func() error {
-		var err error
-		v, err = s.Lookup(ctx, ref)
-		return err
-	})
-	if err != nil {
-		var ie *imageref.InvalidError
-		if errors.As(err, &ie) {
-			return nil, err
-		}
-		return nil, registry.Classify(ref.Original, err)
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, registry.Classify(ref.Original, err)
-	}
-	return &Value{Scanned: v.Scanned, Reason: v.Reason, loadedAt: s.o.Now(), raw: raw}, nil
+	return wire.Encoded(raw), nil
 }

@@ -71,13 +71,8 @@ func (v *trivyVuln) finding() Finding {
 	}
 }
 
-// isTrivy sniffs a Trivy JSON report: SchemaVersion and Results at the top.
-func isTrivy(probe map[string]json.RawMessage) bool {
-	_, sv := probe["SchemaVersion"]
-	_, rs := probe["Results"]
-	_, art := probe["ArtifactName"]
-	return sv && (rs || art)
-}
+// isTrivy sniffs a Trivy JSON report: SchemaVersion and Results (or ArtifactName) at the top.
+func isTrivy(p *probe) bool { return bool(p.SchemaVersion) && bool(p.Results || p.ArtifactName) }
 
 // DecodeTrivy reads a Trivy JSON report (SchemaVersion 2).
 func DecodeTrivy(raw []byte, lim Limits) (*Report, error) {
@@ -166,14 +161,5 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 }
 
 // strictish decodes JSON into v, tolerating unknown fields (reports grow fields every release)
-// but not trailing data.
-func strictish(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the JSON document")
-	}
-	return nil
-}
+// but not trailing data (json.Unmarshal refuses it).
+func strictish(raw []byte, v any) error { return json.Unmarshal(raw, v) }

@@ -16,6 +16,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	} else {
 		mux.Handle("/v1/verify", notEnabled())
 	}
+	// POST /v1/scan likewise (Deps.Scan.Lookup != nil).
+	if d.Scan.Lookup != nil {
+		mux.Handle("POST /v1/scan", newEndpoint("scan", d.Scan, d))
+		mux.Handle("/v1/scan", methodNotAllowed())
+	} else {
+		mux.Handle("/v1/scan", notEnabled())
+	}
 	for _, p := range []string{"/v1/resolve", "/v1/mutate"} {
 		mux.Handle(p, methodNotAllowed())
 	}

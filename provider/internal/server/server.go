@@ -46,6 +46,7 @@ type Deps struct {
 	Resolve Endpoint
 	Mutate  Endpoint
 	Verify  Endpoint
+	Scan    Endpoint
 	// MaxRequestBytes caps a request body; MaxKeys caps the keys of one request (before
 	// de-duplication).
 	MaxRequestBytes int64

@@ -50,7 +50,8 @@ func TestRequestErrors(t *testing.T) {
 		{"wrong apiVersion", "/v1/resolve", `{"apiVersion":"v1","kind":"ProviderRequest","request":{"keys":["a"]}}`, 400, `unsupported apiVersion "v1"`},
 		{"too many keys", "/v1/resolve", string(requestBody(t, "a", "b", "c", "d")), 413, "request has 4 keys; the limit is 3"},
 		{"oversized body", "/v1/resolve", string(requestBody(t, strings.Repeat("a", 600))), 413, "request body exceeds 512 bytes"},
-		{"unknown path", "/v1/scan", string(requestBody(t, "a")), 404, "no endpoint POST /v1/scan"},
+		{"unknown path", "/v1/sbom", string(requestBody(t, "a")), 404, "no endpoint POST /v1/sbom"},
+		{"scan not wired", "/v1/scan", string(requestBody(t, "a")), 404, "endpoint /v1/scan is not enabled"},
 		{"verify not wired", "/v1/verify", string(requestBody(t, "a")), 404, "endpoint /v1/verify is not enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,224 @@
+package k8simagevulnerabilities_test
+
+import data.k8simagevulnerabilities
+
+d_a := "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+d_b := "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+counts0 := {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+
+recent := time.format(time.now_ns() - (((2 * 60) * 60) * 1000000000))
+
+old := "2020-01-01T00:00:00Z"
+
+f_high := {
+	"id": "CVE-2024-0001", "aliases": ["GHSA-aaaa-bbbb-cccc"], "severity": "HIGH", "package": "openssl",
+	"purl": "pkg:deb/debian/openssl@3.0.1?arch=amd64", "installedVersion": "3.0.1", "fixedVersion": "3.0.2", "status": "fixed",
+}
+
+f_crit_unfixed := {"id": "CVE-2024-0002", "severity": "CRITICAL", "package": "bash", "purl": "pkg:deb/debian/bash@5.1", "installedVersion": "5.1", "status": "affected"}
+
+f_medium := {"id": "CVE-2024-0003", "severity": "MEDIUM", "package": "zlib", "installedVersion": "1.2", "fixedVersion": "1.3", "status": "fixed"}
+
+f_low_unfixed := {"id": "CVE-2024-0004", "severity": "LOW", "package": "tar", "installedVersion": "1.34", "status": "will_not_fix"}
+
+scan(findings) := {
+	"image": "r.io/x@sha256:aaaa", "digest": d_a, "scanned": true, "source": "attestation", "format": "cosign-vuln/trivy",
+	"authority": "ci-trivy", "signed": true, "scanner": {"name": "trivy", "version": "0.74.0", "db": {"version": ""}},
+	"scannedAt": recent, "scansConsidered": 1, "counts": counts0, "fixableCounts": counts0,
+	"findings": findings, "findingsTotal": count(findings), "findingsTruncated": false,
+}
+
+clean := scan([])
+
+values := {
+	"r.io/clean:1": clean,
+	"r.io/high:1": scan([f_high]),
+	"r.io/medium:1": scan([f_medium]),
+	"r.io/crit-unfixed:1": scan([f_crit_unfixed]),
+	"r.io/low-unfixed:1": scan([f_low_unfixed]),
+	"r.io/old:1": object.union(clean, {"scannedAt": old}),
+	"r.io/no-time:1": object.union(clean, {"scannedAt": ""}),
+	"r.io/none:1": {"image": "r.io/none:1", "digest": d_a, "scanned": false, "reason": "no-scan", "signed": false, "findings": [], "counts": counts0},
+	"r.io/untrusted:1": {
+		"image": "r.io/untrusted:1", "digest": d_a, "scanned": false, "reason": "no-trusted-scan", "signed": false, "findings": [], "counts": counts0,
+		"rejected": [{"kind": "attestation", "reason": "no configured authority verified it"}],
+	},
+	"r.io/other-scanner:1": object.union(clean, {"authority": "someone"}),
+	"r.io/operator:1": object.union(clean, {"authority": "trivy-operator", "signed": false, "source": "trivy-operator"}),
+	"r.io/vex:1": scan([object.union(f_high, {"vex": {"status": "not_affected", "justification": "vulnerable_code_not_in_execute_path", "authority": "vendor"}})]),
+	"r.io/vex-untrusted:1": scan([object.union(f_high, {"vex": {"status": "not_affected", "authority": "stranger"}})]),
+	"r.io/vex-investigating:1": scan([object.union(f_high, {"vex": {"status": "under_investigation", "authority": "vendor"}})]),
+	"r.io/truncated:1": object.union(scan([f_medium]), {"counts": object.union(counts0, {"MEDIUM": 1, "HIGH": 3}), "findingsTotal": 4, "findingsTruncated": true}),
+	"r.io/truncated-ok:1": object.union(scan([f_high]), {"counts": object.union(counts0, {"HIGH": 1, "LOW": 7}), "findingsTotal": 8, "findingsTruncated": true}),
+	"r.io/weird:1": scan([object.union(f_medium, {"severity": "SEVERE"})]),
+	"r.io/index:1": object.union(clean, {"platforms": [
+		object.union(clean, {"platform": "linux/amd64"}),
+		object.union(clean, {"platform": "linux/arm64", "authority": "someone"}),
+	]}),
+	concat("", ["r.io/pinned@", d_b]): clean,
+	"r.io/garbage:1": "nope",
+}
+
+key_errors := {
+	"r.io/down:1": "unavailable: registry r.io returned 503",
+	"r.io/notfound:1": "not found: manifest unknown",
+}
+
+mock(req) := {
+	"responses": [[k, values[k]] | some k in req.keys; values[k]],
+	"errors": [[k, key_errors[k]] | some k in req.keys; key_errors[k]],
+	"status_code": 200,
+	"system_error": "",
+}
+
+mock_system_error(_) := {"responses": null, "errors": null, "status_code": 500, "system_error": "connection refused"}
+
+# The provider answers only when asked for exactly these keys, in one call.
+mock_strict(req) := mock(req) if {
+	req == {"provider": "imagetrust-scan", "keys": ["r.io/clean:1", "r.io/high:1"]}
+} else := {"responses": [], "errors": [], "status_code": 200, "system_error": sprintf("unexpected request %v", [req])}
+
+pod(images) := {"review": {
+	"kind": {"kind": "Pod"},
+	"object": {"kind": "Pod", "spec": {"containers": [{"name": sprintf("c%d", [i]), "image": img} | some i, img in images]}},
+}}
+
+msgs(images, params) := m if {
+	m := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod(images), {"parameters": params})
+		with external_data as mock
+}
+
+bank := {"scannerAuthorities": ["ci-trivy"], "maxSeverity": "MEDIUM"}
+
+high_msg := "container <c0> image <r.io/high:1> has <CVE-2024-0001> (<HIGH>) in package <openssl> <3.0.1>, fixed in <3.0.2>; fixable findings are allowed up to <MEDIUM>"
+
+test_clean_admitted if {
+	msgs(["r.io/clean:1", "r.io/medium:1"], bank) == set()
+}
+
+test_high_denied_with_cve if {
+	msgs(["r.io/high:1"], bank) == {high_msg}
+}
+
+test_one_batched_call if {
+	m := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod(["r.io/high:1", "r.io/clean:1", "r.io/high:1"]), {"parameters": bank})
+		with external_data as mock_strict
+	m == {high_msg, replace(high_msg, "<c0>", "<c2>")}
+}
+
+test_default_max_severity_is_medium if {
+	msgs(["r.io/high:1", "r.io/medium:1"], {}) == {high_msg}
+}
+
+test_unfixed_threshold if {
+	msgs(["r.io/crit-unfixed:1"], bank) == {"container <c0> image <r.io/crit-unfixed:1> has <CVE-2024-0002> (<CRITICAL>) in package <bash> <5.1>, no fix available; unfixed findings are allowed up to <MEDIUM>"}
+	msgs(["r.io/high:1", "r.io/crit-unfixed:1"], object.union(bank, {"maxUnfixedSeverity": "CRITICAL"})) == {high_msg}
+	msgs(["r.io/low-unfixed:1"], object.union(bank, {"maxUnfixedSeverity": "NONE"})) == {"container <c0> image <r.io/low-unfixed:1> has <CVE-2024-0004> (<LOW>) in package <tar> <1.34>, no fix available; unfixed findings are allowed up to <NONE>"}
+}
+
+test_max_severity_none if {
+	msgs(["r.io/medium:1"], {"maxSeverity": "none"}) == {"container <c0> image <r.io/medium:1> has <CVE-2024-0003> (<MEDIUM>) in package <zlib> <1.2>, fixed in <1.3>; fixable findings are allowed up to <NONE>"}
+}
+
+test_unknown_severity_word_is_worst if {
+	msgs(["r.io/weird:1"], {"maxSeverity": "HIGH"}) == {"container <c0> image <r.io/weird:1> has <CVE-2024-0003> (<SEVERE>) in package <zlib> <1.2>, fixed in <1.3>; fixable findings are allowed up to <HIGH>"}
+	msgs(["r.io/weird:1"], {"maxSeverity": "CRITICAL"}) == set()
+}
+
+test_no_scan if {
+	msgs(["r.io/none:1"], bank) == {"container <c0> image <r.io/none:1> has no trusted vulnerability scan (<no-scan>); requireScan is true"}
+	msgs(["r.io/untrusted:1"], bank) == {"container <c0> image <r.io/untrusted:1> has no trusted vulnerability scan (<no-trusted-scan>): <no configured authority verified it>; requireScan is true"}
+	msgs(["r.io/none:1"], object.union(bank, {"requireScan": false})) == set()
+}
+
+test_scanner_authority if {
+	msgs(["r.io/other-scanner:1"], bank) == {"container <c0> image <r.io/other-scanner:1> was scanned by <someone>, not one of the allowed scanner authorities <ci-trivy>"}
+	msgs(["r.io/other-scanner:1"], {}) == set()
+}
+
+test_operator_only_when_named if {
+	msgs(["r.io/operator:1"], {}) == {"container <c0> image <r.io/operator:1> has only an unsigned scan from <trivy-operator>; name it in scannerAuthorities to accept it"}
+	msgs(["r.io/operator:1"], {"scannerAuthorities": ["trivy-operator"]}) == set()
+}
+
+test_platforms_checked_each if {
+	msgs(["r.io/index:1"], bank) == {"container <c0> image <r.io/index:1> (platform <linux/arm64>) was scanned by <someone>, not one of the allowed scanner authorities <ci-trivy>"}
+}
+
+test_scan_age if {
+	msgs(["r.io/old:1", "r.io/clean:1"], object.union(bank, {"maxScanAge": "168h"})) == {"container <c0> image <r.io/old:1> was last scanned at <2020-01-01T00:00:00Z> by <ci-trivy>, older than maxScanAge <168h>"}
+	msgs(["r.io/no-time:1"], object.union(bank, {"maxScanAge": "168h"})) == {"container <c0> image <r.io/no-time:1> has a scan from <ci-trivy> with no scan time; maxScanAge is <168h>"}
+	msgs(["r.io/old:1"], bank) == set()
+}
+
+test_blocked_ids if {
+	msgs(["r.io/medium:1"], object.union(bank, {"blockedIds": ["cve-2024-0003"]})) == {"container <c0> image <r.io/medium:1> has <CVE-2024-0003> (<MEDIUM>) in package <zlib> <1.2>, fixed in <1.3>; <CVE-2024-0003> is in blockedIds"}
+	msgs(["r.io/vex:1"], object.union(bank, {"vexAuthorities": ["vendor"], "blockedIds": ["GHSA-aaaa-bbbb-cccc"]})) == {"container <c0> image <r.io/vex:1> has <CVE-2024-0001> (<HIGH>) in package <openssl> <3.0.1>, fixed in <3.0.2>; <GHSA-AAAA-BBBB-CCCC> is in blockedIds"}
+}
+
+test_vex if {
+	msgs(["r.io/vex:1"], object.union(bank, {"vexAuthorities": ["vendor"]})) == set()
+	count(msgs(["r.io/vex:1"], bank)) == 1
+	count(msgs(["r.io/vex-untrusted:1"], object.union(bank, {"vexAuthorities": ["vendor"]}))) == 1
+	count(msgs(["r.io/vex-investigating:1"], object.union(bank, {"vexAuthorities": ["vendor"]}))) == 1
+}
+
+ignore_high := {"id": "CVE-2024-0001", "reason": "debugging tool", "expires": "2099-12-31"}
+
+test_ignore if {
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [ignore_high]})) == set()
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"id": "ghsa-aaaa-bbbb-cccc"})]})) == set()
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"images": ["r.io/high:*"], "packages": ["pkg:deb/debian/openssl"]})]})) == set()
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"packages": ["pkg:deb/debian/openssl@3.0.1"]})]})) == set()
+}
+
+test_ignore_scoped_elsewhere if {
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"images": ["r.io/other:*"]})]})) == {high_msg}
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"packages": ["pkg:deb/debian/openssl-dev"]})]})) == {high_msg}
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"packages": ["pkg:deb/debian/openssl@3.0.0"]})]})) == {high_msg}
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"packages": ["pkg:deb/debian/open"]})]})) == {high_msg}
+}
+
+test_ignore_expired_says_so if {
+	msgs(["r.io/high:1"], object.union(bank, {"ignore": [object.union(ignore_high, {"expires": "2020-01-31"})]})) == {concat("", [high_msg, "; ignore for <CVE-2024-0001> expired on <2020-01-31> (<debugging tool>)"])}
+}
+
+test_truncated_fails_safe if {
+	msgs(["r.io/truncated:1"], bank) == {"container <c0> image <r.io/truncated:1> has 3 <HIGH> findings but the provider listed 1 of 4 findings (truncated); unlisted findings cannot be checked"}
+	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH"}) == set()
+}
+
+test_digest_pinned_mismatch if {
+	img := concat("", ["r.io/pinned@", d_b])
+	msgs([img], bank) == {sprintf("container <c0> image <%s> pins <%s> but the provider scanned <%s>", [img, d_b, d_a])}
+}
+
+test_lookup_errors if {
+	msgs(["r.io/down:1"], bank) == {"container <c0> image <r.io/down:1> could not be checked for vulnerabilities: provider <imagetrust-scan> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false)"}
+	msgs(["r.io/down:1"], object.union(bank, {"failOpen": true})) == set()
+	msgs(["r.io/notfound:1"], object.union(bank, {"failOpen": true})) == {"container <c0> image <r.io/notfound:1> was not checked for vulnerabilities: provider <imagetrust-scan> error: not found: manifest unknown"}
+	msgs(["r.io/garbage:1"], bank) == {"container <c0> image <r.io/garbage:1> was not checked for vulnerabilities: provider <imagetrust-scan> answered <nope>, not an object"}
+}
+
+test_system_error if {
+	m := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod(["r.io/clean:1"]), {"parameters": bank})
+		with external_data as mock_system_error
+	m == {"container <c0> image <r.io/clean:1> could not be checked for vulnerabilities: provider <imagetrust-scan> system error: connection refused; lookup errors deny (failOpen is false)"}
+}
+
+test_exempt_images if {
+	msgs(["r.io/high:1"], object.union(bank, {"exemptImages": [{"image": "r.io/high:*", "reason": "debugging tool"}]})) == set()
+}
+
+test_config_problems if {
+	msgs(["r.io/clean:1"], {"maxSeverity": "SEVERE"}) == {"constraint is misconfigured: maxSeverity must be one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN, NONE, got <SEVERE>; every image is denied until it is fixed"}
+	msgs(["r.io/clean:1"], {"maxScanAge": "a week"}) == {"constraint is misconfigured: maxScanAge must be a duration such as 168h, got <a week>; every image is denied until it is fixed"}
+	msgs(["r.io/clean:1"], {"ignore": [{"id": "CVE-1", "reason": "x"}]}) == {`constraint is misconfigured: ignore[0] must have a non-empty id and reason and an expires date (an RFC 3339 date (2026-12-31) or date-time (2026-12-31T18:00:00Z)), got <{"id": "CVE-1", "reason": "x"}>; every image is denied until it is fixed`}
+	msgs(["r.io/clean:1"], {"ignore": [object.union(ignore_high, {"packages": "pkg:deb/x"})]}) == {`constraint is misconfigured: ignore[0].packages must be a list of strings, got <pkg:deb/x>; every image is denied until it is fixed`}
+	msgs(["r.io/clean:1"], {"scannerAuthorities": "ci"}) == {"constraint is misconfigured: scannerAuthorities must be a list of strings, got <ci>; every image is denied until it is fixed"}
+	msgs(["r.io/clean:1"], {"requireScan": "yes"}) == {"constraint is misconfigured: requireScan must be a boolean, got <yes>; every image is denied until it is fixed"}
+	msgs(["r.io/clean:1"], {"ignore": "CVE-1"}) == {"constraint is misconfigured: ignore must be a list of entries, got <CVE-1>; every image is denied until it is fixed"}
+	msgs(["r.io/clean:1"], {"blockedIds": [""]}) == {`constraint is misconfigured: blockedIds[0] must be a non-empty string, got <>; every image is denied until it is fixed`}
+}
