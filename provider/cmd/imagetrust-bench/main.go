@@ -25,6 +25,11 @@
 // also costs the provider a new repository (its /v2/ ping; for a plain-HTTP registry
 // go-containerregistry first tries HTTPS, a TLS handshake that fails).
 //
+// The scan group (/v1/scan) pushes -scan-images more images over -verify-repos repositories,
+// each with one cosign vuln attestation (a ~20 KB Trivy report) signed by a fresh ECDSA key,
+// configures that key as the provider's one scanner authority and measures cold and warm
+// batches of 100 from 1 and 8 clients, then a growth run to -scan-growth distinct images.
+//
 // With -pin (the default) the provider runs on a CPU of its own (taskset) and this process on
 // the others, as in production, where the registry and Gatekeeper do not share the provider's
 // CPU; every line says the placement in "pinned". p50_ms and p99_ms run from sending the
