@@ -117,31 +117,24 @@ func (s *stack) setupScan() string {
 	return fmt.Sprintf("scan:\n  scanners:\n  - name: e2e-trivy\n    key:\n      file: %s\n", path)
 }
 
-// scanScenario installs the imagetrust-scan Provider (the static overlay's verify Provider at
-// /v1/scan), a deny K8sImageVulnerabilities constraint with an ignore entry and a warn one
+// scanScenario uses the imagetrust-scan Provider of the static overlay (applied with the other
+// Providers), a deny K8sImageVulnerabilities constraint with an ignore entry and a warn one
 // without, in namespace vulns, and checks: the vulnerable image is denied naming its CVE, the
 // clean one is admitted, the ignored one is admitted, and the ignored CVE stays visible (the
 // warn constraint's admission warning and audit entry name it; the deny constraint holds the
 // reason and expiry).
 func (s *stack) scanScenario(t *testing.T, static []*unstructured.Unstructured) {
 	start := time.Now()
-	var p *unstructured.Unstructured
+	found := false
 	for _, o := range static {
-		if o.GetKind() == "Provider" && o.GetName() == "imagetrust-verify" {
-			p = o.DeepCopy()
+		if o.GetKind() == "Provider" && o.GetName() == "imagetrust-scan" {
+			u, _, _ := unstructured.NestedString(o.Object, "spec", "url")
+			found = strings.HasSuffix(u, "/v1/scan")
 		}
 	}
-	if p == nil {
-		t.Fatal("static-tls overlay has no imagetrust-verify Provider")
+	if !found {
+		t.Fatal("static-tls overlay has no imagetrust-scan Provider for /v1/scan")
 	}
-	p.SetName("imagetrust-scan")
-	p.SetResourceVersion("")
-	p.SetUID("")
-	p.SetManagedFields(nil)
-	if err := unstructured.SetNestedField(p.Object, fmt.Sprintf("https://127.0.0.1:%d/v1/scan", s.providerPort), "spec", "url"); err != nil {
-		t.Fatal(err)
-	}
-	s.kubectlOK(toYAML([]*unstructured.Unstructured{p}), "apply", "--server-side", "-f", "-")
 	s.kubectlOK("apiVersion: v1\nkind: Namespace\nmetadata: {name: vulns}\n", "apply", "-f", "-")
 	const reason = "zlib minizip is not shipped in this image (e2e)"
 	s.kubectlOK(fmt.Sprintf(`apiVersion: constraints.gatekeeper.sh/v1beta1
