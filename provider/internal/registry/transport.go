@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,6 +212,8 @@ type guardedDialer struct {
 	p        *hostPolicy
 	d        net.Dialer
 	resolver *net.Resolver
+	// dial connects to an address the guard allowed (nil: d.DialContext).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -237,21 +238,17 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	}
 	var last error
 	for _, a := range addrs {
-		c, err := g.d.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		dial := g.d.DialContext
+		if g.dial != nil {
+			dial = g.dial
+		}
+		c, err := dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
 		if err == nil {
 			return c, nil
 		}
 		last = err
 	}
 	return nil, last
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func isPublic(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() &&
-		!a.IsLinkLocalUnicast() && !cgnat.Contains(a)
 }
 
 // newBaseTransport is the shared, tuned transport: keep-alive, enough idle connections per
