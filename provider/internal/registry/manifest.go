@@ -16,6 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // TooLargeError reports something read from a registry that exceeded its cap. It is the
@@ -26,8 +28,11 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("%s is larger than %d bytes", e.What, e.Max)
+	return e.Class().Message(fmt.Sprintf("%s is larger than %d bytes", e.What, e.Max))
 }
+
+// Class is wire.ClassLimitExceeded: a content-induced failure failOpen never admits.
+func (e *TooLargeError) Class() wire.Class { return wire.ClassLimitExceeded }
 
 // manifestAccept is every manifest and index media type, as go-containerregistry's remote.Head
 // and remote.Get ask for them (so a registry answers with the same manifest, and digest, as
@@ -58,7 +63,7 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if byDigest && !strings.HasPrefix(reference, "sha256:") {
 		return nil, fmt.Errorf("manifest %s: only sha256 digests can be checked", reference)
 	}
-	resp, _, err := c.manifestRequest(ctx, repo, http.MethodGet, reference)
+	resp, _, err := c.manifestRequest(withBodyCap(ctx, limit+1), repo, http.MethodGet, reference)
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, lim
 	}
 	var out []byte
 	err = c.each(ctx, ref, targets, "blob", func(ctx context.Context, repo name.Repository) error {
-		opts, err := c.Remote(ctx, repo)
+		opts, err := c.Remote(withBodyCap(ctx, limit+1), repo)
 		if err != nil {
 			return err
 		}

@@ -301,7 +301,8 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c.resps.WithLabelValues(label, req.Method, code).Inc()
 	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
-		resp.Body = &drainingBody{ReadCloser: resp.Body}
+		limit := responseCap(req)
+		resp.Body = &drainingBody{ReadCloser: &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}}
 	}
 	return resp, err
 }

@@ -1,0 +1,68 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// MaxResponseBytes caps the body of every registry response the provider reads — manifests,
+// indexes, the referrers API, token answers, error bodies — except blobs, whose cap the caller
+// gives (Blob's limit). go-containerregistry's own limit for a manifest is 100 MiB; the cap is
+// enforced here, in the transport, while the body streams, so no code path reads more.
+const MaxResponseBytes = 4 << 20
+
+// maxBlobResponseBytes caps a blob response read without a caller-given cap.
+const maxBlobResponseBytes = 64 << 20
+
+type bodyCapKey struct{}
+
+// withBodyCap makes the transport cap responses to requests made with ctx at n bytes.
+func withBodyCap(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, bodyCapKey{}, n)
+}
+
+// responseCap is the byte cap for the response to req.
+func responseCap(req *http.Request) int64 {
+	if n, ok := req.Context().Value(bodyCapKey{}).(int64); ok && n > 0 {
+		return n
+	}
+	if strings.Contains(req.URL.Path, "/blobs/") {
+		return maxBlobResponseBytes
+	}
+	return MaxResponseBytes
+}
+
+func tooLargeResponse(req *http.Request, limit int64) *TooLargeError {
+	return &TooLargeError{What: "registry response to " + req.Method + " " + req.URL.Redacted(), Max: limit}
+}
+
+// cappedBody fails a read once more than limit bytes have come, with a *TooLargeError naming
+// the request and the cap, and reads no further.
+type cappedBody struct {
+	r     io.ReadCloser
+	left  int64
+	limit int64
+	req   *http.Request
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly limit bytes from a longer one.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return 0, tooLargeResponse(b.req, b.limit)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.r.Close() }
