@@ -33,10 +33,10 @@ lookup(provider, checked) := _classify(provider, checked, _call(provider, keys(c
 # keys of the call.
 keys(checked) := sort({c.image | some [c, _] in checked})
 
-_call(provider, keys) := {"batch_error": "", "errors": [], "responses": []} if {
-	count(keys) == 0
+_call(provider, images) := {"batch_error": "", "errors": [], "responses": []} if {
+	count(images) == 0
 } else := _read(provider, r) if {
-	r := external_data({"provider": provider, "keys": keys})
+	r := external_data({"provider": provider, "keys": images})
 } else := _failed(sprintf("provider <%s> gave no response", [provider]))
 
 _read(provider, r) := _failed(e) if {

@@ -3,8 +3,8 @@
 # description: >-
 #   What every template does before its own rules: read the parameters, parse each distinct
 #   image once, apply exemptImages (with expiry), and deny invalid references and broken
-#   constraints. A template adds its rules over `checked` and passes every container-level
-#   message through `message`, so expired exemptions are named the same way everywhere.
+#   constraints. A template adds its rules over `checked`, as [container, message] pairs, and
+#   passes them through `messages`, so expired exemptions are named the same way everywhere.
 package lib.imagetrust.review
 
 import data.lib.imagetrust.containers
@@ -59,13 +59,12 @@ expired_notes := {image: concat("; ", notes) |
 
 _suffixes := {image: concat("", ["; ", note]) | some image, note in expired_notes}
 
-# message returns msg, a violation of container c, followed by the note on the expired
-# exemptions of its image, if any. (One expression: it runs for every violation.)
-message(c, msg) := msg if {
-	_no_expired
-} else := concat("", [msg, object.get(_suffixes, c.image, "")])
-
-_no_expired if count(_suffixes) == 0
+# messages returns the messages of the [container, message] pairs a template's rules give,
+# each followed by the note on the expired exemptions of its container's image, if any. One
+# call per review: nothing is added when no exemption has expired.
+messages(pairs) := {msg | some [_, msg] in pairs} if {
+	count(_suffixes) == 0
+} else := {concat("", [msg, object.get(_suffixes, c.image, "")]) | some [c, msg] in pairs}
 
 # violations(problems) is the set of messages every template denies with, given the
 # template's own configuration problems: one per container whose image does not parse, and,

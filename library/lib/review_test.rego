@@ -34,8 +34,13 @@ test_message_names_expired_exemptions if {
 	]}}
 	review.exempt_images == {"r.io/app:1"} with input as inp with time.now_ns as now
 	review.expired_notes == {"r.io/tools/x:1": "exemption for <r.io/tools/*> expired on <2026-06-01> (<debugging tool>); exemption for <r.io/**> expired on <2026-05-31T18:00:00Z> (<migration>)"} with input as inp with time.now_ns as now
-	review.message({"name": "c0", "image": "r.io/tools/x:1"}, "denied") == "denied; exemption for <r.io/tools/*> expired on <2026-06-01> (<debugging tool>); exemption for <r.io/**> expired on <2026-05-31T18:00:00Z> (<migration>)" with input as inp with time.now_ns as now
-	review.message({"name": "c9", "image": "r.io/other:1"}, "denied") == "denied" with input as inp with time.now_ns as now
+	pairs := {[{"name": "c0", "image": "r.io/tools/x:1"}, "denied"], [{"name": "c9", "image": "r.io/other:1"}, "denied too"]}
+	review.messages(pairs) == {
+		"denied; exemption for <r.io/tools/*> expired on <2026-06-01> (<debugging tool>); exemption for <r.io/**> expired on <2026-05-31T18:00:00Z> (<migration>)",
+		"denied too",
+	}
+		with input as inp with time.now_ns as now
+	review.messages(pairs) == {"denied", "denied too"} with input as {"review": inp.review}
 }
 
 test_violations if {

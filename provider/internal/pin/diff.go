@@ -6,11 +6,11 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 )
 
-// Diff returns a unified diff (three lines of context) from old to new, labelled with file.
-func Diff(file string, old, new []byte) (string, error) {
+// Diff returns a unified diff (three lines of context) from old to updated, labelled with file.
+func Diff(file string, old, updated []byte) (string, error) {
 	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A:        splitLines(string(old)),
-		B:        splitLines(string(new)),
+		B:        splitLines(string(updated)),
 		FromFile: "a/" + strings.TrimPrefix(file, "/"),
 		ToFile:   "b/" + strings.TrimPrefix(file, "/"),
 		Context:  3,

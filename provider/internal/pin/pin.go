@@ -129,7 +129,8 @@ func Plan(ctx context.Context, srcs []manifests.Source, o Options) (*Result, err
 	res := &Result{Output: map[string][]byte{}}
 	var sites []site
 	for i := range srcs {
-		objs, err := manifests.Parse(srcs[i])
+		src := &srcs[i]
+		objs, err := manifests.Parse(*src)
 		if err != nil {
 			return nil, err
 		}
@@ -138,24 +139,24 @@ func Plan(ctx context.Context, srcs []manifests.Source, o Options) (*Result, err
 			obj := &objs[j]
 			for _, im := range obj.Images {
 				if IsTemplated(im.Value) {
-					res.Warnings = append(res.Warnings, Warning{File: srcs[i].Name, Line: im.Line, Msg: fmt.Sprintf("%s: skipping templated image reference %q", im.Path, im.Value)})
+					res.Warnings = append(res.Warnings, Warning{File: src.Name, Line: im.Line, Msg: fmt.Sprintf("%s: skipping templated image reference %q", im.Path, im.Value)})
 					continue
 				}
 				ref, err := imageref.Parse(im.Value)
 				if err != nil {
-					return nil, &manifests.Error{File: srcs[i].Name, Line: im.Line, Column: im.Column, Err: fmt.Errorf("%s: %w", im.Path, err)}
+					return nil, &manifests.Error{File: src.Name, Line: im.Line, Column: im.Column, Err: fmt.Errorf("%s: %w", im.Path, err)}
 				}
 				if o.Resolve && im.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-					return nil, &manifests.Error{File: srcs[i].Name, Line: im.Line, Column: im.Column,
+					return nil, &manifests.Error{File: src.Name, Line: im.Line, Column: im.Column,
 						Err: fmt.Errorf("%s: cannot rewrite a block scalar (| or >) in place: write the image as a plain or quoted scalar", im.Path)}
 				}
 				if seen[im.Offset] {
 					continue
 				}
 				seen[im.Offset] = true
-				sites = append(sites, site{src: &srcs[i], obj: obj, im: im, ref: ref})
+				sites = append(sites, site{src: src, obj: obj, im: im, ref: ref})
 				if ref.Digest == "" {
-					res.Unpinned = append(res.Unpinned, Problem{File: srcs[i].Name, Line: im.Line, Column: im.Column, Image: im.Value, Msg: "not pinned to a digest"})
+					res.Unpinned = append(res.Unpinned, Problem{File: src.Name, Line: im.Line, Column: im.Column, Image: im.Value, Msg: "not pinned to a digest"})
 				}
 			}
 		}

@@ -183,7 +183,14 @@ func parseTemplate(u *unstructured.Unstructured) Template {
 	targets, _, _ := unstructured.NestedSlice(u.Object, "spec", "targets")
 	for _, ti := range targets {
 		m, _ := ti.(map[string]any)
+		// Libraries sit in targets[].libs, or (Rego v1 templates) in targets[].code[].source.libs.
 		libs, _ := m["libs"].([]any)
+		code, _ := m["code"].([]any)
+		for _, ci := range code {
+			cm, _ := ci.(map[string]any)
+			l, _, _ := unstructured.NestedSlice(cm, "source", "libs")
+			libs = append(libs, l...)
+		}
 		for _, l := range libs {
 			if s, _ := l.(string); imagetrustLib.MatchString(s) {
 				t.Imagetrust = true

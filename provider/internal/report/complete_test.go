@@ -178,3 +178,18 @@ func TestCompleteSkipsUncappedConstraints(t *testing.T) {
 }
 
 func decode(y string) ([]*unstructured.Unstructured, error) { return policy.DecodeYAML([]byte(y)) }
+
+func TestParseTemplateRecognisesImagetrust(t *testing.T) {
+	for _, u := range loadTemplates(t, "base.yaml", "digest.yaml", "verification.yaml") {
+		tm := parseTemplate(u)
+		if !tm.Imagetrust || tm.Kind == "" || tm.Version == "" || len(tm.SHA256) != 64 {
+			t.Errorf("parseTemplate(%s) = %+v, want an imagetrust template with kind, version and hash", u.GetName(), tm)
+		}
+	}
+	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+		"metadata": map[string]any{"name": "k8srequiredlabels"},
+		"spec":     map[string]any{"targets": []any{map[string]any{"rego": "package k8srequiredlabels", "libs": []any{"package lib.helpers"}}}}}}
+	if parseTemplate(other).Imagetrust {
+		t.Error("a template without lib.imagetrust is taken for an imagetrust template")
+	}
+}

@@ -44,7 +44,7 @@ func (f *FixtureServer) Files() []string { return append([]string(nil), f.set.fi
 // bracketed this way must not run concurrently.
 func (f *FixtureServer) BeginReview() { f.srv.beginReview() }
 
-// EndReview: see BeginReview.
+// EndReview ends what BeginReview started and returns the keys no fixture answered, if any.
 func (f *FixtureServer) EndReview() error {
 	if err := f.srv.endReview(); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -36,7 +37,7 @@ func benchSetup(b *testing.B, n int, cached, sigOnly bool) (*Service, []string) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	o := Options{Authorities: nil, Registry: e.reg, Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second}
+	o := Options{Authorities: nil, Registry: e.reg, Refs: imageref.NewMemo(config.ParseMemoEntries), Pool: pool, Deadline: 30 * time.Second}
 	a := keyAuthorityCfg("release", k)
 	if sigOnly {
 		// An authority that publishes cosign signatures only: HEAD + 2 GETs per image.
@@ -49,7 +50,7 @@ func benchSetup(b *testing.B, n int, cached, sigOnly bool) (*Service, []string) 
 		if err != nil {
 			b.Fatal(err)
 		}
-		o.Cache = c
+		o.Cache, o.UnsignedTTL = c, config.DefaultUnsignedTTL
 	}
 	s, err := New(context.Background(), o)
 	if err != nil {
