@@ -2,9 +2,13 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // MaxResponseBytes caps the body of every registry response the provider reads — manifests,
@@ -66,3 +70,44 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.r.Close() }
+
+// BudgetError means one key needed more registry requests than its budget: content a
+// registry or tenant controls (an index with thousands of platforms, a referrer bomb) asked
+// for more work than the provider gives one key. Not transient: failOpen never admits it.
+type BudgetError struct {
+	Max int64
+}
+
+func (e *BudgetError) Error() string {
+	return e.Class().Message(fmt.Sprintf("the image needs more than %d registry requests, the budget of one key", e.Max))
+}
+
+// Class is wire.ClassLimitExceeded.
+func (e *BudgetError) Class() wire.Class { return wire.ClassLimitExceeded }
+
+type budgetKey struct{}
+
+type requestBudget struct {
+	left atomic.Int64
+	max  int64
+}
+
+// WithRequestBudget returns a context under which at most n registry requests are sent (pings
+// answered from memory are free); the next ones fail with a *BudgetError before they leave.
+func WithRequestBudget(ctx context.Context, n int64) context.Context {
+	b := &requestBudget{max: n}
+	b.left.Store(n)
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
+// spend takes one request from the budget of req's context, if it has one.
+func spend(req *http.Request) error {
+	b, ok := req.Context().Value(budgetKey{}).(*requestBudget)
+	if !ok {
+		return nil
+	}
+	if b.left.Add(-1) < 0 {
+		return &BudgetError{Max: b.max}
+	}
+	return nil
+}

@@ -291,6 +291,9 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		label = "other" // token realms, CDNs: bounded label cardinality
 	}
+	if err := spend(req); err != nil {
+		return nil, err
+	}
 	resp, err := c.next.RoundTrip(req)
 	code := "error"
 	if err == nil {
