@@ -398,7 +398,7 @@ func (s *stack) reportHTML(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	img, err := png.Decode(f)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", shot, err)

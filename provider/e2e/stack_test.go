@@ -34,6 +34,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -304,6 +305,7 @@ type stack struct {
 	signingKey                        string // public key of authority e2e-key
 	providerPort, providerMetricsPort int
 	providerConfig                    string
+	signer                            signature.Signer // private key of authority e2e-key
 
 	registry *httptest.Server
 	regHost  string             // 127.0.0.1:port

@@ -280,8 +280,12 @@ func readBuild(dir string) (v1.Hash, []image.Attestation, error) {
 	if err != nil {
 		return v1.Hash{}, nil, err
 	}
-	if ld, err := idx.Digest(); err != nil || ld != d {
-		return v1.Hash{}, nil, fmt.Errorf("%s says %s but the layout holds %v (%v): rebuild with make image", filepath.Join(dir, digestFile), d, ld, err)
+	ld, err := idx.Digest()
+	if err != nil {
+		return v1.Hash{}, nil, fmt.Errorf("%s: %w", filepath.Join(dir, layoutDir), err)
+	}
+	if ld != d {
+		return v1.Hash{}, nil, fmt.Errorf("%s says %s but the layout holds %s: rebuild with make image", filepath.Join(dir, digestFile), d, ld)
 	}
 	sbom, err := os.ReadFile(filepath.Join(dir, sbomFile))
 	if err != nil {

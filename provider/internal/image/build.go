@@ -285,7 +285,7 @@ func checkBinary(bin []byte, plat v1.Platform, allowDynamic bool) error {
 	if err != nil {
 		return &BinaryError{fmt.Sprintf("not an ELF executable: %v", err)}
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read from memory
 	want, ok := elfMachine(plat.Architecture)
 	if !ok {
 		return &BinaryError{fmt.Sprintf("architecture %q is not supported (386, amd64, arm, arm64, ppc64le, riscv64, s390x)", plat.Architecture)}

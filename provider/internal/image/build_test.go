@@ -96,7 +96,7 @@ func hostELFArch(t *testing.T, path string) string {
 	if err != nil {
 		t.Skipf("%s: %v", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for _, arch := range []string{"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64"} {
 		if m, _ := elfMachine(arch); m == f.Machine {
 			return arch
@@ -166,7 +166,7 @@ func TestBuildContents(t *testing.T) {
 		if len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != BinaryPath {
 			t.Errorf("%s: entrypoint = %q, want [%s]", want.String(), cf.Config.Entrypoint, BinaryPath)
 		}
-		if !cf.Created.Time.Equal(testCreated) {
+		if !cf.Created.Equal(testCreated) {
 			t.Errorf("%s: created = %v, want %v", want.String(), cf.Created.Time, testCreated)
 		}
 		for k, v := range wantLabels {
@@ -275,7 +275,7 @@ func TestBuildRejects(t *testing.T) {
 	good := testOptions(t)
 	amd64, arm64 := good.Binaries[0], good.Binaries[1]
 	text := filepath.Join(t.TempDir(), "script.sh")
-	if err := os.WriteFile(text, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil { //nolint:gosec // a test input
+	if err := os.WriteFile(text, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

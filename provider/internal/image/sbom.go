@@ -173,7 +173,7 @@ func SBOM(o Options) ([]byte, error) {
 func uniqueID(ids map[string]bool, s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '-' {
 			b[i] = '-'
 		}
 	}

@@ -42,7 +42,7 @@ func LoadSigner(ctx context.Context, key string, password []byte) (signature.Sig
 			return sv, nil
 		}
 	}
-	raw, err := os.ReadFile(key)
+	raw, err := os.ReadFile(key) //nolint:gosec // the key file the operator names
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
