@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"sync/atomic"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -110,4 +113,29 @@ func spend(req *http.Request) error {
 		return &BudgetError{Max: b.max}
 	}
 	return nil
+}
+
+// maxMediaTypeBytes caps a media type taken from a Content-Type header (RFC 6838: type and
+// subtype are at most 127 characters each).
+const maxMediaTypeBytes = 255
+
+// headerMediaType is the media type of a Content-Type header, without parameters: "" when there
+// is none, a *TooLargeError when it is longer than maxMediaTypeBytes, an error when it is not
+// a media type. The value is echoed in answers, so it is never taken unchecked.
+func headerMediaType(h http.Header) (types.MediaType, error) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return "", nil
+	}
+	if len(ct) > 4*maxMediaTypeBytes {
+		return "", &TooLargeError{What: "Content-Type header", Max: 4 * maxMediaTypeBytes}
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("registry sent an invalid Content-Type %q: %w", ct, err)
+	}
+	if len(mt) > maxMediaTypeBytes {
+		return "", &TooLargeError{What: "media type in Content-Type", Max: maxMediaTypeBytes}
+	}
+	return types.MediaType(mt), nil
 }

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -76,5 +77,34 @@ func TestEndlessBodiesAreCapped(t *testing.T) {
 				t.Errorf("call allocated %d bytes, want at most %d", alloc, limit)
 			}
 		})
+	}
+}
+
+// TestHeaderMediaTypeIsCapped has a registry answer a manifest HEAD with a 64 KiB Content-Type:
+// the provider refuses it ("limit exceeded:") instead of echoing it as the mediaType; a
+// Content-Type with parameters gives the bare media type.
+func TestHeaderMediaTypeIsCapped(t *testing.T) {
+	reg := startRegistry(t)
+	d := push(t, reg.Host, "team/app:v1")
+	c := newClient(t, registry.Options{Registries: []config.Registry{{Host: reg.Host, Insecure: true}}})
+	ref := mustParse(t, reg.Host+"/team/app@"+d.String())
+	answer := func(ct string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.Header().Set("Docker-Content-Digest", d.String())
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusOK)
+		})
+	}
+	reg.Hostile(registrytest.PathContains("/manifests/"), answer("application/vnd.oci.image.manifest.v1+json"+strings.Repeat("x", 64<<10)))
+	desc, err := c.Head(context.Background(), ref)
+	var tl *registry.TooLargeError
+	if !errors.As(err, &tl) {
+		t.Fatalf("Head with a 64 KiB Content-Type = %+v, %v, want a *registry.TooLargeError", desc, err)
+	}
+	reg.Hostile(registrytest.PathContains("/manifests/"), answer("application/vnd.oci.image.manifest.v1+json; charset=utf-8"))
+	desc, err = c.Head(context.Background(), ref)
+	if err != nil || desc.MediaType != "application/vnd.oci.image.manifest.v1+json" {
+		t.Errorf("Head with parameters = %+v, %v, want the bare media type", desc, err)
 	}
 }

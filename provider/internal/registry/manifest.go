@@ -87,7 +87,11 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if byDigest && got.String() != reference {
 		return nil, fmt.Errorf("manifest %s: content digest is %s", reference, got)
 	}
-	return &Manifest{Raw: buf.Bytes(), MediaType: types.MediaType(resp.Header.Get("Content-Type")), Digest: got}, nil
+	mt, err := headerMediaType(resp.Header)
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{Raw: buf.Bytes(), MediaType: mt, Digest: got}, nil
 }
 
 // HeadManifest HEADs the manifest reference (a tag, or a digest "sha256:…") of repo and returns
@@ -100,7 +104,10 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 		return nil, err
 	}
 	defer resp.Body.Close()
-	mt := resp.Header.Get("Content-Type")
+	mt, err := headerMediaType(resp.Header)
+	if err != nil {
+		return nil, err
+	}
 	if mt == "" {
 		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Type", u)
 	}
@@ -118,7 +125,7 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 	if resp.ContentLength < 0 {
 		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Length", u)
 	}
-	return &v1.Descriptor{Digest: d, Size: resp.ContentLength, MediaType: types.MediaType(mt)}, nil
+	return &v1.Descriptor{Digest: d, Size: resp.ContentLength, MediaType: mt}, nil
 }
 
 // manifestRequest sends method to /v2/<repo>/manifests/<reference> through repo's transport and
