@@ -101,7 +101,7 @@ lint: $(GOLANGCI_LINT) $(OPA)
 
 ## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
 ## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or
-## "-only verify" (groups: matrix, growth, outage, verify).
+## "-only verify" (groups: matrix, growth, outage, verify, scan).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:

@@ -40,6 +40,7 @@ func (s *stack) sameDecision(t *testing.T) {
 		pod("signed", "same-signed", s.pinned("demo/signed:1.0.0")),
 		pod("signed", "same-unsigned", s.pinned("demo/app:v1")),
 		pod("staging", "same-staging", missing),
+		pod("vulns", "same-vulnerable", s.pinned(scanVulnerable)), // scan_e2e_test.go's constraints
 	}
 
 	// Admission.

@@ -55,6 +55,7 @@ func TestE2E(t *testing.T) {
 	s.certs = newCerts(t, dir)
 	s.startRegistry(sampleImages...)
 	s.signingKey = s.signImage("demo/signed:1.0.0")
+	s.providerExtra = s.setupScan()
 	s.startEtcd()
 	s.startAPIServer()
 	s.mark("etcd + kube-apiserver ready", start)
@@ -92,6 +93,7 @@ func TestE2E(t *testing.T) {
 	s.mark("provider answers the scenario images (caches warm)", wstart)
 
 	s.scenarios(t)
+	s.scanScenario(t, static)
 	s.sameDecision(t)
 	s.dogfoodScenario(t, dogfood)
 

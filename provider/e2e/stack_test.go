@@ -305,6 +305,7 @@ type stack struct {
 	signingKey                        string // public key of authority e2e-key
 	providerPort, providerMetricsPort int
 	providerConfig                    string
+	providerExtra                     string           // appended to the provider config (scan_e2e_test.go)
 	signer                            signature.Signer // private key of authority e2e-key
 
 	registry *httptest.Server
@@ -640,7 +641,7 @@ authorities:
 `, s.providerPort, s.providerMetricsPort,
 		filepath.Join(c.providerDir, pki.CertFile), filepath.Join(c.providerDir, pki.KeyFile),
 		// Gatekeeper's CA: only Gatekeeper's client certificate is accepted.
-		filepath.Join(c.gatekeeperDir, pki.CAFile), s.regHost, s.signingKey)
+		filepath.Join(c.gatekeeperDir, pki.CAFile), s.regHost, s.signingKey) + s.providerExtra
 	if err := os.WriteFile(s.providerConfig, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

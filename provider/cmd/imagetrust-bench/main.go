@@ -25,6 +25,11 @@
 // also costs the provider a new repository (its /v2/ ping; for a plain-HTTP registry
 // go-containerregistry first tries HTTPS, a TLS handshake that fails).
 //
+// The scan group (/v1/scan) pushes -scan-images more images over -verify-repos repositories,
+// each with one cosign vuln attestation (a ~20 KB Trivy report) signed by a fresh ECDSA key,
+// configures that key as the provider's one scanner authority and measures cold and warm
+// batches of 100 from 1 and 8 clients, then a growth run to -scan-growth distinct images.
+//
 // With -pin (the default) the provider runs on a CPU of its own (taskset) and this process on
 // the others, as in production, where the registry and Gatekeeper do not share the provider's
 // CPU; every line says the placement in "pinned". p50_ms and p99_ms run from sending the
@@ -99,6 +104,8 @@ type flags struct {
 	verifyN    int
 	verifyGrow int
 	verifyRepo int
+	scanN      int
+	scanGrow   int
 	pin        bool
 	only       string
 	workDir    string
@@ -120,8 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyN, "verify-images", 50000, "signed images for the verify group (0: skip it)")
 	fs.IntVar(&f.verifyGrow, "verify-growth", 50000, "distinct images of the verify growth run (≤ verify-images; 0: skip)")
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
+	fs.IntVar(&f.scanN, "scan-images", 50000, "images with a signed ~20 KB Trivy vuln attestation for the scan group (0: skip it)")
+	fs.IntVar(&f.scanGrow, "scan-growth", 50000, "distinct images of the scan growth run (≤ scan-images; 0: skip)")
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
-	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -156,6 +165,14 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		}
 		if f.verifyGrow > f.verifyN {
 			return f, fmt.Errorf("-verify-growth %d is larger than -verify-images %d", f.verifyGrow, f.verifyN)
+		}
+	}
+	if f.want("scan") && f.scanN > 0 {
+		if sneed := 2 * f.coldKeys; f.scanN < sneed {
+			return f, fmt.Errorf("-scan-images %d is too small: the scan scenarios need %d", f.scanN, sneed)
+		}
+		if f.scanGrow > f.scanN {
+			return f, fmt.Errorf("-scan-growth %d is larger than -scan-images %d", f.scanGrow, f.scanN)
 		}
 	}
 	return f, nil
@@ -301,6 +318,12 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		}
 	}
 
+	if f.want("scan") && f.scanN > 0 {
+		if err := runScan(ctx, f, env, reg.Host, emit, logf, stderr); err != nil {
+			return err
+		}
+	}
+
 	if f.want("outage") && f.outage > 0 {
 		p, err := env.start(ctx, f.provider, stderr, nil)
 		if err != nil {
@@ -400,6 +423,8 @@ type env struct {
 	pin       pinning
 	pinWanted bool
 	logf      func(string, ...any)
+	// scan is the provider configuration's scan section (the scan group sets it).
+	scan config.Scan
 }
 
 func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
@@ -468,6 +493,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 			TLS: config.TLS{CertFile: e.files.Cert, KeyFile: e.files.Key, ClientCAFile: e.files.CA}},
 		Registries:  []config.Registry{{Host: e.regHost, Insecure: true}},
 		Authorities: auths,
+		Scan:        e.scan,
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

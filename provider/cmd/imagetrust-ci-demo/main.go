@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,11 +20,14 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imagetrust/imagetrust/provider/internal/demo"
 )
 
 func main() {
@@ -44,6 +48,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	bin := fs.String("imagetrust", "", "the imagetrust binary (required)")
 	repo := fs.String("repo", ".", "repository root")
 	work := fs.String("work", "", "work directory (required)")
+	width := fs.Int("width", 120, "wrap output lines at this many columns (0: print them as imagetrust writes them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sh := &shell{bin: abs, dir: *repo, out: out}
+	sh := &shell{bin: abs, dir: *repo, out: out, width: *width}
 
 	fmt.Fprintln(out, "== imagetrust in CI: check (the admission decision on manifests) ==")
 	code, err := sh.run(ctx, "check", "-f", samples,
@@ -126,15 +131,21 @@ registries:
 type shell struct {
 	bin, dir string
 	out      io.Writer
+	width    int
 }
 
 // run runs imagetrust with args, showing the command and its output, and returns its exit code.
 func (s *shell) run(ctx context.Context, args ...string) (int, error) {
-	fmt.Fprintf(s.out, "\n$ imagetrust %s\n", strings.Join(args, " "))
+	fmt.Fprintln(s.out)
+	s.print("$ imagetrust "+strings.Join(args, " "), "    ")
 	cmd := exec.CommandContext(ctx, s.bin, args...) //nolint:gosec // the demo runs the binary it was given
 	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = s.out, s.out
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
+	for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+		s.print(line, "      ")
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return ee.ExitCode(), nil
@@ -143,4 +154,17 @@ func (s *shell) run(ctx context.Context, args ...string) (int, error) {
 		return 0, err
 	}
 	return 0, nil
+}
+
+// print writes line, wrapped at the shell's width with rest before each continuation line
+// (diff and YAML lines, whose leading spaces matter, keep them on the first line).
+func (s *shell) print(line, rest string) {
+	if s.width <= 0 || utf8.RuneCountInString(line) <= s.width {
+		fmt.Fprintln(s.out, line)
+		return
+	}
+	indent := line[:len(line)-len(strings.TrimLeft(line, " "))]
+	for _, l := range demo.Wrap(line, s.width, indent, indent+rest) {
+		fmt.Fprintln(s.out, l)
+	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -138,12 +139,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
+	var dyn dynamic.Interface
+	if cfg.Scan.TrivyOperator.Enabled {
+		if dyn, err = dynamicClient(getenv); err != nil {
+			return fmt.Errorf("scan.trivyOperator: %w", err)
+		}
+	}
+
 	// Everything that can fail at start (TLS files, credentials, authorities) is loaded before
 	// a port is bound.
 	prov, err := app.New(ctx, cfg, nil, nil, app.Options{
 		Logger:     lg,
 		Metrics:    reg,
 		Kubernetes: kube,
+		Dynamic:    dyn,
 		OnReload: func(err error) {
 			if err != nil {
 				lg.Warn("TLS files changed but do not load; still serving the previous certificate", slog.String("error", err.Error()))
@@ -287,8 +296,8 @@ func loadConfig(f *flags) (*config.Config, error) {
 	return cfg, nil
 }
 
-// kubeClient uses $KUBECONFIG when set, the in-cluster service account otherwise.
-func kubeClient(getenv func(string) string) (kubernetes.Interface, error) {
+// restConfig uses $KUBECONFIG when set, the in-cluster service account otherwise.
+func restConfig(getenv func(string) string) (*rest.Config, error) {
 	var rc *rest.Config
 	var err error
 	if p := getenv("KUBECONFIG"); p != "" {
@@ -299,5 +308,23 @@ func kubeClient(getenv func(string) string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	return rc, nil
+}
+
+// kubeClient is the typed client on restConfig.
+func kubeClient(getenv func(string) string) (kubernetes.Interface, error) {
+	rc, err := restConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
 	return kubernetes.NewForConfig(rc)
+}
+
+// dynamicClient is the dynamic client on restConfig (Trivy Operator reports).
+func dynamicClient(getenv func(string) string) (dynamic.Interface, error) {
+	rc, err := restConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return dynamic.NewForConfig(rc)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -76,11 +75,8 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return usageError(err)
 	}
 	inputs = append(inputs, pos...)
 	if len(inputs) == 0 {

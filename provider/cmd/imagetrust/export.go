@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,11 +54,8 @@ func runExport(ctx context.Context, args []string, _ func(string) string, stdout
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return usageError(err)
 	}
 	constraints = append(constraints, pos...)
 	if len(constraints) == 0 {

@@ -38,6 +38,15 @@ var errSilent = errors.New("failed")
 // errUsage marks a command line that could not be understood (exit code 2).
 var errUsage = errors.New("usage")
 
+// usageError is what a command returns when its arguments do not parse: nil for -h (the
+// usage was printed), else err marked as a usage error (exit code 2).
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errUsage, err)
+}
+
 func exitCode(err error) int {
 	if errors.Is(err, errUsage) {
 		return 2
@@ -132,11 +141,8 @@ func runVerify(ctx context.Context, args []string, _ func(string) string, stdout
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return usageError(err)
 	}
 	if len(pos) != 1 {
 		fs.Usage()

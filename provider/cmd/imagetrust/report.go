@@ -86,11 +86,8 @@ func runReport(ctx context.Context, args []string, _ func(string) string, stdout
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return usageError(err)
 	}
 	if len(pos) > 0 {
 		fs.Usage()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
@@ -38,6 +39,8 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// Kubernetes reads pull secrets; required when cfg.Auth.Kubernetes is set.
 	Kubernetes kubernetes.Interface
+	// Dynamic watches Trivy Operator reports; required when cfg.Scan.TrivyOperator.Enabled.
+	Dynamic dynamic.Interface
 	// OnReload, if set, is called after each attempt to reload the TLS files (nil error: loaded).
 	OnReload func(error)
 	// RegistryTLS is the TLS configuration for registry connections (optional: extra root CAs).
@@ -137,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, err
 	}
 
-	ss, err := newScan(ctx, cfg, reg, pool, refs, o.Metrics)
+	ss, err := newScan(ctx, cfg, reg, pool, refs, o)
 	if err != nil {
 		return nil, err
 	}

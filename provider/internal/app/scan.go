@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"log/slog"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -19,10 +18,12 @@ import (
 // service of its own with the scanner and VEX authorities (so scans are verified by the same
 // code as /v1/verify's attestations, and these authorities never count as image signers), and
 // a cache of its own.
-func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool *batch.Pool, refs *imageref.Memo, reg prometheus.Registerer) (*scan.Service, error) {
+func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool *batch.Pool, refs *imageref.Memo, o Options) (*scan.Service, error) {
 	sc := cfg.Scan
-	if sc.TrivyOperator.Enabled {
-		return nil, errors.New("scan.trivyOperator.enabled: the Trivy Operator source is not available in this provider build; set it to false")
+	reg := o.Metrics
+	op, err := watchOperator(ctx, cfg, o)
+	if err != nil {
+		return nil, err
 	}
 	auths := append(append([]config.Authority{}, sc.Scanners...), sc.VEXAuthorities...)
 	vs, err := verify.New(ctx, verify.Options{
@@ -60,5 +61,36 @@ func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool 
 		ClockSkew:      sc.ClockSkew.D(),
 		Limits:         scan.Limits{ReportBytes: sc.MaxReportBytes, ReportFindings: sc.MaxReportFindings, Findings: sc.MaxFindings},
 		Registerer:     reg,
+		Operator:       op,
 	})
+}
+
+// watchOperator starts the Trivy Operator informers when scan.trivyOperator.enabled and
+// returns the index they fill (nil when the source is off). The provider does not start
+// until the reports are listed.
+func watchOperator(ctx context.Context, cfg *config.Config, o Options) (*scan.OperatorIndex, error) {
+	to := cfg.Scan.TrivyOperator
+	if !to.Enabled {
+		return nil, nil
+	}
+	if o.Dynamic == nil {
+		return nil, errors.New("scan.trivyOperator.enabled: no Kubernetes client (set KUBECONFIG or run in a cluster)")
+	}
+	idx := scan.NewOperatorIndex()
+	err := scan.WatchOperatorReports(ctx, scan.OperatorWatchOptions{
+		Client:     o.Dynamic,
+		Index:      idx,
+		Namespaces: to.Namespaces,
+		Resync:     to.Resync.D(),
+		Limits:     scan.Limits{ReportBytes: cfg.Scan.MaxReportBytes, ReportFindings: cfg.Scan.MaxReportFindings, Findings: cfg.Scan.MaxFindings},
+		OnError: func(id string, err error) {
+			if o.Logger != nil {
+				o.Logger.Warn("Trivy Operator report ignored", slog.String("object", id), slog.String("error", err.Error()))
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan.trivyOperator: %w", err)
+	}
+	return idx, nil
 }

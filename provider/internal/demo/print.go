@@ -23,7 +23,7 @@ func PrintHeader(w io.Writer, r *Report) error {
 	b.WriteString("Running in this process, on loopback only:\n")
 	entry := func(label, text string) {
 		first := "  " + label + strings.Repeat(" ", max(1, headerIndent-2-len(label)))
-		writeLines(&b, wrap(text, Width, first, strings.Repeat(" ", headerIndent)))
+		writeLines(&b, Wrap(text, Width, first, strings.Repeat(" ", headerIndent)))
 	}
 	entry("registry", fmt.Sprintf("go-containerregistry's in-memory registry at %s plays %s "+
 		"(the name is replaced by that address in samples and constraints, and shown back as %s below). "+
@@ -41,7 +41,7 @@ func PrintHeader(w io.Writer, r *Report) error {
 		if len(c.Extra) > 0 {
 			text += fmt.Sprintf(", plus %d demo-only constraint: warn when an image has no SBOM (namespace reporting)", len(c.Extra))
 		}
-		writeLines(&b, wrap(text, Width, strings.Repeat(" ", headerIndent), strings.Repeat(" ", headerIndent+2)))
+		writeLines(&b, Wrap(text, Width, strings.Repeat(" ", headerIndent), strings.Repeat(" ", headerIndent+2)))
 	}
 	b.WriteString("\nDecision per container: deny (the object is refused), warn (admitted with a warning),\n")
 	b.WriteString("mutated (admitted, image pinned to its digest), allow. Digests are shortened.\n\n")
@@ -160,25 +160,25 @@ func PrintCompact(w io.Writer, r *Report, width int) error {
 		if utf8.RuneCountInString(first) > width/2 {
 			first = rowIndent + decision + "  " + container + "  "
 		}
-		writeLines(&b, wrap(image, width, first, strings.Repeat(" ", utf8.RuneCountInString(first))))
+		writeLines(&b, Wrap(image, width, first, strings.Repeat(" ", utf8.RuneCountInString(first))))
 	}
-	writeLines(&b, wrap("Reasons are listed under each container; imagetrust-demo -wide prints one line per container.", width, "", ""))
+	writeLines(&b, Wrap("Reasons are listed under each container; imagetrust-demo -wide prints one line per container.", width, "", ""))
 	row(head[0], head[1], "IMAGE (as written)")
 	for _, o := range r.Objects {
 		verdict := "admitted"
 		if !o.Admitted {
 			verdict = "DENIED"
 		}
-		writeLines(&b, wrap(fmt.Sprintf("-- %s [%s cluster] %s: %s", o.Name, o.Cluster, verdict, o.Scenario), width, "", rowIndent))
+		writeLines(&b, Wrap(fmt.Sprintf("-- %s [%s cluster] %s: %s", o.Name, o.Cluster, verdict, o.Scenario), width, "", rowIndent))
 		for _, rw := range o.Rows {
 			row(string(rw.Decision), rw.Container, short(rw.Image))
 			for _, rs := range displayReasons(rw) {
-				writeLines(&b, wrap(rs, width, reasonIndent, reasonCont))
+				writeLines(&b, Wrap(rs, width, reasonIndent, reasonCont))
 			}
 		}
 	}
 	b.WriteString("\n")
-	writeLines(&b, wrap(Summary(r), width, "", "  "))
+	writeLines(&b, Wrap(Summary(r), width, "", "  "))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -188,9 +188,9 @@ func pad(s string, n int) string {
 	return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s)))
 }
 
-// wrap breaks text into lines of at most width columns (runes): the first line starts with
+// Wrap breaks text into lines of at most width columns (runes): the first line starts with
 // first, the others with rest. Words break at spaces; a word longer than a whole line is split.
-func wrap(text string, width int, first, rest string) []string {
+func Wrap(text string, width int, first, rest string) []string {
 	var lines []string
 	prefix := first
 	cur := prefix

@@ -26,9 +26,9 @@ func TestWrap(t *testing.T) {
 		{"word  spaced\ttext", "", "", 40, []string{"word spaced text"}},
 	}
 	for _, tc := range tests {
-		got := wrap(tc.text, tc.width, tc.first, tc.rest)
+		got := Wrap(tc.text, tc.width, tc.first, tc.rest)
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("wrap(%q, %d, %q, %q) = %q, want %q", tc.text, tc.width, tc.first, tc.rest, got, tc.want)
+			t.Errorf("Wrap(%q, %d, %q, %q) = %q, want %q", tc.text, tc.width, tc.first, tc.rest, got, tc.want)
 		}
 	}
 }

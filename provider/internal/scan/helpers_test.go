@@ -144,7 +144,7 @@ func (e *scanEnv) push(t testing.TB, repo, tag string) name.Digest {
 // pushIndex writes a two-platform index and returns its digest and the platforms' digests.
 func (e *scanEnv) pushIndex(t testing.TB, repo, tag string) (name.Digest, []name.Digest) {
 	t.Helper()
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
 	if err != nil {
 		t.Fatal(err)

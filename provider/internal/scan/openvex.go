@@ -284,11 +284,22 @@ func isImageProduct(id string, subject Subject) bool {
 	if ru := p.qualifiers.Get("repository_url"); ru != "" {
 		ru = strings.TrimSuffix(strings.ToLower(ru), "/")
 		repo := strings.ToLower(subject.Repository)
-		if ru != repo && !(strings.HasPrefix(repo, "docker.io/") && (ru == "index.docker.io/"+strings.TrimPrefix(repo, "docker.io/") || ru == strings.TrimPrefix(strings.TrimPrefix(repo, "docker.io/"), "library/"))) {
+		if ru != repo && !dockerHubAlias(ru, repo) {
 			return false
 		}
 	}
 	return true
+}
+
+// dockerHubAlias reports whether the purl repository_url ru names the Docker Hub repository
+// repo ("docker.io/…") in another spelling: index.docker.io/…, or without the registry (and
+// without library/ for official images).
+func dockerHubAlias(ru, repo string) bool {
+	path, ok := strings.CutPrefix(repo, "docker.io/")
+	if !ok {
+		return false
+	}
+	return ru == "index.docker.io/"+path || ru == strings.TrimPrefix(path, "library/")
 }
 
 // packageMatches reports whether a purl (or a bare package name) names the finding's package:

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
+)
+
+const predicateCosignVuln = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+// scanReport is a Trivy JSON report of about 20 KB: 34 findings over OS and language
+// packages, as `trivy image --format json` writes them.
+func scanReport() []byte {
+	sev := []string{"LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN"}
+	vulns := make([]map[string]any, 0, 34)
+	for i := range 34 {
+		pkg := "pkg" + strconv.Itoa(i%17)
+		vulns = append(vulns, map[string]any{
+			"VulnerabilityID": fmt.Sprintf("CVE-2024-%05d", 1000+i), "VendorIDs": []string{fmt.Sprintf("ALPINE-%d", 5000+i)},
+			"PkgName": pkg, "PkgIdentifier": map[string]any{"PURL": "pkg:apk/alpine/" + pkg + "@1." + strconv.Itoa(i) + ".0-r0?arch=x86_64&distro=3.20.3"},
+			"InstalledVersion": "1." + strconv.Itoa(i) + ".0-r0", "FixedVersion": "1." + strconv.Itoa(i) + ".1-r0", "Status": "fixed",
+			"Severity": sev[i%len(sev)], "SeveritySource": "nvd",
+			"PrimaryURL":  "https://avd.aquasec.com/nvd/cve-2024-" + strconv.Itoa(1000+i),
+			"Title":       "a flaw in " + pkg + " allows a remote attacker to cause a denial of service",
+			"Description": "A flaw was found in " + pkg + ". A crafted input can cause an out-of-bounds read, leading to a crash or information disclosure in applications that parse untrusted data with it.",
+		})
+	}
+	b, _ := json.Marshal(map[string]any{"SchemaVersion": 2, "ArtifactName": "bench/app", "ArtifactType": "container_image",
+		"Results": []any{map[string]any{"Target": "bench/app (alpine 3.20.3)", "Class": "os-pkgs", "Type": "alpine", "Vulnerabilities": vulns}}})
+	return b
+}
+
+// runScan pushes f.scanN images, each with one cosign vuln attestation (the ~20 KB Trivy
+// report) signed by the scanner authority bench-trivy, and measures /v1/scan on a provider
+// with that scanner: cold batch 100 from 1 and 8 clients, warm (the same keys again), then a
+// growth run to f.scanGrow distinct images on a fresh provider.
+func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) error, logf func(string, ...any), stderr io.Writer) error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		return err
+	}
+	pub := filepath.Join(e.dir, "trivy.pub")
+	if err := os.WriteFile(pub, pemBytes, 0o600); err != nil {
+		return err
+	}
+	report := scanReport()
+	pred, err := json.Marshal(map[string]any{
+		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
+		"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy@v0.58.1", "version": "0.58.1",
+			"db": map[string]any{"uri": "", "version": ""}, "result": json.RawMessage(report)},
+		"metadata": map[string]any{"scanStartedOn": time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339),
+			"scanFinishedOn": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)},
+	})
+	if err != nil {
+		return err
+	}
+	logf("pushing %d images over %d repositories, each with a signed cosign vuln attestation (Trivy report %d bytes)", f.scanN, f.verifyRepo, len(report))
+	start := time.Now()
+	keys, err := pushAttested(ctx, host, f.scanN, f.verifyRepo, sv, pred)
+	if err != nil {
+		return err
+	}
+	logf("pushed and attested %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
+
+	e.scan = config.Scan{Scanners: []config.Authority{{Name: "bench-trivy", Key: &config.Key{File: pub}}}}
+	defer func() { e.scan = config.Scan{} }()
+	p, err := e.start(ctx, f.provider, stderr, nil)
+	if err != nil {
+		return err
+	}
+	next := 0
+	for _, s := range []struct{ b, c, n int }{{100, 1, f.coldKeys}, {100, 8, f.coldKeys}} {
+		cold := keys[next : next+s.n]
+		next += s.n
+		for _, phase := range []string{"cold", "warm"} {
+			rounds := 1
+			if phase == "warm" {
+				rounds = f.warmRounds
+			}
+			l, err := p.scenario(ctx, "scan", phase, s.b, s.c, cold, rounds)
+			if err != nil {
+				p.stop()
+				return err
+			}
+			if err := emit(l); err != nil {
+				p.stop()
+				return err
+			}
+		}
+	}
+	p.stop()
+	if f.scanGrow <= 0 {
+		return nil
+	}
+	p, err = e.start(ctx, f.provider, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	return p.growth(ctx, "scan", keys[:f.scanGrow], emit, func(*Line) {})
+}
+
+// pushAttested writes n images over repos repositories (bench/scan/rNNN:tNNNNNN) sharing one
+// config and layer, each with predicate attested by sv in cosign's tag scheme (.att).
+func pushAttested(ctx context.Context, host string, n, repos int, sv signature.Signer, predicate json.RawMessage) ([]string, error) {
+	base, err := random.Image(256, 1)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, n)
+	var nextI atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(nextI.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				ref := fmt.Sprintf("%s/bench/scan/r%03d:t%06d", host, i%max(repos, 1), i)
+				tag, err := name.NewTag(ref)
+				if err != nil {
+					errs <- err
+					return
+				}
+				img := mutate.Annotations(base, map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
+				if err := pusher.Push(ctx, tag, img); err != nil {
+					errs <- fmt.Errorf("pushing %s: %w", tag, err)
+					return
+				}
+				h, err := img.Digest()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := signing.Attest(tag.Context().Digest(h.String()), sv, predicateCosignVuln, predicate); err != nil {
+					errs <- fmt.Errorf("attesting %s: %w", tag, err)
+					return
+				}
+				keys[i] = tag.String()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
