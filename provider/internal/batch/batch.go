@@ -22,7 +22,10 @@ import (
 
 // Pool bounds the registry loads in flight across all batches.
 type Pool struct {
-	sem      chan struct{}
+	sem chan struct{}
+	// hosts: per registry host, the tokens of its share of the workers (see DoFor).
+	hostMu   sync.Mutex
+	hosts    map[string]chan struct{}
 	inflight prometheus.Gauge
 	queued   prometheus.Gauge
 }
@@ -33,7 +36,8 @@ func NewPool(workers int, reg prometheus.Registerer) (*Pool, error) {
 		return nil, fmt.Errorf("batch: workers must be > 0, got %d", workers)
 	}
 	p := &Pool{
-		sem: make(chan struct{}, workers),
+		sem:   make(chan struct{}, workers),
+		hosts: map[string]chan struct{}{},
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "imagetrust_lookups_in_flight",
 			Help: "Lookups running on the shared worker pool.",
@@ -98,6 +102,30 @@ func (p *Pool) Do(ctx context.Context, fn func() error) error {
 		<-p.sem
 	}()
 	return fn()
+}
+
+// HostShare is how many workers of the pool one registry host may hold at once: a quarter of
+// the pool, and at least 4 (the whole of a pool of 4 or fewer workers). A registry that hangs
+// parks at most its share; the other workers go on serving the other registries.
+func (p *Pool) HostShare() int { return max(cap(p.sem)/4, min(cap(p.sem), 4)) }
+
+// DoFor is Do for a load against registry host: it first waits, holding no worker, for one of
+// the host's HostShare tokens, so no worker ever waits on a host.
+func (p *Pool) DoFor(ctx context.Context, host string, fn func() error) error {
+	p.hostMu.Lock()
+	tok := p.hosts[host]
+	if tok == nil {
+		tok = make(chan struct{}, p.HostShare())
+		p.hosts[host] = tok
+	}
+	p.hostMu.Unlock()
+	select {
+	case tok <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("no free worker for registry %s (it holds its share of %d): %w", host, cap(tok), context.Cause(ctx))
+	}
+	defer func() { <-tok }()
+	return p.Do(ctx, fn)
 }
 
 // Margin is how much earlier than a deadline the lookups stop, when remaining is left until

@@ -230,7 +230,7 @@ func (p *Pipeline[V]) load(ctx context.Context, ref imageref.Ref) (V, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.o.LoadTimeout)
 	defer cancel()
 	var v V
-	err := p.o.Pool.Do(ctx, func() (err error) {
+	err := p.o.Pool.DoFor(ctx, strings.ToLower(ref.Domain), func() (err error) {
 		v, err = p.o.Load(ctx, ref)
 		return err
 	})

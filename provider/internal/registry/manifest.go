@@ -16,6 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // TooLargeError reports something read from a registry that exceeded its cap. It is the
@@ -26,8 +28,11 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("%s is larger than %d bytes", e.What, e.Max)
+	return e.Class().Message(fmt.Sprintf("%s is larger than %d bytes", e.What, e.Max))
 }
+
+// Class is wire.ClassLimitExceeded: a content-induced failure failOpen never admits.
+func (e *TooLargeError) Class() wire.Class { return wire.ClassLimitExceeded }
 
 // manifestAccept is every manifest and index media type, as go-containerregistry's remote.Head
 // and remote.Get ask for them (so a registry answers with the same manifest, and digest, as
@@ -58,7 +63,7 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if byDigest && !strings.HasPrefix(reference, "sha256:") {
 		return nil, fmt.Errorf("manifest %s: only sha256 digests can be checked", reference)
 	}
-	resp, _, err := c.manifestRequest(ctx, repo, http.MethodGet, reference)
+	resp, _, err := c.manifestRequest(withBodyCap(ctx, limit+1), repo, http.MethodGet, reference)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +87,11 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if byDigest && got.String() != reference {
 		return nil, fmt.Errorf("manifest %s: content digest is %s", reference, got)
 	}
-	return &Manifest{Raw: buf.Bytes(), MediaType: types.MediaType(resp.Header.Get("Content-Type")), Digest: got}, nil
+	mt, err := headerMediaType(resp.Header)
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{Raw: buf.Bytes(), MediaType: mt, Digest: got}, nil
 }
 
 // HeadManifest HEADs the manifest reference (a tag, or a digest "sha256:…") of repo and returns
@@ -95,7 +104,10 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 		return nil, err
 	}
 	defer resp.Body.Close()
-	mt := resp.Header.Get("Content-Type")
+	mt, err := headerMediaType(resp.Header)
+	if err != nil {
+		return nil, err
+	}
 	if mt == "" {
 		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Type", u)
 	}
@@ -113,7 +125,7 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 	if resp.ContentLength < 0 {
 		return nil, fmt.Errorf("HEAD %s: the registry sent no Content-Length", u)
 	}
-	return &v1.Descriptor{Digest: d, Size: resp.ContentLength, MediaType: types.MediaType(mt)}, nil
+	return &v1.Descriptor{Digest: d, Size: resp.ContentLength, MediaType: mt}, nil
 }
 
 // manifestRequest sends method to /v2/<repo>/manifests/<reference> through repo's transport and

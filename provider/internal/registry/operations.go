@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,10 +70,14 @@ func (c *Client) Head(ctx context.Context, ref imageref.Ref) (*Descriptor, error
 }
 
 // Manifest GETs the manifest reference (a tag such as sha256-<hex>.sig, or a digest) in ref's
-// repository, from the mirrors in order, then the origin. A manifest larger than limit is a
-// *TooLargeError; by digest, the content must hash to it.
+// repository: by digest from the mirrors in order, then the origin; by tag from the mirrors
+// trusted for tags, then the origin (a mirror could otherwise hide or replace signature tags).
+// A manifest larger than limit is a *TooLargeError; by digest, the content must hash to it.
 func (c *Client) Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*Manifest, error) {
 	targets, err := c.ContentTargets(ref)
+	if !strings.Contains(reference, ":") {
+		targets, err = c.TagTargets(ref)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, lim
 	}
 	var out []byte
 	err = c.each(ctx, ref, targets, "blob", func(ctx context.Context, repo name.Repository) error {
-		opts, err := c.Remote(ctx, repo)
+		opts, err := c.Remote(withBodyCap(ctx, limit+1), repo)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,6 +212,8 @@ type guardedDialer struct {
 	p        *hostPolicy
 	d        net.Dialer
 	resolver *net.Resolver
+	// dial connects to an address the guard allowed (nil: d.DialContext).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -237,21 +238,17 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	}
 	var last error
 	for _, a := range addrs {
-		c, err := g.d.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		dial := g.d.DialContext
+		if g.dial != nil {
+			dial = g.dial
+		}
+		c, err := dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
 		if err == nil {
 			return c, nil
 		}
 		last = err
 	}
 	return nil, last
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func isPublic(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() &&
-		!a.IsLinkLocalUnicast() && !cgnat.Contains(a)
 }
 
 // newBaseTransport is the shared, tuned transport: keep-alive, enough idle connections per
@@ -294,6 +291,9 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		label = "other" // token realms, CDNs: bounded label cardinality
 	}
+	if err := spend(req); err != nil {
+		return nil, err
+	}
 	resp, err := c.next.RoundTrip(req)
 	code := "error"
 	if err == nil {
@@ -304,7 +304,8 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c.resps.WithLabelValues(label, req.Method, code).Inc()
 	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
-		resp.Body = &drainingBody{ReadCloser: resp.Body}
+		limit := responseCap(req)
+		resp.Body = &drainingBody{ReadCloser: &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}}
 	}
 	return resp, err
 }

@@ -23,7 +23,8 @@ func fatal(err error) bool {
 	var ue *registry.UnavailableError
 	var de *registry.DeniedError
 	var na *registry.NotAllowedError
-	return errors.As(err, &ue) || errors.As(err, &de) || errors.As(err, &na) ||
+	var be *registry.BudgetError
+	return errors.As(err, &ue) || errors.As(err, &be) || errors.As(err, &de) || errors.As(err, &na) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
@@ -47,8 +48,14 @@ func (p *partial) reject(kind, format string, args ...any) {
 	p.rejected = append(p.rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
 }
 
+// MaxKeyRequests is the default registry request budget of one key: far above what an image with
+// dozens of platforms and authorities needs, far below what an index with thousands of
+// platforms would cost. A key over it is answered "limit exceeded:".
+const MaxKeyRequests = 1024
+
 // Lookup verifies one parsed reference.
 func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	ctx = registry.WithRequestBudget(ctx, s.lim.Requests)
 	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
 	auths := s.applicable(ref)
 

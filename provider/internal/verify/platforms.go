@@ -54,67 +54,54 @@ func (s *Service) verifyPlatforms(ctx context.Context, ref imageref.Ref, auths [
 	if len(vp) == 0 {
 		return nil
 	}
-	type res struct {
-		names map[string]bool
-		err   error
+	out := make([]platformResult, len(v.Platforms))
+	// A bounded number of workers checks the platforms; the first error (a registry failure,
+	// or the key's request budget spent) stops the rest.
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		firstErr error
+		once     sync.Once
+	)
+	for range min(maxPlatformWorkers, len(v.Platforms)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if out[i] = s.platformSigners(ctx, ref, vp, v.Platforms[i].Digest); out[i].err != nil {
+					once.Do(func() { firstErr = out[i].err; cancel() })
+				}
+			}
+		}()
 	}
-	out := make([]res, len(v.Platforms))
-	var wg sync.WaitGroup
+feed:
 	for i := range v.Platforms {
 		pl := v.Platforms[i]
 		if pl.OS == "unknown" && pl.Architecture == "unknown" {
 			continue // build attestation manifests, not runnable platforms
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h, err := v1.NewHash(pl.Digest)
-			if err != nil {
-				out[i].err = err
-				return
-			}
-			var sp, rp partial
-			var iwg sync.WaitGroup
-			if sa := filter(vp, func(a *authority) bool { return a.cosign }); len(sa) > 0 {
-				iwg.Add(1)
-				go func() { defer iwg.Done(); s.signatures(ctx, ref, h, sa, &sp) }()
-			}
-			if ra := filter(vp, func(a *authority) bool { return a.bundle }); len(ra) > 0 {
-				iwg.Add(1)
-				go func() { defer iwg.Done(); s.referrers(ctx, ref, h, ra, &rp) }()
-			}
-			iwg.Wait()
-			if sp.err != nil {
-				out[i].err = sp.err
-				return
-			}
-			if rp.err != nil {
-				out[i].err = rp.err
-				return
-			}
-			names := map[string]bool{}
-			for _, sig := range sp.sigs {
-				names[sig.Authority] = true
-			}
-			for _, st := range rp.stmts {
-				if st.st.PredicateType == cosignSignPredicate {
-					for _, sig := range st.sigs {
-						names[sig.Authority] = true
-					}
-				}
-			}
-			out[i].names = names
-		}()
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
+	close(next)
 	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return err // the endpoint deadline came first: no verdict for the platforms left
+	}
+	if firstErr != nil {
+		return firstErr
+	}
 	missing := map[string]string{}
 	for i := range v.Platforms {
 		pl := &v.Platforms[i]
 		if pl.OS == "unknown" && pl.Architecture == "unknown" {
 			continue
-		}
-		if out[i].err != nil {
-			return out[i].err
 		}
 		for _, a := range vp {
 			if out[i].names[a.name] {
@@ -137,6 +124,53 @@ func (s *Service) verifyPlatforms(ctx context.Context, ref imageref.Ref, auths [
 	}
 	v.Signatures = kept
 	return nil
+}
+
+// maxPlatformWorkers bounds the platforms of one key checked at once (each runs at most two
+// lookups: signature tag and referrers).
+const maxPlatformWorkers = 8
+
+type platformResult struct {
+	names map[string]bool
+	err   error
+}
+
+// platformSigners returns the names of the authorities in vp whose signature the platform
+// manifest digest carries.
+func (s *Service) platformSigners(ctx context.Context, ref imageref.Ref, vp []*authority, digest string) platformResult {
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return platformResult{err: err}
+	}
+	var sp, rp partial
+	var iwg sync.WaitGroup
+	if sa := filter(vp, func(a *authority) bool { return a.cosign }); len(sa) > 0 {
+		iwg.Add(1)
+		go func() { defer iwg.Done(); s.signatures(ctx, ref, h, sa, &sp) }()
+	}
+	if ra := filter(vp, func(a *authority) bool { return a.bundle }); len(ra) > 0 {
+		iwg.Add(1)
+		go func() { defer iwg.Done(); s.referrers(ctx, ref, h, ra, &rp) }()
+	}
+	iwg.Wait()
+	if sp.err != nil {
+		return platformResult{err: sp.err}
+	}
+	if rp.err != nil {
+		return platformResult{err: rp.err}
+	}
+	names := map[string]bool{}
+	for _, sig := range sp.sigs {
+		names[sig.Authority] = true
+	}
+	for _, st := range rp.stmts {
+		if st.st.PredicateType == cosignSignPredicate {
+			for _, sig := range st.sigs {
+				names[sig.Authority] = true
+			}
+		}
+	}
+	return platformResult{names: names}
 }
 
 func platformString(p Platform) string {

@@ -36,6 +36,9 @@ type Limits struct {
 	PayloadBytes int64
 	// AttestationBytes: a DSSE envelope or Sigstore bundle (default 4 MiB).
 	AttestationBytes int64
+	// Requests: registry requests one key may send (default MaxKeyRequests); a key over it is
+	// answered "limit exceeded:".
+	Requests int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -53,6 +56,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AttestationBytes <= 0 {
 		l.AttestationBytes = 4 << 20
+	}
+	if l.Requests <= 0 {
+		l.Requests = MaxKeyRequests
 	}
 	return l
 }

@@ -22,6 +22,10 @@ const (
 	ClassNotFound Class = "not found"
 	// ClassDenied: the registry refused the provider's credentials.
 	ClassDenied Class = "denied"
+	// ClassLimitExceeded: what the registry served for the key exceeded one of the provider's
+	// caps (a response, manifest or blob larger than its byte cap, more requests or platforms
+	// than a key's budget). The registry's content, not an outage: never transient.
+	ClassLimitExceeded Class = "limit exceeded"
 	// ClassUnavailable: the registry gave no usable answer (5xx, 429, connection errors).
 	ClassUnavailable Class = "unavailable"
 	// ClassTimedOut: no answer within the deadline.
@@ -29,7 +33,7 @@ const (
 )
 
 // Classes lists every class.
-var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassUnavailable, ClassTimedOut}
+var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassLimitExceeded, ClassUnavailable, ClassTimedOut}
 
 // Prefix is how a message of this class starts: the class and ": ".
 func (c Class) Prefix() string { return string(c) + ": " }

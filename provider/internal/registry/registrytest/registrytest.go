@@ -26,6 +26,7 @@ type Registry struct {
 	counts map[string]int // "METHOD kind" → n, kind: ping, manifests, blobs, tags, other
 
 	hang     atomic.Value // func(*http.Request) bool
+	hostile  atomic.Value // Behaviour
 	fail     atomic.Int64 // HTTP status to answer every /v2/ request with (0: off)
 	release  chan struct{}
 	gate     atomic.Value // func(*http.Request): called before a manifest request is served
@@ -61,6 +62,7 @@ func start(serve func(*httptest.Server), scheme string, opts []Option) *Registry
 		o(r)
 	}
 	r.hang.Store(func(*http.Request) bool { return false })
+	r.hostile.Store(Behaviour{})
 	r.gate.Store(func(*http.Request) {})
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	r.Server = httptest.NewUnstartedServer(r.wrap(inner))
@@ -133,6 +135,10 @@ func (r *Registry) wrap(next http.Handler) http.Handler {
 			}
 			return
 		}
+		if b := r.hostile.Load().(Behaviour); b.h != nil && b.match(req) {
+			b.h.ServeHTTP(w, req)
+			return
+		}
 		if k == "manifests" {
 			r.gate.Load().(func(*http.Request))(req)
 		}
@@ -191,6 +197,7 @@ func (r *Registry) HangRepo(repo string) {
 // Unhang releases hanging requests and stops hanging new ones.
 func (r *Registry) Unhang() {
 	r.hang.Store(func(*http.Request) bool { return false })
+	r.hostile.Store(Behaviour{})
 	r.mu.Lock()
 	close(r.release)
 	r.release = make(chan struct{})

@@ -1,0 +1,112 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
+)
+
+// rawIndex is an index manifest pushed as bytes.
+type rawIndex []byte
+
+func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
+func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+
+// TestHugeIndexIsRejectedWithinBudget verifies a legal index of 17,000 platforms (under the
+// 4 MiB index cap) for an authority with verifyPlatforms: the platforms are checked by a
+// bounded number of goroutines, the key stops at its request budget and is answered
+// "limit exceeded:" — not "timed out:", which failOpen would admit.
+func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
+	e := newEnv(t)
+	k := newKey(t, "ecdsa")
+	strict := keyAuthorityCfg("all-platforms", k)
+	strict.VerifyPlatforms = true
+	s := newService(t, e, strict)
+	// The loopback registry decodes every manifest of the repository (the 3.6 MB index
+	// included) on each referrers request; a smaller budget keeps the test quick and
+	// exercises the same bound.
+	const budget = 96
+	s.lim.Requests = budget
+
+	// One real platform manifest listed 17,000 times (the registry checks that sub-manifests
+	// exist), each entry a different platform.
+	child := e.push(t, "bomb", "child")
+	cd, err := v1.NewHash(child.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const platforms = 17000
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for i := range platforms {
+		idx.Manifests = append(idx.Manifests, v1.Descriptor{
+			MediaType: types.DockerManifestSchema2, Size: 1, Digest: cd,
+			Platform: &v1.Platform{OS: "linux", Architecture: fmt.Sprintf("arch%d", i)},
+		})
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(e.host + "/bomb:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(tag, rawIndex(raw)); err != nil {
+		t.Fatalf("pushing the %d-byte index: %v", len(raw), err)
+	}
+	e.resetRequests()
+
+	base := runtime.NumGoroutine()
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	items := s.Verify(context.Background(), []string{tag.String()})
+	close(stop)
+	wg.Wait()
+
+	total := 0
+	for _, n := range e.resetRequests() {
+		total += n
+	}
+	t.Logf("index %d bytes, %d platforms: %d registry requests, goroutines %d before, peak %d; answer %q",
+		len(raw), platforms, total, base, peak.Load(), items[0].Error)
+	if c, ok := wire.ClassOf(items[0].Error); !ok || c != wire.ClassLimitExceeded || c.Transient() {
+		t.Errorf("error = %q, want a %q error (not transient)", items[0].Error, wire.ClassLimitExceeded)
+	}
+	if !strings.Contains(items[0].Error, fmt.Sprint(budget)) {
+		t.Errorf("error = %q, want the budget %d named", items[0].Error, budget)
+	}
+	if total > budget+16 {
+		t.Errorf("registry requests = %d, want at most the budget %d (+16 for the key's own reads)", total, budget)
+	}
+	if extra := peak.Load() - int64(base); extra > 200 {
+		t.Errorf("goroutines peaked %d above the %d before, want at most 200", extra, base)
+	}
+}
