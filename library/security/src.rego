@@ -56,8 +56,8 @@ violation contains {"msg": msg} if {
 	some msg in review.violations(config_problems)
 }
 
-violation contains {"msg": review.message(c, msg)} if {
-	some [c, msg] in _container_violations
+violation contains {"msg": msg} if {
+	some msg in review.messages(_container_violations)
 }
 
 _container_violations contains [c, msg] if {
