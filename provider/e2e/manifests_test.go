@@ -75,10 +75,11 @@ func TestManifestConfig(t *testing.T) {
 		"/v1/resolve": cfg.Endpoints.Resolve.Deadline.D(),
 		"/v1/mutate":  cfg.Endpoints.Mutate.Deadline.D(),
 		"/v1/verify":  cfg.Endpoints.Verify.Deadline.D(),
+		"/v1/scan":    cfg.Scan.Deadline.D(),
 	}
 	providers := readDocs(t, filepath.Join(repoRoot, "manifests/components/providers/providers.yaml"))
-	if len(providers) != 3 {
-		t.Fatalf("providers.yaml has %d objects, want 3", len(providers))
+	if len(providers) != len(deadlines) {
+		t.Fatalf("providers.yaml has %d objects, want %d", len(providers), len(deadlines))
 	}
 	for _, p := range providers {
 		url, _, _ := unstructured.NestedString(p.Object, "spec", "url")
