@@ -13,12 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -144,27 +140,7 @@ func (e *scanEnv) push(t testing.TB, repo, tag string) name.Digest {
 // pushIndex writes a two-platform index and returns its digest and the platforms' digests.
 func (e *scanEnv) pushIndex(t testing.TB, repo, tag string) (name.Digest, []name.Digest) {
 	t.Helper()
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kids []name.Digest
-	for _, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
-		img, err := random.Image(128, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl := p
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
-		d, _ := img.Digest()
-		kids = append(kids, tr.Context().Digest(d.String()))
-	}
-	if err := remote.WriteIndex(tr, idx); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := idx.Digest()
-	return tr.Context().Digest(d.String()), kids
+	return registrytest.PushIndex(t, e.host, repo, tag)
 }
 
 // cosignVulnPredicate wraps a scanner report into cosign's vuln predicate finished at t.

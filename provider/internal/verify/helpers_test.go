@@ -29,8 +29,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -48,6 +46,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 )
 
 // env is a loopback registry (referrers API on) and the provider's registry client for it.
@@ -139,28 +138,7 @@ func (e *env) push(t testing.TB, repo, tag string) name.Digest {
 // digest and the platform manifest digests.
 func (e *env) pushIndex(t testing.TB, repo, tag string) (name.Digest, []name.Digest) {
 	t.Helper()
-	var idx v1.ImageIndex = empty.Index
-	idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
-	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kids []name.Digest
-	for _, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
-		img, err := random.Image(128, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl := p
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
-		d, _ := img.Digest()
-		kids = append(kids, tr.Context().Digest(d.String()))
-	}
-	if err := remote.WriteIndex(tr, idx); err != nil {
-		t.Fatalf("remote.WriteIndex() = %v", err)
-	}
-	d, _ := idx.Digest()
-	return tr.Context().Digest(d.String()), kids
+	return registrytest.PushIndex(t, e.host, repo, tag)
 }
 
 // keyPair is a signing key and its public key PEM file.
