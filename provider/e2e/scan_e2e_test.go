@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -72,22 +70,7 @@ func (s *stack) setupScan() string {
 	}
 	finished := time.Now().Add(-time.Minute).UTC()
 	for _, ref := range []string{scanVulnerable, scanClean, scanIgnored} {
-		img, err := random.Image(512, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(s.regHost+"/"+ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatalf("pushing %s: %v", tag, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.digests[ref] = d
+		s.pushRandom(ref, 1)
 		pred, err := json.Marshal(map[string]any{
 			"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
 			"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy@v0.58.1", "version": "0.58.1",

@@ -584,23 +584,31 @@ func (s *stack) startRegistry(images ...string) {
 	s.regHost = strings.TrimPrefix(s.registry.URL, "http://")
 	s.digests = map[string]v1.Hash{}
 	for i, ref := range images {
-		img, err := random.Image(512, 1+int64(i%2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(s.regHost+"/"+ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatalf("pushing %s: %v", tag, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.digests[ref] = d
+		s.pushRandom(ref, 1+int64(i%2))
 	}
+}
+
+// pushRandom pushes a random image of layers layers as ref to the test registry and records its
+// digest in s.digests.
+func (s *stack) pushRandom(ref string, layers int64) v1.Hash {
+	t := s.t
+	img, err := random.Image(512, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(s.regHost+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatalf("pushing %s: %v", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.digests[ref] = d
+	return d
 }
 
 // buildProvider builds provider/cmd/imagetrust-provider from this repository. It runs in its own
