@@ -15,6 +15,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -46,6 +47,8 @@ type Options struct {
 	OnReload func(error)
 	// RegistryTLS is the TLS configuration for registry connections (optional: extra root CAs).
 	RegistryTLS *tls.Config
+	// Keychain adds registry credentials after the configured ones (optional; registry.Options).
+	Keychain authn.Keychain
 }
 
 // Provider is an assembled provider; Runner.Run serves it until its context ends.
@@ -101,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Timeout:                cfg.Lookup.RegistryTimeout.D(),
 		TLSConfig:              o.RegistryTLS,
 		Registerer:             o.Metrics,
+		Keychain:               o.Keychain,
 	})
 	if err != nil {
 		return nil, err
