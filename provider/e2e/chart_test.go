@@ -183,7 +183,7 @@ func TestChartRender(t *testing.T) {
 		{"default values", nil,
 			"Assign×7 Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 NetworkPolicy×1 PodDisruptionBudget×1 Provider×4 Role×1 RoleBinding×1 Secret×1 Service×1 ServiceAccount×1"},
 		{"full values", fullValues(t),
-			"Assign×7 ConfigMap×2 ConstraintTemplate×4 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×4 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
+			"Assign×7 ClusterRole×2 ClusterRoleBinding×2 ConfigMap×2 ConstraintTemplate×4 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×4 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
 		{"mutation, PDB and NetworkPolicy off, no pull secrets", []string{"--set", "mutation.enabled=false", "--set", "podDisruptionBudget.enabled=false",
 			"--set", "networkPolicy.enabled=false", "--set", "registryAuth.pullSecrets=null"},
 			"Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 Provider×4 Secret×1 Service×1 ServiceAccount×1"},

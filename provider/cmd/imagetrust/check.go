@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/imagetrust/imagetrust/provider/internal/check"
 	"github.com/imagetrust/imagetrust/provider/internal/manifests"
 )
@@ -134,7 +136,7 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 			return incomplete(derr)
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
-		prov, err = check.InProcessProviders(ctx, check.InProcessOptions{ConfigFile: *providerConfig, WorkDir: dir, Timeout: *timeout})
+		prov, err = check.InProcessProviders(ctx, check.InProcessOptions{ConfigFile: *providerConfig, WorkDir: dir, Timeout: *timeout, Keychain: authn.DefaultKeychain})
 	}
 	if err != nil {
 		return incomplete(err)

@@ -19,6 +19,8 @@ type Config struct {
 	Registries  []Registry  `json:"registries"`
 	Authorities []Authority `json:"authorities,omitempty"`
 	Scan        Scan        `json:"scan"`
+	// Attestations bounds POST /v1/attestations (attestations.go).
+	Attestations Attestations `json:"attestations"`
 }
 
 // Server holds listen addresses, TLS files and request limits.

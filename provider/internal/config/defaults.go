@@ -71,6 +71,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Cache.TTL, DefaultCacheTTL)
 	setDur(&c.Cache.NotFoundTTL, DefaultCacheNotFoundTTL)
 	c.Scan.applyDefaults()
+	c.Attestations.applyDefaults()
 
 	for i := range c.Registries {
 		r := &c.Registries[i]

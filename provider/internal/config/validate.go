@@ -128,6 +128,7 @@ func (c *Config) Validate() error {
 
 	add(c.validateAuthorities())
 	add(c.validateScan())
+	add(c.validateAttestations())
 	return errors.Join(errs...)
 }
 

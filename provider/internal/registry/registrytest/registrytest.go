@@ -33,6 +33,7 @@ type Registry struct {
 	active   atomic.Int32
 	peak     atomic.Int32
 	conns    atomic.Int64 // connections accepted
+	latency  atomic.Int64 // nanoseconds added before every request (latency.go)
 	user     string
 	password string
 	inner    http.Handler // the registry itself (Next)
@@ -113,6 +114,7 @@ func (r *Registry) wrap(next http.Handler) http.Handler {
 		r.mu.Lock()
 		r.counts[req.Method+" "+k]++
 		r.mu.Unlock()
+		r.delay(req)
 		if r.user != "" {
 			u, p, ok := req.BasicAuth()
 			if !ok || u != r.user || p != r.password {
