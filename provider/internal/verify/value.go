@@ -49,8 +49,14 @@ type Answer struct {
 	// Provenance lists every verified SLSA provenance statement (v0.2 or v1), one entry per
 	// statement content and authority.
 	Provenance []Provenance `json:"provenance"`
-	// Platforms of a multi-arch index (empty for a single-platform manifest).
+	// Platforms of a multi-arch index (empty for a single-platform manifest): the first
+	// Limits.Platforms of them.
 	Platforms []Platform `json:"platforms"`
+	// PlatformsTotal is how many platforms the index lists, PlatformsTruncated whether
+	// Platforms holds fewer (a policy must not take an unlisted platform as absent); both are
+	// left out for a single-platform image, platformsTruncated unless it is true.
+	PlatformsTotal     int  `json:"platformsTotal,omitempty"`
+	PlatformsTruncated bool `json:"platformsTruncated,omitempty"`
 	// TagDigest is what the written tag points at now ("" when the reference has no tag or the
 	// tag no longer exists). For name:tag@digest, compare it with Digest to detect drift.
 	TagDigest string `json:"tagDigest"`
