@@ -566,7 +566,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 		Scan:        e.scan,
 		Lookup:      e.lookup,
 	}
-	b, err := yaml.Marshal(cfg)
+	b, err := configYAML(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -1095,4 +1095,55 @@ func newSigner(dir, file string) (signature.SignerVerifier, string, error) {
 		return nil, "", err
 	}
 	return sv, pub, nil
+}
+
+// configYAML writes cfg without its zero fields: the provider fills them with its defaults, and
+// a provider binary built before a field existed (a baseline) still reads the file.
+func configYAML(cfg config.Config) ([]byte, error) {
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var m any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(pruneZero(m))
+}
+
+// pruneZero drops JSON zero values (0, "", null, empty objects and lists) from objects,
+// recursively; false stays (attestations: false differs from its default).
+func pruneZero(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			x = pruneZero(x)
+			if isZeroJSON(x) {
+				delete(t, k)
+				continue
+			}
+			t[k] = x
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = pruneZero(x)
+		}
+	}
+	return v
+}
+
+func isZeroJSON(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case float64:
+		return t == 0
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
 }
