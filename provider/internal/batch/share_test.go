@@ -70,7 +70,9 @@ func TestOneWorkerPoolCannotIsolate(t *testing.T) {
 	hang := make(chan struct{})
 	defer close(hang)
 	started := make(chan struct{})
-	go func() { _ = p.DoFor(context.Background(), "dead.example", func() error { close(started); <-hang; return nil }) }()
+	go func() {
+		_ = p.DoFor(context.Background(), "dead.example", func() error { close(started); <-hang; return nil })
+	}()
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
