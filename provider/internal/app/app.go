@@ -206,6 +206,7 @@ func newCache[V any](cfg *config.Config, name string, reg prometheus.Registerer)
 	return cache.New[V](cache.Options{
 		Name:        name,
 		MaxEntries:  cfg.Cache.MaxEntries,
+		MaxBytes:    cfg.Cache.MaxBytes,
 		TTL:         cfg.Cache.TTL.D(),
 		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
 		MaxStale:    cfg.Cache.MaxStale.D(),

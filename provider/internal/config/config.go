@@ -79,6 +79,10 @@ type Lookup struct {
 type Cache struct {
 	// MaxEntries bounds the cache (default 100000).
 	MaxEntries int `json:"maxEntries"`
+	// MaxBytes bounds the memory each endpoint's cache holds, estimated per entry (key,
+	// answer, bookkeeping); the least recently used answers are evicted beyond it (default
+	// 64 MiB, at least 1 MiB). Metric imagetrust_cache_bytes.
+	MaxBytes int64 `json:"maxBytes"`
 	// TTL of a successful answer (default 5m).
 	TTL Duration `json:"ttl"`
 	// NotFoundTTL of a "not found" / "not signed" answer (default 30s).

@@ -19,6 +19,8 @@ const (
 	DefaultPerRegistryConcurrency = 16
 	DefaultRegistryTimeout        = 2 * time.Second
 	DefaultCacheMaxEntries        = 100000
+	DefaultCacheMaxBytes          = 64 << 20
+	MinCacheMaxBytes              = 1 << 20
 	DefaultCacheTTL               = 5 * time.Minute
 	DefaultCacheNotFoundTTL       = 30 * time.Second
 	// DefaultUnsignedTTL: a cached verify answer with signed=false is looked up again after
@@ -68,6 +70,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Lookup.MaxPlatforms, DefaultMaxPlatforms)
 
 	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
+	setInt64(&c.Cache.MaxBytes, DefaultCacheMaxBytes)
 	setDur(&c.Cache.TTL, DefaultCacheTTL)
 	setDur(&c.Cache.NotFoundTTL, DefaultCacheNotFoundTTL)
 	c.Scan.applyDefaults()

@@ -75,6 +75,9 @@ func (c *Config) Validate() error {
 	if c.Cache.MaxEntries <= 0 {
 		add(fieldErr("cache.maxEntries", "%d must be positive", c.Cache.MaxEntries))
 	}
+	if c.Cache.MaxBytes < MinCacheMaxBytes {
+		add(fieldErr("cache.maxBytes", "%d is below the minimum %d (1 MiB)", c.Cache.MaxBytes, MinCacheMaxBytes))
+	}
 	add(positive("cache.ttl", c.Cache.TTL, 0))
 	if c.Cache.NotFoundTTL < 0 {
 		add(fieldErr("cache.notFoundTTL", "%v must not be negative", c.Cache.NotFoundTTL.D()))

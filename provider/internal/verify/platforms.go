@@ -179,7 +179,7 @@ func (s *Service) platformSigners(ctx context.Context, ref imageref.Ref, vp []*a
 		return platformResult{err: rp.err}
 	}
 	names := map[string]bool{}
-	for _, sig := range sp.sigs {
+	for _, sig := range append(sp.sigs, rp.sigs...) { // rp.sigs: cosign's OCI 1.1 signature referrers
 		names[sig.Authority] = true
 	}
 	for _, st := range rp.stmts {

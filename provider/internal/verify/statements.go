@@ -71,6 +71,7 @@ func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (
 		out.Rejected = append(out.Rejected, p.rejected...)
 		out.Artifacts = append(out.Artifacts, p.others...)
 	}
+	sortStatements(out)
 	return out, nil
 }
 
