@@ -200,7 +200,8 @@ func TestHostileRegistriesOverMTLS(t *testing.T) {
 	}
 
 	// /v1/verify: referrer bombs, oversized headers, a 20,000-platform index.
-	got, took = postKeys(t, lb, "/v1/verify", []string{k("healthy"), k("bomb"), k("nested"), k("headers"), k("platforms")})
+	missing := regs["healthy"].Host + "/team/app:missing"
+	got, took = postKeys(t, lb, "/v1/verify", []string{k("healthy"), k("bomb"), k("nested"), k("headers"), k("platforms"), missing})
 	t.Logf("POST /v1/verify answered in %v", took)
 	if took > deadline+time.Second {
 		t.Errorf("POST /v1/verify answered in %v, want within the %v deadline", took, deadline)
@@ -216,6 +217,17 @@ func TestHostileRegistriesOverMTLS(t *testing.T) {
 	}
 	if it := got[k("headers")]; !strings.HasPrefix(it.Error, "limit exceeded: registry response headers") {
 		t.Errorf("verify %s = %+v, want limit exceeded naming the response headers", k("headers"), it)
+	}
+	if it := got[missing]; !strings.HasPrefix(it.Error, "not found: ") {
+		t.Errorf("verify %s = %+v, want not found", missing, it)
+	}
+	// Final answers (not found, limit exceeded, invalid manifest) are cached: asked again, the
+	// provider answers them without a crash and the same way.
+	again, _ := postKeys(t, lb, "/v1/verify", []string{missing, k("headers"), k("nested")})
+	for key, it := range again {
+		if it.Error != got[key].Error {
+			t.Errorf("verify %s again = %q, want %q", key, it.Error, got[key].Error)
+		}
 	}
 	if it := got[k("platforms")]; it.Error != "" || json.Unmarshal(it.Value, &pv) != nil || len(pv.Platforms) != 64 || pv.PlatformsTotal != 20000 || !pv.PlatformsTruncated {
 		t.Errorf("verify %s (20,000 platforms) = %d platforms, total %d, truncated %v (error %q); want 64 of 20000, truncated",
