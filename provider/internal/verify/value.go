@@ -100,6 +100,7 @@ func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
 }
 
 // CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
+// A cached error ("not found:", "limit exceeded:") has no Value: 0.
 func (v *Value) CacheBytes() int {
 	if v == nil {
 		return 0
