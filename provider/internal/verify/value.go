@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
 )
 
 // Value is the /v1/verify answer for one key: the Answer, and Stale. Only facts proven by
@@ -26,9 +28,9 @@ type Value struct {
 	signed bool
 	// loadedAt is when the answer was computed (unsigned answers expire sooner).
 	loadedAt time.Time
-	// raw is the answer encoded by encoding/json with Stale false, set by compact; a Value
-	// with raw set has no Answer.
-	raw []byte
+	// packed is the answer encoded by encoding/json with Stale false, packed (see
+	// cache.Packer), set by compact; a Value with packed set has no Answer.
+	packed cache.Packed
 }
 
 // Answer holds the fields of a Value.
@@ -47,8 +49,14 @@ type Answer struct {
 	// Provenance lists every verified SLSA provenance statement (v0.2 or v1), one entry per
 	// statement content and authority.
 	Provenance []Provenance `json:"provenance"`
-	// Platforms of a multi-arch index (empty for a single-platform manifest).
+	// Platforms of a multi-arch index (empty for a single-platform manifest): the first
+	// Limits.Platforms of them.
 	Platforms []Platform `json:"platforms"`
+	// PlatformsTotal is how many platforms the index lists, PlatformsTruncated whether
+	// Platforms holds fewer (a policy must not take an unlisted platform as absent); both are
+	// left out for a single-platform image, platformsTruncated unless it is true.
+	PlatformsTotal     int  `json:"platformsTotal,omitempty"`
+	PlatformsTruncated bool `json:"platformsTruncated,omitempty"`
 	// TagDigest is what the written tag points at now ("" when the reference has no tag or the
 	// tag no longer exists). For name:tag@digest, compare it with Digest to detect drift.
 	TagDigest string `json:"tagDigest"`
@@ -72,8 +80,11 @@ func (v *Value) IsSigned() bool {
 // decoded answer). A batch of cached answers is then copied, not encoded again
 // (about half the CPU of a warm batch went to encoding), and a cached answer holds one pointer
 // to plain bytes instead of a tree of strings and slices for the garbage collector to walk.
-func (v *Value) compact() (*Value, error) {
-	if v.raw != nil {
+func (v *Value) compact() (*Value, error) { return v.compactWith(nil) }
+
+// compactWith is compact with the bytes packed by p (nil: not shared with other answers).
+func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
+	if !v.packed.IsZero() {
 		return v, nil
 	}
 	if v.Answer == nil {
@@ -85,26 +96,33 @@ func (v *Value) compact() (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, raw: raw}, nil
+	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, packed: p.Pack(raw)}, nil
+}
+
+// CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
+// A cached error ("not found:", "limit exceeded:") has no Value: 0.
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	return 80 + v.packed.Size()
 }
 
 // encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
 // last field of Value and omitted when false, so the stale form is the fresh form with the field
 // appended before the closing brace.
 func (v *Value) encoded() (json.RawMessage, error) {
-	raw := v.raw
-	if raw == nil {
+	if v.packed.IsZero() {
 		return json.Marshal(v)
 	}
-	if !v.Stale {
-		return raw, nil
+	raw, err := v.packed.Unpack() // a new slice: the stale form may extend it
+	if err != nil || !v.Stale {
+		return raw, err
 	}
 	if len(raw) == 0 || raw[len(raw)-1] != '}' {
 		return nil, errors.New("cached answer is not a JSON object")
 	}
-	out := make([]byte, 0, len(raw)+len(staleField))
-	out = append(out, raw[:len(raw)-1]...)
-	return append(out, staleField...), nil
+	return append(raw[:len(raw)-1], staleField...), nil
 }
 
 const staleField = `,"stale":true}`
