@@ -127,6 +127,7 @@ func (s *suite) declareTables() {
 		for _, p := range predicates {
 			rows = append(rows, attestationRow(p, f))
 		}
+		rows = append(rows, summaryRow(f), statementsRow(f))
 	}
 	s.m.section(tableAttestations, "`cosign attest --type`, format (ECDSA P-256 key)", rows...)
 	s.m.section(tableOther, "case", otherRows...)
