@@ -447,7 +447,14 @@ _container_violations contains [c, msg] if {
 	)
 }
 
-_describe_platforms(v) := sprintf("<%s>", [concat(", ", sort(platform_strings(v)))]) if {
+# A truncated list (the provider lists at most lookup.maxPlatforms platforms) proves only the
+# platforms it lists: one it does not list is denied, saying so.
+_describe_platforms(v) := sprintf(
+	"only the first %d of its %d platforms, <%s>: the provider's platform list is truncated, so the platform cannot be proven; raise the provider's lookup.maxPlatforms",
+	[count(v.platforms), v.platformsTotal, concat(", ", sort(platform_strings(v)))],
+) if {
+	object.get(v, "platformsTruncated", false) == true
+} else := sprintf("<%s>", [concat(", ", sort(platform_strings(v)))]) if {
 	count(platform_strings(v)) > 0
 } else := "no platform list (a single-platform image, not a multi-arch index)"
 

@@ -106,6 +106,11 @@ values := {
 	"r.io/amd64:1": object.union(good, {"platforms": [{"os": "linux", "architecture": "amd64", "digest": d_b}]}),
 	"r.io/single:1": object.union(good, {"platforms": []}),
 	"r.io/armv7:1": object.union(good, {"platforms": [{"os": "linux", "architecture": "arm", "variant": "v7", "digest": d_b}]}),
+	"r.io/truncated:1": object.union(good, {
+		"platforms": [{"os": "linux", "architecture": "amd64", "digest": d_b}],
+		"platformsTotal": 20000,
+		"platformsTruncated": true,
+	}),
 	concat("", ["r.io/pinned:1@", d_a]): good,
 	concat("", ["r.io/drift:1@", d_a]): object.union(good, {"tagDigest": d_b}),
 	concat("", ["r.io/gone:1@", d_a]): object.union(good, {"tagDigest": "", "tagError": "not found: tag gone:1 does not exist"}),
@@ -374,6 +379,11 @@ test_required_platform_missing if {
 test_required_platform_variant if {
 	msgs(["r.io/armv7:1"], {"requiredPlatforms": ["linux/arm/v6"]}) == {"container <c0> image <r.io/armv7:1> does not provide platform <linux/arm/v6>; found <linux/arm/v7>"}
 	msgs(["r.io/armv7:1"], {"requiredPlatforms": ["linux/arm"]}) == set()
+}
+
+test_truncated_platform_list_proves_only_listed_platforms if {
+	msgs(["r.io/truncated:1"], {"requiredPlatforms": ["linux/amd64"]}) == set()
+	msgs(["r.io/truncated:1"], {"requiredPlatforms": ["linux/arm64"]}) == {"container <c0> image <r.io/truncated:1> does not provide platform <linux/arm64>; found only the first 1 of its 20000 platforms, <linux/amd64>: the provider's platform list is truncated, so the platform cannot be proven; raise the provider's lookup.maxPlatforms"}
 }
 
 test_single_platform_image_has_no_platform_list if {

@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(),
 		MutateDeadline:  cfg.Endpoints.Mutate.Deadline.D(),
 		LoadTimeout:     cfg.LoadTimeout(),
+		MaxPlatforms:    cfg.Lookup.MaxPlatforms,
 	})
 	if err != nil {
 		return nil, err
@@ -141,6 +142,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
 		Cache:       vc,
 		UnsignedTTL: config.DefaultUnsignedTTL,
+		Limits:      verify.Limits{Platforms: cfg.Lookup.MaxPlatforms},
 		Registerer:  o.Metrics,
 	})
 	if err != nil {

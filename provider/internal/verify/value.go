@@ -49,8 +49,14 @@ type Answer struct {
 	// Provenance lists every verified SLSA provenance statement (v0.2 or v1), one entry per
 	// statement content and authority.
 	Provenance []Provenance `json:"provenance"`
-	// Platforms of a multi-arch index (empty for a single-platform manifest).
+	// Platforms of a multi-arch index (empty for a single-platform manifest): the first
+	// Limits.Platforms of them.
 	Platforms []Platform `json:"platforms"`
+	// PlatformsTotal is how many platforms the index lists, PlatformsTruncated whether
+	// Platforms holds fewer (a policy must not take an unlisted platform as absent); both are
+	// left out for a single-platform image, platformsTruncated unless it is true.
+	PlatformsTotal     int  `json:"platformsTotal,omitempty"`
+	PlatformsTruncated bool `json:"platformsTruncated,omitempty"`
 	// TagDigest is what the written tag points at now ("" when the reference has no tag or the
 	// tag no longer exists). For name:tag@digest, compare it with Digest to detect drift.
 	TagDigest string `json:"tagDigest"`
@@ -94,7 +100,13 @@ func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
 }
 
 // CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
-func (v *Value) CacheBytes() int { return 80 + v.packed.Size() }
+// A cached error ("not found:", "limit exceeded:") has no Value: 0.
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	return 80 + v.packed.Size()
+}
 
 // encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
 // last field of Value and omitted when false, so the stale form is the fresh form with the field
