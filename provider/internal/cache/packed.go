@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 )
 
@@ -26,7 +27,7 @@ type Packer struct {
 	maxShared int
 
 	mu     sync.RWMutex
-	ids    map[string]uint32 // shared piece → index in shared
+	ids    map[string]int // shared piece → index in shared
 	shared []string
 	seen   map[string]struct{} // pieces seen once, candidates for sharing (bounded)
 }
@@ -53,7 +54,7 @@ func NewPacker(maxShared int) *Packer {
 	if maxShared <= 0 {
 		maxShared = DefaultMaxShared
 	}
-	return &Packer{maxShared: maxShared, ids: map[string]uint32{}, seen: map[string]struct{}{}}
+	return &Packer{maxShared: maxShared, ids: map[string]int{}, seen: map[string]struct{}{}}
 }
 
 // Packed is a packed answer: Unpack returns its bytes. The zero Packed is empty (IsZero).
@@ -71,6 +72,9 @@ func (k Packed) Size() int { return cap(k.b) }
 // Len is the length of the unpacked answer.
 func (k Packed) Len() int {
 	n, _ := binary.Uvarint(k.b)
+	if n > math.MaxInt32 {
+		return 0 // never written by Pack
+	}
 	return int(n)
 }
 
@@ -92,14 +96,13 @@ func (p *Packer) Pack(b []byte) Packed {
 			out = binary.AppendUvarint(out, uint64(len(piece)))
 			continue
 		}
-		var id uint32
-		ok := false
+		id, ok := 0, false
 		if p != nil {
 			p.mu.RLock()
 			id, ok = p.ids[string(piece)]
 			p.mu.RUnlock()
 		}
-		if ok {
+		if ok && id >= 0 {
 			out = appendOp(out, opShared, uint64(id))
 		} else {
 			out = appendLiteral(out, piece)
@@ -128,7 +131,7 @@ func (p *Packer) learn(pieces []string) {
 		}
 		if _, ok := p.seen[s]; ok {
 			delete(p.seen, s)
-			p.ids[s] = uint32(len(p.shared))
+			p.ids[s] = len(p.shared)
 			p.shared = append(p.shared, s)
 			continue
 		}
