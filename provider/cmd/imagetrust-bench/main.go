@@ -420,6 +420,10 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		reg.Unhang()
 		p.stop()
 	}
+
+	if f.want("soak") {
+		return runSoak(ctx, f, env, stdout, stderr, logf)
+	}
 	return nil
 }
 

@@ -19,6 +19,8 @@ type Config struct {
 	Registries  []Registry  `json:"registries"`
 	Authorities []Authority `json:"authorities,omitempty"`
 	Scan        Scan        `json:"scan"`
+	// Attestations bounds POST /v1/attestations (attestations.go).
+	Attestations Attestations `json:"attestations"`
 }
 
 // Server holds listen addresses, TLS files and request limits.
@@ -71,6 +73,9 @@ type Lookup struct {
 	PerRegistryConcurrency int `json:"perRegistryConcurrency"`
 	// RegistryTimeout bounds one registry operation (default 2s).
 	RegistryTimeout Duration `json:"registryTimeout"`
+	// MaxPlatforms caps the platforms a /v1/resolve or /v1/verify answer lists for an index
+	// (default 256); the answer also carries platformsTotal and platformsTruncated.
+	MaxPlatforms int `json:"maxPlatforms"`
 }
 
 // Cache configures the answer cache.

@@ -54,6 +54,9 @@ type Options struct {
 	// CredentialRefresh is how often pull secrets and the docker config file are re-read
 	// (default 5m). A refresh that fails keeps the previous credentials.
 	CredentialRefresh time.Duration
+	// Keychain is consulted after pull secrets and the docker config file (optional; the CLIs
+	// pass authn.DefaultKeychain so docker credential helpers and credsStore work).
+	Keychain authn.Keychain
 }
 
 // Client is safe for concurrent use.
@@ -201,6 +204,9 @@ func keychain(ctx context.Context, o Options) (authn.Keychain, error) {
 			return nil, fmt.Errorf("registry: auth.dockerConfigFile %s: %w", f, err)
 		}
 		kcs = append(kcs, kc)
+	}
+	if o.Keychain != nil {
+		kcs = append(kcs, o.Keychain)
 	}
 	if len(kcs) == 0 {
 		return authn.NewMultiKeychain(), nil // anonymous

@@ -39,6 +39,9 @@ type Limits struct {
 	// Requests: registry requests one key may send (default MaxKeyRequests); a key over it is
 	// answered "limit exceeded:".
 	Requests int64
+	// Platforms an answer lists for an index (default config.DefaultMaxPlatforms; see
+	// Answer.PlatformsTruncated).
+	Platforms int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -59,6 +62,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Requests <= 0 {
 		l.Requests = MaxKeyRequests
+	}
+	if l.Platforms <= 0 {
+		l.Platforms = config.DefaultMaxPlatforms
 	}
 	return l
 }

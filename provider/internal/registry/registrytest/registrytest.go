@@ -36,6 +36,7 @@ type Registry struct {
 	latency  atomic.Int64 // nanoseconds added before every request (latency.go)
 	user     string
 	password string
+	inner    http.Handler // the registry itself (Next)
 }
 
 // Option configures a Registry.
@@ -65,8 +66,8 @@ func start(serve func(*httptest.Server), scheme string, opts []Option) *Registry
 	r.hang.Store(func(*http.Request) bool { return false })
 	r.hostile.Store(Behaviour{})
 	r.gate.Store(func(*http.Request) {})
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.Server = httptest.NewUnstartedServer(r.wrap(inner))
+	r.inner = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	r.Server = httptest.NewUnstartedServer(r.wrap(r.inner))
 	r.Server.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			r.conns.Add(1)
