@@ -19,6 +19,11 @@ LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
 # from the prometheus module, whose v0.316.0 is the Prometheus 3.x release line.
 HELM_VERSION          := v4.3.2
 PROMTOOL_VERSION      := v0.316.0
+# The real cosign CLIs the interop suite (make test-interop) signs and attests with. v3 is built
+# with the Go toolchain COSIGN_V3_GOTOOLCHAIN names (local: the one running make).
+COSIGN_V2_VERSION     := v2.6.5
+COSIGN_V3_VERSION     := v3.1.3
+COSIGN_V3_GOTOOLCHAIN ?= local
 FUZZTIME  ?= 30s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
@@ -27,12 +32,14 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
 HELM          := $(TOOLS)/helm-$(HELM_VERSION)/helm
 PROMTOOL      := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
+COSIGN_V2     := $(TOOLS)/cosign-$(COSIGN_V2_VERSION)/cosign
+COSIGN_V3     := $(TOOLS)/cosign-$(COSIGN_V3_VERSION)/cosign
 # opa check/test need external_data declared (Gatekeeper registers it at runtime). The file
 # sits in library/ but is not data: OPA_LIBRARY keeps it out of what opa loads.
 CAPABILITIES  := library/capabilities.json
 OPA_LIBRARY   := --ignore capabilities.json library
 
-.PHONY: chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
+.PHONY: tools-cosign test-interop chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -50,6 +57,19 @@ $(PROMTOOL):
 	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath \
 	  -ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)' \
 	  github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+$(COSIGN_V2):
+	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_V2_VERSION)
+$(COSIGN_V3):
+	cd /tmp && GOTOOLCHAIN=$(COSIGN_V3_GOTOOLCHAIN) GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN_V3_VERSION)
+
+## tools-cosign: the cosign CLIs v2 and v3 (built from the module proxy), for make test-interop.
+tools-cosign: $(COSIGN_V2) $(COSIGN_V3)
+
+## test-interop: images signed and attested by the real cosign CLIs (both versions, every key
+## type and format, registry with and without the referrers API) answered by the real provider
+## over mTLS (provider/interop, tag interop). Not part of make test.
+test-interop: tools-cosign
+	COSIGN_V2=$(COSIGN_V2) COSIGN_V3=$(COSIGN_V3) $(GO) test -tags interop -count=1 -timeout 20m ./provider/interop/
 
 ## tools-kms: the AWS KMS emulator the verify KMS end-to-end test runs against.
 tools-kms: $(LOCAL_KMS)
@@ -75,11 +95,12 @@ test-gator: $(GATOR)
 	$(GATOR) verify gator-tests/base/...
 	$(GATOR) verify gator-tests/digest/...
 
-## test-verification: Suites of the external-data templates (verification.yaml, security.yaml), answered from
+## test-verification: Suites of the external-data templates (verification.yaml, security.yaml, attestations.yaml), answered from
 ## the provider fixtures beside them (gator cannot evaluate external_data).
 test-verification:
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/verification/...
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/security/...
+	$(GO) run ./provider/cmd/imagetrust verify gator-tests/attestations/...
 
 ## generate: render templates/*.yaml and their pages docs/templates/*.md from library/ (the
 ## pages show the constraints/ of each template's kind).
@@ -173,11 +194,14 @@ CHROMIUM      ?= /usr/bin/chromium
 e2e: e2e-tools test-helm test-monitoring chromium
 	TOOLS=$(TOOLS) E2E_REPORT=$(E2E_REPORT) E2E_ARTIFACTS=$(E2E_ARTIFACTS) CHROMIUM=$(CHROMIUM) $(GO) test -tags e2e -count=1 -timeout 15m -v -run '^TestE2E$$' ./provider/e2e/
 
-## image: the provider image without a container runtime: static binaries (CGO off, -trimpath)
-## for IMAGE_PLATFORMS, assembled with go-containerregistry into an OCI index in
-## $(IMAGE_DIR)/oci, with $(IMAGE_DIR)/sbom.spdx.json and provenance.slsa.json beside it.
+## image: the provider image and the imagetrust CLI image (the report CronJob's), without a
+## container runtime: static binaries (CGO off, -trimpath) for IMAGE_PLATFORMS, assembled with
+## go-containerregistry into an OCI index in $(IMAGE_DIR)/<program>/oci, with sbom.spdx.json and
+## provenance.slsa.json beside it. IMAGE_PROGRAMS pairs each program (imagetrust-image -program)
+## with its command in provider/cmd (provider/internal/image.Programs; a test holds them equal).
 ## SOURCE_DATE_EPOCH (default: the commit time) fixes every timestamp: same commit, same digest.
 IMAGE_DIR         ?= /tmp/imagetrust-image
+IMAGE_PROGRAMS    ?= provider=imagetrust-provider cli=imagetrust
 IMAGE_PLATFORMS   ?= linux/amd64 linux/arm64
 IMAGE_SOURCE      ?= https://github.com/imagetrust/imagetrust
 IMAGE_REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -185,29 +209,33 @@ IMAGE_VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null ||
 IMAGE_BUILDER_ID  ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 IMAGE_LDFLAGS     := -s -w -buildid= -X main.version=$(IMAGE_VERSION) -X main.revision=$(IMAGE_REVISION)
+IMAGE             ?= provider
 REGISTRY          ?=
 KEY               ?=
 
 .PHONY: image image-push image-sign
 image:
 	@test -n "$(SOURCE_DATE_EPOCH)" || { echo "SOURCE_DATE_EPOCH is empty and git log found no commit: set it"; exit 1; }
-	mkdir -p $(IMAGE_DIR)/bin
-	set -e; bins=""; for p in $(IMAGE_PLATFORMS); do \
-	  os=$${p%%/*}; arch=$${p#*/}; out=$(IMAGE_DIR)/bin/$$os-$${arch//\//-}/imagetrust-provider; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$${arch%%/*} $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o $$out ./provider/cmd/imagetrust-provider; \
-	  bins="$$bins -binary $$p=$$out"; \
-	done; \
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./provider/cmd/imagetrust-image build -out $(IMAGE_DIR) $$bins \
-	  -source $(IMAGE_SOURCE) -version $(IMAGE_VERSION) -revision '$(IMAGE_REVISION)' $(if $(IMAGE_BUILDER_ID),-builder-id '$(IMAGE_BUILDER_ID)')
+	set -e; for prog in $(IMAGE_PROGRAMS); do \
+	  kind=$${prog%%=*}; cmd=$${prog#*=}; dir=$(IMAGE_DIR)/$$kind; bins=""; \
+	  for p in $(IMAGE_PLATFORMS); do \
+	    os=$${p%%/*}; arch=$${p#*/}; out=$$dir/bin/$$os-$${arch//\//-}/$$cmd; \
+	    CGO_ENABLED=0 GOOS=$$os GOARCH=$${arch%%/*} $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o $$out ./provider/cmd/$$cmd; \
+	    bins="$$bins -binary $$p=$$out"; \
+	  done; \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./provider/cmd/imagetrust-image build -program $$kind -out $$dir $$bins \
+	    -source $(IMAGE_SOURCE) -version $(IMAGE_VERSION) -revision '$(IMAGE_REVISION)' $(if $(IMAGE_BUILDER_ID),-builder-id '$(IMAGE_BUILDER_ID)'); \
+	done
 
-## image-push: push $(IMAGE_DIR)/oci to REGISTRY=host/repo (tag: IMAGE_VERSION; docker config auth).
+## image-push: push $(IMAGE_DIR)/$(IMAGE)/oci (IMAGE=provider or cli) to REGISTRY=host/repo (tag:
+## IMAGE_VERSION; docker config auth).
 image-push:
-	@test -n "$(REGISTRY)" || { echo "usage: make image-push REGISTRY=host/repo"; exit 1; }
-	$(GO) run ./provider/cmd/imagetrust-image push -dir $(IMAGE_DIR) -to $(REGISTRY)
+	@test -n "$(REGISTRY)" || { echo "usage: make image-push REGISTRY=host/repo [IMAGE=provider|cli]"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image push -dir $(IMAGE_DIR)/$(IMAGE) -to $(REGISTRY)
 
 ## image-sign: sign the pushed index and its platform manifests with KEY (PEM file, cosign key
 ## with COSIGN_PASSWORD, or awskms:// gcpkms:// azurekms:// hashivault://) and attach the SBOM
 ## and SLSA provenance as signed attestations (cosign tag scheme, no transparency log).
 image-sign:
-	@test -n "$(REGISTRY)" -a -n "$(KEY)" || { echo "usage: make image-sign REGISTRY=host/repo KEY=cosign.key|awskms://…"; exit 1; }
-	$(GO) run ./provider/cmd/imagetrust-image sign -dir $(IMAGE_DIR) -repo $(REGISTRY) -key '$(KEY)'
+	@test -n "$(REGISTRY)" -a -n "$(KEY)" || { echo "usage: make image-sign REGISTRY=host/repo KEY=cosign.key|awskms://… [IMAGE=provider|cli]"; exit 1; }
+	$(GO) run ./provider/cmd/imagetrust-image sign -dir $(IMAGE_DIR)/$(IMAGE) -repo $(REGISTRY) -key '$(KEY)'

@@ -1,7 +1,7 @@
-// Command imagetrust-image builds, pushes and signs the provider image without a container
-// runtime (`make image`, `make image-push`, `make image-sign`).
+// Command imagetrust-image builds, pushes and signs the provider and CLI images without a
+// container runtime (`make image`, `make image-push`, `make image-sign`).
 //
-//	imagetrust-image build -out DIR -binary linux/amd64=PATH [-binary linux/arm64=PATH] \
+//	imagetrust-image build [-program provider|cli] -out DIR -binary linux/amd64=PATH [-binary linux/arm64=PATH] \
 //	    -source URL -version V [-revision SHA] [-builder-id URI]
 //	imagetrust-image push -dir DIR -to HOST/REPO[:TAG]
 //	imagetrust-image sign -dir DIR -repo HOST/REPO -key FILE|KMS-REF
@@ -127,7 +127,8 @@ func runBuild(args []string, getenv func(string) string, stdout, stderr io.Write
 	var o image.Options
 	out := fs.String("out", "", "output directory: oci/ layout, digest, sbom.spdx.json, provenance.slsa.json (required)")
 	builder := fs.String("builder-id", "", "SLSA builder id: who ran the build (default: <source>/blob/<revision>/Makefile)")
-	fs.Var(&bins, "binary", "os/arch=path of a statically linked provider binary (repeat per platform)")
+	program := fs.String("program", image.ProgramProvider, "what the image runs: provider (imagetrust-provider) or cli (imagetrust, the report CronJob's image)")
+	fs.Var(&bins, "binary", "os/arch=path of a statically linked binary of the program (repeat per platform)")
 	fs.StringVar(&o.Source, "source", "", "source repository URL (required), e.g. https://github.com/imagetrust/imagetrust")
 	fs.StringVar(&o.Version, "version", "", "image version (required)")
 	fs.StringVar(&o.Revision, "revision", "", "source commit")
@@ -137,11 +138,15 @@ func runBuild(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *out == "" {
 		return fmt.Errorf("%w: -out is required", errUsage)
 	}
+	prog, err := image.ProgramNamed(*program)
+	if err != nil {
+		return fmt.Errorf("%w: -program: %w", errUsage, err)
+	}
 	created, err := sourceDateEpoch(getenv)
 	if err != nil {
 		return err
 	}
-	o.Binaries, o.Created = bins, created
+	o.Binaries, o.Created, o.Program = bins, created, prog
 	if *builder == "" {
 		ref := o.Revision
 		if ref == "" {

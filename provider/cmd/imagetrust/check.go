@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/imagetrust/imagetrust/provider/internal/check"
-	"github.com/imagetrust/imagetrust/provider/internal/manifests"
 )
 
 // Exit codes of check and pin (besides 2, usage).
@@ -51,8 +52,9 @@ type checkCmd struct {
 func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imagetrust check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var inputs, policy stringList
-	fs.Var(&inputs, "f", "manifest file, directory (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable")
+	var inputs, kustomizations, policy stringList
+	fs.Var(&inputs, "f", "manifest file, directory (recursive: *.yaml, *.yml, *.json; rendered with kustomize when it holds a kustomization.yaml) or - for stdin; repeatable")
+	fs.Var(&kustomizations, "k", "kustomization directory, rendered in-process (as kubectl apply -k); repeatable")
 	fs.Var(&policy, "policy", "ConstraintTemplate and Constraint file or directory; repeatable (default: ./templates and ./constraints)")
 	providerConfig := fs.String("provider-config", "", "run the provider in-process with this configuration file (live registry lookups)")
 	providerURL := fs.String("provider-url", "", "call a running provider at this https:// base URL")
@@ -69,7 +71,7 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 	onFailure := fs.String("provider-failure", "fail", "when a provider or registry failure leaves answers unknown: fail (exit 3) or warn (report and exit on the findings)")
 	failOnWarn := fs.Bool("fail-on-warn", false, "exit 1 on warn and dryrun findings too")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: imagetrust check -f FILE|DIR|- [-f …] [--policy DIR …] [--provider-config FILE | --provider-url URL | --provider-fixtures DIR] [-o text|json|sarif|junit|github]")
+		fmt.Fprintln(stderr, "usage: imagetrust check -f FILE|DIR|- [-f …] [-k KUSTOMIZATION-DIR …] [--policy DIR …] [--provider-config FILE | --provider-url URL | --provider-fixtures DIR] [-o text|json|sarif|junit|github]")
 		fmt.Fprintln(stderr, "Evaluates Gatekeeper ConstraintTemplates and Constraints against manifests as admission would.")
 		fmt.Fprintln(stderr, "Exit codes: 0 no deny, 1 deny findings, 2 usage, 3 the check could not be completed.")
 		fs.PrintDefaults()
@@ -79,9 +81,9 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 		return usageError(err)
 	}
 	inputs = append(inputs, pos...)
-	if len(inputs) == 0 {
+	if len(inputs)+len(kustomizations) == 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: check needs manifests: -f FILE|DIR|-", errUsage)
+		return fmt.Errorf("%w: check needs manifests: -f FILE|DIR|- or -k DIR", errUsage)
 	}
 	modes := 0
 	for _, m := range []string{*providerConfig, *providerURL, *fixtures} {
@@ -113,11 +115,7 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 	if err != nil {
 		return incomplete(err)
 	}
-	srcs, err := manifests.Collect(inputs, c.stdin)
-	if err != nil {
-		return incomplete(err)
-	}
-	objs, err := manifests.ParseAll(srcs)
+	objs, err := check.LoadInputs(inputs, kustomizations, c.stdin)
 	if err != nil {
 		return incomplete(err)
 	}
@@ -134,7 +132,7 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 			return incomplete(derr)
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
-		prov, err = check.InProcessProviders(ctx, check.InProcessOptions{ConfigFile: *providerConfig, WorkDir: dir, Timeout: *timeout})
+		prov, err = check.InProcessProviders(ctx, check.InProcessOptions{ConfigFile: *providerConfig, WorkDir: dir, Timeout: *timeout, Keychain: authn.DefaultKeychain})
 	}
 	if err != nil {
 		return incomplete(err)

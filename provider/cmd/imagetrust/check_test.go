@@ -136,3 +136,26 @@ func TestPinCheckCLI(t *testing.T) {
 		t.Errorf("pin --check on pinned input = %v", err)
 	}
 }
+
+// TestCheckKustomize: -k DIR and -f DIR (holding a kustomization.yaml) render in-process; with
+// origin annotations the finding is at the image line of the resource file.
+func TestCheckKustomize(t *testing.T) {
+	const templates = "../../../templates/base.yaml"
+	pol, app := checkSetup(t, "deny", "registry.example/web:latest")
+	dir := filepath.Dir(app)
+	kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\nbuildMetadata: [originAnnotations]\nresources: [app.yaml]\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The constraint lives elsewhere: the kustomization renders only app.yaml.
+	for _, args := range [][]string{{"-k", dir}, {"-f", dir}} {
+		out, errOut, code := runCheckCLI("", append(args, "--policy", templates, "--policy", pol)...)
+		want := app + ":9:18: deny K8sTrustedImageSource/trusted: Deployment shop/web container web:"
+		if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "1 object(s) checked") {
+			t.Errorf("check %v = exit %d, want 1 and %q\n%s\nstderr:\n%s", args, code, want, out, errOut)
+		}
+	}
+	if _, errOut, code := runCheckCLI("", "-k", app, "--policy", templates, "--policy", pol); code != 3 || !strings.Contains(errOut, "not a directory holding a kustomization file") {
+		t.Errorf("check -k FILE = exit %d, stderr %q; want 3", code, errOut)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -25,7 +26,7 @@ type pinCmd struct {
 	stdin io.Reader
 }
 
-func (c pinCmd) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func (c pinCmd) run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("imagetrust pin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var inputs, insecure stringList
@@ -37,7 +38,7 @@ func (c pinCmd) run(ctx context.Context, args []string, getenv func(string) stri
 	verify := fs.Bool("verify", false, "also check existing digests exist and their tags still point at them (exit 1 otherwise)")
 	providerConfig := fs.String("provider-config", "", "provider configuration: contact only its registries, with its auth and timeouts")
 	fs.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (without --provider-config); repeatable")
-	dockerConfig := fs.String("docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json when present)")
+	dockerConfig := fs.String("docker-config", "", "extra docker config.json whose auths entries are tried first (the default docker config, with credential helpers, is always consulted)")
 	concurrency := fs.Int("concurrency", 8, "registry lookups in flight")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: imagetrust pin -f FILE|DIR|- [-f …] [--form tag-digest|digest] [--platform os/arch] [--check] [--diff] [--verify]")
@@ -70,7 +71,7 @@ func (c pinCmd) run(ctx context.Context, args []string, getenv func(string) stri
 	}
 	opts := pin.Options{Form: *form, Platform: plat, Concurrency: *concurrency, Verify: *verify, Resolve: !*checkOnly}
 	if opts.Resolve || opts.Verify {
-		reg, err := pinRegistry(ctx, srcs, *providerConfig, insecure, *dockerConfig, getenv)
+		reg, err := pinRegistry(ctx, srcs, *providerConfig, insecure, *dockerConfig)
 		if err != nil {
 			return incomplete(err)
 		}
@@ -130,9 +131,10 @@ func (c pinCmd) run(ctx context.Context, args []string, getenv func(string) stri
 }
 
 // pinRegistry builds the provider's registry client: the provider configuration's registries
-// and auth when given, else exactly the hosts the manifests name, with docker config
-// credentials.
-func pinRegistry(ctx context.Context, srcs []manifests.Source, cfgFile string, insecure []string, dockerConfig string, getenv func(string) string) (*registry.Client, error) {
+// and auth when given, else exactly the hosts the manifests name. Either way the docker
+// config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, with its credential helpers
+// and credsStore) is consulted after the configured credentials.
+func pinRegistry(ctx context.Context, srcs []manifests.Source, cfgFile string, insecure []string, dockerConfig string) (*registry.Client, error) {
 	if cfgFile != "" {
 		data, err := os.ReadFile(cfgFile) //nolint:gosec // the user names the configuration
 		if err != nil {
@@ -146,7 +148,7 @@ func pinRegistry(ctx context.Context, srcs []manifests.Source, cfgFile string, i
 		if cfg.Auth.Kubernetes != nil {
 			return nil, fmt.Errorf("--provider-config %s: auth.kubernetes (pull secrets) is not available to pin; use auth.dockerConfigFile", cfgFile)
 		}
-		return registry.New(ctx, registry.Options{Registries: cfg.Registries, Auth: cfg.Auth, PerRegistryConcurrency: cfg.Lookup.PerRegistryConcurrency, Timeout: cfg.Lookup.RegistryTimeout.D(), UserAgent: "imagetrust-pin"})
+		return registry.New(ctx, registry.Options{Registries: cfg.Registries, Auth: cfg.Auth, PerRegistryConcurrency: cfg.Lookup.PerRegistryConcurrency, Timeout: cfg.Lookup.RegistryTimeout.D(), UserAgent: "imagetrust-pin", Keychain: authn.DefaultKeychain})
 	}
 	hosts, err := pin.Hosts(srcs)
 	if err != nil {
@@ -163,27 +165,7 @@ func pinRegistry(ctx context.Context, srcs []manifests.Source, cfgFile string, i
 	for _, h := range hosts {
 		regs = append(regs, config.Registry{Host: h, Insecure: plain[h]})
 	}
-	auth := config.Auth{DockerConfigFile: dockerConfig}
-	if auth.DockerConfigFile == "" {
-		auth.DockerConfigFile = defaultDockerConfig(getenv)
-	}
-	return registry.New(ctx, registry.Options{Registries: regs, Auth: auth, UserAgent: "imagetrust-pin"})
-}
-
-func defaultDockerConfig(getenv func(string) string) string {
-	dir := getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home := getenv("HOME")
-		if home == "" {
-			return ""
-		}
-		dir = filepath.Join(home, ".docker")
-	}
-	f := filepath.Join(dir, "config.json")
-	if _, err := os.Stat(f); err != nil {
-		return ""
-	}
-	return f
+	return registry.New(ctx, registry.Options{Registries: regs, Auth: config.Auth{DockerConfigFile: dockerConfig}, UserAgent: "imagetrust-pin", Keychain: authn.DefaultKeychain})
 }
 
 // writeInPlace replaces the file atomically, keeping its mode.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"k8s.io/client-go/kubernetes"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -240,7 +241,7 @@ func (f *reportFlags) externalData(ctx context.Context, cl *report.Cluster, lg *
 		_ = os.RemoveAll(dir)
 		return ed, false, func() {}, err
 	}
-	p, err := report.StartProvider(ctx, report.InProcessOptions{ConfigFile: f.providerConfig, Dir: filepath.Clean(dir), Logger: lg, Kubernetes: kc})
+	p, err := report.StartProvider(ctx, report.InProcessOptions{ConfigFile: f.providerConfig, Dir: filepath.Clean(dir), Logger: lg, Kubernetes: kc, Keychain: authn.DefaultKeychain})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return ed, false, func() {}, fmt.Errorf("--provider-config %s: %w", f.providerConfig, err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
@@ -50,6 +51,9 @@ type LoopbackOptions struct {
 	Logger *slog.Logger
 	// Kubernetes reads pull secrets when the config sets auth.kubernetes (optional).
 	Kubernetes kubernetes.Interface
+	// Keychain adds registry credentials after the configured ones (optional; the CLIs pass
+	// authn.DefaultKeychain for docker credential helpers).
+	Keychain authn.Keychain
 }
 
 // StartLoopback starts the provider and returns once it is ready (its readiness check passes).
@@ -111,7 +115,7 @@ func StartLoopback(ctx context.Context, o LoopbackOptions) (*Loopback, error) {
 		_ = apiLn.Close()
 		return nil, err
 	}
-	prov, err := New(ctx, cfg, apiLn, opsLn, Options{Logger: o.Logger, Metrics: prometheus.NewRegistry(), Kubernetes: o.Kubernetes})
+	prov, err := New(ctx, cfg, apiLn, opsLn, Options{Logger: o.Logger, Metrics: prometheus.NewRegistry(), Kubernetes: o.Kubernetes, Keychain: o.Keychain})
 	if err != nil {
 		_, _ = apiLn.Close(), opsLn.Close()
 		return nil, fmt.Errorf("provider config %s: %w", o.ConfigFile, err)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/imagetrust/imagetrust/provider/internal/app"
 )
 
@@ -23,6 +25,9 @@ type InProcessOptions struct {
 	Log io.Writer
 	// Timeout is the Provider objects' timeout (default 10s).
 	Timeout time.Duration
+	// Keychain adds registry credentials after the configuration's (optional; the CLI passes
+	// authn.DefaultKeychain for docker credential helpers and credsStore).
+	Keychain authn.Keychain
 }
 
 // InProcessProviders starts the provider in this process (app.New: the same registry client,
@@ -35,7 +40,7 @@ func InProcessProviders(ctx context.Context, o InProcessOptions) (*Providers, er
 	}
 	l, err := app.StartLoopback(ctx, app.LoopbackOptions{
 		ConfigFile: o.ConfigFile, Dir: o.WorkDir, ClientName: "imagetrust-check",
-		Logger: slog.New(slog.NewJSONHandler(logw, nil)),
+		Logger: slog.New(slog.NewJSONHandler(logw, nil)), Keychain: o.Keychain,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--provider-config: %w", err)

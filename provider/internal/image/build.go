@@ -29,7 +29,8 @@ import (
 
 // Paths and identity inside the image.
 const (
-	// BinaryPath is where the provider binary lives; it is the entrypoint.
+	// BinaryPath is where the provider binary lives in the provider image; it is the
+	// entrypoint (Program.BinaryPath for any program).
 	BinaryPath = "/usr/local/bin/imagetrust-provider"
 	// UID and GID of the nonroot user the image runs as.
 	UID = 65532
@@ -57,6 +58,8 @@ type Binary struct {
 
 // Options describe one build.
 type Options struct {
+	// Program is what the image runs (optional; default the provider, Programs()["provider"]).
+	Program Program
 	// Binaries, one per platform, in index order (required, at least one, no platform twice).
 	Binaries []Binary
 	// Source is the source repository URL, e.g. https://github.com/imagetrust/imagetrust
@@ -80,7 +83,7 @@ type Platform struct {
 	Digest   v1.Hash
 	// Size is the sum of the compressed layer sizes, the config and the manifest, in bytes.
 	Size int64
-	// BinarySHA256 is the hex SHA-256 of the provider binary in the image.
+	// BinarySHA256 is the hex SHA-256 of the program's binary in the image.
 	BinarySHA256 string
 }
 
@@ -135,7 +138,7 @@ func (o *Options) Labels() map[string]string {
 		LabelSource:  o.Source,
 		LabelVersion: o.Version,
 		LabelCreated: o.Created.UTC().Format(time.RFC3339),
-		LabelTitle:   "imagetrust-provider",
+		LabelTitle:   o.program().Name,
 	}
 	if o.Revision != "" {
 		l[LabelRevision] = o.Revision
@@ -193,9 +196,17 @@ func Build(o Options) (*Result, error) {
 }
 
 func platformImage(o Options, created time.Time, plat v1.Platform, base v1.Layer, bin []byte) (v1.Image, error) {
-	binLayer, err := binaryLayer(created, bin)
+	prog := o.program()
+	binLayer, err := binaryLayer(created, prog.BinaryPath(), bin)
 	if err != nil {
 		return nil, err
+	}
+	var ports map[string]struct{}
+	if len(prog.Ports) > 0 {
+		ports = map[string]struct{}{}
+		for _, p := range prog.Ports {
+			ports[p] = struct{}{}
+		}
 	}
 	cfg := &v1.ConfigFile{
 		Architecture: plat.Architecture,
@@ -205,14 +216,14 @@ func platformImage(o Options, created time.Time, plat v1.Platform, base v1.Layer
 		Created:      v1.Time{Time: created},
 		Config: v1.Config{
 			User:       fmt.Sprintf("%d:%d", UID, GID),
-			Entrypoint: []string{BinaryPath},
+			Entrypoint: []string{prog.BinaryPath()},
 			Env: []string{
 				"PATH=/usr/local/bin",
 				"SSL_CERT_FILE=" + CertsPath,
 			},
 			WorkingDir:   "/home/nonroot",
 			Labels:       o.Labels(),
-			ExposedPorts: map[string]struct{}{"8443/tcp": {}, "8080/tcp": {}},
+			ExposedPorts: ports,
 		},
 		RootFS: v1.RootFS{Type: "layers"},
 	}
@@ -226,7 +237,7 @@ func platformImage(o Options, created time.Time, plat v1.Platform, base v1.Layer
 		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: created},
 			CreatedBy: "imagetrust-image: /etc/passwd, /etc/group (nonroot 65532), CA roots, /tmp", Comment: "root filesystem"}},
 		mutate.Addendum{Layer: binLayer, History: v1.History{Created: v1.Time{Time: created},
-			CreatedBy: "imagetrust-image: " + BinaryPath, Comment: "provider binary"}},
+			CreatedBy: "imagetrust-image: " + prog.BinaryPath(), Comment: prog.Name + " binary"}},
 	)
 }
 

@@ -115,7 +115,7 @@ func ProvenanceFor(o Options, builderID string) ([]byte, error) {
 			p.BuildDefinition.InternalParameters.BuildSettings[s.Key] = s.Value
 		}
 		p.RunDetails.Byproducts = append(p.RunDetails.Byproducts, ResourceDescriptor{
-			Name:   "imagetrust-provider " + plat,
+			Name:   o.program().Name + " " + plat,
 			Digest: map[string]string{"sha256": sum},
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -75,12 +76,12 @@ func baseLayer(created time.Time) (v1.Layer, error) {
 	})
 }
 
-func binaryLayer(created time.Time, bin []byte) (v1.Layer, error) {
+func binaryLayer(created time.Time, path string, bin []byte) (v1.Layer, error) {
 	return layer(created, []entry{
 		{name: "usr", dir: true, mode: 0o755},
 		{name: "usr/local", dir: true, mode: 0o755},
 		{name: "usr/local/bin", dir: true, mode: 0o755},
-		{name: BinaryPath[1:], mode: 0o755, data: bin},
+		{name: strings.TrimPrefix(path, "/"), mode: 0o755, data: bin},
 	})
 }
 

@@ -85,7 +85,7 @@ func SBOM(o Options) ([]byte, error) {
 		SPDXVersion: "SPDX-2.3",
 		DataLicense: "CC0-1.0",
 		SPDXID:      "SPDXRef-DOCUMENT",
-		Name:        "imagetrust-provider-" + o.Version,
+		Name:        o.program().Name + "-" + o.Version,
 		CreationInfo: SPDXCreationInfo{
 			Created:  o.Created.UTC().Truncate(time.Second).Format(time.RFC3339),
 			Creators: []string{"Tool: imagetrust-image"},
@@ -105,9 +105,9 @@ func SBOM(o Options) ([]byte, error) {
 		}
 		nsHash.Write([]byte(sum))
 		plat := b.Platform
-		appID := uniqueID(ids, "SPDXRef-Package-imagetrust-provider-"+plat.OS+"-"+plat.Architecture+plat.Variant)
+		appID := uniqueID(ids, "SPDXRef-Package-"+o.program().Name+"-"+plat.OS+"-"+plat.Architecture+plat.Variant)
 		doc.Packages = append(doc.Packages, SPDXPackage{
-			Name:                  "imagetrust-provider (" + plat.String() + ")",
+			Name:                  o.program().Name + " (" + plat.String() + ")",
 			SPDXID:                appID,
 			VersionInfo:           o.Version,
 			DownloadLocation:      o.Source,
@@ -154,7 +154,7 @@ func SBOM(o Options) ([]byte, error) {
 			doc.Relationships = append(doc.Relationships, SPDXRelationship{appID, "DEPENDS_ON", id})
 		}
 	}
-	doc.DocumentNamespace = strings.TrimSuffix(o.Source, "/") + "/spdx/imagetrust-provider/" +
+	doc.DocumentNamespace = strings.TrimSuffix(o.Source, "/") + "/spdx/" + o.program().Name + "/" +
 		url.PathEscape(o.Version) + "/" + hex.EncodeToString(nsHash.Sum(nil))[:32]
 	// Binaries first (in platform order), then modules by name.
 	apps := len(o.Binaries)

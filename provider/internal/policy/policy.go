@@ -20,6 +20,7 @@ import (
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -174,9 +175,17 @@ func (c *Client) AddFiles(ctx context.Context, paths ...string) error {
 }
 
 // Review evaluates every constraint against obj (as audit does) and returns the
-// violations sorted by constraint and message.
+// violations sorted by constraint and message. It is ReviewInNamespace without the Namespace
+// object: constraints with a namespaceSelector fail on namespaced objects.
 func (c *Client) Review(ctx context.Context, obj *unstructured.Unstructured) ([]Violation, error) {
-	resps, err := c.c.Review(ctx, &target.AugmentedUnstructured{Object: *obj}, reviews.EnforcementPoint(c.ep))
+	return c.ReviewInNamespace(ctx, obj, nil)
+}
+
+// ReviewInNamespace evaluates every constraint against obj with ns, the Namespace object obj
+// lives in, as Gatekeeper's audit passes it (nil for cluster-scoped objects): what a
+// constraint's namespaceSelector matches against.
+func (c *Client) ReviewInNamespace(ctx context.Context, obj *unstructured.Unstructured, ns *corev1.Namespace) ([]Violation, error) {
+	resps, err := c.c.Review(ctx, &target.AugmentedUnstructured{Object: *obj, Namespace: ns}, reviews.EnforcementPoint(c.ep))
 	if err != nil {
 		return nil, fmt.Errorf("reviewing %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}

@@ -8,19 +8,24 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/imagetrust/imagetrust/provider/internal/policy"
 )
 
-// Reviewer reviews one object as Gatekeeper's audit does; *policy.Client is one.
+// Reviewer reviews one object in its Namespace (nil for cluster-scoped objects) as
+// Gatekeeper's audit does; *policy.Client is one.
 type Reviewer interface {
-	Review(ctx context.Context, obj *unstructured.Unstructured) ([]policy.Violation, error)
+	ReviewInNamespace(ctx context.Context, obj *unstructured.Unstructured, ns *corev1.Namespace) ([]policy.Violation, error)
 }
 
-// ObjectSource lists the objects re-evaluation reviews; *Cluster is one.
+// ObjectSource lists the objects re-evaluation reviews, and the Namespaces they live in (kind
+// Namespace: what namespaceSelector matches); *Cluster is one.
 type ObjectSource interface {
 	// Objects calls each for every object of kind gk outside the excluded namespaces.
 	Objects(ctx context.Context, gk schema.GroupKind, each func(*unstructured.Unstructured) error) error
@@ -75,12 +80,34 @@ func Complete(ctx context.Context, r *Report, o CompleteOptions) error {
 	}
 	sort.Slice(ordered, func(i, j int) bool { return ordered[i].String() < ordered[j].String() })
 
-	found, err := reviewAll(ctx, o, ordered, targets)
+	namespaces, err := listNamespaces(ctx, o.Objects)
+	if err != nil {
+		return err
+	}
+	found, err := reviewAll(ctx, o, ordered, targets, namespaces)
 	if err != nil {
 		return err
 	}
 	reconcile(r, targets, found)
 	return nil
+}
+
+// listNamespaces reads every Namespace once, as Gatekeeper's audit hands each object's
+// Namespace to the review (namespaceSelector matches its labels).
+func listNamespaces(ctx context.Context, src ObjectSource) (map[string]*corev1.Namespace, error) {
+	out := map[string]*corev1.Namespace{}
+	err := src.Objects(ctx, schema.GroupKind{Kind: "Namespace"}, func(u *unstructured.Unstructured) error {
+		ns := &corev1.Namespace{}
+		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ns); err != nil {
+			return fmt.Errorf("Namespace %s: %w", u.GetName(), err)
+		}
+		out[ns.Name] = ns
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // constraintKinds are the kinds to list for c.
@@ -101,7 +128,7 @@ func constraintKinds(c Constraint) []schema.GroupKind {
 
 // reviewAll reviews every object of the kinds with a pool of workers and returns, per target
 // constraint, the violations found.
-func reviewAll(ctx context.Context, o CompleteOptions, kinds []schema.GroupKind, targets map[string]*Constraint) (map[string][]Violation, error) {
+func reviewAll(ctx context.Context, o CompleteOptions, kinds []schema.GroupKind, targets map[string]*Constraint, namespaces map[string]*corev1.Namespace) (map[string][]Violation, error) {
 	workers := o.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -128,7 +155,14 @@ func reviewAll(ctx context.Context, o CompleteOptions, kinds []schema.GroupKind,
 		go func() {
 			defer wg.Done()
 			for u := range objs {
-				vs, err := o.Reviewer.Review(ctx, u)
+				var ns *corev1.Namespace
+				if n := u.GetNamespace(); n != "" {
+					if ns = namespaces[n]; ns == nil {
+						// Created after the list: review it as the next audit will.
+						ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}
+					}
+				}
+				vs, err := o.Reviewer.ReviewInNamespace(ctx, u, ns)
 				if err != nil {
 					fail(fmt.Errorf("re-evaluating %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err))
 					continue

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/imagetrust/imagetrust/provider/internal/policy"
@@ -192,4 +195,102 @@ func TestParseTemplateRecognisesImagetrust(t *testing.T) {
 	if parseTemplate(other).Imagetrust {
 		t.Error("a template without lib.imagetrust is taken for an imagetrust template")
 	}
+}
+
+func nsObj(name string, labels map[string]any) *unstructured.Unstructured {
+	md := map[string]any{"name": name}
+	if labels != nil {
+		md["labels"] = labels
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": md}}
+}
+
+// TestCompleteNamespaceSelector: a constraint selecting namespaces by label is re-evaluated
+// with each object's Namespace, as Gatekeeper's audit reviews it: objects in labelled
+// namespaces violate, the others do not, and nothing fails for want of the Namespace.
+func TestCompleteNamespaceSelector(t *testing.T) {
+	ctx := context.Background()
+	objs := objectList{
+		nsObj("payments", map[string]any{"env": "prod"}), nsObj("orders", map[string]any{"env": "prod"}),
+		nsObj("sandbox", map[string]any{"env": "dev"}), nsObj("scratch", nil),
+	}
+	for _, ns := range []string{"payments", "orders", "sandbox", "scratch"} {
+		for i := range 3 {
+			objs = append(objs, podObj(ns, fmt.Sprintf("%s-%d", ns, i), fmt.Sprintf("registry.example/%s:%d", ns, i)))
+		}
+	}
+	con := digestConstraint(0)
+	con.SetName("prod-namespaces")
+	spec := con.Object["spec"].(map[string]any)
+	match := spec["match"].(map[string]any)
+	delete(match, "namespaces")
+	match["namespaceSelector"] = map[string]any{"matchLabels": map[string]any{"env": "prod"}}
+
+	// The stored row, as the audit wrote it, and the total it counted: 6 Pods in env=prod.
+	probe, err := NewEvaluator(ctx, &Inputs{Templates: loadTemplates(t, "digest.yaml"), Constraints: []*unstructured.Unstructured{con}}, ExternalData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the Namespace the frameworks client cannot match and answers with a violation
+	// for every namespaced object, in any namespace: what re-evaluation must not do.
+	vs, err := probe.Review(ctx, podObj("scratch", "scratch-0", "registry.example/scratch:0"))
+	if err != nil || len(vs) != 1 || !strings.Contains(vs[0].Msg, "missing Namespace") {
+		t.Fatalf("Review without the Namespace = %v, %v; want the frameworks' missing-Namespace violation", vs, err)
+	}
+	if err := unstructured.SetNestedField(con.Object, int64(6), "status", "totalViolations"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedSlice(con.Object, []any{map[string]any{"group": "", "version": "v1", "kind": "Pod", "namespace": "orders", "name": "orders-0",
+		"message": truncateMessage(digestMsgFull(t, probe, objs, "orders", "orders-0")), "enforcementAction": "deny"}}, "status", "violations"); err != nil {
+		t.Fatal(err)
+	}
+
+	c, rows := parseConstraint(con)
+	r := &Report{Constraints: []Constraint{c}, Violations: rows}
+	ev, err := NewEvaluator(ctx, &Inputs{Templates: loadTemplates(t, "digest.yaml"), Constraints: []*unstructured.Unstructured{con}}, ExternalData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Complete(ctx, r, CompleteOptions{Reviewer: ev, Objects: objs, Workers: 2}); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	got := r.Constraints[0]
+	if got.Mismatch != "" || got.Reevaluated != 5 || got.Listed != 6 {
+		t.Errorf("constraint after Complete = %+v, want 5 re-evaluated rows, 6 listed, no mismatch", got)
+	}
+	var names []string
+	for _, v := range r.Violations {
+		names = append(names, v.Namespace+"/"+v.Name+" "+v.Source)
+	}
+	sort.Strings(names)
+	want := []string{
+		"orders/orders-0 status", "orders/orders-1 reevaluated", "orders/orders-2 reevaluated",
+		"payments/payments-0 reevaluated", "payments/payments-1 reevaluated", "payments/payments-2 reevaluated",
+	}
+	if strings.Join(names, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// digestMsgFull is the message the template gives the Pod ns/name in its Namespace.
+func digestMsgFull(t *testing.T, ev *policy.Client, objs objectList, ns, name string) string {
+	t.Helper()
+	var nsU, pod *unstructured.Unstructured
+	for _, u := range objs {
+		switch {
+		case u.GetKind() == "Namespace" && u.GetName() == ns:
+			nsU = u
+		case u.GetKind() == "Pod" && u.GetNamespace() == ns && u.GetName() == name:
+			pod = u
+		}
+	}
+	n := &corev1.Namespace{}
+	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(nsU.Object, n); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := ev.ReviewInNamespace(context.Background(), pod, n)
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("ReviewInNamespace(%s/%s) = %v, %v; want one violation", ns, name, vs, err)
+	}
+	return vs[0].Msg
 }

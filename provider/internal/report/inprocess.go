@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/imagetrust/imagetrust/provider/internal/app"
@@ -29,6 +30,9 @@ type InProcessOptions struct {
 	Logger *slog.Logger
 	// Kubernetes reads pull secrets when the config sets auth.kubernetes (optional).
 	Kubernetes kubernetes.Interface
+	// Keychain adds registry credentials after the configuration's (optional; the CLI passes
+	// authn.DefaultKeychain for docker credential helpers and credsStore).
+	Keychain authn.Keychain
 }
 
 // StartProvider starts the provider in this process (app.StartLoopback) and waits until it is
@@ -37,7 +41,7 @@ func StartProvider(ctx context.Context, o InProcessOptions) (*InProcess, error) 
 	if o.ConfigFile == "" || o.Dir == "" || o.Logger == nil {
 		return nil, fmt.Errorf("report: InProcessOptions.ConfigFile, Dir and Logger are required")
 	}
-	l, err := app.StartLoopback(ctx, app.LoopbackOptions{ConfigFile: o.ConfigFile, Dir: o.Dir, ClientName: "imagetrust-report", Logger: o.Logger, Kubernetes: o.Kubernetes})
+	l, err := app.StartLoopback(ctx, app.LoopbackOptions{ConfigFile: o.ConfigFile, Dir: o.Dir, ClientName: "imagetrust-report", Logger: o.Logger, Kubernetes: o.Kubernetes, Keychain: o.Keychain})
 	if err != nil {
 		return nil, err
 	}
