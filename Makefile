@@ -19,6 +19,11 @@ LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
 # from the prometheus module, whose v0.316.0 is the Prometheus 3.x release line.
 HELM_VERSION          := v4.3.2
 PROMTOOL_VERSION      := v0.316.0
+# The real cosign CLIs the interop suite (make test-interop) signs and attests with. v3 is built
+# with the Go toolchain COSIGN_V3_GOTOOLCHAIN names (local: the one running make).
+COSIGN_V2_VERSION     := v2.6.5
+COSIGN_V3_VERSION     := v3.1.3
+COSIGN_V3_GOTOOLCHAIN ?= local
 FUZZTIME  ?= 30s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
@@ -27,12 +32,14 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 LOCAL_KMS     := $(TOOLS)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
 HELM          := $(TOOLS)/helm-$(HELM_VERSION)/helm
 PROMTOOL      := $(TOOLS)/promtool-$(PROMTOOL_VERSION)/promtool
+COSIGN_V2     := $(TOOLS)/cosign-$(COSIGN_V2_VERSION)/cosign
+COSIGN_V3     := $(TOOLS)/cosign-$(COSIGN_V3_VERSION)/cosign
 # opa check/test need external_data declared (Gatekeeper registers it at runtime). The file
 # sits in library/ but is not data: OPA_LIBRARY keeps it out of what opa loads.
 CAPABILITIES  := library/capabilities.json
 OPA_LIBRARY   := --ignore capabilities.json library
 
-.PHONY: chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
+.PHONY: tools-cosign test-interop chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -50,6 +57,19 @@ $(PROMTOOL):
 	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath \
 	  -ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)' \
 	  github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+$(COSIGN_V2):
+	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_V2_VERSION)
+$(COSIGN_V3):
+	cd /tmp && GOTOOLCHAIN=$(COSIGN_V3_GOTOOLCHAIN) GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN_V3_VERSION)
+
+## tools-cosign: the cosign CLIs v2 and v3 (built from the module proxy), for make test-interop.
+tools-cosign: $(COSIGN_V2) $(COSIGN_V3)
+
+## test-interop: images signed and attested by the real cosign CLIs (both versions, every key
+## type and format, registry with and without the referrers API) answered by the real provider
+## over mTLS (provider/interop, tag interop). Not part of make test.
+test-interop: tools-cosign
+	COSIGN_V2=$(COSIGN_V2) COSIGN_V3=$(COSIGN_V3) $(GO) test -tags interop -count=1 -timeout 20m ./provider/interop/
 
 ## tools-kms: the AWS KMS emulator the verify KMS end-to-end test runs against.
 tools-kms: $(LOCAL_KMS)
@@ -75,11 +95,12 @@ test-gator: $(GATOR)
 	$(GATOR) verify gator-tests/base/...
 	$(GATOR) verify gator-tests/digest/...
 
-## test-verification: Suites of the external-data templates (verification.yaml, security.yaml), answered from
+## test-verification: Suites of the external-data templates (verification.yaml, security.yaml, attestations.yaml), answered from
 ## the provider fixtures beside them (gator cannot evaluate external_data).
 test-verification:
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/verification/...
 	$(GO) run ./provider/cmd/imagetrust verify gator-tests/security/...
+	$(GO) run ./provider/cmd/imagetrust verify gator-tests/attestations/...
 
 ## generate: render templates/*.yaml and their pages docs/templates/*.md from library/ (the
 ## pages show the constraints/ of each template's kind).
@@ -99,9 +120,10 @@ lint: $(GOLANGCI_LINT) $(OPA)
 	$(GOLANGCI_LINT) run ./...
 	$(OPA) fmt --fail --list library
 
-## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
-## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or
-## "-only verify" (groups: matrix, growth, outage, verify, scan).
+## bench: the load generator (in-memory registry, real provider binary over mTLS with
+## Gatekeeper's external-data client settings, HTTP/1.1; one JSON line per scenario) and the Go
+## benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or "-only verify" (groups:
+## matrix, growth, outage, verify, scan, latency).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:

@@ -173,17 +173,23 @@ _rejections(v, "attestation") := [sprintf("<%v>", [r.reason]) |
 # ---------------------------------------------------------------------------------------
 # SBOM.
 
-# An SBOM counts when the provider verified it. Its summary has no "verified" field (only
-# verified SBOMs set present); an explicit "verified": false never counts.
+# The provider lists the format of every verified SBOM attestation in sbom.formats (sorted);
+# unsigned SBOMs appear only under sbom.unverified and never count. An SBOM summary marked
+# "verified": false never counts.
 _sbom(v) := s if {
 	s := v.sbom
 	is_object(s)
 } else := {}
 
-_has_verified_sbom(v) if {
-	_sbom(v).present == true
+# verified_sbom_formats is the set of formats of the verified SBOMs in v.
+verified_sbom_formats(v) := {f |
 	object.get(_sbom(v), "verified", true) == true
+	some f in object.get(_sbom(v), "formats", [])
+	is_string(f)
+	f != ""
 }
+
+_has_verified_sbom(v) if count(verified_sbom_formats(v)) > 0
 
 _container_violations contains [c, msg] if {
 	_require_sbom
@@ -197,30 +203,39 @@ _describe_unverified_sboms(v) := sprintf("only unverified SBOMs <%s> (an SBOM mu
 	count(fs) > 0
 } else := "no SBOM"
 
+# sbomFormats: some verified SBOM has an allowed format.
 _container_violations contains [c, msg] if {
 	count(_sbom_formats) > 0
 	some [c, _, v] in _answers
 	_has_verified_sbom(v)
-	format := object.get(_sbom(v), "format", "")
-	not lower(format) in _sbom_formats
+	count({lower(f) | some f in verified_sbom_formats(v)} & {f | some f in _sbom_formats}) == 0
 	msg := sprintf(
-		"container <%s> image <%s> has a verified SBOM in format <%v>, allowed: <%s>",
-		[c.name, c.image, format, concat(", ", _sbom_formats)],
+		"container <%s> image <%s> has %s, allowed: <%s>",
+		[c.name, c.image, _describe_sbom_formats(verified_sbom_formats(v)), concat(", ", _sbom_formats)],
 	)
 }
+
+_describe_sbom_formats(fs) := sprintf("a verified SBOM in format <%s>", [f]) if {
+	count(fs) == 1
+	some f in fs
+} else := sprintf("verified SBOMs in formats <%s>", [concat(", ", sort(fs))])
 
 # ---------------------------------------------------------------------------------------
 # SLSA provenance.
 
-_provenance(v) := p if {
-	p := v.provenance
+# The provider lists every verified SLSA provenance statement in provenance (one entry per
+# statement and authority: builderId, sourceUri, buildType, predicateType, authority). An entry
+# marked "verified": false never counts.
+provenances(v) := [p |
+	is_array(v.provenance)
+	some p in v.provenance
 	is_object(p)
-} else := {}
+	object.get(p, "verified", true) == true
+]
 
-_has_provenance(v) if {
-	_provenance(v).present == true
-	object.get(_provenance(v), "verified", true) == true
-}
+_has_provenance(v) if count(provenances(v)) > 0
+
+_strict_provenance if _params.strictProvenance == true
 
 _container_violations contains [c, msg] if {
 	_require_provenance
@@ -229,29 +244,115 @@ _container_violations contains [c, msg] if {
 	msg := sprintf("container <%s> image <%s> has no verified SLSA provenance; found %s", [c.name, c.image, _describe_attestations(v)])
 }
 
+# provenance_matches: the entry names an allowed source repository (when allowedSourceRepos is
+# set) and an allowed builder (when allowedBuilders is set).
+provenance_matches(p) if {
+	_source_ok(p)
+	_builder_ok(p)
+}
+
+_source_ok(_) if count(_source_repos) == 0
+
+_source_ok(p) if _source_allowed(object.get(p, "sourceUri", ""))
+
+_builder_ok(_) if count(_builders) == 0
+
+_builder_ok(p) if _builder_allowed(object.get(p, "builderId", ""))
+
+_has_matching_provenance(v) if {
+	some p in provenances(v)
+	provenance_matches(p)
+}
+
+# Default: some verified provenance must match. With strictProvenance every one must (below).
 _container_violations contains [c, msg] if {
+	not _strict_provenance
 	count(_source_repos) > 0
 	some [c, _, v] in _answers
 	_has_provenance(v)
-	source := object.get(_provenance(v), "sourceUri", "")
-	not _source_allowed(source)
+	not _some_source_allowed(v)
+	sources := {object.get(p, "sourceUri", "") | some p in provenances(v)}
 	msg := sprintf(
-		"container <%s> image <%s> was built from <%v>, which is not an allowed source repository; allowed: <%s>",
-		[c.name, c.image, source, concat(", ", _source_repos)],
+		"container <%s> image <%s> was built from %s an allowed source repository; allowed: <%s>",
+		[c.name, c.image, _which_is_not(sources), concat(", ", _source_repos)],
 	)
 }
 
 _container_violations contains [c, msg] if {
+	not _strict_provenance
 	count(_builders) > 0
 	some [c, _, v] in _answers
 	_has_provenance(v)
-	builder := object.get(_provenance(v), "builderId", "")
-	not _builder_allowed(builder)
+	not _some_builder_allowed(v)
+	builders := {object.get(p, "builderId", "") | some p in provenances(v)}
 	msg := sprintf(
-		"container <%s> image <%s> was built by <%v>, which is not an allowed builder; allowed: <%s>",
-		[c.name, c.image, builder, concat(", ", _builders)],
+		"container <%s> image <%s> was built by %s an allowed builder; allowed: <%s>",
+		[c.name, c.image, _which_is_not(builders), concat(", ", _builders)],
 	)
 }
+
+# Both lists set, each satisfied by some statement, but no single statement satisfies both.
+_container_violations contains [c, msg] if {
+	not _strict_provenance
+	count(_source_repos) > 0
+	count(_builders) > 0
+	some [c, _, v] in _answers
+	_some_source_allowed(v)
+	_some_builder_allowed(v)
+	not _has_matching_provenance(v)
+	msg := sprintf(
+		"container <%s> image <%s> has no verified SLSA provenance with both an allowed source repository and an allowed builder; found %s",
+		[c.name, c.image, concat(", ", [_describe_provenance(p) | some p in provenances(v)])],
+	)
+}
+
+_some_source_allowed(v) if {
+	some p in provenances(v)
+	_source_allowed(object.get(p, "sourceUri", ""))
+}
+
+_some_builder_allowed(v) if {
+	some p in provenances(v)
+	_builder_allowed(object.get(p, "builderId", ""))
+}
+
+_which_is_not(values) := sprintf("<%v>, which is not", [x]) if {
+	count(values) == 1
+	some x in values
+} else := sprintf("<%s>, none of which is", [concat(", ", sort([sprintf("%v", [x]) | some x in values]))])
+
+# strictProvenance: every verified provenance statement must match.
+_container_violations contains [c, msg] if {
+	_strict_provenance
+	some [c, _, v] in _answers
+	some p in provenances(v)
+	not provenance_matches(p)
+	msg := sprintf(
+		"container <%s> image <%s> has verified SLSA provenance %s that is not allowed (strictProvenance: every statement must match): %s",
+		[c.name, c.image, _describe_provenance(p), concat("; ", _provenance_problems(p))],
+	)
+}
+
+_provenance_problems(p) := [x |
+	some x in [
+		_source_problem(p),
+		_builder_problem(p),
+	]
+	x != ""
+]
+
+_source_problem(p) := sprintf("source <%v> is not an allowed source repository (allowed: <%s>)", [object.get(p, "sourceUri", ""), concat(", ", _source_repos)]) if {
+	not _source_ok(p)
+} else := ""
+
+_builder_problem(p) := sprintf("builder <%v> is not an allowed builder (allowed: <%s>)", [object.get(p, "builderId", ""), concat(", ", _builders)]) if {
+	not _builder_ok(p)
+} else := ""
+
+_describe_provenance(p) := sprintf("<%v from %v, %v, authority %v>", [
+	object.get(p, "builderId", ""), object.get(p, "sourceUri", ""),
+	object.get(p, "predicateType", ""), object.get(p, "authority", ""),
+])
 
 # normalize_source turns a source URI into host/path for comparison: lower case, without
 # "git+", "https://", the "@ref", "?query" or "#fragment" suffix, ".git" and trailing "/".
@@ -346,7 +447,14 @@ _container_violations contains [c, msg] if {
 	)
 }
 
-_describe_platforms(v) := sprintf("<%s>", [concat(", ", sort(platform_strings(v)))]) if {
+# A truncated list (the provider lists at most lookup.maxPlatforms platforms) proves only the
+# platforms it lists: one it does not list is denied, saying so.
+_describe_platforms(v) := sprintf(
+	"only the first %d of its %d platforms, <%s>: the provider's platform list is truncated, so the platform cannot be proven; raise the provider's lookup.maxPlatforms",
+	[count(v.platforms), v.platformsTotal, concat(", ", sort(platform_strings(v)))],
+) if {
+	object.get(v, "platformsTruncated", false) == true
+} else := sprintf("<%s>", [concat(", ", sort(platform_strings(v)))]) if {
 	count(platform_strings(v)) > 0
 } else := "no platform list (a single-platform image, not a multi-arch index)"
 
@@ -387,7 +495,7 @@ _list_params := [
 	"requiredPredicateTypes", "requiredPlatforms",
 ]
 
-_bool_params := ["requireSBOM", "requireProvenance", "denyTagDrift", "failOpen", "denyStale"]
+_bool_params := ["requireSBOM", "requireProvenance", "strictProvenance", "denyTagDrift", "failOpen", "denyStale"]
 
 config_problems contains sprintf("%s must be a list of strings, got <%v>", [name, _params[name]]) if {
 	some name in _list_params
@@ -410,6 +518,12 @@ config_problems contains sprintf("%s must be a boolean, got <%v>", [name, _param
 config_problems contains sprintf("threshold must be an integer of at least 1, got <%v>", [t]) if {
 	t := _params.threshold
 	not _positive_integer(t)
+}
+
+config_problems contains "strictProvenance is true but neither allowedSourceRepos nor allowedBuilders is set; set the sources or builders every provenance statement must name" if {
+	_strict_provenance
+	count(_source_repos) == 0
+	count(_builders) == 0
 }
 
 config_problems contains "threshold is set but anyOf is empty; set anyOf to the authorities to count" if {

@@ -24,19 +24,37 @@ att_slsa := {"authority": "ci-github-actions", "predicateType": "https://slsa.de
 
 att_spdx := {"authority": "ci-github-actions", "predicateType": "https://spdx.dev/Document", "format": "bundle"}
 
+prov_gha := {
+	"builderId": builder,
+	"sourceUri": "git+https://github.com/bank/payments@refs/heads/main",
+	"buildType": "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1",
+	"predicateType": "https://slsa.dev/provenance/v1", "authority": "ci-github-actions",
+}
+
+# A second verified statement: SLSA v0.2 from the bank's Tekton, built from the same repository.
+prov_tekton := {
+	"builderId": "https://tekton.bank.internal/chains/v2",
+	"sourceUri": "https://github.com/bank/payments",
+	"buildType": "https://tekton.dev/chains/v2/slsa",
+	"predicateType": "https://slsa.dev/provenance/v0.2", "authority": "ci-tekton",
+}
+
+# A verified statement from a fork, built by an unapproved builder.
+prov_fork := {
+	"builderId": "https://github.com/evil/payments/.github/workflows/build.yml@refs/heads/main",
+	"sourceUri": "https://github.com/evil/payments",
+	"buildType": "https://actions.github.io/buildtypes/workflow/v1",
+	"predicateType": "https://slsa.dev/provenance/v1", "authority": "ci-github-actions",
+}
+
 good := {
 	"image": "registry.bank.internal/payments/api:1.0",
 	"digest": d_a,
 	"signed": true,
 	"signatures": [sig_kms, sig_gha],
 	"attestations": [att_slsa, att_spdx],
-	"sbom": {"present": true, "format": "spdx", "authority": "ci-github-actions"},
-	"provenance": {
-		"present": true, "builderId": builder,
-		"sourceUri": "git+https://github.com/bank/payments@refs/heads/main",
-		"buildType": "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1",
-		"predicateType": "https://slsa.dev/provenance/v1", "authority": "ci-github-actions",
-	},
+	"sbom": {"formats": ["spdx"]},
+	"provenance": [prov_gha],
 	"platforms": [
 		{"os": "linux", "architecture": "amd64", "digest": d_b},
 		{"os": "linux", "architecture": "arm64", "variant": "v8", "digest": d_b},
@@ -46,8 +64,8 @@ good := {
 
 unsigned := object.union(good, {
 	"signed": false, "signatures": [], "attestations": [],
-	"sbom": {"present": false, "format": ""},
-	"provenance": {"present": false, "builderId": "", "sourceUri": "", "buildType": ""},
+	"sbom": {"formats": []},
+	"provenance": [],
 	"rejected": [{"kind": "signature", "reason": "no matching signatures: invalid signature when validating ASN.1 encoded signature"}],
 })
 
@@ -59,25 +77,40 @@ values := {
 	"r.io/tekton:1": object.union(good, {"signatures": [sig_tekton]}),
 	"r.io/two-ci:1": object.union(good, {"signatures": [sig_gha, sig_tekton]}),
 	"r.io/unverified-sig:1": object.union(good, {"signatures": [object.union(sig_kms, {"verified": false})]}),
-	"r.io/unsigned-sbom:1": object.union(good, {"sbom": {"present": false, "format": "", "unverified": [{"format": "cyclonedx", "artifactType": "application/vnd.cyclonedx+json", "verified": false}]}}),
-	"r.io/no-sbom:1": object.union(good, {"sbom": {"present": false, "format": ""}}),
-	"r.io/sbom-flagged:1": object.union(good, {"sbom": {"present": true, "format": "spdx", "verified": false}}),
-	"r.io/cdx:1": object.union(good, {"sbom": {"present": true, "format": "CycloneDX"}}),
-	"r.io/forked:1": object.union(good, {"provenance": object.union(good.provenance, {"sourceUri": "git+https://github.com/evil/payments@refs/heads/main"})}),
-	"r.io/prefix:1": object.union(good, {"provenance": object.union(good.provenance, {"sourceUri": "https://github.com/bank-evil/payments"})}),
-	"r.io/http:1": object.union(good, {"provenance": object.union(good.provenance, {"sourceUri": "http://github.com/bank/payments"})}),
-	"r.io/dotgit:1": object.union(good, {"provenance": object.union(good.provenance, {"sourceUri": "git+https://GitHub.com/Bank/Payments.git@refs/tags/v1?x=1#frag"})}),
-	"r.io/selfbuilt:1": object.union(good, {"provenance": object.union(good.provenance, {"builderId": "https://github.com/bank/payments/.github/workflows/build.yml@refs/heads/main"})}),
-	"r.io/no-prov:1": object.union(good, {"attestations": [att_spdx], "provenance": {"present": false, "builderId": "", "sourceUri": "", "buildType": ""}}),
+	"r.io/unsigned-sbom:1": object.union(good, {"sbom": {"formats": [], "unverified": [{"format": "cyclonedx", "artifactType": "application/vnd.cyclonedx+json", "verified": false}]}}),
+	"r.io/no-sbom:1": object.union(good, {"sbom": {"formats": []}}),
+	"r.io/sbom-flagged:1": object.union(good, {"sbom": {"formats": ["spdx"], "verified": false}}),
+	"r.io/cdx:1": object.union(good, {"sbom": {"formats": ["CycloneDX"]}}),
+	"r.io/two-sboms:1": object.union(good, {"sbom": {"formats": ["cyclonedx", "spdx"]}}),
+	"r.io/old-answer:1": object.union(object.remove(good, ["sbom", "provenance"]), {"sbom": {"present": true, "format": "spdx"}, "provenance": object.union(prov_gha, {"present": true})}),
+	"r.io/forked:1": object.union(good, {"provenance": [object.union(prov_gha, {"sourceUri": "git+https://github.com/evil/payments@refs/heads/main"})]}),
+	"r.io/prefix:1": object.union(good, {"provenance": [object.union(prov_gha, {"sourceUri": "https://github.com/bank-evil/payments"})]}),
+	"r.io/http:1": object.union(good, {"provenance": [object.union(prov_gha, {"sourceUri": "http://github.com/bank/payments"})]}),
+	"r.io/dotgit:1": object.union(good, {"provenance": [object.union(prov_gha, {"sourceUri": "git+https://GitHub.com/Bank/Payments.git@refs/tags/v1?x=1#frag"})]}),
+	"r.io/selfbuilt:1": object.union(good, {"provenance": [object.union(prov_gha, {"builderId": "https://github.com/bank/payments/.github/workflows/build.yml@refs/heads/main"})]}),
+	"r.io/two-prov:1": object.union(good, {"provenance": [prov_gha, prov_tekton]}),
+	"r.io/with-fork:1": object.union(good, {"provenance": [prov_fork, prov_gha]}),
+	"r.io/only-fork:1": object.union(good, {"provenance": [prov_fork, object.union(prov_fork, {"sourceUri": "https://github.com/evil/other"})]}),
+	"r.io/split:1": object.union(good, {"provenance": [
+		object.union(prov_fork, {"builderId": builder}),
+		object.union(prov_gha, {"builderId": "https://github.com/evil/builder"}),
+	]}),
+	"r.io/prov-flagged:1": object.union(good, {"provenance": [object.union(prov_gha, {"verified": false})]}),
+	"r.io/no-prov:1": object.union(good, {"attestations": [att_spdx], "provenance": []}),
 	"r.io/no-prov-rejected:1": object.union(good, {
 		"attestations": [],
-		"provenance": {"present": false},
+		"provenance": [],
 		"rejected": [{"kind": "attestation", "reason": "statement subject sha256:ffff does not match the image"}],
 	}),
 	"r.io/unverified-att:1": object.union(good, {"attestations": [object.union(att_slsa, {"verified": false}), att_spdx]}),
 	"r.io/amd64:1": object.union(good, {"platforms": [{"os": "linux", "architecture": "amd64", "digest": d_b}]}),
 	"r.io/single:1": object.union(good, {"platforms": []}),
 	"r.io/armv7:1": object.union(good, {"platforms": [{"os": "linux", "architecture": "arm", "variant": "v7", "digest": d_b}]}),
+	"r.io/truncated:1": object.union(good, {
+		"platforms": [{"os": "linux", "architecture": "amd64", "digest": d_b}],
+		"platformsTotal": 20000,
+		"platformsTruncated": true,
+	}),
 	concat("", ["r.io/pinned:1@", d_a]): good,
 	concat("", ["r.io/drift:1@", d_a]): object.union(good, {"tagDigest": d_b}),
 	concat("", ["r.io/gone:1@", d_a]): object.union(good, {"tagDigest": "", "tagError": "not found: tag gone:1 does not exist"}),
@@ -208,6 +241,20 @@ test_sbom_not_required_by_default if {
 	msgs(["r.io/no-sbom:1"], kms) == set()
 }
 
+test_sbom_formats_some_verified_sbom_allowed if {
+	msgs(["r.io/two-sboms:1"], {"sbomFormats": ["spdx"]}) == set()
+	msgs(["r.io/two-sboms:1"], {"sbomFormats": ["CycloneDX"]}) == set()
+	msgs(["r.io/two-sboms:1"], {"sbomFormats": ["syft"]}) == {"container <c0> image <r.io/two-sboms:1> has verified SBOMs in formats <cyclonedx, spdx>, allowed: <syft>"}
+}
+
+# An answer in the old single-object shape proves nothing: denied, never admitted by accident.
+test_old_answer_shape_does_not_count if {
+	msgs(["r.io/old-answer:1"], {"requireSBOM": true, "requireProvenance": true}) == {
+		"container <c0> image <r.io/old-answer:1> has no verified SBOM; found no SBOM",
+		"container <c0> image <r.io/old-answer:1> has no verified SLSA provenance; found verified attestations <https://slsa.dev/provenance/v1, https://spdx.dev/Document>",
+	}
+}
+
 # ---------------------------------------------------------------------------------------
 # Provenance.
 
@@ -247,6 +294,56 @@ test_provenance_not_required_by_default if {
 	msgs(["r.io/no-prov:1"], {}) == set()
 }
 
+test_provenance_marked_unverified_does_not_count if {
+	msgs(["r.io/prov-flagged:1"], {"requireProvenance": true}) == {"container <c0> image <r.io/prov-flagged:1> has no verified SLSA provenance; found verified attestations <https://slsa.dev/provenance/v1, https://spdx.dev/Document>"}
+}
+
+# Default: some verified provenance statement must match.
+test_provenance_some_statement_matches if {
+	msgs(["r.io/two-prov:1", "r.io/with-fork:1"], gh) == set()
+	msgs(["r.io/two-prov:1"], {"allowedBuilders": ["https://tekton.bank.internal/**"]}) == set()
+}
+
+test_provenance_no_statement_matches if {
+	msgs(["r.io/only-fork:1"], {"allowedSourceRepos": ["https://github.com/bank/*"]}) == {"container <c0> image <r.io/only-fork:1> was built from <https://github.com/evil/other, https://github.com/evil/payments>, none of which is an allowed source repository; allowed: <https://github.com/bank/*>"}
+	msgs(["r.io/only-fork:1"], {"allowedBuilders": [builder]}) == {sprintf("container <c0> image <r.io/only-fork:1> was built by <%s>, which is not an allowed builder; allowed: <%s>", [prov_fork.builderId, builder])}
+}
+
+# With both lists, one statement must name an allowed source and an allowed builder.
+test_provenance_source_and_builder_from_one_statement if {
+	msgs(["r.io/split:1"], gh) == {concat("", [
+		"container <c0> image <r.io/split:1> has no verified SLSA provenance with both an allowed source repository and an allowed builder; found ",
+		"<", builder, " from https://github.com/evil/payments, https://slsa.dev/provenance/v1, authority ci-github-actions>, ",
+		"<https://github.com/evil/builder from git+https://github.com/bank/payments@refs/heads/main, https://slsa.dev/provenance/v1, authority ci-github-actions>",
+	])}
+}
+
+# strictProvenance: every verified provenance statement must match.
+test_strict_provenance if {
+	strict := object.union(gh, {"strictProvenance": true})
+	msgs(["r.io/good:1"], strict) == set()
+	msgs(["r.io/with-fork:1"], strict) == {concat("", [
+		"container <c0> image <r.io/with-fork:1> has verified SLSA provenance ",
+		"<https://github.com/evil/payments/.github/workflows/build.yml@refs/heads/main from https://github.com/evil/payments, https://slsa.dev/provenance/v1, authority ci-github-actions> ",
+		"that is not allowed (strictProvenance: every statement must match): ",
+		"source <https://github.com/evil/payments> is not an allowed source repository (allowed: <https://github.com/bank/*>); ",
+		"builder <https://github.com/evil/payments/.github/workflows/build.yml@refs/heads/main> is not an allowed builder (allowed: <", gh.allowedBuilders[0], ">)",
+	])}
+	count(msgs(["r.io/two-prov:1"], strict)) == 1
+	msgs(["r.io/forked:1"], strict) == {concat("", [
+		"container <c0> image <r.io/forked:1> has verified SLSA provenance ",
+		"<", builder, " from git+https://github.com/evil/payments@refs/heads/main, https://slsa.dev/provenance/v1, authority ci-github-actions> ",
+		"that is not allowed (strictProvenance: every statement must match): ",
+		"source <git+https://github.com/evil/payments@refs/heads/main> is not an allowed source repository (allowed: <https://github.com/bank/*>)",
+	])}
+	msgs(["r.io/two-prov:1"], {"allowedSourceRepos": ["https://github.com/bank/*"], "strictProvenance": true}) == set()
+	msgs(["r.io/no-prov:1"], strict) == {"container <c0> image <r.io/no-prov:1> has no verified SLSA provenance; found verified attestations <https://spdx.dev/Document>"}
+}
+
+test_strict_provenance_needs_a_list if {
+	msgs(["r.io/good:1"], {"strictProvenance": true}) == {"constraint is misconfigured: strictProvenance is true but neither allowedSourceRepos nor allowedBuilders is set; set the sources or builders every provenance statement must name; every image is denied until it is fixed"}
+}
+
 test_normalize_source if {
 	k8simagesignature.normalize_source("git+https://GitHub.com/Bank/App.git@refs/heads/main") == "github.com/bank/app"
 	k8simagesignature.normalize_source("https://github.com/bank/app/") == "github.com/bank/app"
@@ -282,6 +379,11 @@ test_required_platform_missing if {
 test_required_platform_variant if {
 	msgs(["r.io/armv7:1"], {"requiredPlatforms": ["linux/arm/v6"]}) == {"container <c0> image <r.io/armv7:1> does not provide platform <linux/arm/v6>; found <linux/arm/v7>"}
 	msgs(["r.io/armv7:1"], {"requiredPlatforms": ["linux/arm"]}) == set()
+}
+
+test_truncated_platform_list_proves_only_listed_platforms if {
+	msgs(["r.io/truncated:1"], {"requiredPlatforms": ["linux/amd64"]}) == set()
+	msgs(["r.io/truncated:1"], {"requiredPlatforms": ["linux/arm64"]}) == {"container <c0> image <r.io/truncated:1> does not provide platform <linux/arm64>; found only the first 1 of its 20000 platforms, <linux/amd64>: the provider's platform list is truncated, so the platform cannot be proven; raise the provider's lookup.maxPlatforms"}
 }
 
 test_single_platform_image_has_no_platform_list if {

@@ -181,12 +181,12 @@ func TestChartRender(t *testing.T) {
 		want string
 	}{
 		{"default values", nil,
-			"Assign×7 Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 NetworkPolicy×1 PodDisruptionBudget×1 Provider×4 Role×1 RoleBinding×1 Secret×1 Service×1 ServiceAccount×1"},
+			"Assign×7 Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 NetworkPolicy×1 PodDisruptionBudget×1 Provider×5 Role×1 RoleBinding×1 Secret×1 Service×1 ServiceAccount×1"},
 		{"full values", fullValues(t),
-			"Assign×7 ConfigMap×2 ConstraintTemplate×4 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×4 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
+			"Assign×7 ClusterRole×2 ClusterRoleBinding×2 ConfigMap×2 ConstraintTemplate×5 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×5 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
 		{"mutation, PDB and NetworkPolicy off, no pull secrets", []string{"--set", "mutation.enabled=false", "--set", "podDisruptionBudget.enabled=false",
 			"--set", "networkPolicy.enabled=false", "--set", "registryAuth.pullSecrets=null"},
-			"Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 Provider×4 Secret×1 Service×1 ServiceAccount×1"},
+			"Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 Provider×5 Secret×1 Service×1 ServiceAccount×1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,10 +233,11 @@ func checkChartConfig(t *testing.T, objs []*unstructured.Unstructured) {
 		t.Fatal("no ConfigMap imagetrust-provider-config rendered")
 	}
 	deadlines := map[string]time.Duration{
-		"resolve": cfg.Endpoints.Resolve.Deadline.D(),
-		"mutate":  cfg.Endpoints.Mutate.Deadline.D(),
-		"verify":  cfg.Endpoints.Verify.Deadline.D(),
-		"scan":    cfg.Scan.Deadline.D(),
+		"resolve":      cfg.Endpoints.Resolve.Deadline.D(),
+		"mutate":       cfg.Endpoints.Mutate.Deadline.D(),
+		"verify":       cfg.Endpoints.Verify.Deadline.D(),
+		"scan":         cfg.Scan.Deadline.D(),
+		"attestations": cfg.Attestations.Deadline.D(),
 	}
 	for _, o := range objs {
 		if o.GetKind() != "Provider" {

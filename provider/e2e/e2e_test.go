@@ -56,6 +56,7 @@ func TestE2E(t *testing.T) {
 	s.startRegistry(sampleImages...)
 	s.signingKey = s.signImage("demo/signed:1.0.0")
 	s.providerExtra = s.setupScan()
+	s.setupAttestations()
 	s.startEtcd()
 	s.startAPIServer()
 	s.mark("etcd + kube-apiserver ready", start)
@@ -94,6 +95,8 @@ func TestE2E(t *testing.T) {
 
 	s.scenarios(t)
 	s.scanScenario(t, static)
+	s.attestScenario(t, static)
+	s.operatorScenario(t)
 	s.sameDecision(t)
 	s.dogfoodScenario(t, dogfood)
 

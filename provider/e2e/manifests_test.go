@@ -72,10 +72,11 @@ func TestManifestConfig(t *testing.T) {
 		t.Fatalf("config.Parse(manifests/base/configmap.yaml config.yaml) = %v, want nil", err)
 	}
 	deadlines := map[string]time.Duration{
-		"/v1/resolve": cfg.Endpoints.Resolve.Deadline.D(),
-		"/v1/mutate":  cfg.Endpoints.Mutate.Deadline.D(),
-		"/v1/verify":  cfg.Endpoints.Verify.Deadline.D(),
-		"/v1/scan":    cfg.Scan.Deadline.D(),
+		"/v1/resolve":      cfg.Endpoints.Resolve.Deadline.D(),
+		"/v1/mutate":       cfg.Endpoints.Mutate.Deadline.D(),
+		"/v1/verify":       cfg.Endpoints.Verify.Deadline.D(),
+		"/v1/scan":         cfg.Scan.Deadline.D(),
+		"/v1/attestations": cfg.Attestations.Deadline.D(),
 	}
 	providers := readDocs(t, filepath.Join(repoRoot, "manifests/components/providers/providers.yaml"))
 	if len(providers) != len(deadlines) {

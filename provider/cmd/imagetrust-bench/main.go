@@ -30,6 +30,18 @@
 // configures that key as the provider's one scanner authority and measures cold and warm
 // batches of 100 from 1 and 8 clients, then a growth run to -scan-growth distinct images.
 //
+// The latency group makes the registry wait -latency (20 ms) before every request and measures
+// cold batch-1 and batch-100 p50/p99 of resolve, mutate and verify against Gatekeeper's 1 s / 3 s
+// timeouts, then cold mutate batches of 100 from 8 clients at each -latency-concurrency value of
+// lookup.perRegistryConcurrency. The matrix and latency groups also run the naive mutation
+// provider (naive.go: one HEAD per key, serially per request) as the baseline of /v1/mutate.
+//
+// The client is set up as Gatekeeper's external-data client (gatekeeper.go): HTTP/1.1 with
+// keep-alive, TLS 1.3, a client certificate, one client per Provider with its timeout. Every
+// line gives the provider's CPU per key in µs and in ECDSA P-256 verifications
+// (cpu_per_key_us, cpu_per_key_ecdsa), the HTTP version answered (proto) and the keys answered
+// without an error per second (answered_keys_per_s).
+//
 // With -pin (the default) the provider runs on a CPU of its own (taskset) and this process on
 // the others, as in production, where the registry and Gatekeeper do not share the provider's
 // CPU; every line says the placement in "pinned". p50_ms and p99_ms run from sending the
@@ -85,6 +97,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == naiveCommand {
+		run = func(ctx context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+			return runNaive(ctx, args[2:], stderr)
+		}
+	}
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "imagetrust-bench:", err)
@@ -106,6 +124,9 @@ type flags struct {
 	verifyRepo int
 	scanN      int
 	scanGrow   int
+	latency    time.Duration
+	latencyN   int
+	latencyC   []int
 	pin        bool
 	only       string
 	workDir    string
@@ -129,8 +150,22 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
 	fs.IntVar(&f.scanN, "scan-images", 50000, "images with a signed ~20 KB Trivy vuln attestation for the scan group (0: skip it)")
 	fs.IntVar(&f.scanGrow, "scan-growth", 50000, "distinct images of the scan growth run (≤ scan-images; 0: skip)")
+	fs.DurationVar(&f.latency, "latency", 20*time.Millisecond, "latency group: time the registry waits before serving each request")
+	fs.IntVar(&f.latencyN, "latency-keys", 300, "latency group: keys of a cold batch-100 scenario (batch 1: a sixth; the concurrency runs: 8 times as many)")
+	f.latencyC = []int{4, 16, 32, 64, 128}
+	fs.Func("latency-concurrency", "latency group: comma list of lookup.perRegistryConcurrency values to compare (default 4,16,32,64,128)", func(v string) error {
+		f.latencyC = nil
+		for _, c := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("want positive integers, got %q", c)
+			}
+			f.latencyC = append(f.latencyC, n)
+		}
+		return nil
+	})
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
-	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -155,6 +190,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	}
 	if f.want("growth") {
 		need = max(need, f.growth)
+	}
+	if f.want("latency") {
+		need = max(need, 8*f.latencyN)
 	}
 	if f.images < need {
 		return f, fmt.Errorf("-images %d is too small: the scenarios need %d distinct images", f.images, need)
@@ -217,6 +255,28 @@ type Line struct {
 	// ECDSAus is one ECDSA P-256 verification on the provider's CPU just before the scenario
 	// (machine speed; see pinning.calibrate).
 	ECDSAus float64 `json:"ecdsa_verify_us,omitempty"`
+	// CPUPerKeyUS is provider_cpu_s per key in µs; CPUPerKeyECDSA the same in ECDSA P-256
+	// verifications (ecdsa_verify_us), the figure that compares across runs and machines.
+	CPUPerKeyUS    float64 `json:"cpu_per_key_us,omitempty"`
+	CPUPerKeyECDSA float64 `json:"cpu_per_key_ecdsa,omitempty"`
+	// Proto is the HTTP version the provider answered with (Gatekeeper's client: HTTP/1.1).
+	Proto string `json:"proto,omitempty"`
+	// Label names a variant of a scenario (latency and concurrency scenarios, baselines).
+	Label string `json:"label,omitempty"`
+	// AnsweredPerS is keys answered without an error per second of wall-clock time.
+	AnsweredPerS float64 `json:"answered_keys_per_s"`
+}
+
+// perKey fills the CPU-per-key fields from ProviderCPU, Keys and ECDSAus.
+func (l *Line) perKey() {
+	if l.Keys == 0 || l.ProviderCPU == 0 {
+		return
+	}
+	us := l.ProviderCPU * 1e6 / float64(l.Keys)
+	l.CPUPerKeyUS = round(us)
+	if l.ECDSAus > 0 {
+		l.CPUPerKeyECDSA = round(us / l.ECDSAus)
+	}
 }
 
 func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
@@ -229,7 +289,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	reg := registrytest.New()
 	defer reg.Close()
 	var keys []string
-	if f.want("matrix") || f.want("growth") || f.want("outage") {
+	if f.want("matrix") || f.want("growth") || f.want("outage") || f.want("latency") {
 		logf("registry on %s; pushing %d images over %d repositories", reg.Host, f.images, f.repos)
 		start := time.Now()
 		if keys, err = pushImages(ctx, reg.Host, f.images, f.repos); err != nil {
@@ -288,6 +348,9 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			}
 		}
 		p.stop()
+		if err := runNaiveMatrix(ctx, f, env, keys, emit, stderr); err != nil {
+			return err
+		}
 	}
 
 	if f.want("growth") && f.growth > 0 {
@@ -320,6 +383,20 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 
 	if f.want("scan") && f.scanN > 0 {
 		if err := runScan(ctx, f, env, reg.Host, emit, logf, stderr); err != nil {
+			return err
+		}
+	}
+
+	if f.want("latency") && f.latencyN > 0 {
+		sv, pub, err := newSigner(env.dir, "latency.pub")
+		if err != nil {
+			return err
+		}
+		signed, err := pushSigned(ctx, reg.Host, f.latencyN, f.verifyRepo, "bench/latency", sv)
+		if err != nil {
+			return err
+		}
+		if err := runLatency(ctx, f, env, keys, signed, pub, emit, logf, stderr); err != nil {
 			return err
 		}
 	}
@@ -413,18 +490,22 @@ type env struct {
 	reg      *registrytest.Registry
 	ca       *pki.CA
 	files    pki.Files
-	client   *http.Client
+	clients  map[string]*http.Client // by endpoint
 	deadline map[string]time.Duration
 	procEnv  []string
 	procArgs []string
 	starts   int
 	// pin is the CPU placement, decided when the first provider starts (after the images are
 	// pushed, which uses every CPU); pinWanted is -pin.
-	pin       pinning
-	pinWanted bool
-	logf      func(string, ...any)
+	pin        pinning
+	pinWanted  bool
+	pinDecided bool
+	logf       func(string, ...any)
 	// scan is the provider configuration's scan section (the scan group sets it).
 	scan config.Scan
+	// lookup is the provider configuration's lookup section (zero: the defaults; the latency
+	// group sets perRegistryConcurrency).
+	lookup config.Lookup
 }
 
 func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
@@ -444,15 +525,14 @@ func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) 
 	if err != nil {
 		return nil, err
 	}
-	tc, err := pki.ClientTLSConfig(ca, gk)
-	if err != nil {
-		return nil, err
+	// One client per Provider object, as Gatekeeper keeps one per Provider (see gatekeeper.go).
+	clients := map[string]*http.Client{}
+	for _, ep := range []string{"resolve", "mutate", "verify", "scan"} {
+		if clients[ep], err = gatekeeperClient(ca, gk, gatekeeperTimeout(ep)); err != nil {
+			return nil, err
+		}
 	}
-	// Like Gatekeeper's client: TLS 1.3 with a client certificate, HTTP/1.1, keep-alive.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: tc, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
-	}}
-	return &env{dir: dir, regHost: reg.Host, reg: reg, ca: ca, files: files, client: client, procEnv: procEnv, procArgs: procArgs,
+	return &env{dir: dir, regHost: reg.Host, reg: reg, ca: ca, files: files, clients: clients, procEnv: procEnv, procArgs: procArgs,
 		deadline: map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "mutate": config.DefaultMutateDeadline}}, nil
 }
 
@@ -460,13 +540,15 @@ type provider struct {
 	cmd     *exec.Cmd
 	api     string
 	metrics string
-	client  *http.Client
+	clients map[string]*http.Client // by endpoint
 	reg     *registrytest.Registry
 	pin     pinning
 	done    chan error
 	stderr  io.Writer
 	// reported: the first unsigned /v1/verify answer has been written to stderr.
 	reported atomic.Bool
+	// proto is the HTTP version of the first answer ("HTTP/1.1").
+	proto atomic.Value
 }
 
 func freeAddr() (string, error) {
@@ -494,8 +576,9 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 		Registries:  []config.Registry{{Host: e.regHost, Insecure: true}},
 		Authorities: auths,
 		Scan:        e.scan,
+		Lookup:      e.lookup,
 	}
-	b, err := yaml.Marshal(cfg)
+	b, err := configYAML(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +591,14 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	for _, a := range e.procArgs {
 		args = append(args, strings.ReplaceAll(a, "{run}", strconv.Itoa(e.starts)))
 	}
-	if e.starts == 1 {
+	return e.launch(ctx, bin, args, api, met, stderr)
+}
+
+// launch runs bin with args on the provider's CPU (see pinning) and waits until
+// http://met/readyz answers 200; api is the mTLS listener the clients post to.
+func (e *env) launch(ctx context.Context, bin string, args []string, api, met string, stderr io.Writer) (*provider, error) {
+	if !e.pinDecided {
+		e.pinDecided = true
 		e.pin = pinning{provider: -1, why: "-pin=false"}
 		if e.pinWanted {
 			e.pin = pin()
@@ -523,7 +613,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &provider{cmd: cmd, api: api, metrics: met, client: e.client, reg: e.reg, pin: e.pin, done: make(chan error, 1), stderr: stderr}
+	p := &provider{cmd: cmd, api: api, metrics: met, clients: e.clients, reg: e.reg, pin: e.pin, done: make(chan error, 1), stderr: stderr}
 	go func() { p.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get("http://" + met + "/readyz")
@@ -557,7 +647,9 @@ func (p *provider) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done //nolint:errcheck // the exit status after SIGKILL is an error by design
 	}
-	p.client.CloseIdleConnections()
+	for _, c := range p.clients {
+		c.CloseIdleConnections()
+	}
 }
 
 // rssMB is the provider process's resident set size.
@@ -631,6 +723,9 @@ func (p *provider) heapMB() float64 {
 // comes after it).
 func (p *provider) post(ctx context.Context, endpoint string, keys []string) (errs, unsigned int, read time.Duration, err error) {
 	t0 := time.Now()
+	// Like Gatekeeper: a deadline of the Provider's timeout on every request.
+	ctx, cancel := context.WithTimeout(ctx, gatekeeperTimeout(endpoint))
+	defer cancel()
 	body, err := json.Marshal(externaldata.ProviderRequest{
 		APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderRequestKind,
 		Request: externaldata.Request{Keys: keys},
@@ -643,11 +738,12 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 		return 0, 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
+	resp, err := p.clients[endpoint].Do(req)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
+	p.proto.CompareAndSwap(nil, resp.Proto)
 	raw, err := io.ReadAll(resp.Body)
 	read = time.Since(t0)
 	if err != nil {
@@ -721,6 +817,8 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 				n, u, read, err := p.post(ctx, endpoint, batches[i])
 				lat[i], latDecoded[i] = read, time.Since(t0)
 				if err != nil {
+					// A failed batch (e.g. the client's timeout) counts with the time it took.
+					lat[i] = latDecoded[i]
 					firstErr.CompareAndSwap(nil, err)
 					n = len(batches[i])
 				}
@@ -746,11 +844,16 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		RegReqsPerKey: round(float64(p.reg.Total()-reqs0) / float64(total)),
 		RegConns:      p.reg.Conns() - conns0,
 		ECDSAus:       ecdsaUS,
+		AnsweredPerS:  round(float64(total-int(errs.Load())) / wall.Seconds()),
 	}
 	if endpoint == "verify" {
 		u := int(unsigned.Load())
 		l.Unsigned = &u
 	}
+	if pr, ok := p.proto.Load().(string); ok {
+		l.Proto = pr
+	}
+	l.perKey()
 	return l, nil
 }
 
@@ -818,25 +921,13 @@ func round(f float64) float64    { return float64(int64(f*100+0.5)) / 100 }
 // default reads and with signature reads only, each on a fresh provider: cold (never seen
 // images) and warm (the same images again), batch 1 and 100, then a growth run.
 func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line) error, logf func(string, ...any), stderr io.Writer) error {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sv, pub, err := newSigner(e.dir, "cosign.pub")
 	if err != nil {
-		return err
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		return err
-	}
-	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		return err
-	}
-	pub := filepath.Join(e.dir, "cosign.pub")
-	if err := os.WriteFile(pub, pemBytes, 0o600); err != nil {
 		return err
 	}
 	logf("pushing %d images over %d repositories (0: one each), each signed in cosign's tag scheme", f.verifyN, f.verifyRepo)
 	start := time.Now()
-	keys, err := pushSigned(ctx, host, f.verifyN, f.verifyRepo, sv)
+	keys, err := pushSigned(ctx, host, f.verifyN, f.verifyRepo, "bench/verify", sv)
 	if err != nil {
 		return err
 	}
@@ -926,7 +1017,7 @@ func (p *provider) growth(ctx context.Context, endpoint string, keys []string, e
 // each like `cosign sign --key --tlog-upload=false`: a simple-signing payload for the digest,
 // signed with sv, pushed as the signature manifest sha256-<hex>.sig. All images share one
 // config and layer (distinct digests through an annotation), so a push is mostly manifests.
-func pushSigned(ctx context.Context, host string, n, repos int, sv signature.Signer) ([]string, error) {
+func pushSigned(ctx context.Context, host string, n, repos int, prefix string, sv signature.Signer) ([]string, error) {
 	base, err := random.Image(256, 1)
 	if err != nil {
 		return nil, err
@@ -948,7 +1039,7 @@ func pushSigned(ctx context.Context, host string, n, repos int, sv signature.Sig
 				if i >= n {
 					return
 				}
-				if err := pushSignedOne(ctx, pusher, host, i, repos, base, sv, keys); err != nil {
+				if err := pushSignedOne(ctx, pusher, host, prefix, i, repos, base, sv, keys); err != nil {
 					errs <- err
 					return
 				}
@@ -963,10 +1054,10 @@ func pushSigned(ctx context.Context, host string, n, repos int, sv signature.Sig
 	return keys, nil
 }
 
-func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i, repos int, base v1.Image, sv signature.Signer, keys []string) error {
-	ref := fmt.Sprintf("%s/bench/verify/s%06d:v1", host, i)
+func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host, prefix string, i, repos int, base v1.Image, sv signature.Signer, keys []string) error {
+	ref := fmt.Sprintf("%s/%s/s%06d:v1", host, prefix, i)
 	if repos > 0 {
-		ref = fmt.Sprintf("%s/bench/verify/r%03d:t%06d", host, i%repos, i)
+		ref = fmt.Sprintf("%s/%s/r%03d:t%06d", host, prefix, i%repos, i)
 	}
 	tag, err := name.NewTag(ref)
 	if err != nil {
@@ -995,4 +1086,76 @@ func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host string, i, r
 	}
 	keys[i] = tag.String()
 	return nil
+}
+
+// newSigner makes an ECDSA P-256 signing key and writes its public key (PEM) to dir/file.
+func newSigner(dir, file string) (signature.SignerVerifier, string, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	if err != nil {
+		return nil, "", err
+	}
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		return nil, "", err
+	}
+	pub := filepath.Join(dir, file)
+	if err := os.WriteFile(pub, pemBytes, 0o600); err != nil {
+		return nil, "", err
+	}
+	return sv, pub, nil
+}
+
+// configYAML writes cfg without its zero fields: the provider fills them with its defaults, and
+// a provider binary built before a field existed (a baseline) still reads the file.
+func configYAML(cfg config.Config) ([]byte, error) {
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var m any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(pruneZero(m))
+}
+
+// pruneZero drops JSON zero values (0, "", null, empty objects and lists) from objects,
+// recursively; false stays (attestations: false differs from its default).
+func pruneZero(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			x = pruneZero(x)
+			if isZeroJSON(x) {
+				delete(t, k)
+				continue
+			}
+			t[k] = x
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = pruneZero(x)
+		}
+	}
+	return v
+}
+
+func isZeroJSON(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case float64:
+		return t == 0
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
 }

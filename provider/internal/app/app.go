@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/imagetrust/imagetrust/provider/internal/attest"
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -59,11 +60,13 @@ type Provider struct {
 	Resolve  *resolve.Service
 	Verify   *verify.Service
 	Scan     *scan.Service
-	lookups  map[string]server.Lookup
+	// Attestations answers /v1/attestations.
+	Attestations *attest.Service
+	lookups      map[string]server.Lookup
 }
 
 // Lookup returns the lookup behind the endpoint path ("/v1/resolve", "/v1/mutate",
-// "/v1/verify", "/v1/scan"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
+// "/v1/verify", "/v1/scan", "/v1/attestations"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
 // in-process, without HTTP or TLS. The function answers one item per key (keys de-duplicated
 // as the server does) under the endpoint's configured deadline, or earlier when ctx ends
 // earlier.
@@ -126,6 +129,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(),
 		MutateDeadline:  cfg.Endpoints.Mutate.Deadline.D(),
 		LoadTimeout:     cfg.LoadTimeout(),
+		MaxPlatforms:    cfg.Lookup.MaxPlatforms,
 	})
 	if err != nil {
 		return nil, err
@@ -138,6 +142,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
 		Cache:       vc,
 		UnsignedTTL: config.DefaultUnsignedTTL,
+		Limits:      verify.Limits{Platforms: cfg.Lookup.MaxPlatforms},
 		Registerer:  o.Metrics,
 	})
 	if err != nil {
@@ -145,6 +150,10 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	}
 
 	ss, err := newScan(ctx, cfg, reg, pool, refs, o)
+	if err != nil {
+		return nil, err
+	}
+	as, err := newAttestations(cfg, vs, reg, pool, refs, o)
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +174,11 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Mutate:          server.Endpoint{Lookup: rs.MutateLookup, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
 		Verify:          server.Endpoint{Lookup: vs.VerifyLookup, Deadline: cfg.Endpoints.Verify.Deadline.D()},
 		Scan:            server.Endpoint{Lookup: ss.ScanLookup, Deadline: cfg.Scan.Deadline.D()},
+		Attestations:    server.Endpoint{Lookup: as.AttestationsLookup, Deadline: cfg.Attestations.Deadline.D()},
 		MaxRequestBytes: cfg.Server.MaxRequestBytes,
 		MaxKeys:         cfg.Server.MaxKeys,
 	})
-	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Scan.Deadline.D())
+	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Scan.Deadline.D(), cfg.Attestations.Deadline.D())
 	runner := &server.Runner{
 		API:             api,
 		APIListener:     apiLn,
@@ -180,12 +190,13 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	}
 	runner.Ops = server.NewOpsHandler(server.OpsDeps{Gatherer: o.Metrics, Ready: runner.Ready})
 	return &Provider{
-		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs, Scan: ss,
+		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs, Scan: ss, Attestations: as,
 		lookups: map[string]server.Lookup{
-			"/v1/resolve": rs.ResolveLookup,
-			"/v1/mutate":  rs.MutateLookup,
-			"/v1/verify":  vs.VerifyLookup,
-			"/v1/scan":    ss.ScanLookup,
+			"/v1/resolve":      rs.ResolveLookup,
+			"/v1/mutate":       rs.MutateLookup,
+			"/v1/verify":       vs.VerifyLookup,
+			"/v1/scan":         ss.ScanLookup,
+			"/v1/attestations": as.AttestationsLookup,
 		},
 	}, nil
 }
@@ -195,6 +206,7 @@ func newCache[V any](cfg *config.Config, name string, reg prometheus.Registerer)
 	return cache.New[V](cache.Options{
 		Name:        name,
 		MaxEntries:  cfg.Cache.MaxEntries,
+		MaxBytes:    cfg.Cache.MaxBytes,
 		TTL:         cfg.Cache.TTL.D(),
 		NotFoundTTL: cfg.Cache.NotFoundTTL.D(),
 		MaxStale:    cfg.Cache.MaxStale.D(),

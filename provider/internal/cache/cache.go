@@ -21,6 +21,10 @@ type Options struct {
 	Name string
 	// MaxEntries bounds the number of entries (answers and negative answers).
 	MaxEntries int
+	// MaxBytes bounds the memory the entries hold, as estimated by their sizes (see Sizer),
+	// keys and bookkeeping included; the least recently used entries are evicted beyond it
+	// (optional; 0: bounded by MaxEntries only).
+	MaxBytes int64
 	// TTL of an answer.
 	TTL time.Duration
 	// NotFoundTTL of a negative answer (an error for which Negative returns true).
@@ -52,7 +56,28 @@ type entry[V any] struct {
 	val        V
 	err        error // a negative answer
 	expires    int64 // unix nanoseconds
+	size       int64 // estimated bytes held (see entrySize)
 	prev, next *entry[V]
+}
+
+// Sizer is implemented by values that know how many bytes they hold (their own allocations,
+// not shared data); a value that does not implement it counts as entryOverhead bytes.
+type Sizer interface {
+	CacheBytes() int
+}
+
+// entryOverhead estimates the bytes of one entry besides its key and value: the entry (64
+// bytes), its map slot and the map's spare capacity.
+const entryOverhead = 112
+
+func entrySize[V any](key string, v V, err error) int64 {
+	n := entryOverhead + len(key)
+	if err != nil {
+		n += len(err.Error()) // a negative answer holds its error, not a value
+	} else if s, ok := any(v).(Sizer); ok {
+		n += s.CacheBytes()
+	}
+	return int64(n)
 }
 
 // Cache is safe for concurrent use.
@@ -63,6 +88,7 @@ type Cache[V any] struct {
 	mu         sync.Mutex
 	items      map[string]*entry[V]
 	head, tail *entry[V] // head: most recently used
+	bytes      int64     // sum of the entries' sizes
 
 	group singleflight.Group
 	m     *metrics
@@ -75,6 +101,9 @@ func New[V any](o Options) (*Cache[V], error) {
 	}
 	if o.TTL <= 0 {
 		return nil, fmt.Errorf("cache %q: TTL must be > 0, got %s", o.Name, o.TTL)
+	}
+	if o.MaxBytes < 0 {
+		return nil, fmt.Errorf("cache %q: MaxBytes must not be negative, got %d", o.Name, o.MaxBytes)
 	}
 	if o.NotFoundTTL < 0 || o.MaxStale < 0 {
 		return nil, fmt.Errorf("cache %q: NotFoundTTL and MaxStale must not be negative", o.Name)
@@ -91,6 +120,13 @@ func New[V any](o Options) (*Cache[V], error) {
 	}
 	c.m = m
 	return c, nil
+}
+
+// Bytes is the estimated memory the entries hold (see Options.MaxBytes).
+func (c *Cache[V]) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 // Len is the number of entries, expired ones included.
@@ -183,23 +219,31 @@ func (c *Cache[V]) store(key string, v V, err error) {
 		ttl = c.o.NotFoundTTL
 	}
 	expires := c.now().Add(ttl).UnixNano()
+	size := entrySize(key, v, err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.items[key]; e != nil {
-		e.val, e.err, e.expires = v, err, expires
+	e := c.items[key]
+	if e != nil {
+		c.bytes += size - e.size
+		e.val, e.err, e.expires, e.size = v, err, expires, size
 		c.moveToFront(e)
-		return
+	} else {
+		e = &entry[V]{key: key, val: v, err: err, expires: expires, size: size}
+		c.items[key] = e
+		c.bytes += size
+		c.pushFront(e)
 	}
-	e := &entry[V]{key: key, val: v, err: err, expires: expires}
-	c.items[key] = e
-	c.pushFront(e)
-	for len(c.items) > c.o.MaxEntries {
+	// Evict the least recently used beyond either bound; the entry just stored stays, even
+	// when it alone is over MaxBytes (the caller is using it).
+	for c.tail != e && (len(c.items) > c.o.MaxEntries || (c.o.MaxBytes > 0 && c.bytes > c.o.MaxBytes)) {
 		old := c.tail
 		c.unlink(old)
 		delete(c.items, old.key)
+		c.bytes -= old.size
 		c.m.evictions.Inc()
 	}
 	c.m.entries.Set(float64(len(c.items)))
+	c.m.bytes.Set(float64(c.bytes))
 }
 
 // Put stores an answer (used to seed a cache and by tests).
@@ -240,7 +284,7 @@ func (c *Cache[V]) moveToFront(e *entry[V]) {
 
 type metrics struct {
 	hits, misses, stale, evictions prometheus.Counter
-	entries                        prometheus.Gauge
+	entries, bytes                 prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
@@ -256,7 +300,14 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		Name: "imagetrust_cache_entries",
 		Help: "Entries in the cache, expired ones included.",
 	}, []string{"cache"})
+	by := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "imagetrust_cache_bytes",
+		Help: "Estimated memory held by the cache's entries (keys, answers, bookkeeping), bounded by cache.maxBytes.",
+	}, []string{"cache"})
 	var err error
+	if by, err = register(reg, by); err != nil {
+		return nil, err
+	}
 	if req, err = register(reg, req); err != nil {
 		return nil, err
 	}
@@ -272,6 +323,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		stale:     req.WithLabelValues(name, "stale"),
 		evictions: ev.WithLabelValues(name),
 		entries:   en.WithLabelValues(name),
+		bytes:     by.WithLabelValues(name),
 	}, nil
 }
 

@@ -30,7 +30,7 @@ import (
 
 // ProviderNames are the Gatekeeper Provider objects imagetrust ships (manifests/components/
 // providers): imagetrust-<endpoint> calls POST /v1/<endpoint>.
-var ProviderNames = []string{"imagetrust-resolve", "imagetrust-mutate", "imagetrust-verify", "imagetrust-scan"}
+var ProviderNames = []string{"imagetrust-resolve", "imagetrust-mutate", "imagetrust-verify", "imagetrust-scan", "imagetrust-attestations"}
 
 // Providers answers the templates' external_data calls for one check.
 type Providers struct {

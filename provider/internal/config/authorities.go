@@ -57,7 +57,10 @@ type Key struct {
 	File string `json:"file,omitempty"`
 	// KMS is a sigstore KMS reference: awskms://, gcpkms://, azurekms://, hashivault://.
 	KMS string `json:"kms,omitempty"`
-	// HashAlgorithm is sha256 (default), sha384 or sha512.
+	// HashAlgorithm is sha256, sha384 or sha512. Default: the key's own, as cosign signs (ECDSA
+	// P-256 sha256, P-384 sha384, P-521 sha512; RSA sha256); for an ECDSA key a value that
+	// contradicts the curve is an error (see KeyHash). A KMS key's curve is checked when its
+	// public key is fetched at start.
 	HashAlgorithm string `json:"hashAlgorithm,omitempty"`
 }
 

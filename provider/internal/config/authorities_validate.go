@@ -19,8 +19,9 @@ const maxKeyFileBytes = 64 << 10
 
 // validateAuthorities checks the trust authorities: unique names, valid image globs, exactly
 // one of key/keyless, a key with exactly one of file/kms (a PEM public key that parses, or a
-// supported KMS scheme), a keyless identity with an issuer and a subject (exact or regexp) and
-// a trusted root file that parses. Errors name the field: authorities[1].keyless.subjectRegExp.
+// supported KMS scheme) and a hashAlgorithm that agrees with an ECDSA key file's curve, a
+// keyless identity with an issuer and a subject (exact or regexp) and a trusted root file that
+// parses. Errors name the field: authorities[1].keyless.subjectRegExp.
 func (c *Config) validateAuthorities() error {
 	seen := make(map[string]int, len(c.Authorities))
 	for i := range c.Authorities {
@@ -97,8 +98,12 @@ func validateKey(p string, k *Key) error {
 		}
 		return fieldErr(p+".kms", "%q is not a supported KMS reference; use one of %s followed by the key", k.KMS, strings.Join(KMSSchemes, ", "))
 	}
-	if _, err := LoadPublicKeyFile(k.File); err != nil {
+	pub, err := LoadPublicKeyFile(k.File)
+	if err != nil {
 		return fieldErr(p+".file", "%v", err)
+	}
+	if _, err := KeyHash(pub, k.HashAlgorithm); err != nil {
+		return fieldErr(p+".hashAlgorithm", "%v", err)
 	}
 	return nil
 }

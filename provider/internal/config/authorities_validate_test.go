@@ -158,3 +158,63 @@ func TestValidateKeylessWithTrustedRoot(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyHashFollowsCurve: an ECDSA key's hash defaults to its curve's, as cosign signs (P-256
+// sha256, P-384 sha384, P-521 sha512); an explicit hashAlgorithm that contradicts the curve is
+// an error naming the field. RSA takes any of the three; Ed25519 has no choice to make.
+func TestKeyHashFollowsCurve(t *testing.T) {
+	pemFile := func(name string, pub any) string {
+		b, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeFile(t, name, b)
+	}
+	ec := func(c elliptic.Curve) string {
+		k, err := ecdsa.GenerateKey(c, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pemFile(c.Params().Name+".pub", k.Public())
+	}
+	r, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256, p384, p521, rsaFile := ec(elliptic.P256()), ec(elliptic.P384()), ec(elliptic.P521()), pemFile("rsa.pub", r.Public())
+	tests := []struct {
+		file, hash string
+		want       string // effective hash, or the error's start
+	}{
+		{p256, "", "sha256"},
+		{p384, "", "sha384"},
+		{p521, "", "sha512"},
+		{p384, "sha384", "sha384"},
+		{p256, "sha384", "authorities[0].key.hashAlgorithm: a P-256 key signs with sha256 (as cosign does), got \"sha384\""},
+		{p384, "sha256", "authorities[0].key.hashAlgorithm: a P-384 key signs with sha384 (as cosign does), got \"sha256\""},
+		{p521, "sha256", "authorities[0].key.hashAlgorithm: a P-521 key signs with sha512 (as cosign does), got \"sha256\""},
+		{rsaFile, "", "sha256"},
+		{rsaFile, "sha512", "sha512"},
+	}
+	for _, tc := range tests {
+		c := &Config{Authorities: []Authority{{Name: "a", Key: &Key{File: tc.file, HashAlgorithm: tc.hash}}}}
+		err := c.validateAuthorities()
+		if strings.HasPrefix(tc.want, "authorities") {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("validateAuthorities(%s, hashAlgorithm %q) = %v, want %q", filepath.Base(tc.file), tc.hash, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("validateAuthorities(%s, hashAlgorithm %q) = %v, want valid", filepath.Base(tc.file), tc.hash, err)
+			continue
+		}
+		pub, err := LoadPublicKeyFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := KeyHash(pub, tc.hash); err != nil || got != tc.want {
+			t.Errorf("KeyHash(%s, %q) = %q, %v; want %q", filepath.Base(tc.file), tc.hash, got, err, tc.want)
+		}
+	}
+}

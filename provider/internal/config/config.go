@@ -19,6 +19,8 @@ type Config struct {
 	Registries  []Registry  `json:"registries"`
 	Authorities []Authority `json:"authorities,omitempty"`
 	Scan        Scan        `json:"scan"`
+	// Attestations bounds POST /v1/attestations (attestations.go).
+	Attestations Attestations `json:"attestations"`
 }
 
 // Server holds listen addresses, TLS files and request limits.
@@ -62,18 +64,28 @@ type Endpoint struct {
 
 // Lookup bounds registry work.
 type Lookup struct {
-	// Workers is the size of the worker pool shared by all batches (default 64).
+	// Workers is the size of the worker pool shared by all batches (default 128); one
+	// registry host holds at most a quarter of them at once.
 	Workers int `json:"workers"`
-	// PerRegistryConcurrency caps in-flight requests to one registry host (default 16).
+	// PerRegistryConcurrency caps in-flight requests to one registry host (default 32: against
+	// a registry 20 ms away, 8 Gatekeeper clients sending mutation batches of 100 are answered
+	// within the 800 ms mutate deadline; 16 misses it, see docs/performance.md).
 	PerRegistryConcurrency int `json:"perRegistryConcurrency"`
 	// RegistryTimeout bounds one registry operation (default 2s).
 	RegistryTimeout Duration `json:"registryTimeout"`
+	// MaxPlatforms caps the platforms a /v1/resolve or /v1/verify answer lists for an index
+	// (default 256); the answer also carries platformsTotal and platformsTruncated.
+	MaxPlatforms int `json:"maxPlatforms"`
 }
 
 // Cache configures the answer cache.
 type Cache struct {
 	// MaxEntries bounds the cache (default 100000).
 	MaxEntries int `json:"maxEntries"`
+	// MaxBytes bounds the memory each endpoint's cache holds, estimated per entry (key,
+	// answer, bookkeeping); the least recently used answers are evicted beyond it (default
+	// 64 MiB, at least 1 MiB). Metric imagetrust_cache_bytes.
+	MaxBytes int64 `json:"maxBytes"`
 	// TTL of a successful answer (default 5m).
 	TTL Duration `json:"ttl"`
 	// NotFoundTTL of a "not found" / "not signed" answer (default 30s).

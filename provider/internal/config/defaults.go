@@ -15,10 +15,12 @@ const (
 	DefaultResolveDeadline        = 2500 * time.Millisecond
 	DefaultMutateDeadline         = 800 * time.Millisecond
 	DefaultVerifyDeadline         = 2500 * time.Millisecond
-	DefaultWorkers                = 64
-	DefaultPerRegistryConcurrency = 16
+	DefaultWorkers                = 128
+	DefaultPerRegistryConcurrency = 32
 	DefaultRegistryTimeout        = 2 * time.Second
 	DefaultCacheMaxEntries        = 100000
+	DefaultCacheMaxBytes          = 64 << 20
+	MinCacheMaxBytes              = 1 << 20
 	DefaultCacheTTL               = 5 * time.Minute
 	DefaultCacheNotFoundTTL       = 30 * time.Second
 	// DefaultUnsignedTTL: a cached verify answer with signed=false is looked up again after
@@ -30,6 +32,15 @@ const (
 	// LoadTimeoutRegistryOps: one resolve load is at most this many registry operations long
 	// (a HEAD, maybe a GET, maybe at a mirror first); see Config.LoadTimeout.
 	LoadTimeoutRegistryOps = 3
+)
+
+// Platform list cap of /v1/resolve and /v1/verify answers (lookup.maxPlatforms).
+const (
+	// DefaultMaxPlatforms: far more platforms than any multi-arch image publishes (the
+	// largest public ones list about 10), far fewer than a 4 MiB index can hold (about 20,000).
+	DefaultMaxPlatforms = 256
+	// MaxPlatformsLimit is the largest lookup.maxPlatforms accepted.
+	MaxPlatformsLimit = 4096
 )
 
 // LoadTimeout bounds one resolve or mutate load, which runs detached from the batch that
@@ -56,11 +67,14 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Lookup.Workers, DefaultWorkers)
 	setInt(&c.Lookup.PerRegistryConcurrency, DefaultPerRegistryConcurrency)
 	setDur(&c.Lookup.RegistryTimeout, DefaultRegistryTimeout)
+	setInt(&c.Lookup.MaxPlatforms, DefaultMaxPlatforms)
 
 	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
+	setInt64(&c.Cache.MaxBytes, DefaultCacheMaxBytes)
 	setDur(&c.Cache.TTL, DefaultCacheTTL)
 	setDur(&c.Cache.NotFoundTTL, DefaultCacheNotFoundTTL)
 	c.Scan.applyDefaults()
+	c.Attestations.applyDefaults()
 
 	for i := range c.Registries {
 		r := &c.Registries[i]

@@ -68,9 +68,15 @@ func (c *Config) Validate() error {
 		add(fieldErr("lookup.perRegistryConcurrency", "%d is out of range (1..4096)", c.Lookup.PerRegistryConcurrency))
 	}
 	add(positive("lookup.registryTimeout", c.Lookup.RegistryTimeout, time.Minute))
+	if c.Lookup.MaxPlatforms <= 0 || c.Lookup.MaxPlatforms > MaxPlatformsLimit {
+		add(fieldErr("lookup.maxPlatforms", "%d is out of range (1..%d)", c.Lookup.MaxPlatforms, MaxPlatformsLimit))
+	}
 
 	if c.Cache.MaxEntries <= 0 {
 		add(fieldErr("cache.maxEntries", "%d must be positive", c.Cache.MaxEntries))
+	}
+	if c.Cache.MaxBytes < MinCacheMaxBytes {
+		add(fieldErr("cache.maxBytes", "%d is below the minimum %d (1 MiB)", c.Cache.MaxBytes, MinCacheMaxBytes))
 	}
 	add(positive("cache.ttl", c.Cache.TTL, 0))
 	if c.Cache.NotFoundTTL < 0 {
@@ -125,6 +131,7 @@ func (c *Config) Validate() error {
 
 	add(c.validateAuthorities())
 	add(c.validateScan())
+	add(c.validateAttestations())
 	return errors.Join(errs...)
 }
 

@@ -43,11 +43,9 @@ type verifyAnswer struct {
 		PredicateType string `json:"predicateType"`
 	} `json:"attestations"`
 	SBOM struct {
-		Present bool   `json:"present"`
-		Format  string `json:"format"`
+		Formats []string `json:"formats"`
 	} `json:"sbom"`
-	Provenance struct {
-		Present   bool   `json:"present"`
+	Provenance []struct {
 		BuilderID string `json:"builderId"`
 		SourceURI string `json:"sourceUri"`
 		BuildType string `json:"buildType"`
@@ -261,10 +259,10 @@ func TestSignedImageVerifiesThroughProvider(t *testing.T) {
 	if !got.Signed || len(got.Signatures) == 0 || got.Signatures[0].Authority != "release" {
 		t.Errorf("signed = %v, signatures %+v; want signed by authority release (index and every platform: verifyPlatforms)", got.Signed, got.Signatures)
 	}
-	if !got.SBOM.Present || got.SBOM.Format != "spdx" {
-		t.Errorf("sbom = %+v, want present, format spdx", got.SBOM)
+	if len(got.SBOM.Formats) != 1 || got.SBOM.Formats[0] != "spdx" {
+		t.Errorf("sbom = %+v, want formats [spdx]", got.SBOM)
 	}
-	if !got.Provenance.Present || got.Provenance.BuilderID != builder || got.Provenance.SourceURI != o.Source || got.Provenance.BuildType != BuildType {
+	if len(got.Provenance) != 1 || got.Provenance[0].BuilderID != builder || got.Provenance[0].SourceURI != o.Source || got.Provenance[0].BuildType != BuildType {
 		t.Errorf("provenance = %+v, want builder %s, source %s, build type %s", got.Provenance, builder, o.Source, BuildType)
 	}
 	if len(got.Platforms) != 2 || got.Platforms[0].Architecture != "amd64" || got.Platforms[1].Architecture != "arm64" {
@@ -275,7 +273,7 @@ func TestSignedImageVerifiesThroughProvider(t *testing.T) {
 	if errMsg == "" && cp.Signed {
 		t.Errorf("/v1/verify of the unsigned copy %s: signed, want unsigned", unsigned)
 	}
-	if cp.SBOM.Present || cp.Provenance.Present {
+	if len(cp.SBOM.Formats) != 0 || len(cp.Provenance) != 0 {
 		t.Errorf("unsigned copy: sbom %+v provenance %+v, want none", cp.SBOM, cp.Provenance)
 	}
 }

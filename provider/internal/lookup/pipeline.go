@@ -67,7 +67,16 @@ type Options[V any] struct {
 	// holds it (optional; unsigned verification answers). If that lookup fails with anything
 	// but a final registry answer, the old answer is served as stale.
 	Refresh func(v V) bool
+	// RequestBudget is how many registry requests one load may send (optional; 0:
+	// DefaultRequestBudget). A load over it fails "limit exceeded:" (registry.BudgetError),
+	// which failOpen never admits. Budgets an endpoint sets inside Load spend from this one too.
+	RequestBudget int64
 }
+
+// DefaultRequestBudget is the registry request budget of one load: far above what an image with
+// dozens of platforms, mirrors and authorities needs, far below what content a tenant controls
+// (an index of thousands of platforms, a referrer bomb, a redirect or token dance) could ask for.
+const DefaultRequestBudget = 1024
 
 // Pipeline answers batches of keys for one endpoint. Safe for concurrent use.
 type Pipeline[V any] struct {
@@ -107,6 +116,9 @@ func New[V any](o Options[V]) (*Pipeline[V], error) {
 	}
 	if o.CacheKey == nil {
 		o.CacheKey = imageref.Ref.Pull
+	}
+	if o.RequestBudget <= 0 {
+		o.RequestBudget = DefaultRequestBudget
 	}
 	return &Pipeline[V]{o: o}, nil
 }
@@ -225,10 +237,12 @@ func (p *Pipeline[V]) refreshed(ctx context.Context, ref imageref.Ref, key strin
 	return cache.Result[V]{Value: old, Stale: true}, nil
 }
 
-// load runs Load on a worker of the pool, bounded by LoadTimeout, and classifies its error.
+// load runs Load on a worker of the pool, bounded by LoadTimeout and RequestBudget, and
+// classifies its error.
 func (p *Pipeline[V]) load(ctx context.Context, ref imageref.Ref) (V, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.o.LoadTimeout)
 	defer cancel()
+	ctx = registry.WithRequestBudget(ctx, p.o.RequestBudget)
 	var v V
 	err := p.o.Pool.DoFor(ctx, strings.ToLower(ref.Domain), func() (err error) {
 		v, err = p.o.Load(ctx, ref)

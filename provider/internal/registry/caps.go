@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -19,6 +20,11 @@ import (
 // gives (Blob's limit). go-containerregistry's own limit for a manifest is 100 MiB; the cap is
 // enforced here, in the transport, while the body streams, so no code path reads more.
 const MaxResponseBytes = 4 << 20
+
+// MaxResponseHeaderBytes caps the header block of every registry response (net/http's default
+// is 10 MiB a response). Registry headers are a few hundred bytes; a WWW-Authenticate challenge
+// or a Link header a few hundred more.
+const MaxResponseHeaderBytes = 64 << 10
 
 // maxBlobResponseBytes caps a blob response read without a caller-given cap.
 const maxBlobResponseBytes = 64 << 20
@@ -93,24 +99,50 @@ type budgetKey struct{}
 type requestBudget struct {
 	left atomic.Int64
 	max  int64
+	// parent is the budget of the context this one was made under: a request spends from
+	// both, so a nested budget (a verification inside a scan) never widens the outer one.
+	parent *requestBudget
 }
 
 // WithRequestBudget returns a context under which at most n registry requests are sent (pings
 // answered from memory are free); the next ones fail with a *BudgetError before they leave.
+// Under a context that already has a budget, a request spends from both: the tighter one
+// decides.
 func WithRequestBudget(ctx context.Context, n int64) context.Context {
-	b := &requestBudget{max: n}
+	parent, _ := ctx.Value(budgetKey{}).(*requestBudget)
+	b := &requestBudget{max: n, parent: parent}
 	b.left.Store(n)
 	return context.WithValue(ctx, budgetKey{}, b)
 }
 
-// spend takes one request from the budget of req's context, if it has one.
+// spend takes one request from every budget of req's context, if it has any.
 func spend(req *http.Request) error {
-	b, ok := req.Context().Value(budgetKey{}).(*requestBudget)
-	if !ok {
+	b, _ := req.Context().Value(budgetKey{}).(*requestBudget)
+	for ; b != nil; b = b.parent {
+		if b.left.Add(-1) < 0 {
+			return &BudgetError{Max: b.max}
+		}
+	}
+	return nil
+}
+
+// MaxPlatformFieldBytes caps each string of an index entry's platform (os, architecture,
+// variant, os.version, features), which answers echo: real values are a few bytes ("linux",
+// "arm64", "v8", "10.0.20348.2582").
+const MaxPlatformFieldBytes = 128
+
+// CheckPlatform returns a *TooLargeError when a string of p is longer than
+// MaxPlatformFieldBytes (nil p is fine).
+func CheckPlatform(p *v1.Platform) error {
+	if p == nil {
 		return nil
 	}
-	if b.left.Add(-1) < 0 {
-		return &BudgetError{Max: b.max}
+	fields := append([]string{p.OS, p.Architecture, p.Variant, p.OSVersion}, p.OSFeatures...)
+	fields = append(fields, p.Features...)
+	for _, f := range fields {
+		if len(f) > MaxPlatformFieldBytes {
+			return &TooLargeError{What: "a platform field of an index entry", Max: MaxPlatformFieldBytes}
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -76,13 +77,36 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Class() wire.Class { return wire.ClassUnavailable }
 func (e *UnavailableError) Unwrap() error     { return e.Err }
 
-// IsNegative reports whether err is a final registry answer that may be cached briefly
-// (not found, denied). Everything else is transient.
+// InvalidManifestError means the registry served a manifest, index or referrers list that is
+// not valid (not JSON, or not the schema of its media type). The bytes behind a digest never
+// change, so it is a final answer, not an outage: failOpen never admits it.
+type InvalidManifestError struct {
+	Ref string
+	// What was read: "index sha256:…", "referrers of sha256:…".
+	What string
+	Err  error
+}
+
+func (e *InvalidManifestError) Error() string {
+	return e.Class().Message(fmt.Sprintf("%s: %s is not valid: %v", e.Ref, e.What, e.Err))
+}
+
+// Class is wire.ClassInvalidManifest.
+func (e *InvalidManifestError) Class() wire.Class { return wire.ClassInvalidManifest }
+func (e *InvalidManifestError) Unwrap() error     { return e.Err }
+
+// IsNegative reports whether err is a final answer that may be cached briefly: the registry
+// said not found or denied, the reference is not allowed, or what the registry served is over
+// a cap or invalid (content a retry would read again). Everything else is transient.
 func IsNegative(err error) bool {
 	var nf *NotFoundError
 	var de *DeniedError
 	var na *NotAllowedError
-	return errors.As(err, &nf) || errors.As(err, &de) || errors.As(err, &na)
+	if errors.As(err, &nf) || errors.As(err, &de) || errors.As(err, &na) {
+		return true
+	}
+	var c wire.Classed
+	return errors.As(err, &c) && (c.Class() == wire.ClassLimitExceeded || c.Class() == wire.ClassInvalidManifest)
 }
 
 // Classify turns an error from a go-containerregistry operation on ref into one of the typed
@@ -97,6 +121,17 @@ func Classify(ref string, err error) error {
 	var c wire.Classed
 	if errors.As(err, &c) {
 		return c
+	}
+	var se *json.SyntaxError
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &se) || errors.As(err, &ute) {
+		// A manifest, index or referrers list go-containerregistry could not decode.
+		return &InvalidManifestError{Ref: ref, What: "what the registry served", Err: err}
+	}
+	if msg := err.Error(); strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "header list larger than") {
+		// net/http (HTTP/1.1, HTTP/2) stopped reading headers at MaxResponseHeaderBytes; it has
+		// no error type for this.
+		return &TooLargeError{What: "registry response headers for " + ref, Max: MaxResponseHeaderBytes}
 	}
 	if msg := err.Error(); strings.Contains(msg, "is a private or link-local address") {
 		// go-containerregistry's own guard (token realm or redirect to an IP literal).

@@ -131,16 +131,18 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 // manifestRequest sends method to /v2/<repo>/manifests/<reference> through repo's transport and
 // returns the response if it is 200 (the caller closes its body), with the URL for messages;
 // any other status is go-containerregistry's *transport.Error, which Classify understands.
-func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, method, reference string) (*http.Response, string, error) {
+// The URL is built, not formatted and parsed again.
+func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, method, reference string) (*http.Response, *url.URL, error) {
+	u := &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}
 	rt, err := c.repoTransport(ctx, repo)
-	if err != nil {
-		return nil, "", err
-	}
-	u := (&url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}).String()
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, u, err
 	}
+	req, err := http.NewRequestWithContext(ctx, method, "", nil)
+	if err != nil {
+		return nil, u, err
+	}
+	req.URL, req.Host = u, u.Host
 	req.Header.Set("Accept", manifestAccept)
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {

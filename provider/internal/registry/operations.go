@@ -190,7 +190,7 @@ func (c *Client) fallbackReferrers(ctx context.Context, repo name.Repository, di
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(m.Raw, &idx); err != nil {
-		return nil, fmt.Errorf("malformed referrers index for %s: %w", digest, err)
+		return nil, &InvalidManifestError{Ref: repo.String(), What: "referrers index of " + digest.String(), Err: err}
 	}
 	return &idx, nil
 }

@@ -9,22 +9,26 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// referrersTTL is how long a repository whose registry answered the referrers API with 404 or
-// 400 is read through the fallback tag only. After it the API is tried again, so a registry
-// that gains OCI 1.1 support is noticed.
+// referrersTTL is how long a registry that answered the referrers API with 404 or 400 is read
+// through the fallback tag only. After it the API is tried again, so a registry that gains OCI
+// 1.1 support is noticed.
 const referrersTTL = 10 * time.Minute
 
 // maxReferrersMemo bounds the memo; when full it is emptied (the cost of forgetting is one
-// request per repository).
+// request per registry).
 const maxReferrersMemo = 8192
 
-// referrersMemo remembers repositories whose registry has no referrers API. The OCI
-// distribution spec forbids a registry that supports the API to answer it with 404 for an
-// existing repository, so such an answer means "use the sha256-<hex> tag": for those
-// registries every image's referrers lookup is then one request instead of two.
+// referrersMemo remembers registries (hosts: an origin or a mirror) that have no referrers API.
+// The OCI distribution spec forbids a registry that supports the API to answer it with 404, so
+// such an answer is a fact about the registry, not the repository: every later referrers
+// lookup on that registry, in any repository, is then one request (the sha256-<hex> fallback
+// tag) instead of two. The lookup asks only after the image itself was found, so a 404 does not
+// stand for a missing repository. A host that fronts several backends, some with the API and
+// some without, is read through the fallback tag for referrersTTL after a 404: a referrer that
+// only the API lists is then not seen (an answer without it, never a wrong signature).
 type referrersMemo struct {
 	mu  sync.Mutex
-	at  map[string]time.Time
+	at  map[string]time.Time // lower-cased host → when its 404/400 was seen
 	now func() time.Time
 }
 
@@ -38,14 +42,10 @@ func (m *referrersMemo) observe(req *http.Request, status int) {
 		return
 	}
 	repo, ok := strings.CutPrefix(req.URL.Path, "/v2/")
-	if !ok {
+	if !ok || strings.LastIndex(repo, "/referrers/") <= 0 {
 		return
 	}
-	i := strings.LastIndex(repo, "/referrers/")
-	if i <= 0 {
-		return
-	}
-	key := strings.ToLower(req.URL.Host) + "/" + repo[:i]
+	key := strings.ToLower(req.URL.Host)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.at) >= maxReferrersMemo {
@@ -55,7 +55,7 @@ func (m *referrersMemo) observe(req *http.Request, status int) {
 }
 
 func (m *referrersMemo) unsupported(repo name.Repository) bool {
-	key := strings.ToLower(repo.RegistryStr()) + "/" + repo.RepositoryStr()
+	key := strings.ToLower(repo.RegistryStr())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.at[key]
@@ -70,8 +70,8 @@ func (m *referrersMemo) unsupported(repo name.Repository) bool {
 }
 
 // ReferrersAPIUnsupported reports whether repo's registry answered the OCI referrers API with
-// 404 or 400 in the last 10 minutes: its referrers are then read from the fallback tag
-// (sha256-<hex>) directly.
+// 404 or 400, for any of its repositories, in the last 10 minutes: its referrers are then read
+// from the fallback tag (sha256-<hex>) directly.
 func (c *Client) ReferrersAPIUnsupported(repo name.Repository) bool {
 	return c.referrers.unsupported(repo)
 }

@@ -38,7 +38,8 @@ func TestReferrersMemo(t *testing.T) {
 		{"404 for another path", req(http.MethodGet, "/v2/team/app/manifests/v1"), http.StatusNotFound, false},
 		{"404 for HEAD", req(http.MethodHead, refPath), http.StatusNotFound, false},
 		{"401: not an answer about the API", req(http.MethodGet, refPath), http.StatusUnauthorized, false},
-		{"404 for another repository", req(http.MethodGet, "/v2/team/other/referrers/sha256:00"), http.StatusNotFound, false},
+		{"404 from another registry", &http.Request{Method: http.MethodGet, URL: &url.URL{Host: "other.example", Path: refPath}}, http.StatusNotFound, false},
+		{"404 for another repository of the registry: no API on it", req(http.MethodGet, "/v2/team/other/referrers/sha256:00"), http.StatusNotFound, true},
 		{"404: no API", req(http.MethodGet, refPath), http.StatusNotFound, true},
 	} {
 		m.observe(tc.r, tc.status)
@@ -55,7 +56,7 @@ func TestReferrersMemo(t *testing.T) {
 		t.Errorf("unsupported(%s) after a 400 = false, want true", repo)
 	}
 	for i := range maxReferrersMemo + 1 {
-		m.observe(req(http.MethodGet, fmt.Sprintf("/v2/repo%d/referrers/sha256:00", i)), http.StatusNotFound)
+		m.observe(&http.Request{Method: http.MethodGet, URL: &url.URL{Host: fmt.Sprintf("reg%d.example", i), Path: "/v2/repo/referrers/sha256:00"}}, http.StatusNotFound)
 	}
 	if n := len(m.at); n > maxReferrersMemo {
 		t.Errorf("memo holds %d entries, want at most %d", n, maxReferrersMemo)

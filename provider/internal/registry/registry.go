@@ -79,6 +79,10 @@ type Client struct {
 
 	referrers *referrersMemo
 
+	// tgMu guards tg, the targets of recently used repositories (see targets).
+	tgMu sync.Mutex
+	tg   map[tgKey][]Target
+
 	rtMu    sync.Mutex
 	rts     map[string]*repoRT // authenticated transport per repository (GetManifest)
 	rtGroup singleflight.Group
@@ -113,6 +117,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
 		rts:     map[string]*repoRT{},
+		tg:      map[tgKey][]Target{},
 	}
 	for i, r := range o.Registries {
 		h := strings.ToLower(r.Host)
@@ -263,11 +268,46 @@ func (c *Client) ContentTargets(ref imageref.Ref) ([]Target, error) { return c.t
 // origin.
 func (c *Client) TagTargets(ref imageref.Ref) ([]Target, error) { return c.targets(ref, true) }
 
+// tgKey names the targets of one repository path on one configured host.
+type tgKey struct {
+	host, path string
+	tags       bool
+}
+
+// maxTargets bounds the memo of targets; when full it is emptied (forgetting costs one parse
+// of the repository name per target).
+const maxTargets = 4096
+
+// targets returns the places to read ref's repository from. They depend only on the host, the
+// path and the configuration, which never changes, so they are parsed once per repository and
+// kept: a verification reads one repository three to five times, and parsing its name
+// (go-containerregistry's validation) was 3 % of the CPU of a cold verification. Callers only
+// read the returned slice.
 func (c *Client) targets(ref imageref.Ref, tags bool) ([]Target, error) {
 	r, err := c.Allowed(ref)
 	if err != nil {
 		return nil, err
 	}
+	k := tgKey{host: ref.Host(), path: ref.Path, tags: tags}
+	c.tgMu.Lock()
+	out, ok := c.tg[k]
+	c.tgMu.Unlock()
+	if ok {
+		return out, nil
+	}
+	if out, err = c.parseTargets(ref, r, tags); err != nil {
+		return nil, err
+	}
+	c.tgMu.Lock()
+	if len(c.tg) >= maxTargets {
+		clear(c.tg)
+	}
+	c.tg[k] = out
+	c.tgMu.Unlock()
+	return out, nil
+}
+
+func (c *Client) parseTargets(ref imageref.Ref, r config.Registry, tags bool) ([]Target, error) {
 	out := make([]Target, 0, len(r.Mirrors)+1)
 	for _, m := range r.Mirrors {
 		if tags && !m.TrustTags {

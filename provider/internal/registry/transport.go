@@ -263,7 +263,7 @@ func newBaseTransport(p *hostPolicy, perHost int, timeout time.Duration, tlsConf
 	if tlsConfig.MinVersion == 0 {
 		tlsConfig.MinVersion = tls.VersionTLS12
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           gd.DialContext,
 		TLSClientConfig:       tlsConfig,
@@ -275,6 +275,8 @@ func newBaseTransport(p *hostPolicy, perHost int, timeout time.Duration, tlsConf
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 	}
+	t.MaxResponseHeaderBytes = MaxResponseHeaderBytes
+	return t
 }
 
 // counting records every registry response by configured host and status code.

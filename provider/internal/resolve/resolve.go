@@ -7,7 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strconv"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/lookup"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
@@ -32,8 +33,11 @@ type Platform struct {
 type Answer struct {
 	Digest    string
 	MediaType string
-	// Platforms of an index (nil for an image manifest).
+	// Platforms of an index (nil for an image manifest): the first MaxPlatforms of them.
 	Platforms []Platform
+	// PlatformsTotal is how many platforms the index lists; more than len(Platforms) when the
+	// list was truncated.
+	PlatformsTotal int
 }
 
 // MaxIndexBytes caps an index read for its platforms.
@@ -55,13 +59,20 @@ type Options struct {
 	ResolveDeadline, MutateDeadline time.Duration
 	// LoadTimeout bounds one load (a HEAD, maybe a GET, maybe at a mirror first).
 	LoadTimeout time.Duration
+	// MaxPlatforms caps the platforms an answer lists (optional; default
+	// config.DefaultMaxPlatforms; the provider's is lookup.maxPlatforms).
+	MaxPlatforms int
+	// RequestBudget is how many registry requests one key may send (optional; default
+	// lookup.DefaultRequestBudget).
+	RequestBudget int64
 }
 
 // Service resolves image references. Safe for concurrent use.
 type Service struct {
-	reg     *registry.Client
-	resolve *lookup.Pipeline[Answer]
-	mutate  *lookup.Pipeline[Answer]
+	reg          *registry.Client
+	maxPlatforms int
+	resolve      *lookup.Pipeline[Answer]
+	mutate       *lookup.Pipeline[Answer]
 }
 
 // New builds a Service on the shared parts.
@@ -69,11 +80,14 @@ func New(o Options) (*Service, error) {
 	if o.Registry == nil || o.Cache == nil {
 		return nil, errors.New("resolve: Options.Registry and Options.Cache are required")
 	}
-	s := &Service{reg: o.Registry}
+	if o.MaxPlatforms <= 0 {
+		o.MaxPlatforms = config.DefaultMaxPlatforms
+	}
+	s := &Service{reg: o.Registry, maxPlatforms: o.MaxPlatforms}
 	var err error
 	s.resolve, err = lookup.New(lookup.Options[Answer]{
 		Name: "resolve", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
-		Deadline: o.ResolveDeadline, LoadTimeout: o.LoadTimeout,
+		Deadline: o.ResolveDeadline, LoadTimeout: o.LoadTimeout, RequestBudget: o.RequestBudget,
 		Load:   s.load,
 		Render: func(ref imageref.Ref, a Answer, stale bool) (any, error) { return resolveValue(ref, a, stale), nil },
 	})
@@ -82,7 +96,7 @@ func New(o Options) (*Service, error) {
 	}
 	s.mutate, err = lookup.New(lookup.Options[Answer]{
 		Name: "mutate", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
-		Deadline: o.MutateDeadline, LoadTimeout: o.LoadTimeout,
+		Deadline: o.MutateDeadline, LoadTimeout: o.LoadTimeout, RequestBudget: o.RequestBudget,
 		CacheKey: func(ref imageref.Ref) string { return "head\x00" + ref.Pull() },
 		// A reference with a digest is answered as written: mutation is idempotent.
 		Direct: func(ref imageref.Ref) (any, bool) { return ref.Original, ref.Digest != "" },
@@ -106,7 +120,8 @@ func (s *Service) MutateLookup(ctx context.Context, keys []string) ([]wire.Item,
 }
 
 // Resolve answers /v1/resolve: per key a value {"image": normalised reference, "digest",
-// "mediaType", "platforms" (for an index), "stale": true (only when served stale)} or an error.
+// "mediaType", "platforms", "platformsTotal", "platformsTruncated" (for an index), "stale": true
+// (only when served stale)} or an error.
 func (s *Service) Resolve(ctx context.Context, keys []string) []wire.Item {
 	return s.resolve.Items(ctx, keys)
 }
@@ -129,7 +144,7 @@ func (s *Service) head(ctx context.Context, ref imageref.Ref) (Answer, error) {
 }
 
 // load resolves one reference at the registry: HEAD (by digest or tag), and for an index a GET
-// by digest for its platforms.
+// by digest for its platforms, of which the answer keeps the first maxPlatforms.
 func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 	a, err := s.head(ctx, ref)
 	if err != nil {
@@ -142,14 +157,19 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 		}
 		var im v1.IndexManifest
 		if err := json.Unmarshal(m.Raw, &im); err != nil {
-			return Answer{}, &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("index %s is not valid JSON: %w", a.Digest, err)}
+			return Answer{}, &registry.InvalidManifestError{Ref: ref.Original, What: "index " + a.Digest, Err: err}
 		}
-		a.Platforms = make([]Platform, 0, len(im.Manifests))
+		a.Platforms = make([]Platform, 0, min(len(im.Manifests), s.maxPlatforms))
 		for _, m := range im.Manifests {
+			if err := registry.CheckPlatform(m.Platform); err != nil {
+				return Answer{}, err
+			}
 			if m.Platform == nil || m.Platform.OS == "unknown" {
 				continue // attestation manifests and the like
 			}
-			a.Platforms = append(a.Platforms, Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant})
+			if a.PlatformsTotal++; len(a.Platforms) < s.maxPlatforms {
+				a.Platforms = append(a.Platforms, Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant})
+			}
 		}
 	}
 	return a, nil
@@ -182,6 +202,10 @@ func resolveValue(ref imageref.Ref, a Answer, stale bool) wire.Encoded {
 		p, _ := json.Marshal(a.Platforms) // plain strings: cannot fail
 		b = append(b, `,"platforms":`...)
 		b = append(b, p...)
+		b = append(b, `,"platformsTotal":`...)
+		b = strconv.AppendInt(b, int64(a.PlatformsTotal), 10)
+		b = append(b, `,"platformsTruncated":`...)
+		b = strconv.AppendBool(b, a.PlatformsTotal > len(a.Platforms))
 	}
 	return append(b, '}')
 }

@@ -135,7 +135,7 @@ func newService(cfg config.Config, prom prometheus.Registerer, now func() time.T
 	return resolve.New(resolve.Options{
 		Registry: rc, Refs: imageref.NewMemo(1024), Pool: pool, Cache: c,
 		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(), MutateDeadline: cfg.Endpoints.Mutate.Deadline.D(),
-		LoadTimeout: 3 * cfg.Lookup.RegistryTimeout.D(),
+		LoadTimeout: 3 * cfg.Lookup.RegistryTimeout.D(), MaxPlatforms: cfg.Lookup.MaxPlatforms,
 	})
 }
 
@@ -175,7 +175,7 @@ func TestResolve(t *testing.T) {
 		fmt.Sprintf(`{"image":"%s/team/app:v1","digest":"%s","mediaType":"application/vnd.docker.distribution.manifest.v2+json"}`, h, d1),
 		fmt.Sprintf(`{"image":"%s/team/app@%s","digest":"%s","mediaType":"application/vnd.docker.distribution.manifest.v2+json"}`, h, d1, d1),
 		fmt.Sprintf(`{"image":"%s/team/app:v2@%s","digest":"%s","mediaType":"application/vnd.docker.distribution.manifest.v2+json"}`, h, d1, d1),
-		fmt.Sprintf(`{"image":"%s/team/multi:v1","digest":"%s","mediaType":"application/vnd.oci.image.index.v1+json","platforms":[{"os":"linux","architecture":"amd64"},{"os":"linux","architecture":"arm64","variant":"v8"}]}`, h, f.index),
+		fmt.Sprintf(`{"image":"%s/team/multi:v1","digest":"%s","mediaType":"application/vnd.oci.image.index.v1+json","platforms":[{"os":"linux","architecture":"amd64"},{"os":"linux","architecture":"arm64","variant":"v8"}],"platformsTotal":2,"platformsTruncated":false}`, h, f.index),
 		"error: not found: ",
 		"error: registry not allowed: ghcr.io: not in the provider's registries",
 		"error: invalid reference: ",

@@ -2,7 +2,11 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,4 +103,65 @@ func BenchmarkScanWarm(b *testing.B) {
 	slices.Sort(durs)
 	b.ReportMetric(float64(durs[len(durs)/2].Microseconds()), "p50-µs/batch")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(durs)*len(keys)), "cpu-µs/key")
+}
+
+// BenchmarkScanCachedValue: heap bytes per cached answer (the form load keeps) for 20,000
+// answers of the 34-finding report shape make bench uses: shared, every image listing the same
+// findings (one base image), and distinct, every finding's installed version unique to its
+// image (nothing shared); form=json is the whole encoded answer kept as one byte slice, the
+// baseline.
+func BenchmarkScanCachedValue(b *testing.B) {
+	for _, c := range []struct {
+		name         string
+		shared, json bool
+	}{{"findings=shared", true, false}, {"findings=distinct", false, false}, {"findings=distinct/form=json", false, true}} {
+		shared := c.shared
+		b.Run(c.name, func(b *testing.B) {
+			const n = 20000
+			for b.Loop() {
+				kept := make([]*Value, n)
+				in := &interner{}
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				for i := range kept {
+					fs := make([]Finding, 34)
+					for j := range fs {
+						ver := "1." + itoa(j) + ".0-r0"
+						if !shared {
+							ver += "-" + itoa(i)
+						}
+						fs[j] = Finding{ID: "CVE-2024-" + itoa(1000+j), Aliases: []string{"ALPINE-" + itoa(5000+j)}, Severity: Severities[j%5],
+							Package: "pkg" + itoa(j%17), PURL: "pkg:apk/alpine/pkg" + itoa(j%17) + "@" + ver + "?arch=x86_64&distro=3.20.3",
+							InstalledVersion: ver, FixedVersion: "1." + itoa(j) + ".1-r0", Status: "fixed"}
+					}
+					d := "sha256:" + strings.Repeat("0", 58) + fmt.Sprintf("%06d", i)
+					r := &Report{Format: "trivy", Scanner: Scanner{Name: "trivy", Version: "0.58.1"}, ScannedAt: time.Now().Add(-time.Hour), Findings: fs}
+					v := Choose("registry.example/bench/scan/r"+itoa(i%200)+"@"+d, Subject{Repository: "registry.example/bench/scan/r" + itoa(i%200), Digest: d},
+						[]Candidate{{Source: SourceAttestation, Authority: "bench-trivy", Trusted: true, Signed: true, Report: r}}, nil, Choice{Now: time.Now()})
+					vin := in
+					if c.json {
+						vin = &interner{} // nothing kept
+					}
+					enc, err := encodeValue(v, vin)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if !v.Scanned || len(v.Findings) != 34 {
+						b.Fatalf("value scanned %v (%s) with %d findings", v.Scanned, v.Reason, len(v.Findings))
+					}
+					kept[i] = &Value{Scanned: true, enc: enc, loadedAt: time.Now()}
+					if c.json {
+						raw, _ := json.Marshal(v)
+						kept[i] = &Value{Scanned: true, enc: &encoded{head: raw, size: len(raw)}, loadedAt: time.Now()}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heap-B/value")
+				b.ReportMetric(float64(kept[0].enc.size), "json-B/value")
+				runtime.KeepAlive(kept)
+			}
+		})
+	}
 }

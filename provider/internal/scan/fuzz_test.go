@@ -120,3 +120,16 @@ func FuzzDecodeOperatorReport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCosignVulnOnePass: the one-pass decode of a cosign vuln predicate gives exactly what
+// reading it with the result kept raw and DecodeReport gives (report or error).
+func FuzzCosignVulnOnePass(f *testing.F) {
+	seedSamples(f, ".json")
+	for _, s := range cosignVulnEdgeCases() {
+		f.Add([]byte(s))
+	}
+	lim := Limits{ReportFindings: 500}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameAsRaw(t, raw, lim)
+	})
+}

@@ -45,12 +45,17 @@ func isGrype(p *probe) bool { return bool(p.Matches) }
 
 // DecodeGrype reads a Grype JSON document.
 func DecodeGrype(raw []byte, lim Limits) (*Report, error) {
-	const format = "grype"
-	lim = lim.withDefaults()
 	var g grypeDocument
 	if err := strictish(raw, &g); err != nil {
-		return nil, malformed(format, "", err)
+		return nil, malformed("grype", "", err)
 	}
+	return g.report(lim)
+}
+
+// report normalises a decoded Grype document.
+func (g *grypeDocument) report(lim Limits) (*Report, error) {
+	const format = "grype"
+	lim = lim.withDefaults()
 	if g.Matches == nil {
 		return nil, malformedf(format, "matches", "is missing")
 	}

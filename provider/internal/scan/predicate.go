@@ -65,21 +65,38 @@ func (p *presence) UnmarshalJSON([]byte) error {
 	return nil
 }
 
-// cosignVuln is cosign's vuln predicate (COSIGN_VULN_ATTESTATION_SPEC.md).
-type cosignVuln struct {
-	Scanner struct {
+// cosignScanner and cosignMetadata are the parts of cosign's vuln predicate
+// (COSIGN_VULN_ATTESTATION_SPEC.md) besides the scanner's result.
+type cosignScanner struct {
+	URI     string `json:"uri"`
+	Version string `json:"version"`
+	DB      struct {
 		URI     string `json:"uri"`
 		Version string `json:"version"`
-		DB      struct {
-			URI     string `json:"uri"`
-			Version string `json:"version"`
-		} `json:"db"`
+	} `json:"db"`
+}
+
+type cosignMetadata struct {
+	ScanStartedOn  flexTime `json:"scanStartedOn"`
+	ScanFinishedOn flexTime `json:"scanFinishedOn"`
+}
+
+// cosignVuln is cosign's vuln predicate with its result decoded in the same pass.
+type cosignVuln struct {
+	Scanner struct {
+		cosignScanner
+		Result *reportDoc `json:"result"`
+	} `json:"scanner"`
+	Metadata cosignMetadata `json:"metadata"`
+}
+
+// cosignVulnRaw keeps the result raw, for DecodeReport.
+type cosignVulnRaw struct {
+	Scanner struct {
+		cosignScanner
 		Result json.RawMessage `json:"result"`
 	} `json:"scanner"`
-	Metadata struct {
-		ScanStartedOn  flexTime `json:"scanStartedOn"`
-		ScanFinishedOn flexTime `json:"scanFinishedOn"`
-	} `json:"metadata"`
+	Metadata cosignMetadata `json:"metadata"`
 }
 
 // DecodePredicate reads the predicate of a verified scan attestation.
@@ -97,41 +114,76 @@ func DecodePredicate(predicateType string, raw []byte, lim Limits) (*Report, err
 	return nil, fmt.Errorf("predicate type %q is not a vulnerability scan", predicateType)
 }
 
+// decodeCosignVuln reads the predicate and its report in one json.Unmarshal. When that fails,
+// or the decoded fields cannot tell the report's format exactly, it reads the predicate again
+// with the report kept raw and DecodeReport: the answer (or the error) is the same either way,
+// only the common case is cheaper.
 func decodeCosignVuln(raw []byte, lim Limits) (*Report, error) {
 	const format = "cosign-vuln"
 	var p cosignVuln
-	if err := strictish(raw, &p); err != nil {
+	if err := json.Unmarshal(raw, &p); err == nil {
+		if p.Scanner.Result == nil {
+			return nil, errEmptyResult()
+		}
+		inner, decided, err := p.Scanner.Result.report(lim)
+		if decided {
+			if err != nil {
+				return nil, fmt.Errorf("cosign vuln predicate scanner.result: %w", err)
+			}
+			return cosignReport(inner, &p.Scanner.cosignScanner, &p.Metadata), nil
+		}
+	}
+	return decodeCosignVulnRaw(raw, lim)
+}
+
+// decodeCosignVulnRaw reads the predicate with its result kept raw, then the result with
+// DecodeReport.
+func decodeCosignVulnRaw(raw []byte, lim Limits) (*Report, error) {
+	const format = "cosign-vuln"
+	var pr cosignVulnRaw
+	if err := strictish(raw, &pr); err != nil {
 		return nil, malformed(format, "", err)
 	}
-	res := bytes.TrimSpace(p.Scanner.Result)
+	res := bytes.TrimSpace(pr.Scanner.Result)
 	if len(res) == 0 || string(res) == "null" {
-		// An empty result cannot be told from a scan that never ran: it is no scan at all.
-		return nil, malformedf(format, "scanner.result", "is empty; a clean scan carries the scanner's report with no findings")
+		return nil, errEmptyResult()
 	}
 	inner, err := DecodeReport(res, lim)
 	if err != nil {
 		return nil, fmt.Errorf("cosign vuln predicate scanner.result: %w", err)
 	}
-	inner.Format = format + "/" + inner.Format
-	if name, ver := scannerFromURI(p.Scanner.URI); name != "" {
+	return cosignReport(inner, &pr.Scanner.cosignScanner, &pr.Metadata), nil
+}
+
+// errEmptyResult: an empty result cannot be told from a scan that never ran, so it is no scan
+// at all.
+func errEmptyResult() error {
+	return malformedf("cosign-vuln", "scanner.result", "is empty; a clean scan carries the scanner's report with no findings")
+}
+
+// cosignReport completes the report of a cosign vuln predicate's result with the predicate's
+// scanner and times.
+func cosignReport(inner *Report, sc *cosignScanner, md *cosignMetadata) *Report {
+	inner.Format = "cosign-vuln/" + inner.Format
+	if name, ver := scannerFromURI(sc.URI); name != "" {
 		inner.Scanner.Name = name
 		if inner.Scanner.Version == "" {
 			inner.Scanner.Version = ver
 		}
 	}
-	if p.Scanner.Version != "" {
-		inner.Scanner.Version = p.Scanner.Version
+	if sc.Version != "" {
+		inner.Scanner.Version = sc.Version
 	}
-	if p.Scanner.DB.Version != "" {
-		inner.Scanner.DB.Version = p.Scanner.DB.Version
+	if sc.DB.Version != "" {
+		inner.Scanner.DB.Version = sc.DB.Version
 	}
 	switch {
-	case !p.Metadata.ScanFinishedOn.IsZero():
-		inner.ScannedAt = p.Metadata.ScanFinishedOn.Time
-	case !p.Metadata.ScanStartedOn.IsZero():
-		inner.ScannedAt = p.Metadata.ScanStartedOn.Time
+	case !md.ScanFinishedOn.IsZero():
+		inner.ScannedAt = md.ScanFinishedOn.Time
+	case !md.ScanStartedOn.IsZero():
+		inner.ScannedAt = md.ScanStartedOn.Time
 	}
-	return inner, nil
+	return inner
 }
 
 // scannerFromURI reads "pkg:github/aquasecurity/trivy@v0.50.0" as ("trivy", "v0.50.0").

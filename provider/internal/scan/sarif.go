@@ -8,7 +8,7 @@ import (
 
 // sarifLog is the subset of SARIF 2.1.0 that Trivy and Grype write.
 type sarifLog struct {
-	Version string `json:"version"`
+	Version seenString `json:"version"`
 	Runs    []struct {
 		Tool struct {
 			Driver struct {
@@ -71,13 +71,18 @@ func helpFields(text string) map[string]string {
 // scan time unless a run records an invocation end time, and severities only as text: Trivy's
 // severity tag or help line, Grype's help line.
 func DecodeSARIF(raw []byte, lim Limits) (*Report, error) {
-	lim = lim.withDefaults()
 	var l sarifLog
 	if err := strictish(raw, &l); err != nil {
 		return nil, malformed("sarif", "", err)
 	}
-	if l.Version != "2.1.0" {
-		return nil, malformedf("sarif", "version", "is %q, only 2.1.0 is understood", l.Version)
+	return l.report(lim)
+}
+
+// report normalises a decoded SARIF log.
+func (l *sarifLog) report(lim Limits) (*Report, error) {
+	lim = lim.withDefaults()
+	if l.Version.S != "2.1.0" {
+		return nil, malformedf("sarif", "version", "is %q, only 2.1.0 is understood", l.Version.S)
 	}
 	if len(l.Runs) == 0 {
 		return nil, malformedf("sarif", "runs", "is empty")

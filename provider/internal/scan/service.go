@@ -78,6 +78,8 @@ type Service struct {
 	scanners map[string]bool
 	vex      map[string]bool
 	pipeline *lookup.Pipeline[*Value]
+	// findings interns the cached answers' findings.
+	findings interner
 	results  *prometheus.CounterVec
 	sources  *prometheus.CounterVec
 }
@@ -167,11 +169,11 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(v)
+	enc, err := encodeValue(v, &s.findings)
 	if err != nil {
 		return nil, err
 	}
-	return &Value{Scanned: v.Scanned, Reason: v.Reason, loadedAt: s.o.Now(), raw: raw}, nil
+	return &Value{Scanned: v.Scanned, Reason: v.Reason, loadedAt: s.o.Now(), enc: enc}, nil
 }
 
 // staleField is appended to an answer served after it expired because the registry gave none.
@@ -179,8 +181,10 @@ const staleField = `,"stale":true}`
 
 // render is the pipeline's renderer: the encoded answer, "stale" added when served stale.
 func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
-	raw := v.raw
-	if raw == nil {
+	var raw []byte
+	if v.enc != nil {
+		raw = v.enc.appendTo(make([]byte, 0, v.enc.size+len(staleField)))
+	} else {
 		var err error
 		if raw, err = json.Marshal(v); err != nil {
 			return nil, err
@@ -190,8 +194,7 @@ func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 		if len(raw) == 0 || raw[len(raw)-1] != '}' {
 			return nil, errors.New("cached answer is not a JSON object")
 		}
-		out := make([]byte, 0, len(raw)+len(staleField))
-		raw = append(append(out, raw[:len(raw)-1]...), staleField...)
+		raw = append(raw[:len(raw)-1], staleField...)
 	}
 	if v.Scanned {
 		s.results.WithLabelValues("scanned").Inc()

@@ -11,10 +11,10 @@ import (
 
 // trivyReport is the subset of Trivy's JSON report (SchemaVersion 2) the scan value needs.
 type trivyReport struct {
-	SchemaVersion int            `json:"SchemaVersion"`
+	SchemaVersion seenInt        `json:"SchemaVersion"`
 	Trivy         *trivyVersion  `json:"Trivy"`
 	CreatedAt     flexTime       `json:"CreatedAt"`
-	ArtifactName  string         `json:"ArtifactName"`
+	ArtifactName  seenString     `json:"ArtifactName"`
 	Metadata      trivyMetadata  `json:"Metadata"`
 	Results       []*trivyResult `json:"Results"`
 }
@@ -76,14 +76,19 @@ func isTrivy(p *probe) bool { return bool(p.SchemaVersion) && bool(p.Results || 
 
 // DecodeTrivy reads a Trivy JSON report (SchemaVersion 2).
 func DecodeTrivy(raw []byte, lim Limits) (*Report, error) {
-	const format = "trivy"
-	lim = lim.withDefaults()
 	var r trivyReport
 	if err := strictish(raw, &r); err != nil {
-		return nil, malformed(format, "", err)
+		return nil, malformed("trivy", "", err)
 	}
-	if r.SchemaVersion != 2 {
-		return nil, malformedf(format, "SchemaVersion", "is %d, only 2 is understood", r.SchemaVersion)
+	return r.report(lim)
+}
+
+// report normalises a decoded Trivy report.
+func (r *trivyReport) report(lim Limits) (*Report, error) {
+	const format = "trivy"
+	lim = lim.withDefaults()
+	if r.SchemaVersion.N != 2 {
+		return nil, malformedf(format, "SchemaVersion", "is %d, only 2 is understood", r.SchemaVersion.N)
 	}
 	out := &Report{Format: format, ScannedAt: r.CreatedAt.Time, Scanner: Scanner{Name: "trivy"}}
 	if r.Trivy != nil {

@@ -54,9 +54,9 @@ type Value struct {
 	Platforms         []*Value   `json:"platforms,omitempty"`
 	Rejected          []Rejected `json:"rejected,omitempty"`
 
-	// raw is the encoded answer the cache keeps (Scanned and Reason beside it); loadedAt is
+	// enc is the encoded answer the cache keeps (Scanned and Reason beside it); loadedAt is
 	// when it was looked up.
-	raw      json.RawMessage
+	enc      *encoded
 	loadedAt time.Time
 }
 

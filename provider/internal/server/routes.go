@@ -23,6 +23,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	} else {
 		mux.Handle("/v1/scan", notEnabled())
 	}
+	// POST /v1/attestations likewise (Deps.Attestations.Lookup != nil).
+	if d.Attestations.Lookup != nil {
+		mux.Handle("POST /v1/attestations", newEndpoint("attestations", d.Attestations, d))
+		mux.Handle("/v1/attestations", methodNotAllowed())
+	} else {
+		mux.Handle("/v1/attestations", notEnabled())
+	}
 	for _, p := range []string{"/v1/resolve", "/v1/mutate"} {
 		mux.Handle(p, methodNotAllowed())
 	}

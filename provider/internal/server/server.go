@@ -47,6 +47,8 @@ type Deps struct {
 	Mutate  Endpoint
 	Verify  Endpoint
 	Scan    Endpoint
+	// Attestations serves POST /v1/attestations (optional).
+	Attestations Endpoint
 	// MaxRequestBytes caps a request body; MaxKeys caps the keys of one request (before
 	// de-duplication).
 	MaxRequestBytes int64

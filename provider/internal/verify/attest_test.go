@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,39 +40,39 @@ func TestAttestationKinds(t *testing.T) {
 	}{{
 		name: "SLSA v0.2", version: "v0.1", predicateType: slsaV02, predicate: slsa02Predicate,
 		check: func(t *testing.T, v *Value) {
-			want := Provenance{Present: true, BuilderID: "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/builder_go_slsa3.yml@refs/tags/v1.9.0",
+			want := Provenance{BuilderID: "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/builder_go_slsa3.yml@refs/tags/v1.9.0",
 				SourceURI: "git+https://github.com/bank/app@refs/heads/main", BuildType: "https://github.com/slsa-framework/slsa-github-generator/go@v1", PredicateType: slsaV02, Authority: "ci"}
-			if v.Provenance != want {
-				t.Errorf("provenance = %+v, want %+v", v.Provenance, want)
+			if len(v.Provenance) != 1 || v.Provenance[0] != want {
+				t.Errorf("provenance = %+v, want [%+v]", v.Provenance, want)
 			}
 		},
 	}, {
 		name: "SLSA v1", version: "v1", predicateType: slsaV1, predicate: slsa1Predicate,
 		check: func(t *testing.T, v *Value) {
-			want := Provenance{Present: true, BuilderID: "https://github.com/actions/runner/github-hosted", SourceURI: "https://github.com/bank/app",
+			want := Provenance{BuilderID: "https://github.com/actions/runner/github-hosted", SourceURI: "https://github.com/bank/app",
 				BuildType: "https://actions.github.io/buildtypes/workflow/v1", PredicateType: slsaV1, Authority: "ci"}
-			if v.Provenance != want {
-				t.Errorf("provenance = %+v, want %+v", v.Provenance, want)
+			if len(v.Provenance) != 1 || v.Provenance[0] != want {
+				t.Errorf("provenance = %+v, want [%+v]", v.Provenance, want)
 			}
 		},
 	}, {
 		name: "SPDX", version: "v0.1", predicateType: "https://spdx.dev/Document", predicate: map[string]any{"spdxVersion": "SPDX-2.3", "name": "app"},
 		check: func(t *testing.T, v *Value) {
-			if !v.SBOM.Present || v.SBOM.Format != "spdx" || v.SBOM.Authority != "ci" {
-				t.Errorf("sbom = %+v, want present spdx by ci", v.SBOM)
+			if !slices.Equal(v.SBOM.Formats, []string{"spdx"}) {
+				t.Errorf("sbom = %+v, want formats [spdx]", v.SBOM)
 			}
 		},
 	}, {
 		name: "CycloneDX as bundle", version: "v1", predicateType: "https://cyclonedx.org/bom", predicate: map[string]any{"bomFormat": "CycloneDX", "specVersion": "1.5"}, bundle: true,
 		check: func(t *testing.T, v *Value) {
-			if !v.SBOM.Present || v.SBOM.Format != "cyclonedx" {
-				t.Errorf("sbom = %+v, want present cyclonedx", v.SBOM)
+			if !slices.Equal(v.SBOM.Formats, []string{"cyclonedx"}) {
+				t.Errorf("sbom = %+v, want formats [cyclonedx]", v.SBOM)
 			}
 		},
 	}, {
 		name: "custom predicate", version: "v1", predicateType: "https://bank.example/attestations/pentest/v1", predicate: map[string]any{"passed": true},
 		check: func(t *testing.T, v *Value) {
-			if v.SBOM.Present || v.Provenance.Present {
+			if len(v.SBOM.Formats) != 0 || len(v.Provenance) != 0 {
 				t.Errorf("sbom/provenance = %+v / %+v, want neither for a custom predicate", v.SBOM, v.Provenance)
 			}
 		},
@@ -111,7 +112,7 @@ func TestAttestationAttacks(t *testing.T) {
 		attachAtt(t, a, dsseSign(t, k, statementJSON(t, "v1", "b", b.DigestStr(), slsaV1, slsa1Predicate)))
 		attachKeyBundle(t, a, k, statementJSON(t, "v1", "b", b.DigestStr(), cosignSignPredicate, map[string]any{}), cosignSignPredicate)
 		v := verifyOne(t, s, a.String())
-		if len(v.Attestations) != 0 || v.Provenance.Present || v.Signed {
+		if len(v.Attestations) != 0 || len(v.Provenance) != 0 || v.Signed {
 			t.Fatalf("Verify() = %s, want no attestation, no provenance, unsigned", dump(v))
 		}
 		n := 0
@@ -128,7 +129,7 @@ func TestAttestationAttacks(t *testing.T) {
 		d := e.push(t, "att-wrongkey", "v1")
 		attachAtt(t, d, dsseSign(t, other, statementJSON(t, "v1", "x", d.DigestStr(), "https://spdx.dev/Document", map[string]any{})))
 		v := verifyOne(t, s, d.String())
-		if len(v.Attestations) != 0 || v.SBOM.Present {
+		if len(v.Attestations) != 0 || len(v.SBOM.Formats) != 0 {
 			t.Errorf("Verify() = %s, want no attestation and no SBOM", dump(v))
 		}
 	})
@@ -136,8 +137,8 @@ func TestAttestationAttacks(t *testing.T) {
 		d := e.push(t, "sbom-referrer", "v1")
 		attachReferrer(t, d, "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3"}`))
 		v := verifyOne(t, s, d.String())
-		if v.SBOM.Present || v.SBOM.Format != "" {
-			t.Errorf("sbom = %+v, want present=false for an unsigned referrer", v.SBOM)
+		if len(v.SBOM.Formats) != 0 {
+			t.Errorf("sbom = %+v, want no verified format for an unsigned referrer", v.SBOM)
 		}
 		if len(v.SBOM.Unverified) != 1 || v.SBOM.Unverified[0].Format != "spdx" || v.SBOM.Unverified[0].Verified {
 			t.Errorf("sbom.unverified = %+v, want one unverified spdx", v.SBOM.Unverified)
@@ -190,7 +191,7 @@ func TestInTotoReferrer(t *testing.T) {
 	}
 	v := verifyOne(t, s, d.String())
 	want := Attestation{Authority: "ci", PredicateType: slsaV02, Format: "referrer"}
-	if len(v.Attestations) != 1 || v.Attestations[0] != want || !v.Provenance.Present {
+	if len(v.Attestations) != 1 || v.Attestations[0] != want || len(v.Provenance) != 1 {
 		t.Errorf("Verify() = %s, want the SLSA v0.2 attestation as a referrer", dump(v))
 	}
 }

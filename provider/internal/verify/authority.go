@@ -107,39 +107,47 @@ func compileAuthorities(ctx context.Context, cfg []config.Authority) ([]*authori
 
 func hashOf(name string) (crypto.Hash, error) {
 	switch name {
-	case "", "sha256":
+	case config.HashSHA256:
 		return crypto.SHA256, nil
-	case "sha384":
+	case config.HashSHA384:
 		return crypto.SHA384, nil
-	case "sha512":
+	case config.HashSHA512:
 		return crypto.SHA512, nil
 	}
 	return 0, fmt.Errorf("hashAlgorithm %q: must be sha256, sha384 or sha512", name)
 }
 
+// compileKey loads the key and verifies with the hash config.KeyHash chooses: the explicit
+// hashAlgorithm, else the key's own (an ECDSA key's curve decides, as cosign signs). A KMS key's
+// curve is known only here, so a contradicting hashAlgorithm is reported here for it.
 func compileKey(ctx context.Context, k *config.Key) (*keyAuthority, error) {
-	h, err := hashOf(k.HashAlgorithm)
-	if err != nil {
-		return nil, err
-	}
 	var pub crypto.PublicKey
 	switch {
 	case k.File != "":
-		pub, err = config.LoadPublicKeyFile(k.File)
-		if err != nil {
+		var err error
+		if pub, err = config.LoadPublicKeyFile(k.File); err != nil {
 			return nil, fmt.Errorf("file: %w", err)
 		}
 	case k.KMS != "":
-		sv, err := kms.Get(ctx, k.KMS, h)
+		// The hash given here only selects how the KMS would sign; the public key is all
+		// that is used.
+		sv, err := kms.Get(ctx, k.KMS, crypto.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("kms %q: %w", k.KMS, err)
 		}
-		pub, err = sv.PublicKey(options.WithContext(ctx))
-		if err != nil {
+		if pub, err = sv.PublicKey(options.WithContext(ctx)); err != nil {
 			return nil, fmt.Errorf("kms %q: fetching the public key: %w", k.KMS, err)
 		}
 	default:
 		return nil, fmt.Errorf("exactly one of file and kms is required")
+	}
+	name, err := config.KeyHash(pub, k.HashAlgorithm)
+	if err != nil {
+		return nil, fmt.Errorf("hashAlgorithm: %w", err)
+	}
+	h, err := hashOf(name)
+	if err != nil {
+		return nil, err
 	}
 	return newKeyAuthority(pub, h)
 }

@@ -95,8 +95,18 @@ func newEnv(t testing.TB) *env {
 // are pushed to and read from the sha256-<hex> fallback tag).
 func newEnvReferrers(t testing.TB, api bool) *env {
 	t.Helper()
+	return newEnvWrapped(t, api, nil)
+}
+
+// newEnvWrapped is newEnvReferrers with the registry handler wrapped by wrap (nil: none), e.g.
+// registrytest.Shuffle.
+func newEnvWrapped(t testing.TB, api bool, wrap func(http.Handler) http.Handler) *env {
+	t.Helper()
 	e := &env{requests: map[string]int{}}
-	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api))
+	reg := http.Handler(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api)))
+	if wrap != nil {
+		reg = wrap(reg)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.count(r)
 		reg.ServeHTTP(w, r)

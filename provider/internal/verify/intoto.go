@@ -121,7 +121,9 @@ func sbomFormat(predicateType string) string {
 	return ""
 }
 
-// sbomArtifactFormat classifies an OCI referrer artifact type as an SBOM format.
+// sbomArtifactFormat classifies an OCI referrer artifact type, or the media type of an SBOM
+// layer (text/spdx+json, application/vnd.cyclonedx+xml, application/vnd.syft+json), as an SBOM
+// format.
 func sbomArtifactFormat(artifactType string) string {
 	a := strings.ToLower(artifactType)
 	switch {
@@ -137,7 +139,7 @@ func sbomArtifactFormat(artifactType string) string {
 
 // summariseProvenance extracts builder, source and build type from SLSA v0.2 or v1.
 func summariseProvenance(predicateType string, predicate json.RawMessage) (Provenance, bool) {
-	p := Provenance{Present: true, PredicateType: predicateType}
+	p := Provenance{PredicateType: predicateType}
 	switch {
 	case predicateType == slsaV02 || strings.HasPrefix(predicateType, "https://slsa.dev/provenance/v0."):
 		var v struct {

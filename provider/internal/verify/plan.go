@@ -84,6 +84,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		headMediaType    types.MediaType
 		tagDigest        string
 	)
+	var sbomP partial // cosign's .sbom tag (unsigned SBOMs)
 	// Read only what the applicable authorities can publish.
 	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
 	attAuths := filter(sigAuths, func(a *authority) bool { return a.attestations })
@@ -93,7 +94,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
 	}
 	if len(attAuths) > 0 {
-		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) }, func() { s.sbomTag(ctx, ref, h, &sbomP) })
 	}
 	if len(refAuths) > 0 {
 		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
@@ -129,7 +130,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	if platErr != nil {
 		return nil, platErr
 	}
-	for _, p := range []*partial{&sigP, &attP, &refP} {
+	for _, p := range []*partial{&sigP, &attP, &sbomP, &refP} {
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -146,17 +147,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		}
 	}
 
-	// Merge.
-	for _, p := range []*partial{&sigP, &attP, &refP} {
-		v.Signatures = appendUniqueSigs(v.Signatures, p.sigs)
-		for i, st := range p.stmts {
-			s.addStatement(v, st, p.stmtFmt[i])
-		}
-		for _, r := range p.rejected {
-			v.reject(r.Kind, "%s", r.Reason)
-		}
-		v.SBOM.Unverified = append(v.SBOM.Unverified, p.sboms...)
-	}
+	s.merge(v, &sigP, &attP, &sbomP, &refP)
 
 	for _, d := range platforms {
 		p := Platform{Digest: d.Digest.String()}
@@ -170,6 +161,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 			return nil, err
 		}
 	}
+	v.finish()
 	v.Signed = len(v.Signatures) > 0
 	v.loadedAt = s.now()
 	return v, nil
@@ -198,49 +190,4 @@ func filter(in []*authority, keep func(*authority) bool) []*authority {
 		}
 	}
 	return out
-}
-
-func appendUniqueSigs(dst, src []Signature) []Signature {
-outer:
-	for _, s := range src {
-		for _, d := range dst {
-			if d.Authority == s.Authority && d.KeyID == s.KeyID && d.Format == s.Format {
-				continue outer
-			}
-		}
-		dst = append(dst, s)
-	}
-	return dst
-}
-
-// addStatement records a verified statement: a cosign sign predicate (bundle format) is a
-// signature; everything else an attestation, summarised as SBOM or provenance when it is one.
-func (s *Service) addStatement(v *Value, vs *verifiedStatement, format string) {
-	pt := vs.st.PredicateType
-	if pt == cosignSignPredicate {
-		v.Signatures = appendUniqueSigs(v.Signatures, vs.sigs)
-		return
-	}
-	for _, sig := range vs.sigs {
-		a := Attestation{Authority: sig.Authority, PredicateType: pt, Format: format}
-		dup := false
-		for _, e := range v.Attestations {
-			if e == a {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			v.Attestations = append(v.Attestations, a)
-		}
-	}
-	if f := sbomFormat(pt); f != "" && !v.SBOM.Present {
-		v.SBOM.Present, v.SBOM.Format, v.SBOM.Authority = true, f, vs.sigs[0].Authority
-	}
-	if !v.Provenance.Present {
-		if p, ok := summariseProvenance(pt, vs.st.Predicate); ok {
-			p.Authority = vs.sigs[0].Authority
-			v.Provenance = p
-		}
-	}
 }

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -35,16 +34,24 @@ func (s *Service) platformsOf(ctx context.Context, ref imageref.Ref, digest stri
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(m.Raw, &idx); err != nil {
-		*outErr = &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("malformed index %s: %w", digest, err)}
+		*outErr = &registry.InvalidManifestError{Ref: ref.Original, What: "index " + digest, Err: err}
 		return
+	}
+	for _, d := range idx.Manifests {
+		if err := registry.CheckPlatform(d.Platform); err != nil {
+			*outErr = err
+			return
+		}
 	}
 	*out = idx.Manifests
 }
 
 // verifyPlatforms checks, for authorities with verifyPlatforms, that every platform manifest
 // of the index carries the authority's own signature; an authority that misses one is removed
-// from the index's signatures.
+// from the index's signatures. Every platform is checked; the answer then lists only the first
+// Limits.Platforms of them (capPlatforms).
 func (s *Service) verifyPlatforms(ctx context.Context, ref imageref.Ref, auths []*authority, v *Value) error {
+	defer capPlatforms(v, s.lim.Platforms)
 	var vp []*authority
 	for _, a := range auths {
 		if a.verifyPlatforms {
@@ -126,6 +133,18 @@ feed:
 	return nil
 }
 
+// capPlatforms keeps the first limit platforms of v's list and records the total and whether
+// the list was truncated: an index of thousands of platforms (legal under the 4 MiB index cap)
+// must not turn into an answer, and a cache entry, of megabytes.
+func capPlatforms(v *Value, limit int) {
+	v.PlatformsTotal = len(v.Platforms)
+	if len(v.Platforms) <= limit {
+		return
+	}
+	v.Platforms = append([]Platform(nil), v.Platforms[:limit]...)
+	v.PlatformsTruncated = true
+}
+
 // maxPlatformWorkers bounds the platforms of one key checked at once (each runs at most two
 // lookups: signature tag and referrers).
 const maxPlatformWorkers = 8
@@ -160,7 +179,7 @@ func (s *Service) platformSigners(ctx context.Context, ref imageref.Ref, vp []*a
 		return platformResult{err: rp.err}
 	}
 	names := map[string]bool{}
-	for _, sig := range sp.sigs {
+	for _, sig := range append(sp.sigs, rp.sigs...) { // rp.sigs: cosign's OCI 1.1 signature referrers
 		names[sig.Authority] = true
 	}
 	for _, st := range rp.stmts {

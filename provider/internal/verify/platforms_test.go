@@ -53,7 +53,7 @@ func TestMultiArch(t *testing.T) {
 	// Sign every platform: the strict authority counts.
 	signImage(t, kids2[1], k)
 	v = verifyOne(t, s, d2.String())
-	if sigAuthorities(v) != "index-only/cosign,all-platforms/cosign" {
+	if sigAuthorities(v) != "all-platforms/cosign,index-only/cosign" { // sorted by authority
 		t.Errorf("all platforms signed: signatures = %s, want both authorities", sigAuthorities(v))
 	}
 	for _, p := range v.Platforms {

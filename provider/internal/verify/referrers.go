@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"regexp"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -10,8 +12,19 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 )
 
-// referrers lists the OCI referrers of the digest: Sigstore bundles and in-toto referrers are
-// verified; SBOM artifacts are reported as unverified.
+// cosign's OCI 1.1 artifact types (`--registry-referrers-mode=oci-1-1`): signatures (a
+// manifest of simple-signing layers, as under the .sig tag) and unsigned SBOMs (`cosign attach
+// sbom`, the format in the layer's media type).
+const (
+	cosignArtifactPrefix = "application/vnd.dev.cosign.artifact."
+	cosignSigArtifact    = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	cosignSBOMArtifact   = "application/vnd.dev.cosign.artifact.sbom.v1+json"
+)
+
+// referrers lists the OCI referrers of the digest, in digest order (the registry's listing
+// order never matters, also under the referrers cap): Sigstore bundles, in-toto referrers and
+// cosign's OCI 1.1 signatures are verified; SBOM artifacts are reported as unverified; any other
+// artifact type that looks like a signature or attestation is rejected as not understood.
 func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
 	idx, err := s.reg.Referrers(ctx, ref, h)
 	if err != nil {
@@ -25,7 +38,9 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 		p.reject("bundle", "referrers of %s: %v", h, err)
 		return
 	}
-	for i, d := range idx.Manifests {
+	listed := slices.Clone(idx.Manifests)
+	slices.SortStableFunc(listed, func(a, b v1.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+	for i, d := range listed {
 		if i >= s.lim.Referrers {
 			p.reject("bundle", "more than %d referrers; the rest were ignored", s.lim.Referrers)
 			break
@@ -36,7 +51,12 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 			continue
 		}
 		_, isBundle := d.Annotations["dev.sigstore.bundle.content"]
-		if !isBundle && !strings.HasPrefix(at, bundleMediaPrefix) && at != intotoPayloadType && at != "" && at != emptyJSON {
+		if !isBundle && !readReferrer(at) {
+			if kind := unknownSignatureKind(at); kind != "" {
+				s.checks.WithLabelValues(kind, "rejected").Inc()
+				p.reject(kind, "referrer %s: artifact type %s looks like a signature or attestation, but is not a format the provider verifies", d.Digest, at)
+				continue
+			}
 			p.others = append(p.others, d) // some other artifact: nothing to verify here
 			continue
 		}
@@ -52,6 +72,9 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 			continue
 		}
 		mat := m.ArtifactType
+		if mat == "" && strings.HasPrefix(string(m.Config.MediaType), cosignArtifactPrefix) {
+			mat = string(m.Config.MediaType) // ggcr-written manifests carry it only there
+		}
 		if mat == "" {
 			mat = at
 		}
@@ -60,11 +83,73 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 			s.bundleLayers(ctx, ref, h, auths, d, m.Layers, p)
 		case mat == intotoPayloadType:
 			s.dsseLayers(ctx, ref, h, auths, m.Layers, "referrer", p)
+		case mat == cosignSigArtifact:
+			s.signatureLayers(ctx, ref, h, auths, d, m.Layers, p)
+		case mat == cosignSBOMArtifact:
+			p.sboms = append(p.sboms, unverifiedSBOMs(m.Layers, s.lim.Layers, UnverifiedSBOM{ArtifactType: mat, Digest: d.Digest.String()})...)
+		case sbomArtifactFormat(mat) != "":
+			p.sboms = append(p.sboms, UnverifiedSBOM{Format: sbomArtifactFormat(mat), ArtifactType: mat, Digest: d.Digest.String()})
 		default:
-			if f := sbomArtifactFormat(mat); f != "" {
-				p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: mat, Digest: d.Digest.String()})
+			if kind := unknownSignatureKind(mat); kind != "" {
+				s.checks.WithLabelValues(kind, "rejected").Inc()
+				p.reject(kind, "referrer %s: artifact type %s looks like a signature or attestation, but is not a format the provider verifies", d.Digest, mat)
 			}
 		}
+	}
+}
+
+// readReferrer reports whether a referrer listed with artifact type at is read: the types the
+// provider verifies or reports, and the empty or OCI-empty type some registries list for
+// manifests whose artifact type sits in the manifest.
+func readReferrer(at string) bool {
+	return strings.HasPrefix(at, bundleMediaPrefix) || at == intotoPayloadType || at == cosignSigArtifact ||
+		at == cosignSBOMArtifact || at == "" || at == emptyJSON
+}
+
+// signatureWord matches artifact types that name a signature or attestation format.
+var signatureWord = regexp.MustCompile(`(^|[./+_-])(sig|signature|signatures|sigstore|cosign|notary|notation|in-?toto|dsse|jws|pgp|gpg|att|attestation|attestations|provenance|slsa)([./+_-]|$)`)
+
+// unknownSignatureKind classifies an artifact type the provider does not verify: "attestation"
+// or "signature" when it looks like one (a Notary signature, another cosign artifact, an
+// unknown attestation format), "" for other artifacts (SARIF reports, images, …).
+func unknownSignatureKind(at string) string {
+	a := strings.ToLower(at)
+	m := signatureWord.FindAllStringSubmatch(a, -1)
+	if len(m) == 0 {
+		return ""
+	}
+	for _, x := range m {
+		switch x[2] {
+		case "in-toto", "intoto", "dsse", "att", "attestation", "attestations", "provenance", "slsa":
+			return "attestation"
+		}
+	}
+	return "signature"
+}
+
+// signatureLayers verifies the simple-signing layers of one of cosign's OCI 1.1 signature
+// referrers d exactly as the layers of the .sig tag, reporting its signatures with format
+// "referrer" and its rejections under the referrer's digest.
+func (s *Service) signatureLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, layers []v1.Descriptor, p *partial) {
+	var q partial
+	s.eachLayer(ctx, ref, layers, "signature", "payload", s.lim.PayloadBytes, &q, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
+		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
+		if err != nil {
+			return err
+		}
+		for i := range sigs {
+			sigs[i].Format = "referrer"
+		}
+		q.sigs = append(q.sigs, sigs...)
+		return nil
+	})
+	if q.err != nil {
+		p.err = q.err
+		return
+	}
+	p.sigs = append(p.sigs, q.sigs...)
+	for _, r := range q.rejected {
+		p.reject(r.Kind, "referrer %s: %s", d.Digest, r.Reason)
 	}
 }
 

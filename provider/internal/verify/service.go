@@ -39,6 +39,9 @@ type Limits struct {
 	// Requests: registry requests one key may send (default MaxKeyRequests); a key over it is
 	// answered "limit exceeded:".
 	Requests int64
+	// Platforms an answer lists for an index (default config.DefaultMaxPlatforms; see
+	// Answer.PlatformsTruncated).
+	Platforms int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -59,6 +62,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Requests <= 0 {
 		l.Requests = MaxKeyRequests
+	}
+	if l.Platforms <= 0 {
+		l.Platforms = config.DefaultMaxPlatforms
 	}
 	return l
 }
@@ -120,6 +126,8 @@ type Service struct {
 	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
 	blobsSaved prometheus.Counter
+	// packer packs the cached answers (see Value.compactWith).
+	packer *cache.Packer
 }
 
 // New compiles the authorities (reading key files, trusted roots and KMS public keys) and
@@ -141,6 +149,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}, []string{"outcome"})
 	s := &Service{
 		auths: auths, reg: o.Registry, unsigned: o.UnsignedTTL, now: time.Now,
+		packer:    cache.NewPacker(0),
 		lim:       o.Limits.withDefaults(),
 		nSigned:   results.WithLabelValues("signed"),
 		nUnsigned: results.WithLabelValues("unsigned"),
@@ -213,7 +222,7 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.compact()
+	return v.compactWith(s.packer)
 }
 
 func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }

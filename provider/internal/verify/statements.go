@@ -13,6 +13,9 @@ import (
 
 // Statement is an in-toto attestation of a digest whose signature verified.
 type Statement struct {
+	// Type is the statement's _type; Subjects its subjects (see content.go).
+	Type          string
+	Subjects      []Subject
 	PredicateType string
 	Predicate     json.RawMessage
 	// Format is "cosign" (sha256-<hex>.att), "referrer" (in-toto referrer) or "bundle".
@@ -59,7 +62,7 @@ func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (
 			return nil, p.err
 		}
 		for i, vs := range p.stmts {
-			st := Statement{PredicateType: vs.st.PredicateType, Predicate: vs.st.Predicate, Format: p.stmtFmt[i]}
+			st := Statement{PredicateType: vs.st.PredicateType, Predicate: vs.st.Predicate, Format: p.stmtFmt[i], Type: vs.st.Type, Subjects: vs.st.subjects()}
 			for _, sig := range vs.sigs {
 				st.Signers = append(st.Signers, Signer{Authority: sig.Authority, SignedAt: sig.signedAt})
 			}
@@ -68,6 +71,7 @@ func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (
 		out.Rejected = append(out.Rejected, p.rejected...)
 		out.Artifacts = append(out.Artifacts, p.others...)
 	}
+	sortStatements(out)
 	return out, nil
 }
 

@@ -113,3 +113,46 @@ func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 		return nil
 	})
 }
+
+// sbomTag reads cosign's sha256-<hex>.sbom tag (`cosign attach sbom`): SBOMs stored without a
+// signature, listed under sbom.unverified with the format their layer's media type names.
+// Absent is not an error.
+func (s *Service) sbomTag(ctx context.Context, ref imageref.Ref, h v1.Hash, p *partial) {
+	tag := sigTag(h, "sbom")
+	m, err := s.reg.Manifest(ctx, ref, tag, s.lim.ManifestBytes)
+	if err != nil {
+		if isNotFound(err) {
+			return
+		}
+		if fatal(err) {
+			p.err = err
+			return
+		}
+		p.reject("attestation", "%s (unsigned SBOM): %v", tag, err)
+		return
+	}
+	var man v1.Manifest
+	if err := json.Unmarshal(m.Raw, &man); err != nil {
+		p.reject("attestation", "%s (unsigned SBOM): malformed manifest: %v", tag, err)
+		return
+	}
+	p.sboms = append(p.sboms, unverifiedSBOMs(man.Layers, s.lim.Layers, UnverifiedSBOM{Digest: m.Digest.String(), Tag: tag})...)
+}
+
+// unverifiedSBOMs lists the SBOM layers of an unsigned SBOM manifest (at most limit), each as
+// base with its format and media type; a format the media type does not name is "unknown".
+func unverifiedSBOMs(layers []v1.Descriptor, limit int, base UnverifiedSBOM) []UnverifiedSBOM {
+	var out []UnverifiedSBOM
+	for i, l := range layers {
+		if i >= limit {
+			break
+		}
+		u := base
+		u.MediaType = string(l.MediaType)
+		if u.Format = sbomArtifactFormat(u.MediaType); u.Format == "" {
+			u.Format = "unknown"
+		}
+		out = append(out, u)
+	}
+	return out
+}

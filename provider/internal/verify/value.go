@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
 )
 
 // Value is the /v1/verify answer for one key: the Answer, and Stale. Only facts proven by
 // cryptography against a configured authority, for this digest, appear in Signatures,
-// Attestations, SBOM.Present and Provenance; what was found but not verified is listed in
-// SBOM.Unverified and Rejected.
+// Attestations, SBOM.Formats and Provenance; what was found but not verified is listed in
+// SBOM.Unverified and Rejected. Every list is in a stable order that does not depend on the
+// order in which the registry listed anything (see finish), so the same image gives the same
+// bytes on every lookup.
 //
 // The answer's fields sit behind a pointer so that the form the cache keeps (see compact) is a
 // few words plus the encoded bytes; encoding/json writes the embedded fields in place, so the
@@ -24,9 +28,9 @@ type Value struct {
 	signed bool
 	// loadedAt is when the answer was computed (unsigned answers expire sooner).
 	loadedAt time.Time
-	// raw is the answer encoded by encoding/json with Stale false, set by compact; a Value
-	// with raw set has no Answer.
-	raw []byte
+	// packed is the answer encoded by encoding/json with Stale false, packed (see
+	// cache.Packer), set by compact; a Value with packed set has no Answer.
+	packed cache.Packed
 }
 
 // Answer holds the fields of a Value.
@@ -42,9 +46,17 @@ type Answer struct {
 	Signatures   []Signature   `json:"signatures"`
 	Attestations []Attestation `json:"attestations"`
 	SBOM         SBOM          `json:"sbom"`
-	Provenance   Provenance    `json:"provenance"`
-	// Platforms of a multi-arch index (empty for a single-platform manifest).
+	// Provenance lists every verified SLSA provenance statement (v0.2 or v1), one entry per
+	// statement content and authority.
+	Provenance []Provenance `json:"provenance"`
+	// Platforms of a multi-arch index (empty for a single-platform manifest): the first
+	// Limits.Platforms of them.
 	Platforms []Platform `json:"platforms"`
+	// PlatformsTotal is how many platforms the index lists, PlatformsTruncated whether
+	// Platforms holds fewer (a policy must not take an unlisted platform as absent); both are
+	// left out for a single-platform image, platformsTruncated unless it is true.
+	PlatformsTotal     int  `json:"platformsTotal,omitempty"`
+	PlatformsTruncated bool `json:"platformsTruncated,omitempty"`
 	// TagDigest is what the written tag points at now ("" when the reference has no tag or the
 	// tag no longer exists). For name:tag@digest, compare it with Digest to detect drift.
 	TagDigest string `json:"tagDigest"`
@@ -68,8 +80,11 @@ func (v *Value) IsSigned() bool {
 // decoded answer). A batch of cached answers is then copied, not encoded again
 // (about half the CPU of a warm batch went to encoding), and a cached answer holds one pointer
 // to plain bytes instead of a tree of strings and slices for the garbage collector to walk.
-func (v *Value) compact() (*Value, error) {
-	if v.raw != nil {
+func (v *Value) compact() (*Value, error) { return v.compactWith(nil) }
+
+// compactWith is compact with the bytes packed by p (nil: not shared with other answers).
+func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
+	if !v.packed.IsZero() {
 		return v, nil
 	}
 	if v.Answer == nil {
@@ -81,26 +96,32 @@ func (v *Value) compact() (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, raw: raw}, nil
+	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, packed: p.Pack(raw)}, nil
+}
+
+// CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	return 80 + v.packed.Size()
 }
 
 // encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
 // last field of Value and omitted when false, so the stale form is the fresh form with the field
 // appended before the closing brace.
 func (v *Value) encoded() (json.RawMessage, error) {
-	raw := v.raw
-	if raw == nil {
+	if v.packed.IsZero() {
 		return json.Marshal(v)
 	}
-	if !v.Stale {
-		return raw, nil
+	raw, err := v.packed.Unpack() // a new slice: the stale form may extend it
+	if err != nil || !v.Stale {
+		return raw, err
 	}
 	if len(raw) == 0 || raw[len(raw)-1] != '}' {
 		return nil, errors.New("cached answer is not a JSON object")
 	}
-	out := make([]byte, 0, len(raw)+len(staleField))
-	out = append(out, raw[:len(raw)-1]...)
-	return append(out, staleField...), nil
+	return append(raw[:len(raw)-1], staleField...), nil
 }
 
 const staleField = `,"stale":true}`
@@ -116,7 +137,9 @@ type Signature struct {
 	Subject   string `json:"subject,omitempty"`
 	Algorithm string `json:"algorithm"`
 	Verified  bool   `json:"verified"`
-	// Format is "cosign" (tag scheme sha256-<hex>.sig) or "bundle" (Sigstore bundle referrer).
+	// Format is "cosign" (tag scheme sha256-<hex>.sig), "referrer" (cosign's OCI 1.1 signature
+	// referrer, `cosign sign --registry-referrers-mode=oci-1-1`) or "bundle" (Sigstore bundle
+	// referrer).
 	Format string `json:"format"`
 	// signedAt is the earliest verified log or timestamp-authority time (keyless only).
 	signedAt time.Time
@@ -131,33 +154,40 @@ type Attestation struct {
 	Format string `json:"format"`
 }
 
-// SBOM summarises the SBOMs. Present and Format come from verified SPDX / CycloneDX
-// attestations only.
+// SBOM summarises the SBOMs.
 type SBOM struct {
-	Present bool `json:"present"`
-	// Format is "spdx" or "cyclonedx".
-	Format    string `json:"format"`
-	Authority string `json:"authority,omitempty"`
-	// Unverified lists SBOMs attached as plain OCI referrers: reported, never counted.
+	// Formats of the verified SPDX / CycloneDX attestations ("spdx", "cyclonedx"): sorted, each
+	// once, empty when there is none.
+	Formats []string `json:"formats"`
+	// Unverified lists SBOMs attached without a signature (plain OCI referrers, `cosign attach
+	// sbom`): reported, never counted.
 	Unverified []UnverifiedSBOM `json:"unverified,omitempty"`
 }
 
-// UnverifiedSBOM is an SBOM referrer without a verified signature.
+// UnverifiedSBOM is an SBOM attached without a verified signature.
 type UnverifiedSBOM struct {
-	Format       string `json:"format"`
-	ArtifactType string `json:"artifactType"`
-	Digest       string `json:"digest"`
-	Verified     bool   `json:"verified"`
+	// Format is "spdx", "cyclonedx" or "syft".
+	Format string `json:"format"`
+	// ArtifactType of the referrer (absent for the .sbom tag).
+	ArtifactType string `json:"artifactType,omitempty"`
+	// MediaType of the SBOM itself when it was read from the manifest (cosign's artifacts name
+	// the format only there).
+	MediaType string `json:"mediaType,omitempty"`
+	// Digest of the referrer or .sbom tag manifest.
+	Digest string `json:"digest"`
+	// Tag is cosign's sha256-<hex>.sbom tag when the SBOM was found there.
+	Tag      string `json:"tag,omitempty"`
+	Verified bool   `json:"verified"`
 }
 
-// Provenance summarises the first verified SLSA provenance attestation (v0.2 or v1).
+// Provenance is one verified SLSA provenance statement (v0.2 or v1) and the authority that
+// signed it.
 type Provenance struct {
-	Present       bool   `json:"present"`
 	BuilderID     string `json:"builderId"`
 	SourceURI     string `json:"sourceUri"`
 	BuildType     string `json:"buildType"`
-	PredicateType string `json:"predicateType,omitempty"`
-	Authority     string `json:"authority,omitempty"`
+	PredicateType string `json:"predicateType"`
+	Authority     string `json:"authority"`
 }
 
 // Platform is one manifest of an index.
@@ -178,11 +208,9 @@ type Rejection struct {
 	Reason string `json:"reason"`
 }
 
+// maxRejected caps the rejections an answer lists (the first ones in sorted order; see finish).
 const maxRejected = 16
 
 func (v *Value) reject(kind, format string, args ...any) {
-	if len(v.Rejected) >= maxRejected {
-		return
-	}
 	v.Rejected = append(v.Rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
 }

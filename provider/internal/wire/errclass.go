@@ -26,6 +26,10 @@ const (
 	// caps (a response, manifest or blob larger than its byte cap, more requests or platforms
 	// than a key's budget). The registry's content, not an outage: never transient.
 	ClassLimitExceeded Class = "limit exceeded"
+	// ClassInvalidManifest: the registry served a manifest, index or referrers list that is not
+	// what it claims to be (not valid JSON, not the schema of its media type). Content is
+	// addressed by digest, so a retry reads the same bytes: never transient.
+	ClassInvalidManifest Class = "invalid manifest"
 	// ClassUnavailable: the registry gave no usable answer (5xx, 429, connection errors).
 	ClassUnavailable Class = "unavailable"
 	// ClassTimedOut: no answer within the deadline.
@@ -33,7 +37,7 @@ const (
 )
 
 // Classes lists every class.
-var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassLimitExceeded, ClassUnavailable, ClassTimedOut}
+var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassLimitExceeded, ClassInvalidManifest, ClassUnavailable, ClassTimedOut}
 
 // Prefix is how a message of this class starts: the class and ": ".
 func (c Class) Prefix() string { return string(c) + ": " }

@@ -24,3 +24,12 @@ func TestClassOf(t *testing.T) {
 		t.Errorf("transient classes = %q, want [unavailable timed out]", transient)
 	}
 }
+
+// Content a registry controls never becomes a transient class that failOpen admits.
+func TestContentClassesAreNotTransient(t *testing.T) {
+	for _, c := range []Class{ClassLimitExceeded, ClassInvalidManifest} {
+		if c.Transient() {
+			t.Errorf("%q.Transient() = true, want false: a registry's content must not be admitted by failOpen", c)
+		}
+	}
+}

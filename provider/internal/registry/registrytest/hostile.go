@@ -2,7 +2,11 @@ package registrytest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -81,3 +85,88 @@ func SlowDrip(contentType string, interval time.Duration) http.Handler {
 		}
 	})
 }
+
+// Content answers HEAD and GET with body as a manifest of media type contentType, with the
+// Docker-Content-Digest of body, whatever the reference asked for: a registry serving bytes
+// its own validation would refuse on push (an index that is not JSON, a 20,000-platform index,
+// a nested referrers list). Digest checks pass, so the provider must judge the content itself.
+func Content(contentType string, body []byte) http.Handler {
+	sum := sha256.Sum256(body)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Docker-Content-Digest", digest)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		if req.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
+	})
+}
+
+// BigIndex is an OCI index listing entries platform manifests (all the same digest, each a
+// different architecture), about 190 bytes an entry: 20,000 entries fit under a 4 MiB cap.
+func BigIndex(entries int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`)
+	for i := range entries {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":1,"platform":{"architecture":"arch%d","os":"linux"}}`, strings.Repeat("a", 64), i)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// ReferrerBomb is an OCI index as the referrers API returns it, listing entries referrers
+// (Sigstore bundle artifacts of one digest), about 220 bytes an entry: 100,000 entries are
+// about 22 MB.
+func ReferrerBomb(entries int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`)
+	for i := range entries {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%064x","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`, i)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// NestedJSON is depth nested JSON arrays inside an index's manifests field: small, valid
+// JSON syntax, and deeper than any decoder should follow.
+func NestedJSON(depth int) []byte {
+	return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":` +
+		strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`)
+}
+
+// HugeHeader answers like next after setting response header name to a value of size bytes
+// (a 2 MB Content-Type, a 2 MB Docker-Content-Digest).
+func HugeHeader(name string, size int, next http.Handler) http.Handler {
+	v := strings.Repeat("x", size)
+	if strings.EqualFold(name, "Content-Type") {
+		v = "application/" + strings.Repeat("x", max(0, size-len("application/")))
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set(name, v)
+		next.ServeHTTP(w, req)
+	})
+}
+
+// ManyHeaders answers like next after adding count response headers of size bytes each (a
+// header set of count×size bytes).
+func ManyHeaders(count, size int, next http.Handler) http.Handler {
+	v := strings.Repeat("y", size)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		for i := range count {
+			w.Header().Set(fmt.Sprintf("X-Registrytest-%d", i), v)
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// Next is the registry itself, for wrapping in a Behaviour (HugeHeader(…, r.Next())): requests
+// are served by the real registry after the wrapper has done its part.
+func (r *Registry) Next() http.Handler { return r.inner }

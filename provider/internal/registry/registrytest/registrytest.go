@@ -33,8 +33,10 @@ type Registry struct {
 	active   atomic.Int32
 	peak     atomic.Int32
 	conns    atomic.Int64 // connections accepted
+	latency  atomic.Int64 // nanoseconds added before every request (latency.go)
 	user     string
 	password string
+	inner    http.Handler // the registry itself (Next)
 }
 
 // Option configures a Registry.
@@ -64,8 +66,8 @@ func start(serve func(*httptest.Server), scheme string, opts []Option) *Registry
 	r.hang.Store(func(*http.Request) bool { return false })
 	r.hostile.Store(Behaviour{})
 	r.gate.Store(func(*http.Request) {})
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.Server = httptest.NewUnstartedServer(r.wrap(inner))
+	r.inner = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	r.Server = httptest.NewUnstartedServer(r.wrap(r.inner))
 	r.Server.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			r.conns.Add(1)
@@ -112,6 +114,7 @@ func (r *Registry) wrap(next http.Handler) http.Handler {
 		r.mu.Lock()
 		r.counts[req.Method+" "+k]++
 		r.mu.Unlock()
+		r.delay(req)
 		if r.user != "" {
 			u, p, ok := req.BasicAuth()
 			if !ok || u != r.user || p != r.password {

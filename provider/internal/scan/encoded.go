@@ -1,0 +1,94 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sync"
+)
+
+// encoded is a cached answer: the value's JSON in parts, each finding's JSON interned. Images
+// whose scans list the same finding (the same CVE in the same package version, as every image
+// built on one base image does) share its bytes, so a cached answer costs its image, digest,
+// counts and one string header per finding rather than every finding's text again.
+type encoded struct {
+	// head is the JSON up to and including `"findings":[`; tail is the rest from its `]`.
+	head, tail []byte
+	findings   []string
+	size       int
+}
+
+// interner hands out one copy of each finding's JSON. It forgets everything when it holds
+// maxInterned strings (answers keep theirs; later ones start sharing again), so it never
+// grows past that whatever the cache evicts.
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxInterned = 1 << 16
+
+func (in *interner) intern(b []byte) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// findingsKey is where the top-level findings list starts: the value's fields before it are
+// strings (escaped quotes), numbers, booleans and objects without a findings field.
+var findingsKey = []byte(`"findings":[`)
+
+// encodeValue encodes v in parts, findings interned by in; appendTo gives exactly
+// json.Marshal(v).
+func encodeValue(v *Value, in *interner) (*encoded, error) {
+	fs := v.Findings
+	if fs == nil {
+		raw, err := json.Marshal(v)
+		return &encoded{head: raw, size: len(raw)}, err
+	}
+	v.Findings = []Finding{}
+	raw, err := json.Marshal(v)
+	v.Findings = fs
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.Index(raw, append(findingsKey, ']'))
+	if i < 0 {
+		return nil, errors.New("encoded value has no findings list")
+	}
+	i += len(findingsKey)
+	e := &encoded{head: bytes.Clone(raw[:i]), tail: bytes.Clone(raw[i:]), findings: make([]string, len(fs))}
+	e.size = len(raw)
+	for j := range fs {
+		b, err := json.Marshal(&fs[j])
+		if err != nil {
+			return nil, err
+		}
+		e.findings[j] = in.intern(b)
+		e.size += len(b)
+	}
+	if len(fs) > 1 {
+		e.size += len(fs) - 1 // commas
+	}
+	return e, nil
+}
+
+// appendTo appends the encoded value to b.
+func (e *encoded) appendTo(b []byte) []byte {
+	b = append(b, e.head...)
+	for j, f := range e.findings {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	return append(b, e.tail...)
+}
