@@ -120,9 +120,10 @@ lint: $(GOLANGCI_LINT) $(OPA)
 	$(GOLANGCI_LINT) run ./...
 	$(OPA) fmt --fail --list library
 
-## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
-## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or
-## "-only verify" (groups: matrix, growth, outage, verify, scan).
+## bench: the load generator (in-memory registry, real provider binary over mTLS with
+## Gatekeeper's external-data client settings, HTTP/1.1; one JSON line per scenario) and the Go
+## benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or "-only verify" (groups:
+## matrix, growth, outage, verify, scan, latency).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:

@@ -62,12 +62,12 @@ _allowed_hint := sprintf(", allowed: %s", [_allowed_description]) if {
 _allowed_description := registries.describe(_params.allowedRegistries)
 
 # The well-formed allowedRegistries entries, parsed once per review.
-_allowed_entries := registries.parse_entries(_params.allowedRegistries)
+_allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
 
 _container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
 	some [c, ref] in review.checked
-	not registries.is_allowed_by(ref, _allowed_entries)
+	not registries.is_allowed_by(ref, _allowed_prefixes)
 	msg := sprintf(
 		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
 		[c.name, ref.normalized, ref.repository, _allowed_description],

@@ -44,11 +44,14 @@ _first_algorithm := "sha256" if {
 	a := _algorithms[0]
 } else := "sha256"
 
+# "<algorithm>:" of each allowed algorithm, which an allowed digest starts with.
+_algorithm_prefixes := [concat("", [a, ":"]) | some a in _algorithms; is_string(a)]
+
 _container_violations contains [c, msg] if {
 	some [c, ref] in review.checked
 	ref.digest != ""
+	not strings.any_prefix_match(ref.digest, _algorithm_prefixes)
 	algorithm := split(ref.digest, ":")[0]
-	not algorithm in _algorithms
 	msg := sprintf(
 		"container <%s> image <%s> uses digest algorithm <%s>; allowed: %s",
 		[c.name, ref.normalized, algorithm, _algorithms_description],

@@ -39,15 +39,27 @@ type attestation struct {
 }
 
 type sbom struct {
-	Present    bool             `json:"present"`
+	// Formats of the verified SBOM attestations, sorted.
+	Formats    []string         `json:"formats"`
 	Unverified []unverifiedSBOM `json:"unverified"`
 }
 
 type unverifiedSBOM struct {
 	Format       string `json:"format"`
 	ArtifactType string `json:"artifactType"`
+	MediaType    string `json:"mediaType"`
 	Digest       string `json:"digest"`
+	Tag          string `json:"tag"`
 	Verified     bool   `json:"verified"`
+}
+
+// provenance is one verified SLSA provenance statement.
+type provenance struct {
+	BuilderID     string `json:"builderId"`
+	SourceURI     string `json:"sourceUri"`
+	BuildType     string `json:"buildType"`
+	PredicateType string `json:"predicateType"`
+	Authority     string `json:"authority"`
 }
 
 type platform struct {
@@ -145,6 +157,17 @@ func (c *check) skipIfAwaiting() {
 func (c *check) signatures(got []signature, want ...signature) {
 	key := func(s signature) string { return fmt.Sprintf("%+v", s) }
 	c.sameSet("signatures", mapf(got, key), mapf(want, key))
+}
+
+// provenance compares the verified provenance statements with want, in any order.
+func (c *check) provenance(raw json.RawMessage, want ...provenance) {
+	var got []provenance
+	if err := json.Unmarshal(raw, &got); err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("provenance is not a list of statements: %s", raw))
+		return
+	}
+	key := func(p provenance) string { return fmt.Sprintf("%+v", p) }
+	c.sameSet("provenance", mapf(got, key), mapf(want, key))
 }
 
 // attestations compares the verified attestations with want, in any order.

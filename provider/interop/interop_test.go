@@ -17,7 +17,10 @@ type suite struct {
 	regs []*registry
 	keys map[*cli]map[string]*key
 	p    *provider
-	m    *matrix
+	// p2 is a second provider on the same configuration, with its own cache: what both
+	// answer for one image must be the same bytes.
+	p2 *provider
+	m  *matrix
 }
 
 // prefix is the repository prefix of c's images ("cosign2"); every authority name starts with
@@ -58,6 +61,7 @@ func TestCosignInterop(t *testing.T) {
 		scanners = append(scanners, authority(prefix(c)+"-scanner", prefix(c)+"/scan", p256, s.regs))
 	}
 	s.p = startProvider(t, s.regs, authorities, scanners)
+	s.p2 = startProvider(t, s.regs, authorities, scanners)
 
 	t.Run("cases", func(t *testing.T) {
 		for _, c := range s.clis {
