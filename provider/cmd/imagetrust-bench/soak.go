@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,15 +55,19 @@ type soakLine struct {
 	HealthyKeys   int `json:"healthy_keys"`
 	HealthyErrors int `json:"healthy_errors"`
 	HealthyLate   int `json:"healthy_late"`
-	// HostileKeys: keys of the hostile registries sent (their errors are in errors).
-	HostileKeys int `json:"hostile_keys"`
+	// HealthyErrorClasses counts the healthy keys' errors by class ("timed out", …).
+	HealthyErrorClasses map[string]int `json:"healthy_error_classes,omitempty"`
+	// HostileKeys: keys of the hostile registries sent (their errors are in errors), and
+	// HostileErrorClasses their errors by class.
+	HostileKeys         int            `json:"hostile_keys"`
+	HostileErrorClasses map[string]int `json:"hostile_error_classes,omitempty"`
 }
 
 // runSoak runs the soak group on registries of its own and writes one soakLine per phase and
 // endpoint to stdout.
 func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, logf func(string, ...any)) error {
 	healthy := registrytest.New()
-	defer healthy.Close()
+	defer closeRegistry(healthy)
 	logf("soak: pushing %d images to %s", soakImages, healthy.Host)
 	keys, err := pushImages(ctx, healthy.Host, soakImages, 30)
 	if err != nil {
@@ -71,7 +76,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 	hostile := map[string]*registrytest.Registry{}
 	for _, n := range []string{"hang", "drip", "bigindex", "headers", "endless"} {
 		r := registrytest.New()
-		defer r.Close()
+		defer closeRegistry(r)
 		hostile[n] = r
 	}
 	const ociIndex = "application/vnd.oci.image.index.v1+json"
@@ -133,6 +138,14 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 	return nil
 }
 
+// closeRegistry stops r without waiting for the handlers still running (a dripping answer
+// would keep httptest's Close waiting); the process ends right after.
+func closeRegistry(r *registrytest.Registry) {
+	r.Unhang()
+	r.Server.CloseClientConnections()
+	_ = r.Server.Listener.Close() // best effort: the bench exits next
+}
+
 // startSoak starts the provider with the healthy and hostile registries configured and pub as
 // its one authority.
 func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healthy *registrytest.Registry, hostile map[string]*registrytest.Registry, pub string) (*provider, error) {
@@ -173,8 +186,9 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 		lat                               []time.Duration
 		keys, errs, hKeys, hErrs, hLate   int
 		hostileKeys, late, transportFails int
+		hClasses, xClasses                map[string]int
 	}
-	by := map[string]*stats{"resolve": {}, "verify": {}}
+	by := map[string]*stats{"resolve": {hClasses: map[string]int{}, xClasses: map[string]int{}}, "verify": {hClasses: map[string]int{}, xClasses: map[string]int{}}}
 	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "verify": config.DefaultVerifyDeadline}
 
 	var peakG atomic.Int64
@@ -201,14 +215,26 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 
 	send := func(ep string, keys []string, isHealthy bool) {
 		t0 := time.Now()
-		n, _, _, err := p.post(ctx, ep, keys)
+		classes, err := p.soakPost(ctx, ep, keys)
 		el := time.Since(t0)
+		n := 0
+		for _, c := range classes {
+			n += c
+		}
 		if err != nil {
 			n = len(keys) // no answer at all: every key failed
+			classes = map[string]int{"no answer": len(keys)}
 		}
 		s := by[ep]
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		into := s.xClasses
+		if isHealthy {
+			into = s.hClasses
+		}
+		for c, k := range classes {
+			into[c] += k
+		}
 		s.lat = append(s.lat, el)
 		s.keys += len(keys)
 		s.errs += n
@@ -267,9 +293,56 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 			},
 			Goroutines: g, PeakGoroutines: int(peakG.Load()), PeakRSSMB: round(float64(peakRSS.Load()) / 1024),
 			HealthyKeys: s.hKeys, HealthyErrors: s.hErrs, HealthyLate: s.hLate, HostileKeys: s.hostileKeys,
+			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses,
 		})
 	}
 	return out, nil
+}
+
+// soakPost sends one ProviderRequest with Gatekeeper's timeout and counts the per-key errors
+// by class (the words before the first ": ").
+func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, gatekeeperTimeout(endpoint))
+	defer cancel()
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+		"request": map[string]any{"keys": keys},
+	})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.clients[endpoint].Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var pr struct {
+		Response struct {
+			Items []struct {
+				Error string `json:"error"`
+			} `json:"items"`
+			SystemError string `json:"systemError"`
+		} `json:"response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		return nil, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if pr.Response.SystemError != "" || len(pr.Response.Items) != len(keys) {
+		return nil, fmt.Errorf("systemError %q, %d items for %d keys", pr.Response.SystemError, len(pr.Response.Items), len(keys))
+	}
+	classes := map[string]int{}
+	for _, it := range pr.Response.Items {
+		if it.Error != "" {
+			c, _, _ := strings.Cut(it.Error, ": ")
+			classes[c]++
+		}
+	}
+	return classes, nil
 }
 
 // goroutines is the provider's go_goroutines from its /metrics listener.

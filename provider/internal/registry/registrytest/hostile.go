@@ -63,10 +63,16 @@ func EndlessBody(contentType string, written *atomic.Int64) http.Handler {
 }
 
 // SlowDrip answers 200 with Content-Type contentType and writes one byte every interval,
-// forever: a registry that keeps a connection busy without ever finishing.
+// forever: a registry that keeps a connection busy without ever finishing. A HEAD is answered
+// at once with a digest, so a client goes on to GET the manifest, which drips.
 func SlowDrip(contentType string, interval time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("d", 64))
+		if req.Method == http.MethodHead {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 		t := time.NewTicker(interval)
 		defer t.Stop()
