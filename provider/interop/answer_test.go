@@ -109,9 +109,6 @@ type check struct {
 	what string
 	raw  json.RawMessage
 	errs []string
-	// awaiting names the provider fix this case's assertions describe but that has not
-	// landed yet: its mismatches skip the case, saying so, instead of failing it.
-	awaiting []string
 }
 
 func newCheck(t *testing.T, what string, raw json.RawMessage) *check {
@@ -128,29 +125,14 @@ func (c *check) errorf(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Sprintf(format, args...))
 }
 
-// await marks the case as depending on a provider fix that has not landed (see awaiting).
-func (c *check) await(fix string) { c.awaiting = append(c.awaiting, fix) }
-
-// done fails the test with every mismatch and the answer; it reports whether all held. A case
-// awaiting a fix is skipped instead, naming the fix, once it has been recorded (see record).
+// done fails the test with every mismatch and the answer; it reports whether all held.
 func (c *check) done() bool {
 	c.t.Helper()
 	if len(c.errs) == 0 {
 		return true
 	}
-	if len(c.awaiting) > 0 {
-		return false // skipped by skipIfAwaiting once the outcome is recorded
-	}
 	c.t.Errorf("%s:\n  %s\nanswer: %s", c.what, strings.Join(c.errs, "\n  "), c.raw)
 	return false
-}
-
-// skipIfAwaiting skips a case whose mismatches are those of a fix that has not landed.
-func (c *check) skipIfAwaiting() {
-	c.t.Helper()
-	if len(c.errs) > 0 && len(c.awaiting) > 0 {
-		c.t.Skipf("awaiting %s; %s:\n  %s\nanswer: %s", strings.Join(c.awaiting, " and "), c.what, strings.Join(c.errs, "\n  "), c.raw)
-	}
 }
 
 // signatures compares the verified signatures with want, in any order.

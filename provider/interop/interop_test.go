@@ -35,7 +35,7 @@ func keyAuthority(c *cli, kind string) string { return prefix(c) + "-" + kind }
 func TestCosignInterop(t *testing.T) {
 	s := &suite{
 		clis: []*cli{newCLI(t, "COSIGN_V2", "v2.6.5", 2), newCLI(t, "COSIGN_V3", "v3.1.3", 3)},
-		regs: []*registry{newRegistry(t, true), newRegistry(t, false)},
+		regs: []*registry{newRegistry(t, true, 1), newRegistry(t, false, 2)},
 		keys: map[*cli]map[string]*key{},
 	}
 	s.m = newMatrix(s.clis, s.regs)
@@ -127,6 +127,7 @@ func (s *suite) declareTables() {
 		for _, p := range predicates {
 			rows = append(rows, attestationRow(p, f))
 		}
+		rows = append(rows, summaryRow(f), statementsRow(f))
 	}
 	s.m.section(tableAttestations, "`cosign attest --type`, format (ECDSA P-256 key)", rows...)
 	s.m.section(tableOther, "case", otherRows...)
