@@ -38,7 +38,7 @@ COSIGN_V3     := $(TOOLS)/cosign-$(COSIGN_V3_VERSION)/cosign
 CAPABILITIES  := library/capabilities.json
 OPA_LIBRARY   := --ignore capabilities.json library
 
-.PHONY: tools-cosign test-interop chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
+.PHONY: bench-rego tools-cosign test-interop chromium test test-go test-rego test-gator test-verification test-drift fuzz generate lint tools bench demo e2e e2e-tools tools-kms clean-tools test-helm test-monitoring tools-deploy
 
 $(OPA):
 	GOBIN=$(dir $@) $(GO) install github.com/open-policy-agent/opa@$(OPA_VERSION)
@@ -136,6 +136,16 @@ bench:
 	# Protocol decode/encode, and Rego evaluation per Pod through the frameworks client.
 	$(GO) test -run='^$$' -bench=. -benchmem ./provider/internal/server ./provider/internal/policy
 	$(GO) test -run='^$$' -bench=BenchmarkVerificationTemplate -benchmem ./provider/internal/suite
+
+## bench-rego: Rego CPU per Pod of base, digest, verification and security through the
+## frameworks client (2,000 Pods of 7 images; external data answered in process), with the
+## templates of REGO_BASELINE (a git revision, default main) measured beside them in the same
+## run. docs/performance.md, "Rego cost per review".
+REGO_BASELINE ?= main
+bench-rego:
+	d=$$(mktemp -d) && for t in base digest verification security; do git show $(REGO_BASELINE):templates/$$t.yaml > $$d/$$t.yaml; done && \
+	  IMAGETRUST_REGO_BASELINE=$$d $(GO) test -run='^$$' -bench='^BenchmarkRegoCostPerPod$$' -benchtime=2000x ./provider/internal/suite; \
+	  rc=$$?; rm -rf $$d; exit $$rc
 
 ## demo: the main job on embedded defaults: an in-memory registry with signed and unsigned
 ## sample images, the provider over mTLS, Gatekeeper's mutation system (manifests/ Assign

@@ -16,6 +16,15 @@ domain_and_port := `(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(
 # remote_name is the grammar of a repository path: lowercase components separated by "/".
 remote_name := `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*`
 
+# dotted_host is domain_and_port with at least one "." and no IPv6 literal: a host the
+# runtime always reads as the registry (registry.example.com[:port]), for patterns that
+# settle references without parsing them.
+dotted_host := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+(?::[0-9]+)?`
+
+# accepted_digest is a digest go-digest accepts: a supported algorithm and its length of
+# lowercase hex.
+accepted_digest := `(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})`
+
 # tag_pattern is TagRegexp.
 tag_pattern := `[\w][\w.-]{0,127}`
 
@@ -86,10 +95,7 @@ _parse_matched(s, ms) := {
 	# runtime names it, so the reference as written is its normalised form once it has a tag
 	# or a digest (name:latest without either).
 	m := ms[0]
-	contains(m[2], ".")
-	not m[2] in {"docker.io", "index.docker.io"}
-	count(m[3]) <= 255 # max_path_length
-	count(m[4]) <= 128 # the length tag_pattern allows
+	_names_its_host(m)
 	tag_and_digest := concat("", [m[4], m[5]])
 	normalized := object.get({"": concat("", [s, ":latest"])}, tag_and_digest, s)
 } else := _fast_valid(s, m, name) if {
@@ -99,6 +105,16 @@ _parse_matched(s, ms) := {
 	name := _fast_name(s, m[2], m[3])
 	count(name[1]) <= 255 # max_path_length
 } else := _parse_string(s)
+
+# _names_its_host is true for a match m of _fast_pattern whose first component is a registry
+# host the runtime keeps as written (it has a "." and is not Docker Hub's), within the length
+# limits: the reference is valid, its domain is m[2] and its path m[3].
+_names_its_host(m) if {
+	contains(m[2], ".")
+	not m[2] in {"docker.io", "index.docker.io"}
+	count(m[3]) <= 255 # max_path_length
+	count(m[4]) <= 128 # the length tag_pattern allows
+}
 
 # _fast_valid is the parse result for s, matched as m, whose [domain, path, implicit] is name.
 _fast_valid(s, m, [domain, path, implicit]) := {

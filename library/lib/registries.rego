@@ -38,7 +38,10 @@ parse_entries(entries) := [concat("", [p.host, "/", trim_prefix(concat("", [p.pa
 # holds no "/", so a prefix "host/" matches only that host, and the path's own "/" ends the
 # entry's path at a segment boundary. A reference without a domain ("" in a few forms the
 # walk accepts) gives "/path/", which no prefix starts.
-is_allowed_by(ref, prefixes) if strings.any_prefix_match(concat("/", [lower(ref.domain), ref.path, ""]), prefixes)
+is_allowed_by(ref, prefixes) if allows(ref.domain, ref.path, prefixes)
+
+# allows is is_allowed_by for the domain and path of a reference.
+allows(domain, path, prefixes) if strings.any_prefix_match(concat("/", [lower(domain), path, ""]), prefixes)
 
 # describe renders entries for messages: "<a>, <b>", or "none".
 describe(entries) := "none" if count(entries) == 0

@@ -1127,7 +1127,7 @@ func configYAML(cfg config.Config) ([]byte, error) {
 	return yaml.Marshal(pruneZero(m))
 }
 
-// pruneZero drops JSON zero values (0, "", null, empty objects and lists) from objects,
+// pruneZero drops JSON zero values (0, "", "0s", null, empty objects and lists) from objects,
 // recursively; false stays (attestations: false differs from its default).
 func pruneZero(v any) any {
 	switch t := v.(type) {
@@ -1155,7 +1155,7 @@ func isZeroJSON(v any) bool {
 	case float64:
 		return t == 0
 	case string:
-		return t == ""
+		return t == "" || t == "0s" // config.Duration's zero
 	case map[string]any:
 		return len(t) == 0
 	case []any:
