@@ -124,8 +124,13 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, err
 	}
 
+	// One decoded platform list per index digest, shared by /v1/resolve and /v1/verify.
+	indexes, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: reg, MaxBytes: max(cfg.Cache.MaxBytes/4, resolve.DefaultIndexCacheBytes), Registerer: o.Metrics})
+	if err != nil {
+		return nil, err
+	}
 	rs, err := resolve.New(resolve.Options{
-		Registry: reg, Refs: refs, Pool: pool, Cache: rc,
+		Registry: reg, Refs: refs, Pool: pool, Cache: rc, Indexes: indexes,
 		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(),
 		MutateDeadline:  cfg.Endpoints.Mutate.Deadline.D(),
 		LoadTimeout:     cfg.LoadTimeout(),
@@ -144,6 +149,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		UnsignedTTL: config.DefaultUnsignedTTL,
 		Limits:      verify.Limits{Platforms: cfg.Lookup.MaxPlatforms},
 		Registerer:  o.Metrics,
+		Indexes:     indexes,
 	})
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
@@ -65,11 +64,15 @@ type Options struct {
 	// RequestBudget is how many registry requests one key may send (optional; default
 	// lookup.DefaultRequestBudget).
 	RequestBudget int64
+	// Indexes reads and keeps index platform lists by digest, shared with /v1/verify
+	// (optional; default: one of DefaultIndexCacheBytes for this Service alone).
+	Indexes *Indexes
 }
 
 // Service resolves image references. Safe for concurrent use.
 type Service struct {
 	reg          *registry.Client
+	indexes      *Indexes
 	maxPlatforms int
 	resolve      *lookup.Pipeline[Answer]
 	mutate       *lookup.Pipeline[Answer]
@@ -83,7 +86,14 @@ func New(o Options) (*Service, error) {
 	if o.MaxPlatforms <= 0 {
 		o.MaxPlatforms = config.DefaultMaxPlatforms
 	}
-	s := &Service{reg: o.Registry, maxPlatforms: o.MaxPlatforms}
+	if o.Indexes == nil {
+		x, err := NewIndexes(IndexesOptions{Registry: o.Registry, MaxBytes: DefaultIndexCacheBytes})
+		if err != nil {
+			return nil, err
+		}
+		o.Indexes = x
+	}
+	s := &Service{reg: o.Registry, indexes: o.Indexes, maxPlatforms: o.MaxPlatforms}
 	var err error
 	s.resolve, err = lookup.New(lookup.Options[Answer]{
 		Name: "resolve", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
@@ -143,44 +153,31 @@ func (s *Service) head(ctx context.Context, ref imageref.Ref) (Answer, error) {
 	return Answer{Digest: desc.Digest.String(), MediaType: internMediaType(string(desc.MediaType))}, nil
 }
 
-// load resolves one reference at the registry: HEAD (by digest or tag), and for an index a GET
-// by digest for its platforms, of which the answer keeps the first maxPlatforms.
+// load resolves one reference at the registry: HEAD (by digest or tag), and for an index its
+// platform list (one GET by digest, shared by every tag that points at the index), of which the
+// answer keeps the first maxPlatforms.
 func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 	a, err := s.head(ctx, ref)
 	if err != nil {
 		return Answer{}, err
 	}
 	if types.MediaType(a.MediaType).IsIndex() {
-		m, err := s.reg.Manifest(ctx, ref, a.Digest, MaxIndexBytes)
+		idx, err := s.indexes.Platforms(ctx, ref, a.Digest)
 		if err != nil {
 			return Answer{}, err
 		}
-		var im indexPlatforms
-		if err := json.Unmarshal(m.Raw, &im); err != nil {
-			return Answer{}, &registry.InvalidManifestError{Ref: ref.Original, What: "index " + a.Digest, Err: err}
-		}
-		a.Platforms = make([]Platform, 0, min(len(im.Manifests), s.maxPlatforms))
-		for _, m := range im.Manifests {
-			if err := registry.CheckPlatform(m.Platform); err != nil {
-				return Answer{}, err
-			}
-			if m.Platform == nil || m.Platform.OS == "unknown" {
+		a.Platforms = make([]Platform, 0, min(len(idx.Entries), s.maxPlatforms))
+		for i := range idx.Entries {
+			e := &idx.Entries[i]
+			if !e.HasPlatform || e.OS == "unknown" {
 				continue // attestation manifests and the like
 			}
 			if a.PlatformsTotal++; len(a.Platforms) < s.maxPlatforms {
-				a.Platforms = append(a.Platforms, Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant})
+				a.Platforms = append(a.Platforms, Platform{OS: e.OS, Architecture: e.Architecture, Variant: e.Variant})
 			}
 		}
 	}
 	return a, nil
-}
-
-// indexPlatforms is what the platform list needs of an index: its entries' platforms (decoding
-// the whole v1.IndexManifest, digests and annotations included, costs more for nothing).
-type indexPlatforms struct {
-	Manifests []struct {
-		Platform *v1.Platform `json:"platform"`
-	} `json:"manifests"`
 }
 
 // internMediaType shares one string per well-known media type instead of one per cache entry.

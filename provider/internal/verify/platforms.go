@@ -2,14 +2,13 @@ package verify
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
-	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 )
 
 // platformsOf learns the media type (one HEAD by digest when the reference had a digest) and,
@@ -27,23 +26,32 @@ func (s *Service) platformsOf(ctx context.Context, ref imageref.Ref, digest stri
 	if !mt.IsIndex() {
 		return
 	}
-	m, err := s.reg.Manifest(ctx, ref, digest, 4<<20)
+	idx, err := s.indexes.Platforms(ctx, ref, digest)
 	if err != nil {
 		*outErr = err
 		return
 	}
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(m.Raw, &idx); err != nil {
-		*outErr = &registry.InvalidManifestError{Ref: ref.Original, What: "index " + digest, Err: err}
-		return
-	}
-	for _, d := range idx.Manifests {
-		if err := registry.CheckPlatform(d.Platform); err != nil {
-			*outErr = err
-			return
+	// The list is shared with every key whose reference resolves to this index: copied into
+	// descriptors (one allocation for the platforms) that the answer then owns.
+	ds := make([]v1.Descriptor, len(idx.Entries))
+	ps := make([]v1.Platform, len(idx.Entries))
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		ds[i].Digest = e.Digest
+		if e.HasPlatform {
+			ps[i] = v1.Platform{OS: e.OS, Architecture: e.Architecture, Variant: e.Variant}
+			ds[i].Platform = &ps[i]
 		}
 	}
-	*out = idx.Manifests
+	*out = ds
+}
+
+// indexesOf is o.Indexes, or one for this Service alone.
+func indexesOf(o Options) (*resolve.Indexes, error) {
+	if o.Indexes != nil {
+		return o.Indexes, nil
+	}
+	return resolve.NewIndexes(resolve.IndexesOptions{Registry: o.Registry, MaxBytes: resolve.DefaultIndexCacheBytes})
 }
 
 // verifyPlatforms checks, for authorities with verifyPlatforms, that every platform manifest

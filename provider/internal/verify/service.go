@@ -21,6 +21,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/lookup"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
@@ -111,12 +112,16 @@ type Options struct {
 	Limits Limits
 	// Registerer receives the verify metrics (optional: nil, not registered).
 	Registerer prometheus.Registerer
+	// Indexes reads and keeps index platform lists by digest, shared with /v1/resolve
+	// (optional; default: one of resolve.DefaultIndexCacheBytes for this Service alone).
+	Indexes *resolve.Indexes
 }
 
 // Service verifies images. Safe for concurrent use.
 type Service struct {
 	auths    []*authority
 	reg      Registry
+	indexes  *resolve.Indexes
 	pipeline *lookup.Pipeline[*Value]
 	unsigned time.Duration
 	now      func() time.Time
@@ -143,12 +148,16 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	indexes, err := indexesOf(o)
+	if err != nil {
+		return nil, err
+	}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imagetrust_verify_results_total",
 		Help: "Verify answers by outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total{endpoint=\"verify\"}.",
 	}, []string{"outcome"})
 	s := &Service{
-		auths: auths, reg: o.Registry, unsigned: o.UnsignedTTL, now: time.Now,
+		auths: auths, reg: o.Registry, indexes: indexes, unsigned: o.UnsignedTTL, now: time.Now,
 		packer:    cache.NewPacker(0),
 		lim:       o.Limits.withDefaults(),
 		nSigned:   results.WithLabelValues("signed"),
