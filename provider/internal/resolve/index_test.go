@@ -1,0 +1,288 @@
+package resolve_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
+)
+
+// TestIndexReadOncePerDigest: 50 tags of one legal 3.8 MB index (20,000 platforms) cost 50
+// HEADs and ONE index read; 50 more tags of it cost no read at all; the pushed two-platform
+// index tagged 50 times in the real registry likewise costs one read.
+func TestIndexReadOncePerDigest(t *testing.T) {
+	const tags = 50
+	f := newFixture(t, nil)
+	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(20000)))
+	batch := func(repo string, from int) []string {
+		keys := make([]string, tags)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("%s/%s:t%d", f.host, repo, from+i)
+		}
+		return keys
+	}
+	for i, keys := range [][]string{batch("team/big", 0), batch("team/big", tags)} {
+		f.reg.ResetCounts()
+		for _, it := range f.svc.Resolve(context.Background(), keys) {
+			if v := decodeValue(t, it); *v.PlatformsTotal != 20000 || !*v.PlatformsTruncated {
+				t.Fatalf("Resolve(%s): platformsTotal %d, truncated %v; want 20000, true", it.Key, *v.PlatformsTotal, *v.PlatformsTruncated)
+			}
+		}
+		want := 1 - i // the second batch finds the list in memory
+		if got := f.reg.Count(http.MethodGet, "manifests"); got != want {
+			t.Errorf("batch %d: index GETs for %d tags of one index = %d, want %d", i+1, tags, got, want)
+		}
+		if got := f.reg.Count(http.MethodHead, "manifests"); got != tags {
+			t.Errorf("batch %d: HEADs for %d tags = %d, want %d (each tag is resolved)", i+1, tags, got, tags)
+		}
+	}
+
+	// The real registry: the pushed index under 50 tags.
+	src, err := name.NewDigest(f.host + "/team/multi@" + f.index.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := batch("team/multi", 0)
+	for _, k := range keys {
+		tag, _ := name.NewTag(k)
+		if err := remote.Tag(tag, desc); err != nil {
+			t.Fatalf("remote.Tag(%s) = %v", tag, err)
+		}
+	}
+	f.reg.ResetCounts()
+	for _, it := range f.svc.Resolve(context.Background(), keys) {
+		if v := decodeValue(t, it); len(v.Platforms) != 2 || !strings.Contains(render(it), f.index.String()) {
+			t.Fatalf("Resolve(%s) = %s, want the index digest and its 2 platforms", it.Key, render(it))
+		}
+	}
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
+		t.Errorf("index GETs for %d tags of the pushed index = %d, want 1", tags, got)
+	}
+}
+
+// waitPlatforms waits until n goroutines wait in Indexes.Platforms (for the read in flight) and
+// returns how many it saw last; it reads the goroutine stacks, as cachetest.WaitGetters does.
+func waitPlatforms(n int, bound time.Duration) int {
+	var waiting int
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		for {
+			if m := runtime.Stack(buf, true); m < len(buf) {
+				buf = buf[:m]
+				break
+			}
+			buf = make([]byte, 2*len(buf))
+		}
+		waiting = 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, " [select") && strings.Contains(g, "resolve.(*Indexes).Platforms(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			break
+		}
+	}
+	return waiting
+}
+
+// TestConcurrentTagsWaitForOneRead: keys for different tags of one index, looked up at once,
+// wait for the one index read in flight (held until all of them wait).
+func TestConcurrentTagsWaitForOneRead(t *testing.T) {
+	const n = 4 // the registry's share of the fixture's 8 pool workers: every key's load runs at once
+	f := newFixture(t, nil)
+	content := registrytest.Content(ociIndex, registrytest.BigIndex(2000))
+	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet {
+			if got := waitPlatforms(n, time.Minute); got < n {
+				t.Errorf("%d keys wait for the index read after a minute, want %d", got, n)
+			}
+		}
+		content.ServeHTTP(w, req)
+	}))
+	var wg sync.WaitGroup
+	results := make([]wire.Item, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i] = f.svc.Resolve(context.Background(), []string{fmt.Sprintf("%s/team/big:t%d", f.host, i)})[0]
+		})
+	}
+	wg.Wait()
+	for _, it := range results {
+		if v := decodeValue(t, it); *v.PlatformsTotal != 2000 {
+			t.Errorf("Resolve(%s): platformsTotal %d, want 2000", it.Key, *v.PlatformsTotal)
+		}
+	}
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
+		t.Errorf("index GETs for %d concurrent tags = %d, want 1", n, got)
+	}
+}
+
+// newIndexes is an Indexes on a registry client for f's registry, and that client.
+func newIndexes(t *testing.T, f *fixture) *resolve.Indexes {
+	t.Helper()
+	cfg := config.Config{Registries: []config.Registry{{Host: f.host, Insecure: true}}}
+	cfg.ApplyDefaults()
+	rc, err := registry.New(context.Background(), registry.Options{Registries: cfg.Registries, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.CloseIdleConnections)
+	x, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: rc, MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func mustParse(t *testing.T, s string) imageref.Ref {
+	t.Helper()
+	r, err := imageref.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestIndexNotSharedAcrossRepositories: the same index digest in two repositories is two
+// registry objects: each repository's key reads its own, through /v1/resolve and directly.
+func TestIndexNotSharedAcrossRepositories(t *testing.T) {
+	f := newFixture(t, nil)
+	f.reg.Hostile(registrytest.PathContains("/team/big"), registrytest.Content(ociIndex, registrytest.BigIndex(100)))
+	for _, key := range []string{f.host + "/team/big:v1", f.host + "/team/big2:v1", f.host + "/team/big:v2"} {
+		f.reg.ResetCounts()
+		it := f.svc.Resolve(context.Background(), []string{key})[0]
+		if v := decodeValue(t, it); *v.PlatformsTotal != 100 {
+			t.Fatalf("Resolve(%s): platformsTotal %d, want 100", key, *v.PlatformsTotal)
+		}
+		want := 1
+		if strings.HasSuffix(key, "big:v2") {
+			want = 0 // the first key's repository
+		}
+		if got := f.reg.Count(http.MethodGet, "manifests"); got != want {
+			t.Errorf("Resolve(%s): index GETs = %d, want %d", key, got, want)
+		}
+	}
+
+	x := newIndexes(t, f)
+	sum := sha256.Sum256(registrytest.BigIndex(100))
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	f.reg.ResetCounts()
+	for _, repo := range []string{"team/big", "team/big2", "team/big", "team/big2"} {
+		if _, err := x.Platforms(context.Background(), mustParse(t, f.host+"/"+repo+":v1"), digest); err != nil {
+			t.Fatalf("Platforms(%s) = %v", repo, err)
+		}
+	}
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 2 {
+		t.Errorf("index GETs for one digest in two repositories, twice each = %d, want 2", got)
+	}
+}
+
+// TestIndexErrorsAreNotCached: an index whose body does not hash to its digest, an outage, an
+// index over the 4 MiB cap and an index that is not JSON each fail with their class and
+// leave nothing in memory: the next lookup reads again, and once the registry serves the right
+// content that is what is kept.
+func TestIndexErrorsAreNotCached(t *testing.T) {
+	digestOf := func(b []byte) string {
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	good := registrytest.BigIndex(10)
+	digest := digestOf(good)
+	notJSON := []byte(`{"manifests":[`)
+	tests := []struct {
+		name   string
+		digest string // what is asked for
+		setup  func(*registrytest.Registry)
+		class  wire.Class
+		want   string
+		// recovers: the registry then serves good under digest.
+		recovers bool
+	}{
+		{"digest mismatch", digest, func(r *registrytest.Registry) {
+			// The registry claims digest for a different body (a tenant's or mirror's swap).
+			evil := registrytest.Content(ociIndex, registrytest.BigIndex(11))
+			r.Hostile(registrytest.PathContains("/team/big/manifests/"), http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				evil.ServeHTTP(&fixedDigest{ResponseWriter: w, digest: digest}, req)
+			}))
+		}, wire.ClassUnavailable, "content digest is", true},
+		{"outage", digest, func(r *registrytest.Registry) { r.Fail(http.StatusServiceUnavailable) }, wire.ClassUnavailable, "503", true},
+		{"over 4 MiB", digestOf(registrytest.BigIndex(23000)), func(r *registrytest.Registry) {
+			r.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(23000)))
+		}, wire.ClassLimitExceeded, "larger than 4194304 bytes", false},
+		{"not JSON", digestOf(notJSON), func(r *registrytest.Registry) {
+			r.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, notJSON))
+		}, wire.ClassInvalidManifest, "is not valid", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			x := newIndexes(t, f)
+			ref := mustParse(t, f.host+"/team/big:v1")
+			tt.setup(f.reg)
+			for range 2 {
+				f.reg.ResetCounts()
+				idx, err := x.Platforms(context.Background(), ref, tt.digest)
+				if _, c := wire.ErrorMessage(registry.Classify(ref.Original, err)); err == nil || c != tt.class || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Platforms() = %v, %v (class %q), want a %q error containing %q", idx, err, c, tt.class, tt.want)
+				}
+				if got := f.reg.Total(); got == 0 {
+					t.Errorf("registry requests = 0, want the index asked for again (an error is not kept)")
+				}
+				if b := x.Bytes(); b != 0 {
+					t.Errorf("Indexes.Bytes() after %s = %d, want 0", tt.name, b)
+				}
+			}
+			if !tt.recovers {
+				return
+			}
+			f.reg.Fail(0)
+			f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, good))
+			for _, want := range []int{1, 0} { // read once, then kept
+				f.reg.ResetCounts()
+				idx, err := x.Platforms(context.Background(), ref, digest)
+				if err != nil || len(idx.Entries) != 10 {
+					t.Fatalf("Platforms() after the registry recovered = %v, %v; want 10 entries", idx, err)
+				}
+				if got := f.reg.Count(http.MethodGet, "manifests"); got != want {
+					t.Errorf("index GETs after recovery = %d, want %d", got, want)
+				}
+			}
+		})
+	}
+}
+
+// fixedDigest keeps the Docker-Content-Digest header its handler set first.
+type fixedDigest struct {
+	http.ResponseWriter
+	digest string
+	done   atomic.Bool
+}
+
+func (w *fixedDigest) WriteHeader(code int) {
+	if w.done.CompareAndSwap(false, true) {
+		w.Header().Set("Docker-Content-Digest", w.digest)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
