@@ -155,21 +155,27 @@ func leaderBound(err error) bool {
 // relabel names ref (this key) instead of the key that led a shared read in the registry
 // errors that name a reference.
 func relabel(err error, ref string) error {
-	switch e := err.(type) {
-	case *registry.InvalidManifestError:
-		c := *e
+	var (
+		im *registry.InvalidManifestError
+		nf *registry.NotFoundError
+		de *registry.DeniedError
+		ue *registry.UnavailableError
+	)
+	switch {
+	case errors.As(err, &im):
+		c := *im
 		c.Ref = ref
 		return &c
-	case *registry.NotFoundError:
-		c := *e
+	case errors.As(err, &nf):
+		c := *nf
 		c.Ref = ref
 		return &c
-	case *registry.DeniedError:
-		c := *e
+	case errors.As(err, &de):
+		c := *de
 		c.Ref = ref
 		return &c
-	case *registry.UnavailableError:
-		c := *e
+	case errors.As(err, &ue):
+		c := *ue
 		c.Ref = ref
 		return &c
 	}

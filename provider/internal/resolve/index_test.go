@@ -286,3 +286,38 @@ func (w *fixedDigest) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// TestConcurrentTagsShareOneFailure: keys waiting for a read that finds an invalid index all
+// fail "invalid manifest:" naming their own key, from that one read (nothing is kept: see
+// TestIndexErrorsAreNotCached).
+func TestConcurrentTagsShareOneFailure(t *testing.T) {
+	const n = 4
+	f := newFixture(t, nil)
+	content := registrytest.Content(ociIndex, []byte(`{"manifests":"all of them"}`))
+	f.reg.Hostile(registrytest.PathContains("/team/bad/manifests/"), http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet {
+			if got := waitPlatforms(n, time.Minute); got < n {
+				t.Errorf("%d keys wait for the index read after a minute, want %d", got, n)
+			}
+		}
+		content.ServeHTTP(w, req)
+	}))
+	var wg sync.WaitGroup
+	results := make([]wire.Item, n)
+	classes := make([]wire.Class, n)
+	for i := range n {
+		wg.Go(func() {
+			items, cs := f.svc.ResolveLookup(context.Background(), []string{fmt.Sprintf("%s/team/bad:t%d", f.host, i)})
+			results[i], classes[i] = items[0], cs[0]
+		})
+	}
+	wg.Wait()
+	for i, it := range results {
+		if !strings.HasPrefix(it.Error, "invalid manifest: "+it.Key+": index sha256:") || classes[i] != wire.ClassInvalidManifest {
+			t.Errorf("Resolve(%s) = %+v (class %q), want \"invalid manifest:\" naming the key", it.Key, it, classes[i])
+		}
+	}
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
+		t.Errorf("index GETs for %d concurrent tags = %d, want 1", n, got)
+	}
+}
