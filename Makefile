@@ -19,11 +19,10 @@ LOCAL_KMS_VERSION     := v0.0.0-20260228092603-2a5e92d09ab6
 # from the prometheus module, whose v0.316.0 is the Prometheus 3.x release line.
 HELM_VERSION          := v4.3.2
 PROMTOOL_VERSION      := v0.316.0
-# The real cosign CLIs the interop suite (make test-interop) signs and attests with. v3 is built
-# with the Go toolchain COSIGN_V3_GOTOOLCHAIN names (local: the one running make).
+# The real cosign CLIs the interop suite (make test-interop) signs and attests with (both build
+# with the local Go toolchain).
 COSIGN_V2_VERSION     := v2.6.5
 COSIGN_V3_VERSION     := v3.1.3
-COSIGN_V3_GOTOOLCHAIN ?= local
 FUZZTIME  ?= 30s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
@@ -60,7 +59,7 @@ $(PROMTOOL):
 $(COSIGN_V2):
 	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_V2_VERSION)
 $(COSIGN_V3):
-	cd /tmp && GOTOOLCHAIN=$(COSIGN_V3_GOTOOLCHAIN) GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN_V3_VERSION)
+	cd /tmp && GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN_V3_VERSION)
 
 ## tools-cosign: the cosign CLIs v2 and v3 (built from the module proxy), for make test-interop.
 tools-cosign: $(COSIGN_V2) $(COSIGN_V3)
@@ -120,9 +119,10 @@ lint: $(GOLANGCI_LINT) $(OPA)
 	$(GOLANGCI_LINT) run ./...
 	$(OPA) fmt --fail --list library
 
-## bench: the load generator (in-memory registry, real provider binary over mTLS; one JSON line
-## per scenario) and the Go benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or
-## "-only verify" (groups: matrix, growth, outage, verify, scan).
+## bench: the load generator (in-memory registry, real provider binary over mTLS with
+## Gatekeeper's external-data client settings, HTTP/1.1; one JSON line per scenario) and the Go
+## benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or "-only verify" (groups:
+## matrix, growth, outage, verify, scan, latency).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:

@@ -96,6 +96,7 @@ func TestE2E(t *testing.T) {
 	s.scenarios(t)
 	s.scanScenario(t, static)
 	s.attestScenario(t, static)
+	s.operatorScenario(t)
 	s.sameDecision(t)
 	s.dogfoodScenario(t, dogfood)
 

@@ -46,14 +46,14 @@ func TestRunPrintsTheTable(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"imagetrust demo: what Gatekeeper would do with 10 sample workloads",
+		"imagetrust demo: what Gatekeeper would do with 12 sample workloads",
 		"DECISION  CONTAINER     IMAGE (as written)",
 		"-- Deployment payments/payments-api [bank cluster] admitted: the bank's compliant Deployment;",
 		"   mutated   api           registry.bank.internal/payments/api:2.4.1\n" +
 			"     - imagetrust-mutate: pinned to <registry.bank.internal/payments/api:2.4.1@sha256:",
 		"   deny      init:migrate  registry.bank.internal/payments/migrate:1.8.0\n" +
 			"     - bank-kms-signed (deny): is not signed by required authority <bank-kms>; found no verified signature\n",
-		"summary: 10 objects (4 admitted, 6 denied), 17 containers: 4 allow, 4 mutated, 1 warn, 8 deny;",
+		"summary: 12 objects (5 admitted, 7 denied), 19 containers: 4 allow, 5 mutated, 1 warn, 9 deny;",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run() output lacks %q:\n%s", want, out)
@@ -62,12 +62,12 @@ func TestRunPrintsTheTable(t *testing.T) {
 
 	wide := runDemo(t, "-wide")
 	for _, want := range []string{
-		"imagetrust demo: what Gatekeeper would do with 10 sample workloads",
+		"imagetrust demo: what Gatekeeper would do with 12 sample workloads",
 		"OBJECT", "CONTAINER", "IMAGE (as written)", "DECISION", "REASON",
 		"Deployment payments/payments-api     api           registry.bank.internal/payments/api:2.4.1",
 		"mutated   imagetrust-mutate: pinned to <registry.bank.internal/payments/api:2.4.1@sha256:",
 		"deny      bank-kms-signed (deny): is not signed by required authority <bank-kms>; found no verified signature\n",
-		"summary: 10 objects (4 admitted, 6 denied), 17 containers: 4 allow, 4 mutated, 1 warn, 8 deny;",
+		"summary: 12 objects (5 admitted, 7 denied), 19 containers: 4 allow, 5 mutated, 1 warn, 9 deny;",
 	} {
 		if !strings.Contains(wide, want) {
 			t.Errorf("run(-wide) output lacks %q:\n%s", want, wide)

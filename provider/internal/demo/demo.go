@@ -94,7 +94,7 @@ type Report struct {
 	// "sha256:…").
 	Digests map[string]string
 	Objects []Object
-	// Requests the provider answered, by endpoint (resolve, mutate, verify).
+	// Requests the provider answered, by endpoint (resolve, mutate, verify, scan).
 	Requests map[string]int
 	Elapsed  time.Duration
 }
@@ -125,16 +125,20 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	scanKey, scanPub, err := newKey()
+	if err != nil {
+		return nil, err
+	}
 	e := &env{dir: o.WorkDir}
 	defer func() {
 		if cerr := e.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("demo: stopping the provider: %w", cerr)
 		}
 	}()
-	if err := e.startRegistry(ctx, bankKey, otherKey); err != nil {
+	if err := e.startRegistry(ctx, bankKey, otherKey, scanKey); err != nil {
 		return nil, fmt.Errorf("demo: registry: %w", err)
 	}
-	if err := e.startProvider(ctx, bankPub, o.ProviderLog); err != nil {
+	if err := e.startProvider(ctx, bankPub, scanPub, o.ProviderLog); err != nil {
 		return nil, fmt.Errorf("demo: provider: %w", err)
 	}
 
@@ -146,7 +150,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: gatekeeper client certificate: %w", err)
 	}
-	sub := strings.NewReplacer(BankRegistry, e.regHost)
+	sub := strings.NewReplacer(BankRegistry, e.regHost, "{{ignoreExpires}}", IgnoreExpires(start))
 
 	// Gatekeeper's mutation system with the Assign mutators from manifests/.
 	msys := mutation.NewSystem(mutation.SystemOpts{ProviderCache: pc, ClientCertWatcher: cw})
@@ -182,7 +186,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			}
 			docs = append(docs, string(b))
 		}
-		docs = append(docs, cl.Extra...)
+		for _, x := range cl.Extra {
+			docs = append(docs, x.YAML)
+		}
 		for _, d := range docs {
 			objs, err := policy.DecodeYAML([]byte(sub.Replace(d)))
 			if err != nil {
@@ -197,7 +203,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		clients[cl.Name] = c
 	}
 
-	samples, err := e.samples(sub)
+	samples, err := e.samples(sub, IgnoreExpires(start))
 	if err != nil {
 		return nil, fmt.Errorf("demo: samples: %w", err)
 	}
@@ -308,10 +314,11 @@ func loadMutators(sys *mutation.System, path string) (int, error) {
 	return n, nil
 }
 
-// samples renders samples.yaml: digests of pushed images filled in, the bank registry
-// replaced by the loopback registry.
-func (e *env) samples(sub *strings.Replacer) ([]*unstructured.Unstructured, error) {
+// samples renders samples.yaml: digests of pushed images and the ignore entry's expiry filled
+// in, the bank registry replaced by the loopback registry.
+func (e *env) samples(sub *strings.Replacer, ignoreExpires string) ([]*unstructured.Unstructured, error) {
 	t, err := template.New("samples").Option("missingkey=error").Funcs(template.FuncMap{
+		"ignoreExpires": func() string { return ignoreExpires },
 		"digest": func(ref string) (string, error) {
 			d, ok := e.digests[ref]
 			if !ok {

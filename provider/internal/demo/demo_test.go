@@ -97,6 +97,13 @@ func TestRun(t *testing.T) {
 		}},
 		{"Deployment edge-munich/telemetry", "telemetry", Allow, "", nil},
 		{"Deployment edge-munich/telemetry", "shipper", Deny, "", []string{"edge-image-digest (deny): has both tag <v1.4.0> and a digest"}},
+		// Scans: every image above has a clean signed scan, so the bank's scan rule adds nothing
+		// to those rows; fx-rates' scan names a fixable HIGH CVE; pdf-render's MEDIUM CVE is
+		// covered by an ignore entry in force.
+		{"Deployment payments/fx-rates", "rates", Deny, pin("registry.bank.internal/payments/fx-rates:3.1.0"), []string{
+			"bank-no-high-critical (deny): has <CVE-2023-5363> (<HIGH>) in package <libcrypto3> <3.1.3-r0>, fixed in <3.1.4-r0>; fixable findings are allowed up to <MEDIUM>",
+		}},
+		{"Deployment reporting/pdf-render", "render", Mutated, pin("registry.bank.internal/reporting/pdf-render:2.0.0"), nil},
 	}
 	rows := 0
 	for _, o := range rep.Objects {
@@ -136,6 +143,8 @@ func TestRun(t *testing.T) {
 		"Pod payments/tools":                  false,
 		"Pod edge-munich/gateway":             false,
 		"Deployment edge-munich/telemetry":    false,
+		"Deployment payments/fx-rates":        false,
+		"Deployment reporting/pdf-render":     true,
 	}
 	for name, want := range admitted {
 		if got := findObject(t, rep, name).Admitted; got != want {
@@ -144,10 +153,10 @@ func TestRun(t *testing.T) {
 	}
 
 	// The provider really served the lookups: its own metrics and its log (one line per batch).
-	if rep.Requests["mutate"] == 0 || rep.Requests["verify"] == 0 {
-		t.Errorf("Run().Requests = %v, want mutate and verify requests", rep.Requests)
+	if rep.Requests["mutate"] == 0 || rep.Requests["verify"] == 0 || rep.Requests["scan"] == 0 {
+		t.Errorf("Run().Requests = %v, want mutate, verify and scan requests", rep.Requests)
 	}
-	for _, ep := range []string{`"endpoint":"mutate"`, `"endpoint":"verify"`} {
+	for _, ep := range []string{`"endpoint":"mutate"`, `"endpoint":"verify"`, `"endpoint":"scan"`} {
 		if !strings.Contains(plog.String(), ep) {
 			t.Errorf("provider log has no %s batch:\n%s", ep, plog.String())
 		}
@@ -163,7 +172,7 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		"OBJECT", "DECISION", "REASON",
 		"in-memory registry at " + rep.RegistryHost + " plays registry.bank.internal",
-		"summary: 10 objects (4 admitted, 6 denied), 17 containers: 4 allow, 4 mutated, 1 warn, 8 deny",
+		"summary: 12 objects (5 admitted, 7 denied), 19 containers: 4 allow, 5 mutated, 1 warn, 9 deny",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed report lacks %q:\n%s", want, out.String())

@@ -57,19 +57,33 @@ const (
 )
 
 // sampleImages are pushed to the in-memory registry (repository:tag → signer). Tags the
-// samples use that are not here do not exist.
+// samples use that are not here do not exist. Every image has a Trivy scan signed by the CI
+// scanner (cosign attest --type vuln): clean unless Scan names its findings.
 var sampleImages = []struct {
 	Ref    string
 	Signer Signer
 	SBOM   bool // an SPDX SBOM attestation signed by the same key (cosign attest)
+	Scan   []scanFinding
 }{
-	{"payments/api:2.4.1", BankKMS, false},
-	{"platform/envoy:1.30.2", BankKMS, false},
-	{"payments/migrate:1.8.0", Unsigned, false},
-	{"reporting/report:3.0.1", BankKMS, false},
-	{"reporting/exporter:1.2.0", BankKMS, true},
-	{"payments/ledger:5.2.0", BankKMS, false},
-	{"platform/debug:0.9.0", Untrusted, false},
+	{"payments/api:2.4.1", BankKMS, false, nil},
+	{"platform/envoy:1.30.2", BankKMS, false, nil},
+	{"payments/migrate:1.8.0", Unsigned, false, nil},
+	{"reporting/report:3.0.1", BankKMS, false, nil},
+	{"reporting/exporter:1.2.0", BankKMS, true, nil},
+	{"payments/ledger:5.2.0", BankKMS, false, nil},
+	{"platform/debug:0.9.0", Untrusted, false, nil},
+	{"payments/fx-rates:3.1.0", BankKMS, false, []scanFinding{
+		{"CVE-2023-5363", "HIGH", "libcrypto3", "3.1.3-r0", "3.1.4-r0"},
+		{"CVE-2023-5678", "MEDIUM", "libcrypto3", "3.1.3-r0", "3.1.4-r1"},
+	}},
+	{"reporting/pdf-render:2.0.0", BankKMS, true, []scanFinding{
+		{"CVE-2024-0727", "MEDIUM", "libcrypto3", "3.1.4-r2", "3.1.4-r5"},
+	}},
+}
+
+// scanFinding is one vulnerability in a sample image's Trivy report.
+type scanFinding struct {
+	ID, Severity, Package, Installed, Fixed string
 }
 
 // env is what runs behind the review: the registry, the provider and its PKI.
@@ -113,7 +127,7 @@ func (e *env) requests() (map[string]int, error) {
 
 // startRegistry runs go-containerregistry's registry on loopback and pushes the sample
 // images, signed like `cosign sign --key … --tlog-upload=false`.
-func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.SignerVerifier) error {
+func (e *env) startRegistry(ctx context.Context, bankKey, otherKey, scanKey signature.SignerVerifier) error {
 	e.regSrv = httptest.NewServer(ggcrregistry.New(
 		ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
 	e.regHost = strings.TrimPrefix(e.regSrv.URL, "http://")
@@ -135,6 +149,14 @@ func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.Sig
 			return err
 		}
 		e.digests[s.Ref] = h.String()
+		d := tag.Context().Digest(h.String())
+		pred, err := vulnPredicate(BankRegistry+"/"+s.Ref, s.Scan, time.Now().Add(-3*time.Hour))
+		if err != nil {
+			return err
+		}
+		if err := signing.Attest(d, scanKey, predicateCosignVuln, pred); err != nil {
+			return fmt.Errorf("attesting a scan of %s: %w", tag, err)
+		}
 		var sv signature.SignerVerifier
 		switch s.Signer {
 		case BankKMS:
@@ -144,7 +166,6 @@ func (e *env) startRegistry(ctx context.Context, bankKey, otherKey signature.Sig
 		default:
 			continue
 		}
-		d := tag.Context().Digest(h.String())
 		if err := signing.Sign(d, sv); err != nil {
 			return fmt.Errorf("signing %s: %w", tag, err)
 		}
@@ -197,6 +218,43 @@ func attestSBOM(d name.Digest, sv signature.SignerVerifier) error {
 	return ociremote.WriteAttestations(d.Repository, se)
 }
 
+// predicateCosignVuln is cosign's vuln predicate type (cosign attest --type vuln).
+const predicateCosignVuln = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+// vulnPredicate is a cosign vuln predicate carrying the Trivy JSON report (SchemaVersion 2)
+// of a scan of image that found fs, finished at scanned, as `trivy image --format json` and
+// `cosign attest --type vuln` write them.
+func vulnPredicate(image string, fs []scanFinding, scanned time.Time) (json.RawMessage, error) {
+	var vulns []map[string]any
+	for _, f := range fs {
+		vulns = append(vulns, map[string]any{
+			"VulnerabilityID": f.ID, "PkgName": f.Package,
+			"PkgIdentifier":    map[string]any{"PURL": "pkg:apk/alpine/" + f.Package + "@" + f.Installed + "?arch=x86_64&distro=3.19.1"},
+			"InstalledVersion": f.Installed, "FixedVersion": f.Fixed, "Status": "fixed",
+			"Severity": f.Severity, "SeveritySource": "nvd",
+			"PrimaryURL": "https://avd.aquasec.com/nvd/" + strings.ToLower(f.ID),
+		})
+	}
+	res := map[string]any{"Target": image + " (alpine 3.19.1)", "Class": "os-pkgs", "Type": "alpine"}
+	if len(vulns) > 0 {
+		res["Vulnerabilities"] = vulns
+	}
+	report, err := json.Marshal(map[string]any{
+		"SchemaVersion": 2, "CreatedAt": scanned.UTC().Format(time.RFC3339), "ArtifactName": image,
+		"ArtifactType": "container_image", "Results": []any{res},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
+		"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy@v0.58.1", "version": "0.58.1",
+			"db": map[string]any{"uri": "", "version": ""}, "result": json.RawMessage(report)},
+		"metadata": map[string]any{"scanStartedOn": scanned.Add(-time.Minute).UTC().Format(time.RFC3339),
+			"scanFinishedOn": scanned.UTC().Format(time.RFC3339)},
+	})
+}
+
 func newKey() (signature.SignerVerifier, crypto.PublicKey, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -227,12 +285,17 @@ authorities:
     images: [%q]
     key:
       file: %q
+scan:
+  scanners:                   # whose signed scans K8sImageVulnerabilities constraints may name
+  - name: ci-trivy            # the CI's Trivy job (cosign attest --type vuln)
+    key:
+      file: %q
 `
 
 // startProvider generates the PKI (one CA for the provider's serving certificate, one for
 // Gatekeeper's client certificate), writes the configuration and starts the provider: the
 // same config, services, handler, mTLS reloader and runner that imagetrust-provider wires.
-func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, providerLog io.Writer) error {
+func (e *env) startProvider(ctx context.Context, bankPub, scanPub crypto.PublicKey, providerLog io.Writer) error {
 	provCA, err := pki.NewCA("imagetrust-demo provider CA")
 	if err != nil {
 		return err
@@ -274,6 +337,14 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 	if err := os.WriteFile(keyFile, pubPEM, 0o600); err != nil {
 		return err
 	}
+	scanPEM, err := cryptoutils.MarshalPublicKeyToPEM(scanPub)
+	if err != nil {
+		return err
+	}
+	scanKeyFile := filepath.Join(e.dir, "ci-trivy.pub")
+	if err := os.WriteFile(scanKeyFile, scanPEM, 0o600); err != nil {
+		return err
+	}
 
 	var lc net.ListenConfig
 	apiLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -289,7 +360,7 @@ func (e *env) startProvider(ctx context.Context, bankPub crypto.PublicKey, provi
 
 	e.cfgFile = filepath.Join(e.dir, "provider.yaml")
 	cfgText := fmt.Sprintf(providerConfig, e.apiAddr, e.opsAddr, srvFiles.Cert, srvFiles.Key, gkFiles.CA,
-		e.regHost, e.regHost+"/**", keyFile)
+		e.regHost, e.regHost+"/**", keyFile, scanKeyFile)
 	if err := os.WriteFile(e.cfgFile, []byte(cfgText), 0o600); err != nil {
 		return err
 	}

@@ -28,8 +28,9 @@ func PrintHeader(w io.Writer, r *Report) error {
 	entry("registry", fmt.Sprintf("go-containerregistry's in-memory registry at %s plays %s "+
 		"(the name is replaced by that address in samples and constraints, and shown back as %s below). "+
 		"Sample images are signed in cosign's format with the key of authority bank-kms, generated in-process "+
-		"(production: a KMS key); one also has a signed SPDX SBOM attestation, one is signed by an unknown key, "+
-		"one is unsigned.", r.RegistryHost, BankRegistry, BankRegistry))
+		"(production: a KMS key); two also have a signed SPDX SBOM attestation, one is signed by an unknown key, "+
+		"one is unsigned. Every image has a Trivy scan signed by scanner authority ci-trivy (cosign vuln "+
+		"attestation): clean, except two images with OpenSSL CVEs.", r.RegistryHost, BankRegistry, BankRegistry))
 	entry("provider", fmt.Sprintf("imagetrust-provider's server and services at https://%s: TLS 1.3, "+
 		"client certificate required, generated CAs; config %s", r.ProviderAddr, r.ConfigFile))
 	entry("mutation", fmt.Sprintf("Gatekeeper's mutation system, the %d Assign mutators of %s "+
@@ -39,7 +40,11 @@ func PrintHeader(w io.Writer, r *Report) error {
 	for _, c := range Clusters {
 		text := c.Name + " cluster: " + strings.Join(c.Constraints, ", ")
 		if len(c.Extra) > 0 {
-			text += fmt.Sprintf(", plus %d demo-only constraint: warn when an image has no SBOM (namespace reporting)", len(c.Extra))
+			var xs []string
+			for _, x := range c.Extra {
+				xs = append(xs, x.Summary)
+			}
+			text += fmt.Sprintf(", plus %d demo-only constraints: %s", len(c.Extra), strings.Join(xs, "; "))
 		}
 		writeLines(&b, Wrap(text, Width, strings.Repeat(" ", headerIndent), strings.Repeat(" ", headerIndent+2)))
 	}
@@ -250,7 +255,7 @@ func Summary(r *Report) string {
 			rows++
 		}
 	}
-	return fmt.Sprintf("summary: %d objects (%d admitted, %d denied), %d containers: %d allow, %d mutated, %d warn, %d deny; provider requests over mTLS: %d mutate, %d verify; %.1fs",
+	return fmt.Sprintf("summary: %d objects (%d admitted, %d denied), %d containers: %d allow, %d mutated, %d warn, %d deny; provider requests over mTLS: %d mutate, %d verify, %d scan; %.1fs",
 		len(r.Objects), admitted, len(r.Objects)-admitted, rows, n[Allow], n[Mutated], n[Warn], n[Deny],
-		r.Requests["mutate"], r.Requests["verify"], r.Elapsed.Seconds())
+		r.Requests["mutate"], r.Requests["verify"], r.Requests["scan"], r.Elapsed.Seconds())
 }

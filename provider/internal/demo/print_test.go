@@ -74,7 +74,7 @@ func TestPrintCompactKeepsToTheWidth(t *testing.T) {
 		for _, want := range []string{
 			rep.Objects[0].Scenario, "no violation", "other (warn): a warning",
 			rep.Objects[0].Rows[0].Reasons[1],
-			"summary: 1 objects (0 admitted, 1 denied), 2 containers: 1 allow, 0 mutated, 0 warn, 1 deny; provider requests over mTLS: 1 mutate, 2 verify; 1.5s",
+			"summary: 1 objects (0 admitted, 1 denied), 2 containers: 1 allow, 0 mutated, 0 warn, 1 deny; provider requests over mTLS: 1 mutate, 2 verify, 0 scan; 1.5s",
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("PrintCompact(width %d) lacks %q:\n%s", width, want, out.String())

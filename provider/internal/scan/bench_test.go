@@ -105,63 +105,117 @@ func BenchmarkScanWarm(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(durs)*len(keys)), "cpu-µs/key")
 }
 
-// BenchmarkScanCachedValue: heap bytes per cached answer (the form load keeps) for 20,000
-// answers of the 34-finding report shape make bench uses: shared, every image listing the same
-// findings (one base image), and distinct, every finding's installed version unique to its
-// image (nothing shared); form=json is the whole encoded answer kept as one byte slice, the
-// baseline.
+// BenchmarkScanCachedValue: heap bytes per cached answer for 20,000 answers of the
+// 34-finding report shape make bench uses: shared, every image listing the same findings (one
+// base image), and distinct, every finding's installed version unique to its image; form=parts
+// is what load keeps (findings interned), form=json the whole answer as one byte slice, and
+// form=packer the answer packed by cache.Packer (as /v1/verify keeps its answers), with its
+// packing time.
 func BenchmarkScanCachedValue(b *testing.B) {
-	for _, c := range []struct {
-		name         string
-		shared, json bool
-	}{{"findings=shared", true, false}, {"findings=distinct", false, false}, {"findings=distinct/form=json", false, true}} {
-		shared := c.shared
-		b.Run(c.name, func(b *testing.B) {
-			const n = 20000
-			for b.Loop() {
-				kept := make([]*Value, n)
-				in := &interner{}
-				runtime.GC()
-				var m0, m1 runtime.MemStats
-				runtime.ReadMemStats(&m0)
-				for i := range kept {
-					fs := make([]Finding, 34)
-					for j := range fs {
-						ver := "1." + itoa(j) + ".0-r0"
-						if !shared {
-							ver += "-" + itoa(i)
-						}
-						fs[j] = Finding{ID: "CVE-2024-" + itoa(1000+j), Aliases: []string{"ALPINE-" + itoa(5000+j)}, Severity: Severities[j%5],
-							Package: "pkg" + itoa(j%17), PURL: "pkg:apk/alpine/pkg" + itoa(j%17) + "@" + ver + "?arch=x86_64&distro=3.20.3",
-							InstalledVersion: ver, FixedVersion: "1." + itoa(j) + ".1-r0", Status: "fixed"}
-					}
-					d := "sha256:" + strings.Repeat("0", 58) + fmt.Sprintf("%06d", i)
-					r := &Report{Format: "trivy", Scanner: Scanner{Name: "trivy", Version: "0.58.1"}, ScannedAt: time.Now().Add(-time.Hour), Findings: fs}
-					v := Choose("registry.example/bench/scan/r"+itoa(i%200)+"@"+d, Subject{Repository: "registry.example/bench/scan/r" + itoa(i%200), Digest: d},
-						[]Candidate{{Source: SourceAttestation, Authority: "bench-trivy", Trusted: true, Signed: true, Report: r}}, nil, Choice{Now: time.Now()})
-					vin := in
-					if c.json {
-						vin = &interner{} // nothing kept
-					}
-					enc, err := encodeValue(v, vin)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if !v.Scanned || len(v.Findings) != 34 {
-						b.Fatalf("value scanned %v (%s) with %d findings", v.Scanned, v.Reason, len(v.Findings))
-					}
-					kept[i] = &Value{Scanned: true, enc: enc, loadedAt: time.Now()}
-					if c.json {
-						raw, _ := json.Marshal(v)
-						kept[i] = &Value{Scanned: true, enc: &encoded{head: raw, size: len(raw)}, loadedAt: time.Now()}
-					}
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&m1)
-				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heap-B/value")
-				b.ReportMetric(float64(kept[0].enc.size), "json-B/value")
-				runtime.KeepAlive(kept)
+	for _, shared := range []bool{true, false} {
+		for _, form := range []string{"parts", "json", "packer"} {
+			name := "findings=distinct/form=" + form
+			if shared {
+				name = "findings=shared/form=" + form
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				n := 20000
+				if form == "packer" {
+					n = 2000 // packing is slow; the figure is per value
+				}
+				for b.Loop() {
+					kept := make([]*Value, n)
+					in, p := &interner{}, cache.NewPacker(1<<16)
+					runtime.GC()
+					var m0, m1 runtime.MemStats
+					runtime.ReadMemStats(&m0)
+					var encode time.Duration
+					for i := range kept {
+						v := benchValue(i, shared)
+						t0 := time.Now()
+						switch form {
+						case "parts":
+							enc, err := encodeValue(v, in)
+							if err != nil {
+								b.Fatal(err)
+							}
+							kept[i] = &Value{Scanned: true, enc: enc}
+						case "json":
+							raw, _ := json.Marshal(v)
+							kept[i] = &Value{Scanned: true, enc: &encoded{head: raw, size: len(raw)}}
+						case "packer":
+							raw, _ := json.Marshal(v)
+							packs = append(packs, p.Pack(raw))
+							kept[i] = &Value{Scanned: true}
+						}
+						encode += time.Since(t0)
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&m1)
+					b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(n), "heap-B/value")
+					b.ReportMetric(float64(encode.Microseconds())/float64(n), "encode-µs/value")
+					runtime.KeepAlive(kept)
+					runtime.KeepAlive(p)
+					packs = nil
+				}
+			})
+		}
 	}
+}
+
+// packs keeps the packed answers of BenchmarkScanCachedValue's form=packer alive.
+var packs []cache.Packed
+
+// BenchmarkScanRenderPacked: rendering one cached 34-finding answer, per key: form=parts
+// (what render does) against unpacking the same answer packed by cache.Packer.
+func BenchmarkScanRenderPacked(b *testing.B) {
+	p, in := cache.NewPacker(1<<16), &interner{}
+	var pks []cache.Packed
+	var encs []*encoded
+	for i := range 100 {
+		v := benchValue(i, true)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pks = append(pks, p.Pack(raw))
+		e, err := encodeValue(v, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		encs = append(encs, e)
+	}
+	b.Run("form=parts", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			e := encs[i%len(encs)]
+			_ = e.appendTo(make([]byte, 0, e.size))
+		}
+	})
+	b.Run("form=packer", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := pks[i%len(pks)].Unpack(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchValue is the answer for image i of make bench's report shape (34 findings); with shared
+// false every finding's installed version is unique to the image.
+func benchValue(i int, shared bool) *Value {
+	fs := make([]Finding, 34)
+	for j := range fs {
+		ver := "1." + itoa(j) + ".0-r0"
+		if !shared {
+			ver += "-" + itoa(i)
+		}
+		fs[j] = Finding{ID: "CVE-2024-" + itoa(1000+j), Aliases: []string{"ALPINE-" + itoa(5000+j)}, Severity: Severities[j%5],
+			Package: "pkg" + itoa(j%17), PURL: "pkg:apk/alpine/pkg" + itoa(j%17) + "@" + ver + "?arch=x86_64&distro=3.20.3",
+			InstalledVersion: ver, FixedVersion: "1." + itoa(j) + ".1-r0", Status: "fixed"}
+	}
+	d := "sha256:" + strings.Repeat("0", 58) + fmt.Sprintf("%06d", i)
+	repo := "registry.example/bench/scan/r" + itoa(i%200)
+	r := &Report{Format: "trivy", Scanner: Scanner{Name: "trivy", Version: "0.58.1"}, ScannedAt: time.Now().Add(-time.Hour), Findings: fs}
+	return Choose(repo+"@"+d, Subject{Repository: repo, Digest: d},
+		[]Candidate{{Source: SourceAttestation, Authority: "bench-trivy", Trusted: true, Signed: true, Report: r}}, nil, Choice{Now: time.Now()})
 }

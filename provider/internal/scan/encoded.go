@@ -11,6 +11,11 @@ import (
 // whose scans list the same finding (the same CVE in the same package version, as every image
 // built on one base image does) share its bytes, so a cached answer costs its image, digest,
 // counts and one string header per finding rather than every finding's text again.
+//
+// Not cache.Packer, which /v1/verify's answers use: a scan answer of 34 findings is about
+// 9 KB and 550 quoted pieces, and packing one took 1.2–1.7 ms of CPU (its search for earlier
+// pieces grows with the answer) and unpacking about 10 µs, against 0.6 µs here
+// (BenchmarkScanCachedValue, BenchmarkScanRenderPacked in the same run).
 type encoded struct {
 	// head is the JSON up to and including `"findings":[`; tail is the rest from its `]`.
 	head, tail []byte

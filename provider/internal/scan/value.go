@@ -3,6 +3,7 @@ package scan
 import (
 	"encoding/json"
 	"time"
+	"unsafe"
 )
 
 // Reasons a value says scanned=false.
@@ -113,6 +114,20 @@ func formatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// CacheBytes is the memory a cached answer holds besides the findings it shares with other
+// answers: the Value, its encoded head and tail, and one string header per finding
+// (cache.Sizer).
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	n := int(unsafe.Sizeof(*v))
+	if e := v.enc; e != nil {
+		n += int(unsafe.Sizeof(*e)) + cap(e.head) + cap(e.tail) + cap(e.findings)*int(unsafe.Sizeof(""))
+	}
+	return n
 }
 
 // Encode is the value as JSON.
