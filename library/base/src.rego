@@ -6,6 +6,8 @@
 #   optional tag pattern. Invalid references are denied.
 package k8strustedimagesource
 
+import data.lib.imagetrust.containers
+import data.lib.imagetrust.reference
 import data.lib.imagetrust.registries
 import data.lib.imagetrust.review
 
@@ -37,17 +39,61 @@ _tag_regex := concat("", ["^(?:", _tag_pattern, ")$"])
 
 # Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
-	some msg in review.violations(config_problems)
+	some msg in review.violations_of(_review, config_problems)
 }
 
-# The rules below check every container whose image parses and is not exempt.
+# The rules below check every container whose image parses, is not exempt and is not settled.
 violation contains {"msg": msg} if {
-	some msg in review.messages(_container_violations)
+	some msg in review.messages_of(_review, _container_violations)
+}
+
+# The review of the containers whose image is not settled below.
+_review := review.of(_settled)
+
+# _settled are images that pass every rule below, found from the reference as written with one
+# match, without parsing it: the common case of a compliant image. _settle_pattern accepts
+# only valid references that name their registry host (reference.dotted_host, never implicit)
+# under an allowed entry (host case-insensitively, then the entry's path or a path below it),
+# with a digest (no tag rule applies) or a version tag (digit or v + digit first) when no banned
+# tag has that form and there is no tagPattern; 134 characters at most, so that the path and
+# tag are within their length limits. Anything else, Docker Hub and localhost entries among
+# them, goes the full way; settling never changes a decision (TestSettledImagesKeepEveryDecision).
+_settled contains image if {
+	some image in containers.images
+	count(image) <= 134
+	regex.match(_settle_pattern, image)
+}
+
+_settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
+	count(_settle_names) > 0
+}
+
+# Host and path of the references that pass the registry rules.
+_settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
+	not is_array(_params.allowedRegistries)
+} else := [concat("", ["(?i:", replace(p.host, ".", `\.`), ")/", _settle_path(p.path)]) |
+	some e in _params.allowedRegistries
+	p := registries.parse_entry(e)
+	p.valid
+	contains(p.host, ".")
+	p.host != "docker.io"
+]
+
+_settle_path("") := reference.remote_name
+
+_settle_path(path) := concat("", [replace(path, ".", `\.`), "(?:/", reference.remote_name, ")?"]) if path != ""
+
+# Tag and digest of the references that pass the tag rules.
+_settle_tails contains concat("", [`(?::[\w][\w.-]*)?@`, reference.accepted_digest])
+
+_settle_tails contains `:[vV]?[0-9][\w.-]*` if {
+	not _params.tagPattern
+	not regex.match(`(?:^|\n)v?[0-9]`, concat("\n", _banned_lower))
 }
 
 _container_violations contains [c, msg] if {
 	not _allow_implicit
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.implicit_registry
 	msg := sprintf(
 		"container <%s> image <%s> does not name its registry (the node would pull <%s>); write the registry explicitly%s",
@@ -62,12 +108,12 @@ _allowed_hint := sprintf(", allowed: %s", [_allowed_description]) if {
 _allowed_description := registries.describe(_params.allowedRegistries)
 
 # The well-formed allowedRegistries entries, parsed once per review.
-_allowed_entries := registries.parse_entries(_params.allowedRegistries)
+_allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
 
 _container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
-	some [c, ref] in review.checked
-	not registries.is_allowed_by(ref, _allowed_entries)
+	some [c, ref] in _review.checked
+	not registries.is_allowed_by(ref, _allowed_prefixes)
 	msg := sprintf(
 		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
 		[c.name, ref.normalized, ref.repository, _allowed_description],
@@ -75,7 +121,7 @@ _container_violations contains [c, msg] if {
 }
 
 _container_violations contains [c, msg] if {
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.digest == ""
 	lower(ref.effective_tag) in _banned_lower
 	msg := sprintf(
@@ -90,7 +136,7 @@ _implicit_tag_note(ref) := "" if ref.tag != ""
 
 _container_violations contains [c, msg] if {
 	pattern := _tag_pattern
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.digest == ""
 	not regex.match(_tag_regex, ref.effective_tag)
 	msg := sprintf(

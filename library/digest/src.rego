@@ -5,6 +5,7 @@
 #   tag+digest form is refused. Invalid references are denied.
 package k8simagedigest
 
+import data.lib.imagetrust.containers
 import data.lib.imagetrust.reference
 import data.lib.imagetrust.review
 
@@ -21,16 +22,44 @@ _allow_tag_with_digest if not _params.allowTagWithDigest == false
 
 # Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
-	some msg in review.violations(config_problems)
+	some msg in review.violations_of(_review, config_problems)
 }
 
-# The rules below check every container whose image parses and is not exempt.
+# The rules below check every container whose image parses, is not exempt and is not settled.
 violation contains {"msg": msg} if {
-	some msg in review.messages(_container_violations)
+	some msg in review.messages_of(_review, _container_violations)
 }
+
+# The review of the containers whose image is not settled below.
+_review := review.of(_settled)
+
+# _settled are images that pass every rule below, found from the reference as written with one
+# match, without parsing it: the common case of a compliant image. _settle_pattern accepts only
+# valid references that name their registry host (reference.dotted_host) and carry a digest of
+# an allowed algorithm, without a tag unless allowTagWithDigest; 206 characters at most, so that
+# the path and tag are within their length limits. Anything else goes the full way; settling
+# never changes a decision (TestSettledImagesKeepEveryDecision).
+_settled contains image if {
+	some image in containers.images
+	count(image) <= 206
+	regex.match(_settle_pattern, image)
+}
+
+_settle_pattern := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {
+	count(_settle_digests) > 0
+}
+
+_settle_tag := `(?::[\w][\w.-]*)?` if _allow_tag_with_digest
+
+else := ""
+
+_settle_digests := [concat("", [a, ":[a-f0-9]{", format_int(n, 10), "}"]) |
+	some a in _algorithms
+	n := reference.digest_hex_lengths[a]
+]
 
 _container_violations contains [c, msg] if {
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.digest == ""
 	msg := sprintf(
 		"container <%s> image <%s> is not pinned by digest; reference it as <%s@%s:<hex>> (allowed algorithms: %s)",
@@ -44,11 +73,14 @@ _first_algorithm := "sha256" if {
 	a := _algorithms[0]
 } else := "sha256"
 
+# "<algorithm>:" of each allowed algorithm, which an allowed digest starts with.
+_algorithm_prefixes := [concat("", [a, ":"]) | some a in _algorithms; is_string(a)]
+
 _container_violations contains [c, msg] if {
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.digest != ""
+	not strings.any_prefix_match(ref.digest, _algorithm_prefixes)
 	algorithm := split(ref.digest, ":")[0]
-	not algorithm in _algorithms
 	msg := sprintf(
 		"container <%s> image <%s> uses digest algorithm <%s>; allowed: %s",
 		[c.name, ref.normalized, algorithm, _algorithms_description],
@@ -57,7 +89,7 @@ _container_violations contains [c, msg] if {
 
 _container_violations contains [c, msg] if {
 	not _allow_tag_with_digest
-	some [c, ref] in review.checked
+	some [c, ref] in _review.checked
 	ref.digest != ""
 	ref.tag != ""
 	msg := sprintf(

@@ -16,6 +16,15 @@ domain_and_port := `(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(
 # remote_name is the grammar of a repository path: lowercase components separated by "/".
 remote_name := `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*`
 
+# dotted_host is domain_and_port with at least one "." and no IPv6 literal: a host the
+# runtime always reads as the registry (registry.example.com[:port]), for patterns that
+# settle references without parsing them.
+dotted_host := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+(?::[0-9]+)?`
+
+# accepted_digest is a digest go-digest accepts: a supported algorithm and its length of
+# lowercase hex.
+accepted_digest := `(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})`
+
 # tag_pattern is TagRegexp.
 tag_pattern := `[\w][\w.-]{0,127}`
 
@@ -47,29 +56,7 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := {
-	"valid": true,
-	"original": s,
-	"domain": domain,
-	"path": path,
-	"repository": repository,
-	"tag": tag,
-	"digest": digest,
-	"implicit_registry": implicit,
-	"effective_tag": effective_tag,
-	"normalized": trim_suffix(concat("@", [named, digest]), "@"), # "@" only with a digest
-	"pull": object.get({"": named}, digest, concat("@", [repository, digest])), # by digest if any
-} if {
-	is_string(s)
-	m := regex.find_all_string_submatch_n(_fast_pattern, s, 1)[0]
-	[domain, path, implicit] := _fast_name(s, m[1], m[2])
-	count(path) <= 255 # max_path_length
-	tag := m[3]
-	digest := m[4]
-	repository := concat("/", [domain, path])
-	effective_tag := object.get({"": "latest"}, concat("", [tag, digest]), tag) # latest: neither tag nor digest
-	named := trim_suffix(concat(":", [repository, effective_tag]), ":") # ":" only with a tag
-} else := _parse_string(s) if {
+parse(s) := _parse_matched(s, regex.find_all_string_submatch_n(_fast_pattern, s, 1)) if {
 	is_string(s)
 } else := _invalid(s, "the image is not a string")
 
@@ -77,18 +64,82 @@ parse(s) := {
 # limited to what go-digest accepts, answers the common references without the step-by-step
 # walk below. It only ever answers what that walk would answer for s; anything it does not
 # recognise (errors, a 64-hex name, an underscore in the first component, a bracketed host
-# without ":") falls through to the walk. Checked against the walk in reference_test.rego and
-# against distribution/reference by the Go differential test and fuzzer.
+# without ":", a tag or path over its length limit) falls through to the walk. Checked against
+# the walk in reference_test.rego and against distribution/reference by the Go differential
+# test and fuzzer.
 
-# _fast_pattern is ^(?:(domain_and_port)/)?(remote_name)(?::(tag_pattern))?(?:@(digest))?$
-# with digest one of sha256/sha384/sha512 and its length of lowercase hex.
-_fast_pattern := `^(?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
+# _fast_pattern is ^((?:(domain_and_port)/)?(remote_name))(?::(tag))?(?:@(digest))?$ with the
+# digest one of sha256/sha384/sha512 and its length of lowercase hex. The tag is [\w][\w.-]*
+# here and its length (at most 128) is checked apart: tag_pattern's {0,127} would make the
+# compiled program too large for Go's backtracking matcher and the match several times slower.
+# A tag cannot hold "/", ":" or "@", so the tag the pattern captures is the one tag_pattern
+# would capture.
+_fast_pattern := `^((?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*))(?::([\w][\w.-]*))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
+
+# _parse_matched answers from the match ms of _fast_pattern (m = ms[0]: 1 name as written,
+# 2 host, 3 path, 4 tag, 5 digest), else walks.
+_parse_matched(s, ms) := {
+	"valid": true,
+	"original": s,
+	"domain": m[2],
+	"path": m[3],
+	"repository": m[1],
+	"tag": m[4],
+	"digest": m[5],
+	"implicit_registry": false,
+	"effective_tag": object.get({"": "latest"}, tag_and_digest, m[4]), # latest: neither tag nor digest
+	"normalized": normalized,
+	"pull": object.get({"": normalized}, m[5], concat("@", [m[1], m[5]])), # by digest if any
+} if {
+	# The common case: a registry host such as registry.example.com[:port], named as the
+	# runtime names it, so the reference as written is its normalised form once it has a tag
+	# or a digest (name:latest without either).
+	m := ms[0]
+	_names_its_host(m)
+	tag_and_digest := concat("", [m[4], m[5]])
+	normalized := object.get({"": concat("", [s, ":latest"])}, tag_and_digest, s)
+} else := _fast_valid(s, m, name) if {
+	# Docker Hub, short names and hosts without a dot (localhost, host:port).
+	m := ms[0]
+	count(m[4]) <= 128 # the length tag_pattern allows
+	name := _fast_name(s, m[2], m[3])
+	count(name[1]) <= 255 # max_path_length
+} else := _parse_string(s)
+
+# _names_its_host is true for a match m of _fast_pattern whose first component is a registry
+# host the runtime keeps as written (it has a "." and is not Docker Hub's), within the length
+# limits: the reference is valid, its domain is m[2] and its path m[3].
+_names_its_host(m) if {
+	contains(m[2], ".")
+	not m[2] in {"docker.io", "index.docker.io"}
+	count(m[3]) <= 255 # max_path_length
+	count(m[4]) <= 128 # the length tag_pattern allows
+}
+
+# _fast_valid is the parse result for s, matched as m, whose [domain, path, implicit] is name.
+_fast_valid(s, m, [domain, path, implicit]) := {
+	"valid": true,
+	"original": s,
+	"domain": domain,
+	"path": path,
+	"repository": repository,
+	"tag": m[4],
+	"digest": m[5],
+	"implicit_registry": implicit,
+	"effective_tag": effective_tag,
+	"normalized": trim_suffix(concat("@", [named, m[5]]), "@"), # "@" only with a digest
+	"pull": object.get({"": named}, m[5], concat("@", [repository, m[5]])), # by digest if any
+} if {
+	repository := concat("/", [domain, path])
+	effective_tag := object.get({"": "latest"}, concat("", [m[4], m[5]]), m[4]) # latest: neither tag nor digest
+	named := trim_suffix(concat(":", [repository, effective_tag]), ":") # ":" only with a tag
+}
 
 # _fast_name is [domain, path, implicit] for the grammar's split of s into host (the first
 # component when it matches domain_and_port, else "") and path, following splitDockerDomain;
 # undefined when the walk must decide.
 _fast_name(s, host, path) := [host, path, false] if {
-	# The common case: a registry host such as registry.example.com[:port].
+	# A registry host such as registry.example.com[:port].
 	contains(host, ".")
 	host != "docker.io"
 	host != "index.docker.io"

@@ -103,10 +103,13 @@ test_invalid_message if {
 }
 
 test_fast_pattern_is_the_reference_grammar if {
+	# The tag without its length bound, which the fast path checks apart (128 = 1 + 127).
 	reference._fast_pattern == concat("", [
-		`^(?:(`, reference.domain_and_port, `)/)?(`, reference.remote_name, `)(?::(`, reference.tag_pattern,
+		`^((?:(`, reference.domain_and_port, `)/)?(`, reference.remote_name, `))(?::(`,
+		replace(reference.tag_pattern, "{0,127}", "*"),
 		`))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`,
 	])
+	endswith(reference.tag_pattern, `[\w.-]{0,127}`)
 }
 
 # The fast path answers exactly what the step-by-step walk answers, in each of its branches
@@ -122,6 +125,10 @@ test_fast_path_agrees_with_the_walk if {
 		hex64, concat("", [hex64, ":1"]), concat("", ["r.io/app@sha512:", hex64, hex64]),
 		concat("", ["r.io/app@sha256:", upper(hex64)]), "r.io/app::1", "docker://nginx", "",
 		concat("", ["r.io/", a(255)]), concat("", ["r.io/", a(256)]), a(247), a(248), concat("", [a(200), "/b"]),
+		"r.io/app", "R.IO:5000/app", "r.io:5000/a/b:v1.0-rc_1", concat("", ["r.io/app:1@", d]),
+		concat("", ["r.io/app:", a(128)]), concat("", ["r.io/app:", a(129)]), concat("", ["nginx:", a(128)]),
+		concat("", ["nginx:", a(129)]), concat("", ["r.io/app:", a(129), "@", d]), concat("", ["r.io/", a(256), ":1"]),
+		concat("", ["docker.io/", a(248)]), concat("", ["docker.io/", a(247)]), "localhost:5000/app:_x",
 	] {
 		reference.parse(s) == reference._parse_string(s)
 	}

@@ -22,26 +22,26 @@ parse_entry(e) := {"valid": true, "host": object.get({"index.docker.io": "docker
 # is_allowed is true when the valid reference ref comes from one of entries.
 is_allowed(ref, entries) if is_allowed_by(ref, parse_entries(entries))
 
-# parse_entries is the allow-list in the form is_allowed_by reads: one {"host", "prefix"} per
-# well-formed entry, prefix being "" (any path) or the entry's path followed by "/" (path + "/"
-# with the lone "/" of an empty path trimmed). A template computes it once per review instead
-# of parsing every entry for every image.
-parse_entries(entries) := [{"host": p.host, "prefix": trim_prefix(concat("", [p.path, "/"]), "/")} |
+# parse_entries is the allow-list in the form is_allowed_by reads: one prefix per well-formed
+# entry, "host/" followed by the entry's path and "/" when it has one (index.docker.io/x gives
+# "docker.io/x/", registry.bank.internal gives "registry.bank.internal/"). A template computes
+# it once per review instead of parsing every entry for every image.
+parse_entries(entries) := [concat("", [p.host, "/", trim_prefix(concat("", [p.path, "/"]), "/")]) |
 	some e in entries
 	p := parse_entry(e)
 	p.valid
 ]
 
 # is_allowed_by is is_allowed with the entries already read by parse_entries: the host equals
-# the entry's host and the path equals the entry's path or continues it at a "/" boundary
-# (path + "/" starts with the entry's path + "/").
-is_allowed_by(ref, parsed_entries) if {
-	host := lower(ref.domain)
-	path := concat("", [ref.path, "/"])
-	some p in parsed_entries
-	p.host == host
-	startswith(path, p.prefix)
-}
+# the entry's host (case-insensitively) and the path equals the entry's path or continues it
+# at a "/" boundary. It compares "host/path/" of the parsed reference with the prefixes: a host
+# holds no "/", so a prefix "host/" matches only that host, and the path's own "/" ends the
+# entry's path at a segment boundary. A reference without a domain ("" in a few forms the
+# walk accepts) gives "/path/", which no prefix starts.
+is_allowed_by(ref, prefixes) if allows(ref.domain, ref.path, prefixes)
+
+# allows is is_allowed_by for the domain and path of a reference.
+allows(domain, path, prefixes) if strings.any_prefix_match(concat("/", [lower(domain), path, ""]), prefixes)
 
 # describe renders entries for messages: "<a>, <b>", or "none".
 describe(entries) := "none" if count(entries) == 0

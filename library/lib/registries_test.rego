@@ -39,10 +39,7 @@ test_entry_grammar_is_the_reference_grammar if {
 }
 
 test_parse_entries_keeps_the_well_formed if {
-	registries.parse_entries(["R.io/a/b", "bad entry", 7, "index.docker.io"]) == [
-		{"host": "r.io", "prefix": "a/b/"},
-		{"host": "docker.io", "prefix": ""},
-	]
+	registries.parse_entries(["R.io/a/b", "bad entry", 7, "index.docker.io"]) == ["r.io/a/b/", "docker.io/"]
 }
 
 test_is_allowed_by if {
@@ -53,4 +50,17 @@ test_is_allowed_by if {
 	not registries.is_allowed_by(reference.parse("quay.io/app:1"), parsed)
 	not registries.is_allowed_by(reference.parse("registry.bank.internal:5000/app:1"), parsed)
 	not registries.is_allowed_by(reference.parse("r.io/app:1"), [])
+	not registries.is_allowed_by(reference.parse("registry.bank.internal.evil.io/app:1"), parsed)
+	registries.is_allowed_by(reference.parse("quay.io/approved:1"), parsed)
+	not registries.is_allowed_by(reference.parse("quay.io/approvedx:1"), parsed)
+}
+
+# A reference the walk accepts without a domain (its first component has an underscore) is
+# never allowed by a host, whatever its path starts with.
+test_no_domain_is_never_allowed if {
+	ref := reference.parse("r_x.io/registry.bank.internal/app:1")
+	ref.valid
+	ref.domain == ""
+	not registries.is_allowed_by(ref, registries.parse_entries(["registry.bank.internal"]))
+	not allowed("r_x.io/registry.bank.internal/app:1", ["registry.bank.internal"])
 }

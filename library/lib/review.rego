@@ -17,71 +17,108 @@ params := p if {
 	is_object(p)
 } else := {}
 
+# of(settled) is the review of the containers whose image is not in the set settled: images
+# the template has found, from the reference as written, to be valid references its rules have
+# nothing to say about (see reference.explicit), so that none of them is parsed, matched
+# against exemptions or checked again. A template calls it once per review, as a rule; the
+# rules below are of(set()), every container.
+#   "parsed":        image -> its parse result (reference.parse)
+#   "exempt_images": images an exemption in force exempts
+#   "checked_refs":  image -> parse result, for the images that parse and are not exempt
+#   "checked":       [container, parsed reference] for every container of those images
+#   "invalid":       messages for the containers whose image is not a valid reference
+#   "expired_notes": image -> what its violations say about expired exemptions
+of(settled) := {
+	"parsed": parsed_,
+	"exempt_images": exempt_images_,
+	"checked_refs": refs,
+	"checked": {[c, ref] | some c in containers.containers; ref := refs[c.image]},
+	"invalid": _invalid(parsed_),
+	"expired_notes": notes,
+	"suffixes": {image: concat("", ["; ", note]) | some image, note in notes},
+} if {
+	parsed_ := {image: reference.parse(image) | some c in containers.containers; image := c.image; not settled[image]}
+	exempt_images_ := _exempt_images(parsed_)
+	refs := _checked_refs(parsed_, exempt_images_)
+	notes := _expired_notes(refs)
+}
+
+_all := of(set())
+
 # parsed maps every distinct image as written to its parse result (reference.parse).
-parsed := {image: reference.parse(image) | some c in containers.containers; image := c.image}
+parsed := _all.parsed
 
 # exempt_images is the set of images an exemption in force exempts (no glob is evaluated
 # when there is none).
-exempt_images := {image |
+exempt_images := _all.exempt_images
+
+# checked_refs maps every image that parses and is not exempt to its parse result.
+checked_refs := _all.checked_refs
+
+# checked contains [container, parsed reference] for every container whose image parses and
+# is not exempt: what the template's rules check.
+checked := _all.checked
+
+# expired_notes maps every checked image that an expired exemption would have exempted to
+# what its violations say about it ("exemption for <glob> expired on <date> (<reason>)").
+expired_notes := _all.expired_notes
+
+# invalid contains the message for every container whose image is not a valid reference.
+invalid := _all.invalid
+
+_exempt_images(parsed_) := {image |
 	count(exempt.active) > 0
-	some image, ref in parsed
+	some image, ref in parsed_
 	some e in exempt.active
 	exempt.matches(ref, e)
 }
 
-# checked_refs maps every image that parses and is not exempt to its parse result.
-checked_refs := {image: ref |
-	some image, ref in parsed
+_checked_refs(parsed_, exempt_images_) := {image: ref |
+	some image, ref in parsed_
 	ref.valid
 } if {
-	count(exempt_images) == 0
+	count(exempt_images_) == 0
 } else := {image: ref |
-	some image, ref in parsed
+	some image, ref in parsed_
 	ref.valid
-	not exempt_images[image]
+	not exempt_images_[image]
 }
 
-# checked contains [container, parsed reference] for every container whose image parses and
-# is not exempt: what the template's rules check.
-checked contains [c, ref] if {
-	some c in containers.containers
-	ref := checked_refs[c.image]
-}
-
-# expired_notes maps every checked image that an expired exemption would have exempted to
-# what its violations say about it ("exemption for <glob> expired on <date> (<reason>)").
-expired_notes := {image: concat("; ", notes) |
+_expired_notes(refs) := {image: concat("; ", notes) |
 	count(exempt.expired) > 0
-	some image, ref in checked_refs
+	some image, ref in refs
 	notes := [exempt.expired_note(e) | some e in exempt.expired; exempt.matches(ref, e)]
 	count(notes) > 0
 }
 
-_suffixes := {image: concat("", ["; ", note]) | some image, note in expired_notes}
+_invalid(parsed_) := {reference.invalid_message(c, ref) |
+	count(invalid_refs) > 0
+	some c in containers.containers
+	ref := invalid_refs[c.image]
+} if {
+	invalid_refs := {image: ref | some image, ref in parsed_; not ref.valid}
+}
 
 # messages returns the messages of the [container, message] pairs a template's rules give,
 # each followed by the note on the expired exemptions of its container's image, if any. One
 # call per review: nothing is added when no exemption has expired.
-messages(pairs) := {msg | some [_, msg] in pairs} if {
-	count(_suffixes) == 0
-} else := {concat("", [msg, object.get(_suffixes, c.image, "")]) | some [c, msg] in pairs}
+messages(pairs) := messages_of(_all, pairs)
+
+# messages_of is messages for the review r (of(settled)).
+messages_of(r, pairs) := {msg | some [_, msg] in pairs} if {
+	count(r.suffixes) == 0
+} else := {concat("", [msg, object.get(r.suffixes, c.image, "")]) | some [c, msg] in pairs}
 
 # violations(problems) is the set of messages every template denies with, given the
 # template's own configuration problems: one per container whose image does not parse, and,
 # for an object with containers, one per configuration problem (the template's and the
 # exemptions').
-violations(problems) := invalid | {_misconfigured(p) |
+violations(problems) := violations_of(_all, problems)
+
+# violations_of is violations for the review r (of(settled)).
+violations_of(r, problems) := r.invalid | {_misconfigured(p) |
 	count(containers.containers) > 0
 	some p in (problems | exempt.problems)
 }
-
-# invalid contains the message for every container whose image is not a valid reference.
-invalid contains reference.invalid_message(c, ref) if {
-	count(_invalid_refs) > 0
-	some c in containers.containers
-	ref := _invalid_refs[c.image]
-}
-
-_invalid_refs := {image: ref | some image, ref in parsed; not ref.valid}
 
 _misconfigured(problem) := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])

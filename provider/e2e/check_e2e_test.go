@@ -41,6 +41,7 @@ func (s *stack) sameDecision(t *testing.T) {
 		pod("signed", "same-unsigned", s.pinned("demo/app:v1")),
 		pod("staging", "same-staging", missing),
 		pod("vulns", "same-vulnerable", s.pinned(scanVulnerable)), // scan_e2e_test.go's constraints
+		pod("attested", "same-forked", s.pinned(attestForked)),    // attest_e2e_test.go's constraint
 	}
 
 	// Admission.

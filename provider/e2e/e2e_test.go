@@ -95,8 +95,8 @@ func TestE2E(t *testing.T) {
 
 	s.scenarios(t)
 	s.scanScenario(t, static)
-	s.operatorScenario(t)
 	s.attestScenario(t, static)
+	s.operatorScenario(t)
 	s.sameDecision(t)
 	s.dogfoodScenario(t, dogfood)
 

@@ -39,15 +39,27 @@ type attestation struct {
 }
 
 type sbom struct {
-	Present    bool             `json:"present"`
+	// Formats of the verified SBOM attestations, sorted.
+	Formats    []string         `json:"formats"`
 	Unverified []unverifiedSBOM `json:"unverified"`
 }
 
 type unverifiedSBOM struct {
 	Format       string `json:"format"`
 	ArtifactType string `json:"artifactType"`
+	MediaType    string `json:"mediaType"`
 	Digest       string `json:"digest"`
+	Tag          string `json:"tag"`
 	Verified     bool   `json:"verified"`
+}
+
+// provenance is one verified SLSA provenance statement.
+type provenance struct {
+	BuilderID     string `json:"builderId"`
+	SourceURI     string `json:"sourceUri"`
+	BuildType     string `json:"buildType"`
+	PredicateType string `json:"predicateType"`
+	Authority     string `json:"authority"`
 }
 
 type platform struct {
@@ -97,9 +109,6 @@ type check struct {
 	what string
 	raw  json.RawMessage
 	errs []string
-	// awaiting names the provider fix this case's assertions describe but that has not
-	// landed yet: its mismatches skip the case, saying so, instead of failing it.
-	awaiting []string
 }
 
 func newCheck(t *testing.T, what string, raw json.RawMessage) *check {
@@ -116,35 +125,31 @@ func (c *check) errorf(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Sprintf(format, args...))
 }
 
-// await marks the case as depending on a provider fix that has not landed (see awaiting).
-func (c *check) await(fix string) { c.awaiting = append(c.awaiting, fix) }
-
-// done fails the test with every mismatch and the answer; it reports whether all held. A case
-// awaiting a fix is skipped instead, naming the fix, once it has been recorded (see record).
+// done fails the test with every mismatch and the answer; it reports whether all held.
 func (c *check) done() bool {
 	c.t.Helper()
 	if len(c.errs) == 0 {
 		return true
 	}
-	if len(c.awaiting) > 0 {
-		return false // skipped by skipIfAwaiting once the outcome is recorded
-	}
 	c.t.Errorf("%s:\n  %s\nanswer: %s", c.what, strings.Join(c.errs, "\n  "), c.raw)
 	return false
-}
-
-// skipIfAwaiting skips a case whose mismatches are those of a fix that has not landed.
-func (c *check) skipIfAwaiting() {
-	c.t.Helper()
-	if len(c.errs) > 0 && len(c.awaiting) > 0 {
-		c.t.Skipf("awaiting %s; %s:\n  %s\nanswer: %s", strings.Join(c.awaiting, " and "), c.what, strings.Join(c.errs, "\n  "), c.raw)
-	}
 }
 
 // signatures compares the verified signatures with want, in any order.
 func (c *check) signatures(got []signature, want ...signature) {
 	key := func(s signature) string { return fmt.Sprintf("%+v", s) }
 	c.sameSet("signatures", mapf(got, key), mapf(want, key))
+}
+
+// provenance compares the verified provenance statements with want, in any order.
+func (c *check) provenance(raw json.RawMessage, want ...provenance) {
+	var got []provenance
+	if err := json.Unmarshal(raw, &got); err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("provenance is not a list of statements: %s", raw))
+		return
+	}
+	key := func(p provenance) string { return fmt.Sprintf("%+v", p) }
+	c.sameSet("provenance", mapf(got, key), mapf(want, key))
 }
 
 // attestations compares the verified attestations with want, in any order.

@@ -30,20 +30,23 @@ import (
 
 // registry is go-containerregistry's registry on loopback (plain HTTP: the CLIs and the
 // provider both use HTTP for 127.0.0.1), with the OCI referrers API on or off. Off, referrers
-// live in the sha256-<hex> fallback tag, which the CLIs write and the provider reads.
+// live in the sha256-<hex> fallback tag, which the CLIs write and the provider reads. Every
+// listing (referrers, fallback tag index) comes in a new order on each read, as a registry is
+// free to answer (registrytest.Shuffle).
 type registry struct {
 	// mode is the matrix label: "referrers API" or "fallback tag".
-	mode string
-	api  bool
-	host string
+	mode     string
+	api      bool
+	host     string
+	shuffler *registrytest.Shuffler
 }
 
-func newRegistry(t *testing.T, api bool) *registry {
+func newRegistry(t *testing.T, api bool, seed uint64) *registry {
 	t.Helper()
-	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api))
-	srv := httptest.NewServer(h)
+	sh := registrytest.Shuffle(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api)), seed)
+	srv := httptest.NewServer(sh)
 	t.Cleanup(srv.Close)
-	r := &registry{mode: "fallback tag", api: api, host: strings.TrimPrefix(srv.URL, "http://")}
+	r := &registry{mode: "fallback tag", api: api, host: strings.TrimPrefix(srv.URL, "http://"), shuffler: sh}
 	if api {
 		r.mode = "referrers API"
 	}
@@ -69,6 +72,14 @@ func (r *registry) push(t *testing.T, repo, tag string) name.Digest {
 		t.Fatal(err)
 	}
 	return tr.Context().Digest(d.String())
+}
+
+// referrerOrders is the number of distinct orders the registry served for the referrers of d.
+func (r *registry) referrerOrders(d name.Digest) int {
+	if r.api {
+		return r.shuffler.Orders("/v2/" + d.Context().RepositoryStr() + "/referrers/" + d.DigestStr())
+	}
+	return r.shuffler.Orders("/v2/" + d.Context().RepositoryStr() + "/manifests/" + strings.Replace(d.DigestStr(), ":", "-", 1))
 }
 
 // pushIndex writes a two-platform index to repo:v1.

@@ -17,7 +17,10 @@ type suite struct {
 	regs []*registry
 	keys map[*cli]map[string]*key
 	p    *provider
-	m    *matrix
+	// p2 is a second provider on the same configuration, with its own cache: what both
+	// answer for one image must be the same bytes.
+	p2 *provider
+	m  *matrix
 }
 
 // prefix is the repository prefix of c's images ("cosign2"); every authority name starts with
@@ -32,7 +35,7 @@ func keyAuthority(c *cli, kind string) string { return prefix(c) + "-" + kind }
 func TestCosignInterop(t *testing.T) {
 	s := &suite{
 		clis: []*cli{newCLI(t, "COSIGN_V2", "v2.6.5", 2), newCLI(t, "COSIGN_V3", "v3.1.3", 3)},
-		regs: []*registry{newRegistry(t, true), newRegistry(t, false)},
+		regs: []*registry{newRegistry(t, true, 1), newRegistry(t, false, 2)},
 		keys: map[*cli]map[string]*key{},
 	}
 	s.m = newMatrix(s.clis, s.regs)
@@ -58,6 +61,7 @@ func TestCosignInterop(t *testing.T) {
 		scanners = append(scanners, authority(prefix(c)+"-scanner", prefix(c)+"/scan", p256, s.regs))
 	}
 	s.p = startProvider(t, s.regs, authorities, scanners)
+	s.p2 = startProvider(t, s.regs, authorities, scanners)
 
 	t.Run("cases", func(t *testing.T) {
 		for _, c := range s.clis {
@@ -123,6 +127,7 @@ func (s *suite) declareTables() {
 		for _, p := range predicates {
 			rows = append(rows, attestationRow(p, f))
 		}
+		rows = append(rows, summaryRow(f), statementsRow(f))
 	}
 	s.m.section(tableAttestations, "`cosign attest --type`, format (ECDSA P-256 key)", rows...)
 	s.m.section(tableOther, "case", otherRows...)

@@ -78,12 +78,15 @@ func runLatency(ctx context.Context, f flags, e *env, keys, signed []string, pub
 
 	defer func() { e.lookup = config.Lookup{} }()
 	for _, c := range f.latencyC {
-		e.lookup = config.Lookup{PerRegistryConcurrency: c}
+		// The pool lets one registry hold a quarter of its workers (batch.Pool.HostShare): the
+		// workers are raised with the limit so that the limit is what is measured.
+		w := max(config.DefaultWorkers, 4*c)
+		e.lookup = config.Lookup{PerRegistryConcurrency: c, Workers: w}
 		p, err := e.start(ctx, f.provider, stderr, nil)
 		if err != nil {
 			return err
 		}
-		err = p.concurrent(ctx, keys, f.latencyN*8, fmt.Sprintf("%s, perRegistryConcurrency=%d", label, c), emit)
+		err = p.concurrent(ctx, keys, f.latencyN*8, fmt.Sprintf("%s, perRegistryConcurrency=%d, workers=%d", label, c, w), emit)
 		p.stop()
 		if err != nil {
 			return err

@@ -114,7 +114,7 @@ func (n *naive) mutate(w http.ResponseWriter, r *http.Request) {
 		items[i].Value = v
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(externaldata.ProviderResponse{ //nolint:errcheck // the client sees a short answer
+	_ = json.NewEncoder(w).Encode(externaldata.ProviderResponse{ // an error reaches the client as a short answer
 		APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderResponseKind,
 		Response: externaldata.Response{Idempotent: true, Items: items},
 	})

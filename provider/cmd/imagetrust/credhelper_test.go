@@ -68,7 +68,7 @@ func newCredEnv(t *testing.T) *credEnv {
 		}
 	}
 	script := strings.NewReplacer("HOST", e.reg.Host, "USER", helperUser, "SECRET", helperSecret).Replace(helperScript)
-	if err := os.WriteFile(filepath.Join(bin, "docker-credential-test"), []byte(script), 0o755); err != nil { //nolint:gosec // an executable helper
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-test"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))

@@ -84,9 +84,17 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{reg: registrytest.New(), release: newTestKey(t), ci: newTestKey(t), rogue: newTestKey(t)}
-	t.Cleanup(e.reg.Close)
-	e.host = e.reg.Host
+	reg := registrytest.New()
+	t.Cleanup(reg.Close)
+	e := newEnvAt(t, reg.Host)
+	e.reg = reg
+	return e
+}
+
+// newEnvAt is newEnv for a registry already serving at host (plain HTTP on loopback).
+func newEnvAt(t testing.TB, host string) *env {
+	t.Helper()
+	e := &env{host: host, release: newTestKey(t), ci: newTestKey(t), rogue: newTestKey(t)}
 	c, err := registry.New(context.Background(), registry.Options{
 		Registries: []config.Registry{{Host: e.host, Insecure: true}}, Timeout: 30 * time.Second})
 	if err != nil {

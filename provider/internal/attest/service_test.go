@@ -4,14 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
 
@@ -228,4 +236,42 @@ func TestCache(t *testing.T) {
 	if v, _ := answer(t, s, e.host+"/payments/late:1"); len(v.Statements) != 1 {
 		t.Errorf("after EmptyTTL: %d statements, want the new one", len(v.Statements))
 	}
+}
+
+// A registry may list referrers (and the referrers fallback tag's index) in any order, and a
+// different one on every call: the answers stay byte-identical.
+func TestShuffledReferrersGiveIdenticalAnswers(t *testing.T) {
+	for _, api := range []bool{true, false} {
+		t.Run(map[bool]string{true: "referrers API", false: "fallback tag"}[api], func(t *testing.T) {
+			sh := registrytest.Shuffle(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api)), 15)
+			srv := httptest.NewServer(sh)
+			t.Cleanup(srv.Close)
+			e := newEnvAt(t, strings.TrimPrefix(srv.URL, "http://"))
+			d := e.push(t, "payments/app", "1")
+			for i, who := range []*testKey{e.release, e.ci, e.release, e.ci, e.release} {
+				attestBundle(t, d, who, reviewType, review("approved", fmt.Sprintf("reviewer-%d", i)))
+			}
+			attestBundle(t, d, e.rogue, slsaV1, provenance("git+https://github.com/evil/payments"))
+			s := e.service(t, Limits{}, nil, nil)
+			_, first := answer(t, s, d.String())
+			for range 5 {
+				if _, raw := answer(t, s, d.String()); !bytes.Equal(raw, first) {
+					t.Fatalf("answers differ between lookups:\n%s\n%s", raw, first)
+				}
+			}
+			if n := sh.Orders(referrersPath(api, d)); n < 2 {
+				t.Errorf("the registry served %d referrer orders, want several (the test proves nothing)", n)
+			}
+		})
+	}
+}
+
+// referrersPath is the request path of the referrers listing of d.
+func referrersPath(api bool, d name.Digest) string {
+	h, _ := v1.NewHash(d.DigestStr())
+	repo := d.Context().RepositoryStr()
+	if api {
+		return "/v2/" + repo + "/referrers/" + h.String()
+	}
+	return "/v2/" + repo + "/manifests/" + h.Algorithm + "-" + h.Hex
 }

@@ -105,9 +105,13 @@ func (p *Pool) Do(ctx context.Context, fn func() error) error {
 }
 
 // HostShare is how many workers of the pool one registry host may hold at once: a quarter of
-// the pool, and at least 4 (the whole of a pool of 4 or fewer workers). A registry that hangs
-// parks at most its share; the other workers go on serving the other registries.
-func (p *Pool) HostShare() int { return max(cap(p.sem)/4, min(cap(p.sem), 4)) }
+// the pool, at least 4, and always one worker fewer than the pool (2 of 3, 3 of 4), so a
+// registry that hangs parks at most its share and the other registries keep at least one
+// worker. A pool of one worker cannot isolate registries: its one worker is every host's share.
+func (p *Pool) HostShare() int {
+	n := cap(p.sem)
+	return max(1, min(n-1, max(n/4, 4)))
+}
 
 // DoFor is Do for a load against registry host: it first waits, holding no worker, for one of
 // the host's HostShare tokens, so no worker ever waits on a host.

@@ -72,11 +72,10 @@ const entryOverhead = 112
 
 func entrySize[V any](key string, v V, err error) int64 {
 	n := entryOverhead + len(key)
-	if s, ok := any(v).(Sizer); ok {
-		n += s.CacheBytes()
-	}
 	if err != nil {
-		n += len(err.Error())
+		n += len(err.Error()) // a negative answer holds its error, not a value
+	} else if s, ok := any(v).(Sizer); ok {
+		n += s.CacheBytes()
 	}
 	return int64(n)
 }

@@ -15,8 +15,8 @@ const (
 	DefaultResolveDeadline        = 2500 * time.Millisecond
 	DefaultMutateDeadline         = 800 * time.Millisecond
 	DefaultVerifyDeadline         = 2500 * time.Millisecond
-	DefaultWorkers                = 64
-	DefaultPerRegistryConcurrency = 16
+	DefaultWorkers                = 128
+	DefaultPerRegistryConcurrency = 32
 	DefaultRegistryTimeout        = 2 * time.Second
 	DefaultCacheMaxEntries        = 100000
 	DefaultCacheMaxBytes          = 64 << 20

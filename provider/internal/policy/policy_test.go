@@ -195,7 +195,7 @@ func TestEveryInvalidReferenceIsDenied(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, "templates/base.yaml", "templates/digest.yaml",
 		"constraints/base/bank.yaml", "constraints/digest/production.yaml")
-	refs := append(readCorpus(t), hostile...)
+	refs := append(append(readCorpus(t), readCorpusFile(t, secondCorpusFile)...), hostile...)
 	const perPod = 100
 	var invalid int
 	for start := 0; start < len(refs); start += perPod {

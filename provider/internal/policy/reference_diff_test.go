@@ -147,9 +147,18 @@ func compare(ctx context.Context, r *regoParser, s string) error {
 	return nil
 }
 
-func readCorpus(tb testing.TB) []string {
+// The real-reference corpora: references as written in public manifests, charts, Dockerfiles
+// and code (see /work/shared/data/README.md for how they were gathered).
+const (
+	corpusFile       = "real-image-refs.txt" // 3,265 references from 71 repositories
+	secondCorpusFile = "real-refs-2.txt"     // 5,503 more from 250 other repositories
+)
+
+func readCorpus(tb testing.TB) []string { return readCorpusFile(tb, corpusFile) }
+
+func readCorpusFile(tb testing.TB, name string) []string {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "real-image-refs.txt"))
+	f, err := os.Open(filepath.Join("testdata", name)) //nolint:gosec // fixed test data names
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -188,6 +197,28 @@ func TestRegoParserMatchesDistributionOnRealCorpus(t *testing.T) {
 		}
 	}
 	t.Logf("real corpus: %d references (%d valid, %d invalid), %d disagreements",
+		len(refs), valid, len(refs)-valid, disagreements)
+}
+
+func TestRegoParserMatchesDistributionOnSecondRealCorpus(t *testing.T) {
+	ctx := context.Background()
+	r := newRegoParser(t)
+	refs := readCorpusFile(t, secondCorpusFile)
+	if len(refs) != 5503 {
+		t.Errorf("second corpus has %d references, want 5503", len(refs))
+	}
+	var valid, disagreements int
+	for _, s := range refs {
+		if err := compare(ctx, r, s); err != nil {
+			disagreements++
+			t.Error(err)
+			continue
+		}
+		if oracle(s).Valid {
+			valid++
+		}
+	}
+	t.Logf("second real corpus: %d references (%d valid, %d invalid), %d disagreements",
 		len(refs), valid, len(refs)-valid, disagreements)
 }
 

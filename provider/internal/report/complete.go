@@ -99,7 +99,7 @@ func listNamespaces(ctx context.Context, src ObjectSource) (map[string]*corev1.N
 	err := src.Objects(ctx, schema.GroupKind{Kind: "Namespace"}, func(u *unstructured.Unstructured) error {
 		ns := &corev1.Namespace{}
 		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ns); err != nil {
-			return fmt.Errorf("Namespace %s: %w", u.GetName(), err)
+			return fmt.Errorf("reading namespace %s: %w", u.GetName(), err)
 		}
 		out[ns.Name] = ns
 		return nil

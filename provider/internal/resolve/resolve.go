@@ -155,7 +155,7 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 		if err != nil {
 			return Answer{}, err
 		}
-		var im v1.IndexManifest
+		var im indexPlatforms
 		if err := json.Unmarshal(m.Raw, &im); err != nil {
 			return Answer{}, &registry.InvalidManifestError{Ref: ref.Original, What: "index " + a.Digest, Err: err}
 		}
@@ -173,6 +173,14 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (Answer, error) {
 		}
 	}
 	return a, nil
+}
+
+// indexPlatforms is what the platform list needs of an index: its entries' platforms (decoding
+// the whole v1.IndexManifest, digests and annotations included, costs more for nothing).
+type indexPlatforms struct {
+	Manifests []struct {
+		Platform *v1.Platform `json:"platform"`
+	} `json:"manifests"`
 }
 
 // internMediaType shares one string per well-known media type instead of one per cache entry.

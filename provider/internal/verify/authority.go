@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -87,6 +88,10 @@ func compileAuthorities(ctx context.Context, cfg []config.Authority) ([]*authori
 		switch {
 		case c.Key != nil:
 			k, err := compileKey(ctx, c.Key)
+			var he *hashError
+			if errors.As(err, &he) {
+				return nil, fmt.Errorf("%s.key.hashAlgorithm: %w", p, he.err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s.key: %w", p, err)
 			}
@@ -104,6 +109,14 @@ func compileAuthorities(ctx context.Context, cfg []config.Authority) ([]*authori
 	}
 	return out, nil
 }
+
+// hashError is a key's hashAlgorithm that does not fit the key (reported at
+// authorities[i].key.hashAlgorithm).
+type hashError struct{ err error }
+
+func (e *hashError) Error() string { return "hashAlgorithm: " + e.err.Error() }
+
+func (e *hashError) Unwrap() error { return e.err }
 
 func hashOf(name string) (crypto.Hash, error) {
 	switch name {
@@ -143,7 +156,7 @@ func compileKey(ctx context.Context, k *config.Key) (*keyAuthority, error) {
 	}
 	name, err := config.KeyHash(pub, k.HashAlgorithm)
 	if err != nil {
-		return nil, fmt.Errorf("hashAlgorithm: %w", err)
+		return nil, &hashError{err: err}
 	}
 	h, err := hashOf(name)
 	if err != nil {

@@ -103,7 +103,7 @@ func newEnvReferrers(t testing.TB, api bool) *env {
 func newEnvWrapped(t testing.TB, api bool, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
 	e := &env{requests: map[string]int{}}
-	var reg http.Handler = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api))
+	reg := http.Handler(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(api)))
 	if wrap != nil {
 		reg = wrap(reg)
 	}

@@ -157,6 +157,33 @@ func TestKMSEndToEnd(t *testing.T) {
 		t.Errorf("Verify(signed by another key) = %s, want signed=false", dump(v))
 	}
 
+	// A P-384 KMS key signs with SHA-384 (sigstore's AWS signer, as cosign uses it): verified
+	// with no hashAlgorithm; one that contradicts the curve fails at start, naming the field.
+	out384, err := cli.CreateKey(ctx, &awskms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP384, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatalf("CreateKey(P-384) = %v", err)
+	}
+	ref384 := "awskms://" + endpoint + "/" + aws.ToString(out384.KeyMetadata.KeyId)
+	sv384, err := kms.Get(ctx, ref384, crypto.SHA384)
+	if err != nil {
+		t.Fatalf("kms.Get(%s) = %v", ref384, err)
+	}
+	d384 := e.push(t, "kms-p384", "v1")
+	p384 := cosignPayload(t, d384)
+	sig384, err := sv384.SignMessage(bytes.NewReader(p384))
+	if err != nil {
+		t.Fatalf("KMS SignMessage(P-384) = %v", err)
+	}
+	attachSig(t, d384, p384, sig384)
+	s384 := newService(t, e, config.Authority{Name: "kms-p384", Key: &config.Key{KMS: ref384}})
+	if v := verifyOne(t, s384, d384.String()); sigAuthorities(v) != "kms-p384/cosign" || v.Signatures[0].Algorithm != "ecdsa-p384-sha384" {
+		t.Errorf("Verify(P-384 KMS-signed) = %s, want kms-p384/cosign with ecdsa-p384-sha384", dump(v))
+	}
+	_, err = New(ctx, Options{Authorities: []config.Authority{{Name: "p384", Key: &config.Key{KMS: ref384, HashAlgorithm: "sha256"}}}, Registry: e.reg, Refs: imageref.NewMemo(16), Deadline: time.Minute})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("authorities[0].key.hashAlgorithm: a P-384 key signs with sha384")) {
+		t.Errorf("New(P-384 KMS key, hashAlgorithm sha256) = %v, want an error naming authorities[0].key.hashAlgorithm", err)
+	}
+
 	// A KMS key that does not exist fails at start, naming the field.
 	_, err = New(ctx, Options{Authorities: []config.Authority{{Name: "missing", Key: &config.Key{KMS: "awskms://" + endpoint + "/alias/nope"}}}, Registry: e.reg, Refs: imageref.NewMemo(16), Deadline: time.Minute})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("authorities[0].key: kms")) {

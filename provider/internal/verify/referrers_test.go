@@ -50,3 +50,26 @@ func TestReferrersFallbackTag(t *testing.T) {
 		t.Errorf("Verify(unsigned) = %s, want signed=false", dump(v))
 	}
 }
+
+// TestUnknownSignatureKind: which artifact types the provider does not verify are still
+// reported as rejected signatures or attestations, and which are other artifacts.
+func TestUnknownSignatureKind(t *testing.T) {
+	for _, tc := range []struct{ artifactType, want string }{
+		{"application/vnd.cncf.notary.signature", "signature"},
+		{"application/vnd.dev.cosign.artifact.att.v1+json", "attestation"},
+		{"application/vnd.dev.cosign.artifact.wasm.v1+json", "signature"},
+		{"application/vnd.example.attestation.v1+json", "attestation"},
+		{"application/vnd.in-toto.provenance+dsse", "attestation"},
+		{"application/pgp-signature", "signature"},
+		{"application/vnd.example.sig+json", "signature"},
+		{"application/sarif+json", ""},
+		{"application/vnd.example.sigma+json", ""},
+		{"application/vnd.oci.image.manifest.v1+json", ""},
+		{"application/vnd.openvex+json", ""},
+		{"", ""},
+	} {
+		if got := unknownSignatureKind(tc.artifactType); got != tc.want {
+			t.Errorf("unknownSignatureKind(%q) = %q, want %q", tc.artifactType, got, tc.want)
+		}
+	}
+}

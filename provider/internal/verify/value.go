@@ -100,7 +100,13 @@ func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
 }
 
 // CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
-func (v *Value) CacheBytes() int { return 80 + v.packed.Size() }
+// A cached error ("not found:", "limit exceeded:") has no Value: 0.
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	return 80 + v.packed.Size()
+}
 
 // encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
 // last field of Value and omitted when false, so the stale form is the fresh form with the field

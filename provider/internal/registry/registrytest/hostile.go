@@ -63,10 +63,16 @@ func EndlessBody(contentType string, written *atomic.Int64) http.Handler {
 }
 
 // SlowDrip answers 200 with Content-Type contentType and writes one byte every interval,
-// forever: a registry that keeps a connection busy without ever finishing.
+// forever: a registry that keeps a connection busy without ever finishing. A HEAD is answered
+// at once with a digest, so a client goes on to GET the manifest, which drips.
 func SlowDrip(contentType string, interval time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("d", 64))
+		if req.Method == http.MethodHead {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -142,17 +148,39 @@ func NestedJSON(depth int) []byte {
 		strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`)
 }
 
-// HugeHeader answers like next after setting response header name to a value of size bytes
-// (a 2 MB Content-Type, a 2 MB Docker-Content-Digest).
+// HugeHeader answers like next with response header name set to a value of size bytes (a
+// 2 MB Content-Type, a 2 MB Docker-Content-Digest), set as the header goes out so the
+// registry's own value does not replace it.
 func HugeHeader(name string, size int, next http.Handler) http.Handler {
 	v := strings.Repeat("x", size)
 	if strings.EqualFold(name, "Content-Type") {
 		v = "application/" + strings.Repeat("x", max(0, size-len("application/")))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set(name, v)
-		next.ServeHTTP(w, req)
+		next.ServeHTTP(&lastHeader{ResponseWriter: w, name: name, value: v}, req)
 	})
+}
+
+// lastHeader sets one header just before the response's header block is written.
+type lastHeader struct {
+	http.ResponseWriter
+	name, value string
+	wrote       bool
+}
+
+func (h *lastHeader) WriteHeader(code int) {
+	if !h.wrote {
+		h.wrote = true
+		h.Header().Set(h.name, h.value)
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *lastHeader) Write(b []byte) (int, error) {
+	if !h.wrote {
+		h.WriteHeader(http.StatusOK)
+	}
+	return h.ResponseWriter.Write(b)
 }
 
 // ManyHeaders answers like next after adding count response headers of size bytes each (a
