@@ -16,11 +16,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/imagetrust/imagetrust/provider/internal/batch"
+	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/resolve"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
@@ -139,8 +142,14 @@ func TestConcurrentTagsWaitForOneRead(t *testing.T) {
 	}
 }
 
-// newIndexes is an Indexes on a registry client for f's registry, and that client.
+// newIndexes is an Indexes on a registry client for f's registry.
 func newIndexes(t *testing.T, f *fixture) *resolve.Indexes {
+	x, _ := newIndexesClient(t, f)
+	return x
+}
+
+// newIndexesClient is an Indexes on a registry client for f's registry, and that client.
+func newIndexesClient(t *testing.T, f *fixture) (*resolve.Indexes, *registry.Client) {
 	t.Helper()
 	cfg := config.Config{Registries: []config.Registry{{Host: f.host, Insecure: true}}}
 	cfg.ApplyDefaults()
@@ -153,7 +162,7 @@ func newIndexes(t *testing.T, f *fixture) *resolve.Indexes {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return x
+	return x, rc
 }
 
 func mustParse(t *testing.T, s string) imageref.Ref {
@@ -319,5 +328,46 @@ func TestConcurrentTagsShareOneFailure(t *testing.T) {
 	}
 	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
 		t.Errorf("index GETs for %d concurrent tags = %d, want 1", n, got)
+	}
+}
+
+// TestIndexSharedWithVerify: /v1/verify and /v1/resolve on one Indexes (as the provider wires
+// them) read an index once between them: verify lists the platforms of one tag, resolve
+// answers another tag of the index without a GET.
+func TestIndexSharedWithVerify(t *testing.T) {
+	f := newFixture(t, nil)
+	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(2000)))
+	x, rc := newIndexesClient(t, f)
+	pool, err := batch.NewPool(8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New[resolve.Answer](cache.Options{Name: "resolve", MaxEntries: 100, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := imageref.NewMemo(64)
+	rs, err := resolve.New(resolve.Options{
+		Registry: rc, Refs: refs, Pool: pool, Cache: c, Indexes: x,
+		ResolveDeadline: time.Minute, MutateDeadline: time.Minute, LoadTimeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := verify.New(context.Background(), verify.Options{Registry: rc, Refs: refs, Pool: pool, Deadline: time.Minute, Indexes: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reg.ResetCounts()
+	v, err := vs.Lookup(context.Background(), mustParse(t, f.host+"/team/big:v1"))
+	if err != nil || v.PlatformsTotal != 2000 {
+		t.Fatalf("verify Lookup(team/big:v1) = %+v, %v; want 2000 platforms", v, err)
+	}
+	it := rs.Resolve(context.Background(), []string{f.host + "/team/big:v2"})[0]
+	if rv := decodeValue(t, it); *rv.PlatformsTotal != 2000 {
+		t.Fatalf("Resolve(team/big:v2): platformsTotal %d, want 2000", *rv.PlatformsTotal)
+	}
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
+		t.Errorf("index GETs for verify of one tag and resolve of another = %d, want 1", got)
 	}
 }
