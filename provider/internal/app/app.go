@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, err
 	}
 
-	ss, err := newScan(ctx, cfg, reg, pool, refs, o)
+	ss, err := newScan(ctx, cfg, reg, pool, refs, indexes, o)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
+	"github.com/imagetrust/imagetrust/provider/internal/resolve"
 	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
@@ -17,8 +18,8 @@ import (
 // newScan builds the /v1/scan service on the shared registry client, pool and memo: a verify
 // service of its own with the scanner and VEX authorities (so scans are verified by the same
 // code as /v1/verify's attestations, and these authorities never count as image signers), and
-// a cache of its own.
-func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool *batch.Pool, refs *imageref.Memo, o Options) (*scan.Service, error) {
+// a cache of its own; decoded indexes are shared with resolve and verify.
+func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool *batch.Pool, refs *imageref.Memo, indexes *resolve.Indexes, o Options) (*scan.Service, error) {
 	sc := cfg.Scan
 	reg := o.Metrics
 	op, err := watchOperator(ctx, cfg, o)
@@ -31,6 +32,7 @@ func newScan(ctx context.Context, cfg *config.Config, rc *registry.Client, pool 
 		Registry:    rc,
 		Pool:        pool,
 		Refs:        refs,
+		Indexes:     indexes,
 		Deadline:    sc.Deadline.D(),
 		Limits:      verify.Limits{AttestationBytes: sc.MaxReportBytes + sc.MaxReportBytes/3 + 64<<10},
 	})
