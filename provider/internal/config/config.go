@@ -53,12 +53,15 @@ type Endpoints struct {
 	Resolve Endpoint `json:"resolve"`
 	Mutate  Endpoint `json:"mutate"`
 	Verify  Endpoint `json:"verify"`
+	// VerifySignatures is /v1/verify/signatures: verify reading signatures only, for
+	// constraints that ask about no attestation (its own cache and deadline).
+	VerifySignatures Endpoint `json:"verifySignatures"`
 }
 
 // Endpoint configures one external-data endpoint.
 type Endpoint struct {
 	// Deadline for a whole batch; keys not done by then get a per-key "timed out" error.
-	// Defaults: resolve 2.5s, mutate 800ms, verify 2.5s.
+	// Defaults: resolve 2.5s, mutate 800ms, verify and verifySignatures 2.5s.
 	Deadline Duration `json:"deadline"`
 }
 
