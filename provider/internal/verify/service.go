@@ -133,10 +133,10 @@ type Service struct {
 	pipeline *lookup.Pipeline[*Value]
 	// sigPipeline answers /v1/verify/signatures (plan readSignatures).
 	sigPipeline *lookup.Pipeline[*Value]
-	unsigned time.Duration
-	now      func() time.Time
-	lim      Limits
-	checks   *prometheus.CounterVec
+	unsigned    time.Duration
+	now         func() time.Time
+	lim         Limits
+	checks      *prometheus.CounterVec
 	// nSigned and nUnsigned count answers by outcome.
 	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
