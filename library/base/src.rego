@@ -70,7 +70,7 @@ _settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", conca
 
 # Host and path of the references that pass the registry rules.
 _settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
-	not is_array(_params.allowedRegistries)
+	not _has_allow_list
 } else := [concat("", ["(?i:", replace(p.host, ".", `\.`), ")/", _settle_path(p.path)]) |
 	some e in _params.allowedRegistries
 	p := registries.parse_entry(e)
@@ -78,6 +78,9 @@ _settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name]
 	contains(p.host, ".")
 	p.host != "docker.io"
 ]
+
+# A rule, so that "not" sees an absent allowedRegistries as no allow-list.
+_has_allow_list if is_array(_params.allowedRegistries)
 
 _settle_path("") := reference.remote_name
 

@@ -10,11 +10,11 @@ type Cluster struct {
 	Name        string
 	Constraints []string // files under the repository root
 	// Extra are demo-only constraints (embedded), shown as such in the header.
-	Extra []DemoConstraint
+	Extra []Constraint
 }
 
-// DemoConstraint is a constraint of the demo's own: its YAML and what it does, for the header.
-type DemoConstraint struct {
+// Constraint is a constraint of the demo's own: its YAML and what it does, for the header.
+type Constraint struct {
 	Summary string
 	YAML    string
 }
@@ -30,7 +30,7 @@ var Clusters = []Cluster{
 			"constraints/verification/stale-warn.yaml",
 			"constraints/security/bank.yaml",
 		},
-		Extra: []DemoConstraint{
+		Extra: []Constraint{
 			{"warn when an image has no SBOM (namespace reporting)", sbomWarnConstraint},
 			{"no MEDIUM finding either, one CVE ignored with a reason until an expiry (namespace reporting)", scanIgnoreConstraint},
 		},

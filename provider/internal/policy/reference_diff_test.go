@@ -158,7 +158,7 @@ func readCorpus(tb testing.TB) []string { return readCorpusFile(tb, corpusFile) 
 
 func readCorpusFile(tb testing.TB, name string) []string {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", name)) //nolint:gosec // fixed test data names
+	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

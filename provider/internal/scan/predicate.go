@@ -119,7 +119,6 @@ func DecodePredicate(predicateType string, raw []byte, lim Limits) (*Report, err
 // with the report kept raw and DecodeReport: the answer (or the error) is the same either way,
 // only the common case is cheaper.
 func decodeCosignVuln(raw []byte, lim Limits) (*Report, error) {
-	const format = "cosign-vuln"
 	var p cosignVuln
 	if err := json.Unmarshal(raw, &p); err == nil {
 		if p.Scanner.Result == nil {

@@ -58,7 +58,7 @@ func readRealRefs(tb testing.TB) []string {
 	seen := map[string]bool{}
 	var refs []string
 	for _, p := range regoCostCorpora {
-		f, err := os.Open(p) //nolint:gosec // fixed test data paths
+		f, err := os.Open(p)
 		if err != nil {
 			tb.Fatal(err)
 		}
