@@ -6,18 +6,49 @@
 #   provenance from allowed repositories and builders, attestations of given
 #   predicate types, given platforms, and a tag that still points at the pinned
 #   digest. The facts come from one batched external_data call to the
-#   imagetrust-verify provider; only what it verified counts. Lookup errors deny
-#   unless failOpen; invalid references are denied.
+#   imagetrust-verify provider, or to imagetrust-verify-signatures (which reads
+#   signatures only) when no parameter asks about attestations; only what it
+#   verified counts. Lookup errors deny unless failOpen; invalid references are
+#   denied.
 package k8simagesignature
 
 import data.lib.imagetrust.exempt
 import data.lib.imagetrust.externaldata
 import data.lib.imagetrust.review
 
-# provider is the Gatekeeper Provider object the template calls.
-provider := "imagetrust-verify"
+# provider is the Gatekeeper Provider object the template calls: imagetrust-verify, which
+# reads signatures, attestations, SBOMs and provenance, when a parameter asks about
+# attestations; otherwise imagetrust-verify-signatures, which reads signatures only (about half
+# the registry requests and provider CPU per image).
+provider := "imagetrust-verify" if {
+	needs_attestations
+} else := "imagetrust-verify-signatures"
 
 _params := review.params
+
+# attestation_params are the parameters only an answer that read attestations can satisfy.
+attestation_params := [
+	"requireSBOM", "sbomFormats", "requireProvenance", "allowedSourceRepos", "allowedBuilders",
+	"strictProvenance", "requiredPredicateTypes",
+]
+
+# needs_attestations: some attestation parameter is set to anything but null, false or an
+# empty list (a malformed value asks the full provider too; config_problems denies it).
+needs_attestations if {
+	some name in attestation_params
+	not _param_unset(_params[name])
+}
+
+_param_unset(null)
+
+_param_unset(false)
+
+_param_unset([])
+
+# reads_attestations: the answer read everything (an answer with "reads" set, e.g.
+# "signatures" from imagetrust-verify-signatures, never proves an attestation, SBOM or
+# provenance, whatever its fields say).
+reads_attestations(v) if object.get(v, "reads", "") == ""
 
 _fail_open := object.get(_params, "failOpen", false) == true
 
@@ -170,6 +201,17 @@ _rejections(v, "attestation") := [sprintf("<%v>", [r.reason]) |
 	r.kind in {"attestation", "bundle"}
 ]
 
+# An answer that did not read attestations cannot satisfy a constraint that asks about them.
+_container_violations contains [c, msg] if {
+	needs_attestations
+	some [c, _, v] in _answers
+	not reads_attestations(v)
+	msg := sprintf(
+		"container <%s> image <%s> was verified by provider <%s> reading <%v> only, which proves no attestation, SBOM or provenance; the constraint's attestation parameters need imagetrust-verify",
+		[c.name, c.image, _lookup.provider, v.reads],
+	)
+}
+
 # ---------------------------------------------------------------------------------------
 # SBOM.
 
@@ -183,6 +225,7 @@ _sbom(v) := s if {
 
 # verified_sbom_formats is the set of formats of the verified SBOMs in v.
 verified_sbom_formats(v) := {f |
+	reads_attestations(v)
 	object.get(_sbom(v), "verified", true) == true
 	some f in object.get(_sbom(v), "formats", [])
 	is_string(f)
@@ -227,6 +270,7 @@ _describe_sbom_formats(fs) := sprintf("a verified SBOM in format <%s>", [f]) if 
 # statement and authority: builderId, sourceUri, buildType, predicateType, authority). An entry
 # marked "verified": false never counts.
 provenances(v) := [p |
+	reads_attestations(v)
 	is_array(v.provenance)
 	some p in v.provenance
 	is_object(p)
@@ -381,6 +425,7 @@ _builder_allowed(builder) if {
 
 # verified_predicate_types is the set of predicate types of verified attestations in v.
 verified_predicate_types(v) := {a.predicateType |
+	reads_attestations(v)
 	some a in object.get(v, "attestations", [])
 	is_object(a)
 	object.get(a, "verified", true) == true

@@ -143,7 +143,7 @@ mock_cached(req) := object.union(mock(req), {"status_code": 0})
 
 # The provider answers only when asked for exactly these keys, in one call.
 mock_strict(req) := mock(req) if {
-	req == {"provider": "imagetrust-verify", "keys": ["r.io/good:1", "r.io/unsigned:1"]}
+	req == {"provider": "imagetrust-verify-signatures", "keys": ["r.io/good:1", "r.io/unsigned:1"]}
 } else := {"responses": [], "errors": [], "status_code": 200, "system_error": sprintf("unexpected request %v", [req])}
 
 pod(images) := {"review": {
@@ -424,8 +424,8 @@ test_verified_digest_must_match_pinned_digest if {
 # Lookup errors and failOpen.
 
 test_unavailable_denies if {
-	msgs(["r.io/down:1"], kms) == {"container <c0> image <r.io/down:1> could not be verified: provider <imagetrust-verify> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false)"}
-	msgs(["r.io/slow:1"], kms) == {"container <c0> image <r.io/slow:1> could not be verified: provider <imagetrust-verify> error: timed out: verification did not finish within 2.5s; lookup errors deny (failOpen is false)"}
+	msgs(["r.io/down:1"], kms) == {"container <c0> image <r.io/down:1> could not be verified: provider <imagetrust-verify-signatures> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false)"}
+	msgs(["r.io/slow:1"], kms) == {"container <c0> image <r.io/slow:1> could not be verified: provider <imagetrust-verify-signatures> error: timed out: verification did not finish within 2.5s; lookup errors deny (failOpen is false)"}
 }
 
 test_fail_open_admits_availability_errors if {
@@ -435,22 +435,22 @@ test_fail_open_admits_availability_errors if {
 test_definite_errors_deny_even_with_fail_open if {
 	params := {"authorities": ["bank-kms"], "failOpen": true}
 	msgs(["r.io/notfound:1", "r.io/denied:1", "r.io/odd:1"], params) == {
-		"container <c0> image <r.io/notfound:1> was not verified: provider <imagetrust-verify> error: not found: manifest unknown",
-		"container <c1> image <r.io/denied:1> was not verified: provider <imagetrust-verify> error: denied: no signature verified for sha256:aaaa",
-		"container <c2> image <r.io/odd:1> was not verified: provider <imagetrust-verify> error: something unexpected",
+		"container <c0> image <r.io/notfound:1> was not verified: provider <imagetrust-verify-signatures> error: not found: manifest unknown",
+		"container <c1> image <r.io/denied:1> was not verified: provider <imagetrust-verify-signatures> error: denied: no signature verified for sha256:aaaa",
+		"container <c2> image <r.io/odd:1> was not verified: provider <imagetrust-verify-signatures> error: something unexpected",
 	}
 }
 
 test_missing_answer_denies if {
-	msgs(["r.io/missing:1", "r.io/good:1"], kms) == {"container <c0> image <r.io/missing:1> could not be verified: provider <imagetrust-verify> returned no answer for this image; lookup errors deny (failOpen is false)"}
+	msgs(["r.io/missing:1", "r.io/good:1"], kms) == {"container <c0> image <r.io/missing:1> could not be verified: provider <imagetrust-verify-signatures> returned no answer for this image; lookup errors deny (failOpen is false)"}
 }
 
 test_system_error_denies_every_image if {
 	m := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1", "r.io/good:2"]), {"parameters": kms})
 		with external_data as mock_system_error
 	m == {
-		"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify> system error: failed to send external data request: connection refused; lookup errors deny (failOpen is false)",
-		"container <c1> image <r.io/good:2> could not be verified: provider <imagetrust-verify> system error: failed to send external data request: connection refused; lookup errors deny (failOpen is false)",
+		"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify-signatures> system error: failed to send external data request: connection refused; lookup errors deny (failOpen is false)",
+		"container <c1> image <r.io/good:2> could not be verified: provider <imagetrust-verify-signatures> system error: failed to send external data request: connection refused; lookup errors deny (failOpen is false)",
 	}
 }
 
@@ -463,7 +463,7 @@ test_system_error_with_fail_open if {
 test_non_200_status_denies if {
 	m := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1"]), {"parameters": kms})
 		with external_data as mock_status
-	m == {"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify> answered with HTTP status <503>; lookup errors deny (failOpen is false)"}
+	m == {"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify-signatures> answered with HTTP status <503>; lookup errors deny (failOpen is false)"}
 }
 
 test_status_zero_means_cached if {
@@ -473,7 +473,7 @@ test_status_zero_means_cached if {
 }
 
 test_non_object_value_denies if {
-	msgs(["r.io/garbage:1"], {"failOpen": true}) == {"container <c0> image <r.io/garbage:1> was not verified: provider <imagetrust-verify> answered <not-an-object>, not an object"}
+	msgs(["r.io/garbage:1"], {"failOpen": true}) == {"container <c0> image <r.io/garbage:1> was not verified: provider <imagetrust-verify-signatures> answered <not-an-object>, not an object"}
 }
 
 # ---------------------------------------------------------------------------------------
@@ -513,7 +513,7 @@ test_expired_exemption_is_sent_and_named if {
 	m := msgs(["r.io/unsigned:1", "r.io/down:1"], params) with time.now_ns as now
 	m == {
 		"container <c0> image <r.io/unsigned:1> is not signed by required authority <bank-kms>; found no verified signature (rejected: <no matching signatures: invalid signature when validating ASN.1 encoded signature>); exemption for <r.io/unsigned:*> expired on <2026-06-14> (<signing pipeline migration>)",
-		"container <c1> image <r.io/down:1> could not be verified: provider <imagetrust-verify> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false); exemption for <r.io/down:*> expired on <2026-06-14T00:00:00Z> (<outage>)",
+		"container <c1> image <r.io/down:1> could not be verified: provider <imagetrust-verify-signatures> error: unavailable: registry r.io returned 503; lookup errors deny (failOpen is false); exemption for <r.io/down:*> expired on <2026-06-14T00:00:00Z> (<outage>)",
 	}
 	externaldata.keys(review.checked) == ["r.io/down:1", "r.io/unsigned:1"] with input as object.union(pod(["r.io/unsigned:1", "r.io/down:1"]), {"parameters": params})
 		with time.now_ns as now
@@ -589,7 +589,7 @@ mock_undefined(req) := 1 if req.keys == ["never"]
 test_no_response_denies if {
 	m := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1"]), {"parameters": kms})
 		with external_data as mock_undefined
-	m == {"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify> gave no response; lookup errors deny (failOpen is false)"}
+	m == {"container <c0> image <r.io/good:1> could not be verified: provider <imagetrust-verify-signatures> gave no response; lookup errors deny (failOpen is false)"}
 }
 
 mock_bare(req) := {
@@ -607,4 +607,98 @@ test_value_without_summaries if {
 		"container <c0> image <r.io/bare:1> has no verified SBOM; found no SBOM",
 		"container <c0> image <r.io/bare:1> has no verified SLSA provenance; found no verified attestation",
 	}
+}
+
+# ---------------------------------------------------------------------------------------
+# Which provider: signatures only unless a parameter asks about attestations.
+
+# mock_by_provider answers like the provider named in the request: imagetrust-verify-signatures
+# reads signatures only, so its answers carry reads "signatures" and no attestation facts.
+mock_by_provider(req) := mock(req) if {
+	req.provider == "imagetrust-verify"
+} else := object.union(mock(req), {"responses": [[k, object.union(v, {
+	"reads": "signatures", "attestations": [],
+	"sbom": {"formats": []}, "provenance": [],
+})] |
+	some [k, v] in mock(req).responses
+]}) if {
+	req.provider == "imagetrust-verify-signatures"
+}
+
+provider_for(params) := p if {
+	p := k8simagesignature.provider with input as object.union(pod(["r.io/good:1"]), {"parameters": params})
+}
+
+test_signature_constraints_ask_the_signatures_provider if {
+	every params in [
+		{}, kms, {"anyOf": ["ci-tekton"], "threshold": 1}, {"requiredPlatforms": ["linux/amd64"]},
+		{"denyTagDrift": true, "failOpen": true, "denyStale": true},
+		{"requireSBOM": false, "requireProvenance": false, "strictProvenance": false, "sbomFormats": [], "requiredPredicateTypes": []},
+		{"allowedSourceRepos": null},
+	] {
+		provider_for(params) == "imagetrust-verify-signatures"
+	}
+}
+
+test_attestation_constraints_ask_the_full_provider if {
+	every params in [
+		{"requireSBOM": true}, {"sbomFormats": ["spdx"]}, {"requireProvenance": true},
+		{"allowedSourceRepos": ["github.com/bank/*"]}, {"allowedBuilders": [builder]},
+		{"strictProvenance": true, "allowedBuilders": [builder]},
+		{"requiredPredicateTypes": ["https://slsa.dev/provenance/v1"]},
+		{"requireSBOM": "yes"}, # malformed: still the full provider (and config_problems denies it)
+	] {
+		provider_for(params) == "imagetrust-verify"
+	}
+}
+
+test_each_constraint_admits_through_its_provider if {
+	m := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1"]), {"parameters": kms})
+		with external_data as mock_by_provider
+	m == set()
+	n := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1"]), {"parameters": {"requireSBOM": true, "allowedBuilders": [builder], "requiredPredicateTypes": ["https://slsa.dev/provenance/v1"]}})
+		with external_data as mock_by_provider
+	n == set()
+}
+
+# Fail safe: an answer that read signatures only never satisfies an attestation rule, even
+# when it (wrongly) lists attestations, SBOMs and provenance.
+sigs_only_claiming_all := object.union(good, {"reads": "signatures"})
+
+sigs_only_msgs(params) := m if {
+	m := {v.msg | some v in k8simagesignature.violation} with input as object.union(pod(["r.io/good:1"]), {"parameters": params})
+		with external_data as mock_sigs_only_claiming_all
+}
+
+mock_sigs_only_claiming_all(_) := {"responses": [["r.io/good:1", sigs_only_claiming_all]], "errors": [], "status_code": 200, "system_error": ""}
+
+test_signatures_only_answer_never_satisfies_attestation_rules if {
+	reads_msg := "container <c0> image <r.io/good:1> was verified by provider <imagetrust-verify> reading <signatures> only, which proves no attestation, SBOM or provenance; the constraint's attestation parameters need imagetrust-verify"
+	sigs_only_msgs({"requireSBOM": true}) == {
+		reads_msg,
+		"container <c0> image <r.io/good:1> has no verified SBOM; found no SBOM",
+	}
+	sigs_only_msgs({"requireProvenance": true}) == {
+		reads_msg,
+		"container <c0> image <r.io/good:1> has no verified SLSA provenance; found no verified attestation",
+	}
+	sigs_only_msgs({"requiredPredicateTypes": ["https://spdx.dev/Document"]}) == {
+		reads_msg,
+		"container <c0> image <r.io/good:1> has no verified attestation of predicate type <https://spdx.dev/Document>; found no verified attestation",
+	}
+	every params in [{"sbomFormats": ["spdx"]}, {"allowedBuilders": [builder]}, {"allowedSourceRepos": ["github.com/bank/payments"]}] {
+		reads_msg in sigs_only_msgs(params)
+	}
+
+	# Without attestation parameters, the same answer's signatures count.
+	sigs_only_msgs(kms) == set()
+}
+
+test_reads_attestations if {
+	k8simagesignature.reads_attestations(good)
+	not k8simagesignature.reads_attestations(sigs_only_claiming_all)
+	not k8simagesignature.reads_attestations(object.union(good, {"reads": "something-new"}))
+	count(k8simagesignature.provenances(sigs_only_claiming_all)) == 0
+	count(k8simagesignature.verified_sbom_formats(sigs_only_claiming_all)) == 0
+	count(k8simagesignature.verified_predicate_types(sigs_only_claiming_all)) == 0
 }

@@ -181,12 +181,12 @@ func TestChartRender(t *testing.T) {
 		want string
 	}{
 		{"default values", nil,
-			"Assign×7 Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 NetworkPolicy×1 PodDisruptionBudget×1 Provider×5 Role×1 RoleBinding×1 Secret×1 Service×1 ServiceAccount×1"},
+			"Assign×7 Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 NetworkPolicy×1 PodDisruptionBudget×1 Provider×6 Role×1 RoleBinding×1 Secret×1 Service×1 ServiceAccount×1"},
 		{"full values", fullValues(t),
-			"Assign×7 ClusterRole×2 ClusterRoleBinding×2 ConfigMap×2 ConstraintTemplate×5 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×5 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
+			"Assign×7 ClusterRole×2 ClusterRoleBinding×2 ConfigMap×2 ConstraintTemplate×5 Deployment×1 K8sImageDigest×1 K8sTrustedImageSource×2 NetworkPolicy×1 PodDisruptionBudget×1 PrometheusRule×1 Provider×6 Role×1 RoleBinding×1 Service×1 ServiceAccount×1 ServiceMonitor×1"},
 		{"mutation, PDB and NetworkPolicy off, no pull secrets", []string{"--set", "mutation.enabled=false", "--set", "podDisruptionBudget.enabled=false",
 			"--set", "networkPolicy.enabled=false", "--set", "registryAuth.pullSecrets=null"},
-			"Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 Provider×5 Secret×1 Service×1 ServiceAccount×1"},
+			"Certificate×1 ConfigMap×1 Deployment×1 Issuer×1 Provider×6 Secret×1 Service×1 ServiceAccount×1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,20 +233,21 @@ func checkChartConfig(t *testing.T, objs []*unstructured.Unstructured) {
 		t.Fatal("no ConfigMap imagetrust-provider-config rendered")
 	}
 	deadlines := map[string]time.Duration{
-		"resolve":      cfg.Endpoints.Resolve.Deadline.D(),
-		"mutate":       cfg.Endpoints.Mutate.Deadline.D(),
-		"verify":       cfg.Endpoints.Verify.Deadline.D(),
-		"scan":         cfg.Scan.Deadline.D(),
-		"attestations": cfg.Attestations.Deadline.D(),
+		"resolve":           cfg.Endpoints.Resolve.Deadline.D(),
+		"mutate":            cfg.Endpoints.Mutate.Deadline.D(),
+		"verify":            cfg.Endpoints.Verify.Deadline.D(),
+		"verify/signatures": cfg.Endpoints.VerifySignatures.Deadline.D(),
+		"scan":              cfg.Scan.Deadline.D(),
+		"attestations":      cfg.Attestations.Deadline.D(),
 	}
 	for _, o := range objs {
 		if o.GetKind() != "Provider" {
 			continue
 		}
 		url, _, _ := unstructured.NestedString(o.Object, "spec", "url")
-		ep := url[strings.LastIndex(url, "/")+1:]
+		ep := url[strings.Index(url, "/v1/")+len("/v1/"):]
 		d, ok := deadlines[ep]
-		if !ok || o.GetName() != "imagetrust-"+ep {
+		if !ok || o.GetName() != "imagetrust-"+strings.ReplaceAll(ep, "/", "-") {
 			t.Errorf("Provider %s url %q names no provider endpoint or another one", o.GetName(), url)
 			continue
 		}

@@ -126,8 +126,8 @@ func (s *stack) checkManifests() []*unstructured.Unstructured {
 				t.Errorf("%s: Provider %s caBundle is not the provider CA from ca.crt", what, o.GetName())
 			}
 		}
-		if providers != 5 {
-			t.Errorf("%s: %d Providers, want 5", what, providers)
+		if providers != 6 {
+			t.Errorf("%s: %d Providers, want 6", what, providers)
 		}
 	}
 	provs := s.render(filepath.Join(tmp, "providers"))

@@ -72,11 +72,12 @@ func TestManifestConfig(t *testing.T) {
 		t.Fatalf("config.Parse(manifests/base/configmap.yaml config.yaml) = %v, want nil", err)
 	}
 	deadlines := map[string]time.Duration{
-		"/v1/resolve":      cfg.Endpoints.Resolve.Deadline.D(),
-		"/v1/mutate":       cfg.Endpoints.Mutate.Deadline.D(),
-		"/v1/verify":       cfg.Endpoints.Verify.Deadline.D(),
-		"/v1/scan":         cfg.Scan.Deadline.D(),
-		"/v1/attestations": cfg.Attestations.Deadline.D(),
+		"/v1/resolve":           cfg.Endpoints.Resolve.Deadline.D(),
+		"/v1/mutate":            cfg.Endpoints.Mutate.Deadline.D(),
+		"/v1/verify":            cfg.Endpoints.Verify.Deadline.D(),
+		"/v1/verify/signatures": cfg.Endpoints.VerifySignatures.Deadline.D(),
+		"/v1/scan":              cfg.Scan.Deadline.D(),
+		"/v1/attestations":      cfg.Attestations.Deadline.D(),
 	}
 	providers := readDocs(t, filepath.Join(repoRoot, "manifests/components/providers/providers.yaml"))
 	if len(providers) != len(deadlines) {
@@ -96,7 +97,7 @@ func TestManifestConfig(t *testing.T) {
 			t.Errorf("Provider %s url %q names no provider endpoint", p.GetName(), url)
 			continue
 		}
-		if want := "imagetrust-" + strings.TrimPrefix(path, "/v1/"); p.GetName() != want {
+		if want := "imagetrust-" + strings.ReplaceAll(strings.TrimPrefix(path, "/v1/"), "/", "-"); p.GetName() != want {
 			t.Errorf("Provider for %s is named %q, want %q", path, p.GetName(), want)
 		}
 		if d := deadlines[path]; d <= 0 || d >= time.Duration(timeout*float64(time.Second)) {

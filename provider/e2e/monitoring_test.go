@@ -317,7 +317,7 @@ authorities:
 		"other.example/mon/app:1.0.0",                       // registry not allowed
 		fmt.Sprintf("127.0.0.1:%d/mon/app:1.0.0", downPort), // registry down: unavailable
 	}
-	for _, ep := range []string{"resolve", "mutate", "verify"} {
+	for _, ep := range []string{"resolve", "mutate", "verify", "verify/signatures"} {
 		body, _ := json.Marshal(map[string]any{
 			"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
 			"request": map[string]any{"keys": keys},

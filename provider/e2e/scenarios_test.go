@@ -479,6 +479,6 @@ func (s *stack) providerDownScenario(t *testing.T) {
 		// Gatekeeper caches provider answers (3 min by default), so the image must be one it
 		// never asked about.
 		s.expectDenied(t, "provider down: signature cannot be verified, denied (failOpen false)", pod("signed", "outage", img),
-			`\[e2e-signed-by-e2e-key\] container <c0> image <`+regexp.QuoteMeta(img)+`> could not be verified: provider <imagetrust-verify>`)
+			`\[e2e-signed-by-e2e-key\] container <c0> image <`+regexp.QuoteMeta(img)+`> could not be verified: provider <imagetrust-verify-signatures>`)
 	})
 }

@@ -15,9 +15,11 @@
 // The verify group (/v1/verify) pushes -verify-images more images over -verify-repos
 // repositories, each signed at setup with an ECDSA P-256 key in cosign's tag scheme
 // (sha256-<hex>.sig), and configures the provider with that key as its one authority. It runs
-// twice, each time on a fresh provider: with the authority's defaults (formats cosign and
-// bundle, attestations read: "reads":"all") and with formats [cosign] and attestations false
-// ("reads":"signatures"); then a growth run to -verify-growth distinct images. The test registry
+// three times, each time on a fresh provider: with the authority's defaults (formats cosign and
+// bundle, attestations read: "reads":"all"), with formats [cosign] and attestations false
+// ("reads":"signatures"), and with the defaults through /v1/verify/signatures, the lookup plan
+// that reads signatures only ("reads":"plan-signatures", endpoint "verify/signatures"); then a
+// growth run to -verify-growth distinct images. The test registry
 // has no referrers API (go-containerregistry's, when enabled, answers it by scanning every
 // manifest of the repository, which would make the registry the bottleneck): the provider's
 // referrers read costs the API's 404 and the fallback tag's 404, as with a registry without OCI
@@ -531,7 +533,7 @@ func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) 
 	}
 	// One client per Provider object, as Gatekeeper keeps one per Provider (see gatekeeper.go).
 	clients := map[string]*http.Client{}
-	for _, ep := range []string{"resolve", "mutate", "verify", "scan"} {
+	for _, ep := range []string{"resolve", "mutate", "verify", "verify/signatures", "scan"} {
 		if clients[ep], err = gatekeeperClient(ca, gk, gatekeeperTimeout(ep)); err != nil {
 			return nil, err
 		}
@@ -778,7 +780,7 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 		switch {
 		case it.Error != "":
 			errs++
-		case endpoint == "verify":
+		case isVerify(endpoint):
 			// The provider writes the field exactly so (encoding/json of verify.Value); the
 			// whole answer was already checked to be JSON by the decoder above.
 			if !bytes.Contains(it.Value, []byte(`"signed":true`)) {
@@ -850,7 +852,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		ECDSAus:       ecdsaUS,
 		AnsweredPerS:  round(float64(total-int(errs.Load())) / wall.Seconds()),
 	}
-	if endpoint == "verify" {
+	if isVerify(endpoint) {
 		u := int(unsigned.Load())
 		l.Unsigned = &u
 	}
@@ -918,6 +920,11 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
+// isVerify reports whether endpoint answers verify values ("verify", "verify/signatures").
+func isVerify(endpoint string) bool {
+	return endpoint == "verify" || strings.HasPrefix(endpoint, "verify/")
+}
+
 func ms(d time.Duration) float64 { return round(float64(d.Microseconds()) / 1000) }
 func round(f float64) float64    { return float64(int64(f*100+0.5)) / 100 }
 
@@ -938,13 +945,18 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 	logf("pushed and signed %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
 
 	no := false
+	// reads "all": the default authority through /v1/verify; "plan-signatures": the same
+	// authority through /v1/verify/signatures (the lookup plan reads signatures only);
+	// "signatures": an authority configured for cosign signatures only, through /v1/verify.
 	configs := []struct {
-		reads string
-		auth  config.Authority
+		reads    string
+		endpoint string
+		auth     config.Authority
 	}{
-		{"all", config.Authority{Name: "bench", Key: &config.Key{File: pub}}},
-		{"signatures", config.Authority{Name: "bench", Key: &config.Key{File: pub},
+		{"all", "verify", config.Authority{Name: "bench", Key: &config.Key{File: pub}}},
+		{"signatures", "verify", config.Authority{Name: "bench", Key: &config.Key{File: pub},
 			Formats: []string{config.FormatCosign}, Attestations: &no}},
+		{"plan-signatures", "verify/signatures", config.Authority{Name: "bench", Key: &config.Key{File: pub}}},
 	}
 	for _, c := range configs {
 		p, err := e.start(ctx, f.provider, stderr, []config.Authority{c.auth})
@@ -960,7 +972,7 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 				if phase == "warm" {
 					rounds = f.warmRounds
 				}
-				l, err := p.scenario(ctx, "verify", phase, s.b, s.c, cold, rounds)
+				l, err := p.scenario(ctx, c.endpoint, phase, s.b, s.c, cold, rounds)
 				if err != nil {
 					p.stop()
 					return err

@@ -66,7 +66,7 @@ type Provider struct {
 }
 
 // Lookup returns the lookup behind the endpoint path ("/v1/resolve", "/v1/mutate",
-// "/v1/verify", "/v1/scan", "/v1/attestations"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
+// "/v1/verify", "/v1/verify/signatures", "/v1/scan", "/v1/attestations"), or nil for an unknown path: the same pipeline the HTTPS endpoint runs, called
 // in-process, without HTTP or TLS. The function answers one item per key (keys de-duplicated
 // as the server does) under the endpoint's configured deadline, or earlier when ctx ends
 // earlier.
@@ -123,6 +123,10 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	if err != nil {
 		return nil, err
 	}
+	vsc, err := newCache[*verify.Value](cfg, "verify-signatures", o.Metrics)
+	if err != nil {
+		return nil, err
+	}
 
 	// One decoded platform list per index digest, shared by /v1/resolve and /v1/verify.
 	indexes, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: reg, MaxBytes: max(cfg.Cache.MaxBytes/4, resolve.DefaultIndexCacheBytes), Registerer: o.Metrics})
@@ -146,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Pool:        pool,
 		Deadline:    cfg.Endpoints.Verify.Deadline.D(),
 		Cache:       vc,
+		Signatures:  verify.Endpoint{Deadline: cfg.Endpoints.VerifySignatures.Deadline.D(), Cache: vsc},
 		UnsignedTTL: config.DefaultUnsignedTTL,
 		Limits:      verify.Limits{Platforms: cfg.Lookup.MaxPlatforms},
 		Registerer:  o.Metrics,
@@ -174,17 +179,18 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		return nil, fmt.Errorf("server.tls: %w", err)
 	}
 	api := server.NewServer(server.Deps{
-		Logger:          o.Logger,
-		Metrics:         metrics,
-		Resolve:         server.Endpoint{Lookup: rs.ResolveLookup, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
-		Mutate:          server.Endpoint{Lookup: rs.MutateLookup, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
-		Verify:          server.Endpoint{Lookup: vs.VerifyLookup, Deadline: cfg.Endpoints.Verify.Deadline.D()},
-		Scan:            server.Endpoint{Lookup: ss.ScanLookup, Deadline: cfg.Scan.Deadline.D()},
-		Attestations:    server.Endpoint{Lookup: as.AttestationsLookup, Deadline: cfg.Attestations.Deadline.D()},
-		MaxRequestBytes: cfg.Server.MaxRequestBytes,
-		MaxKeys:         cfg.Server.MaxKeys,
+		Logger:           o.Logger,
+		Metrics:          metrics,
+		Resolve:          server.Endpoint{Lookup: rs.ResolveLookup, Deadline: cfg.Endpoints.Resolve.Deadline.D()},
+		Mutate:           server.Endpoint{Lookup: rs.MutateLookup, Deadline: cfg.Endpoints.Mutate.Deadline.D(), Idempotent: true},
+		Verify:           server.Endpoint{Lookup: vs.VerifyLookup, Deadline: cfg.Endpoints.Verify.Deadline.D()},
+		VerifySignatures: server.Endpoint{Lookup: vs.VerifySignaturesLookup, Deadline: cfg.Endpoints.VerifySignatures.Deadline.D()},
+		Scan:             server.Endpoint{Lookup: ss.ScanLookup, Deadline: cfg.Scan.Deadline.D()},
+		Attestations:     server.Endpoint{Lookup: as.AttestationsLookup, Deadline: cfg.Attestations.Deadline.D()},
+		MaxRequestBytes:  cfg.Server.MaxRequestBytes,
+		MaxKeys:          cfg.Server.MaxKeys,
 	})
-	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Scan.Deadline.D(), cfg.Attestations.Deadline.D())
+	longest := max(cfg.Endpoints.Resolve.Deadline.D(), cfg.Endpoints.Mutate.Deadline.D(), cfg.Endpoints.Verify.Deadline.D(), cfg.Endpoints.VerifySignatures.Deadline.D(), cfg.Scan.Deadline.D(), cfg.Attestations.Deadline.D())
 	runner := &server.Runner{
 		API:             api,
 		APIListener:     apiLn,
@@ -198,11 +204,12 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	return &Provider{
 		Runner: runner, Reloader: reloader, Registry: reg, Resolve: rs, Verify: vs, Scan: ss, Attestations: as,
 		lookups: map[string]server.Lookup{
-			"/v1/resolve":      rs.ResolveLookup,
-			"/v1/mutate":       rs.MutateLookup,
-			"/v1/verify":       vs.VerifyLookup,
-			"/v1/scan":         ss.ScanLookup,
-			"/v1/attestations": as.AttestationsLookup,
+			"/v1/resolve":           rs.ResolveLookup,
+			"/v1/mutate":            rs.MutateLookup,
+			"/v1/verify":            vs.VerifyLookup,
+			"/v1/verify/signatures": vs.VerifySignaturesLookup,
+			"/v1/scan":              ss.ScanLookup,
+			"/v1/attestations":      as.AttestationsLookup,
 		},
 	}, nil
 }

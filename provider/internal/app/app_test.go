@@ -108,4 +108,9 @@ func TestProviderLookupInProcess(t *testing.T) {
 	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) {
 		t.Errorf("Lookup(/v1/verify)(%q) = %+v, want an unsigned answer", key, items)
 	}
+	items = prov.Lookup("/v1/verify/signatures")(context.Background(), []string{key})
+	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) ||
+		!strings.Contains(string(items[0].Value.(wire.Encoded)), `"reads":"signatures"`) {
+		t.Errorf("Lookup(/v1/verify/signatures)(%q) = %+v, want an unsigned answer that read signatures only", key, items)
+	}
 }

@@ -203,9 +203,9 @@ func TestCheckMissingFixture(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "f.yaml"), `apiVersion: test.imagetrust.dev/v1alpha1
 kind: ProviderFixtures
 providers:
-  imagetrust-verify:
+  imagetrust-verify-signatures: # what a constraint without attestation parameters asks
     keys:
-      registry.example/bank/signed:1.0: {value: {signed: false}}
+      registry.example/bank/signed:1.0: {value: {signed: false, reads: signatures}}
 `)
 	fx, err := FixtureProviders(dir)
 	if err != nil {
@@ -269,5 +269,21 @@ func TestCheckWithoutProvider(t *testing.T) {
 	}
 	if rep.Summary.Deny == 0 {
 		t.Errorf("without a provider the signature constraint must deny (fail closed), got %+v", rep.Summary)
+	}
+}
+
+// TestProviderPath: every shipped Provider object calls its own endpoint path.
+func TestProviderPath(t *testing.T) {
+	want := map[string]string{
+		"imagetrust-resolve": "/v1/resolve", "imagetrust-mutate": "/v1/mutate", "imagetrust-verify": "/v1/verify",
+		"imagetrust-verify-signatures": "/v1/verify/signatures", "imagetrust-scan": "/v1/scan", "imagetrust-attestations": "/v1/attestations",
+	}
+	if len(ProviderNames) != len(want) {
+		t.Fatalf("ProviderNames = %v, want the %d names of %v", ProviderNames, len(want), want)
+	}
+	for _, n := range ProviderNames {
+		if got := ProviderPath(n); got != want[n] {
+			t.Errorf("ProviderPath(%q) = %q, want %q", n, got, want[n])
+		}
 	}
 }

@@ -29,8 +29,18 @@ import (
 )
 
 // ProviderNames are the Gatekeeper Provider objects imagetrust ships (manifests/components/
-// providers): imagetrust-<endpoint> calls POST /v1/<endpoint>.
-var ProviderNames = []string{"imagetrust-resolve", "imagetrust-mutate", "imagetrust-verify", "imagetrust-scan", "imagetrust-attestations"}
+// providers): imagetrust-<endpoint> calls POST /v1/<endpoint> (imagetrust-verify-signatures:
+// POST /v1/verify/signatures).
+var ProviderNames = []string{"imagetrust-resolve", "imagetrust-mutate", "imagetrust-verify", "imagetrust-verify-signatures", "imagetrust-scan", "imagetrust-attestations"}
+
+// ProviderPath is the endpoint path the Provider object name calls ("imagetrust-verify" ->
+// "/v1/verify", "imagetrust-verify-signatures" -> "/v1/verify/signatures").
+func ProviderPath(name string) string {
+	if name == "imagetrust-verify-signatures" {
+		return "/v1/verify/signatures"
+	}
+	return "/v1/" + strings.TrimPrefix(name, "imagetrust-")
+}
 
 // Providers answers the templates' external_data calls for one check.
 type Providers struct {
@@ -279,7 +289,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, name, "decoding the request: "+err.Error())
 		return
 	}
-	endpoint := p.upstream + "/v1/" + strings.TrimPrefix(name, "imagetrust-")
+	endpoint := p.upstream + ProviderPath(name)
 	// The upstream is the provider the user named; the path is one of ProviderNames.
 	up, err := http.NewRequestWithContext(r.Context(), http.MethodPost, endpoint, bytes.NewReader(body)) //nolint:gosec // see above
 	if err != nil {

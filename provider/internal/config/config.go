@@ -53,12 +53,15 @@ type Endpoints struct {
 	Resolve Endpoint `json:"resolve"`
 	Mutate  Endpoint `json:"mutate"`
 	Verify  Endpoint `json:"verify"`
+	// VerifySignatures is /v1/verify/signatures: verify reading signatures only, for
+	// constraints that ask about no attestation (its own cache and deadline).
+	VerifySignatures Endpoint `json:"verifySignatures"`
 }
 
 // Endpoint configures one external-data endpoint.
 type Endpoint struct {
 	// Deadline for a whole batch; keys not done by then get a per-key "timed out" error.
-	// Defaults: resolve 2.5s, mutate 800ms, verify 2.5s.
+	// Defaults: resolve 2.5s, mutate 800ms, verify and verifySignatures 2.5s.
 	Deadline Duration `json:"deadline"`
 }
 
@@ -84,7 +87,7 @@ type Cache struct {
 	MaxEntries int `json:"maxEntries"`
 	// MaxBytes bounds the memory each endpoint's cache holds, estimated per entry (key,
 	// answer, bookkeeping); the least recently used answers are evicted beyond it (default
-	// 64 MiB, at least 1 MiB). Metric imagetrust_cache_bytes.
+	// 32 MiB, at least 1 MiB). Metric imagetrust_cache_bytes.
 	MaxBytes int64 `json:"maxBytes"`
 	// TTL of a successful answer (default 5m).
 	TTL Duration `json:"ttl"`

@@ -7,22 +7,24 @@ import (
 
 // Defaults. Deadlines stay well below Gatekeeper's Provider timeouts (validation 3 s, mutation 1 s).
 const (
-	DefaultAddress                = ":8443"
-	DefaultMetricsAddress         = ":8080"
-	DefaultMaxRequestBytes        = 1 << 20
-	DefaultMaxKeys                = 1000
-	DefaultShutdownTimeout        = 10 * time.Second
-	DefaultResolveDeadline        = 2500 * time.Millisecond
-	DefaultMutateDeadline         = 800 * time.Millisecond
-	DefaultVerifyDeadline         = 2500 * time.Millisecond
-	DefaultWorkers                = 128
-	DefaultPerRegistryConcurrency = 32
-	DefaultRegistryTimeout        = 2 * time.Second
-	DefaultCacheMaxEntries        = 100000
-	DefaultCacheMaxBytes          = 64 << 20
-	MinCacheMaxBytes              = 1 << 20
-	DefaultCacheTTL               = 5 * time.Minute
-	DefaultCacheNotFoundTTL       = 30 * time.Second
+	DefaultAddress         = ":8443"
+	DefaultMetricsAddress  = ":8080"
+	DefaultMaxRequestBytes = 1 << 20
+	DefaultMaxKeys         = 1000
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultResolveDeadline = 2500 * time.Millisecond
+	DefaultMutateDeadline  = 800 * time.Millisecond
+	DefaultVerifyDeadline  = 2500 * time.Millisecond
+	// DefaultVerifySignaturesDeadline: as verify, also under Gatekeeper's 3 s validation timeout.
+	DefaultVerifySignaturesDeadline = 2500 * time.Millisecond
+	DefaultWorkers                  = 128
+	DefaultPerRegistryConcurrency   = 32
+	DefaultRegistryTimeout          = 2 * time.Second
+	DefaultCacheMaxEntries          = 100000
+	DefaultCacheMaxBytes            = 32 << 20
+	MinCacheMaxBytes                = 1 << 20
+	DefaultCacheTTL                 = 5 * time.Minute
+	DefaultCacheNotFoundTTL         = 30 * time.Second
 	// DefaultUnsignedTTL: a cached verify answer with signed=false is looked up again after
 	// this long, so a newly signed image is admitted soon.
 	DefaultUnsignedTTL = 30 * time.Second
@@ -63,6 +65,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Endpoints.Resolve.Deadline, DefaultResolveDeadline)
 	setDur(&c.Endpoints.Mutate.Deadline, DefaultMutateDeadline)
 	setDur(&c.Endpoints.Verify.Deadline, DefaultVerifyDeadline)
+	setDur(&c.Endpoints.VerifySignatures.Deadline, DefaultVerifySignaturesDeadline)
 
 	setInt(&c.Lookup.Workers, DefaultWorkers)
 	setInt(&c.Lookup.PerRegistryConcurrency, DefaultPerRegistryConcurrency)

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 
 	add(positive("endpoints.resolve.deadline", c.Endpoints.Resolve.Deadline, maxDeadline))
 	add(positive("endpoints.verify.deadline", c.Endpoints.Verify.Deadline, maxDeadline))
+	add(positive("endpoints.verifySignatures.deadline", c.Endpoints.VerifySignatures.Deadline, maxDeadline))
 	if d := c.Endpoints.Mutate.Deadline.D(); d >= GatekeeperMutationTimeout {
 		add(fieldErr("endpoints.mutate.deadline", "%v must be below Gatekeeper's %v mutation timeout", d, GatekeeperMutationTimeout))
 	} else {

@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 		{"Deployment payments/legacy-web", "web", Deny, "", []string{
 			"bank-trusted-image-source (deny): uses banned tag <latest>",
 			"bank-trusted-image-source (deny): does not name its registry",
-			"bank-kms-signed (deny): was not verified: provider <imagetrust-verify> error: registry not allowed: docker.io",
+			"bank-kms-signed (deny): was not verified: provider <imagetrust-verify-signatures> error: registry not allowed: docker.io",
 		}},
 		{"Deployment payments/legacy-web", "cache", Deny, "", []string{
 			"comes from <docker.io/library/redis>, which is not an allowed registry",
@@ -80,7 +80,7 @@ func TestRun(t *testing.T) {
 		{"Deployment production/ledger", "ledger", Mutated, pin("registry.bank.internal/payments/ledger:5.2.0"), nil},
 		{"Deployment production/ledger-canary", "ledger", Deny, "", []string{
 			"production-image-digest (deny): is not pinned by digest",
-			"bank-kms-signed (deny): was not verified: provider <imagetrust-verify> error: not found:",
+			"bank-kms-signed (deny): was not verified: provider <imagetrust-verify-signatures> error: not found:",
 		}},
 		{"Pod payments/tools", "debug", Deny, pin("registry.bank.internal/platform/debug:0.9.0"), []string{
 			"is not signed by required authority <bank-kms>; found no verified signature (rejected: <layer sha256:",

@@ -16,6 +16,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	} else {
 		mux.Handle("/v1/verify", notEnabled())
 	}
+	// POST /v1/verify/signatures likewise (Deps.VerifySignatures.Lookup != nil).
+	if d.VerifySignatures.Lookup != nil {
+		mux.Handle("POST /v1/verify/signatures", newEndpoint("verify-signatures", d.VerifySignatures, d))
+		mux.Handle("/v1/verify/signatures", methodNotAllowed())
+	} else {
+		mux.Handle("/v1/verify/signatures", notEnabled())
+	}
 	// POST /v1/scan likewise (Deps.Scan.Lookup != nil).
 	if d.Scan.Lookup != nil {
 		mux.Handle("POST /v1/scan", newEndpoint("scan", d.Scan, d))

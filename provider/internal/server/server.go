@@ -46,7 +46,9 @@ type Deps struct {
 	Resolve Endpoint
 	Mutate  Endpoint
 	Verify  Endpoint
-	Scan    Endpoint
+	// VerifySignatures serves POST /v1/verify/signatures (optional).
+	VerifySignatures Endpoint
+	Scan             Endpoint
 	// Attestations serves POST /v1/attestations (optional).
 	Attestations Endpoint
 	// MaxRequestBytes caps a request body; MaxKeys caps the keys of one request (before

@@ -53,6 +53,7 @@ func TestRequestErrors(t *testing.T) {
 		{"unknown path", "/v1/sbom", string(requestBody(t, "a")), 404, "no endpoint POST /v1/sbom"},
 		{"scan not wired", "/v1/scan", string(requestBody(t, "a")), 404, "endpoint /v1/scan is not enabled"},
 		{"verify not wired", "/v1/verify", string(requestBody(t, "a")), 404, "endpoint /v1/verify is not enabled"},
+		{"verify signatures not wired", "/v1/verify/signatures", string(requestBody(t, "a")), 404, "endpoint /v1/verify/signatures is not enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -397,5 +398,36 @@ func TestRecoverPanics(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "panic in handler") {
 		t.Errorf("log = %q, want the panic logged", buf.String())
+	}
+}
+
+// TestVerifySignaturesRoute: /v1/verify/signatures is its own endpoint over mTLS, calling its
+// own lookup (not /v1/verify's), and answers other methods with 405.
+func TestVerifySignaturesRoute(t *testing.T) {
+	var verifyCalls, sigCalls int
+	var mu sync.Mutex
+	count := func(n *int) plainLookup {
+		return func(ctx context.Context, keys []string) []wire.Item {
+			mu.Lock()
+			*n++
+			mu.Unlock()
+			return normalise(ctx, keys)
+		}
+	}
+	d := defaultDeps(count(new(int)))
+	d.Verify = Endpoint{Lookup: classified(count(&verifyCalls)), Deadline: 30 * time.Second}
+	d.VerifySignatures = Endpoint{Lookup: classified(count(&sigCalls)), Deadline: 30 * time.Second}
+	s := startStack(t, d)
+	code, pr := post(t, s.client, s.apiURL+"/v1/verify/signatures", requestBody(t, "nginx"))
+	if code != http.StatusOK || len(pr.Response.Items) != 1 || pr.Response.Items[0].Key != "nginx" {
+		t.Fatalf("POST /v1/verify/signatures = %d %+v, want 200 with one item", code, pr.Response)
+	}
+	if sigCalls != 1 || verifyCalls != 0 {
+		t.Errorf("lookups called: signatures %d, verify %d; want 1 and 0", sigCalls, verifyCalls)
+	}
+	rec := httptest.NewRecorder()
+	NewServer(d).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/verify/signatures", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/verify/signatures = %d, want 405", rec.Code)
 	}
 }

@@ -26,28 +26,46 @@ func TestVerificationFixturesHaveTheProviderShape(t *testing.T) {
 		if err != nil {
 			t.Fatalf("loadFixtures(%s) = %v", rel, err)
 		}
-		pa := set.providers["imagetrust-verify"]
-		if pa == nil {
-			t.Fatalf("%s: no imagetrust-verify fixtures", rel)
-		}
-		for key, a := range pa.keys {
-			if len(a.Value) == 0 || a.Value[0] != '{' {
-				continue // errors, omitted keys and the deliberately malformed value
-			}
-			dec := json.NewDecoder(bytes.NewReader(a.Value))
-			dec.DisallowUnknownFields()
-			var v verify.Value
-			if err := dec.Decode(&v); err != nil {
-				t.Errorf("%s: key %q: value does not decode into verify.Value: %v", a.file, key, err)
-				continue
-			}
-			if v.Image == "" || v.Digest == "" {
-				t.Errorf("%s: key %q: value has no image or digest", a.file, key)
-			}
-			checked++
+		for _, name := range []string{"imagetrust-verify", "imagetrust-verify-signatures"} {
+			checked += checkVerifyFixtures(t, rel, name, set.providers[name])
 		}
 	}
 	if checked < 20 {
 		t.Errorf("checked %d fixture values, want at least 20", checked)
 	}
+}
+
+// checkVerifyFixtures checks the values of one verify Provider's fixtures; those of
+// imagetrust-verify-signatures must say they read signatures only and carry no attestation
+// facts, as /v1/verify/signatures answers.
+func checkVerifyFixtures(t *testing.T, rel, name string, pa *providerAnswers) int {
+	t.Helper()
+	if pa == nil {
+		t.Fatalf("%s: no %s fixtures", rel, name)
+	}
+	checked := 0
+	for key, a := range pa.keys {
+		if len(a.Value) == 0 || a.Value[0] != '{' {
+			continue // errors, omitted keys and the deliberately malformed value
+		}
+		dec := json.NewDecoder(bytes.NewReader(a.Value))
+		dec.DisallowUnknownFields()
+		var v verify.Value
+		if err := dec.Decode(&v); err != nil {
+			t.Errorf("%s: key %q: value does not decode into verify.Value: %v", a.file, key, err)
+			continue
+		}
+		if v.Image == "" || v.Digest == "" {
+			t.Errorf("%s: key %q: value has no image or digest", a.file, key)
+		}
+		sigsOnly := name == "imagetrust-verify-signatures"
+		if got := v.Reads == verify.ReadsSignatures; got != sigsOnly {
+			t.Errorf("%s: %s key %q: reads %q, want %q only for imagetrust-verify-signatures", a.file, name, key, v.Reads, verify.ReadsSignatures)
+		}
+		if sigsOnly && (len(v.Attestations) > 0 || len(v.Provenance) > 0 || len(v.SBOM.Formats) > 0 || len(v.SBOM.Unverified) > 0) {
+			t.Errorf("%s: %s key %q: attestation facts in a signatures-only answer", a.file, name, key)
+		}
+		checked++
+	}
+	return checked
 }

@@ -146,11 +146,13 @@ func newRegoCostWorkload(tb testing.TB) *regoCostWorkload {
 // the unsigned and the vulnerable one.
 const (
 	regoCostVerifyProvider = "imagetrust-verify"
-	regoCostScanProvider   = "imagetrust-scan"
-	regoCostSignedKey      = "registry.bank.internal/payments/api:1.0"
-	regoCostUnsignedKey    = "registry.bank.internal/payments/unsigned:1.0"
-	regoCostCleanKey       = "registry.bank.internal/payments/clean:1.0"
-	regoCostVulnerableKey  = "registry.bank.internal/payments/vulnerable:1.0"
+	// regoCostVerifySigsProvider answers constraints without attestation parameters.
+	regoCostVerifySigsProvider = "imagetrust-verify-signatures"
+	regoCostScanProvider       = "imagetrust-scan"
+	regoCostSignedKey          = "registry.bank.internal/payments/api:1.0"
+	regoCostUnsignedKey        = "registry.bank.internal/payments/unsigned:1.0"
+	regoCostCleanKey           = "registry.bank.internal/payments/clean:1.0"
+	regoCostVulnerableKey      = "registry.bank.internal/payments/vulnerable:1.0"
 )
 
 // fixtureValue decodes the fixture value of key from provider in the fixtures of dir.
@@ -198,6 +200,8 @@ func (w *regoCostWorkload) responseCache(tb testing.TB) *externaldata.ProviderRe
 	tb.Helper()
 	signed := fixtureValue(tb, "gator-tests/verification", regoCostVerifyProvider, regoCostSignedKey)
 	unsigned := fixtureValue(tb, "gator-tests/verification", regoCostVerifyProvider, regoCostUnsignedKey)
+	signedSigs := fixtureValue(tb, "gator-tests/verification", regoCostVerifySigsProvider, regoCostSignedKey)
+	unsignedSigs := fixtureValue(tb, "gator-tests/verification", regoCostVerifySigsProvider, regoCostUnsignedKey)
 	clean := fixtureValue(tb, "gator-tests/security", regoCostScanProvider, regoCostCleanKey)
 	vulnerable := fixtureValue(tb, "gator-tests/security", regoCostScanProvider, regoCostVulnerableKey)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -211,9 +215,11 @@ func (w *regoCostWorkload) responseCache(tb testing.TB) *externaldata.ProviderRe
 	for ref, img := range w.images {
 		if img.bank {
 			put(regoCostVerifyProvider, ref, answerFor(signed, img, true))
+			put(regoCostVerifySigsProvider, ref, answerFor(signedSigs, img, true))
 			put(regoCostScanProvider, ref, answerFor(clean, img, false))
 		} else {
 			put(regoCostVerifyProvider, ref, answerFor(unsigned, img, false))
+			put(regoCostVerifySigsProvider, ref, answerFor(unsignedSigs, img, false))
 			put(regoCostScanProvider, ref, answerFor(vulnerable, img, false))
 		}
 	}

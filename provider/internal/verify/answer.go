@@ -9,15 +9,22 @@ import (
 )
 
 // merge adds what the branches of a lookup found to v, in any order: finish puts every list in
-// its stable order afterwards.
-func (s *Service) merge(v *Value, parts ...*partial) {
+// its stable order afterwards. Under a plan without attestations only signatures count: a
+// verified bundle statement other than cosign's sign predicate, and any SBOM listing, are left
+// out, so the attestation fields stay empty.
+func (s *Service) merge(v *Value, pl plan, parts ...*partial) {
 	for _, p := range parts {
 		v.Signatures = appendUniqueSigs(v.Signatures, p.sigs)
 		for i, st := range p.stmts {
+			if !pl.attestations && st.st.PredicateType != cosignSignPredicate {
+				continue
+			}
 			s.addStatement(v, st, p.stmtFmt[i])
 		}
 		v.Rejected = append(v.Rejected, p.rejected...)
-		v.SBOM.Unverified = append(v.SBOM.Unverified, p.sboms...)
+		if pl.attestations {
+			v.SBOM.Unverified = append(v.SBOM.Unverified, p.sboms...)
+		}
 	}
 }
 

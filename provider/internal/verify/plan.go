@@ -53,10 +53,42 @@ func (p *partial) reject(kind, format string, args ...any) {
 // platforms would cost. A key over it is answered "limit exceeded:".
 const MaxKeyRequests = 1024
 
-// Lookup verifies one parsed reference.
+// plan says what one lookup reads.
+type plan struct {
+	// attestations: read cosign's .att and .sbom tags and the in-toto and SBOM referrers, and
+	// report attestations, SBOMs and provenance. Without it only signatures are read (the .sig
+	// tag, Sigstore bundles, cosign's OCI 1.1 signature referrers), platforms and tag drift as
+	// always, and the answer says so with reads "signatures".
+	attestations bool
+}
+
+var (
+	// readAll is the plan of /v1/verify.
+	readAll = plan{attestations: true}
+	// readSignatures is the plan of /v1/verify/signatures.
+	readSignatures = plan{}
+)
+
+// ReadsSignatures is Answer.Reads of an answer that read signatures only: its attestation,
+// SBOM and provenance fields are empty because they were not read, not because they are absent.
+const ReadsSignatures = "signatures"
+
+// Lookup verifies one parsed reference, reading everything the authorities can publish.
 func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	return s.lookup(ctx, ref, readAll)
+}
+
+// LookupSignatures verifies one parsed reference reading its signatures only (see plan).
+func (s *Service) LookupSignatures(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	return s.lookup(ctx, ref, readSignatures)
+}
+
+func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value, error) {
 	ctx = registry.WithRequestBudget(ctx, s.lim.Requests)
 	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
+	if !pl.attestations {
+		v.Reads = ReadsSignatures
+	}
 	auths := s.applicable(ref)
 
 	var digest string
@@ -87,7 +119,10 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	var sbomP partial // cosign's .sbom tag (unsigned SBOMs)
 	// Read only what the applicable authorities can publish.
 	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
-	attAuths := filter(sigAuths, func(a *authority) bool { return a.attestations })
+	var attAuths []*authority
+	if pl.attestations {
+		attAuths = filter(sigAuths, func(a *authority) bool { return a.attestations })
+	}
 	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
 	var branches []func()
 	if len(sigAuths) > 0 {
@@ -97,7 +132,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) }, func() { s.sbomTag(ctx, ref, h, &sbomP) })
 	}
 	if len(refAuths) > 0 {
-		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
+		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) })
 	}
 	switch {
 	case ref.Digest != "" && ref.Tag != "":
@@ -147,7 +182,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 		}
 	}
 
-	s.merge(v, &sigP, &attP, &sbomP, &refP)
+	s.merge(v, pl, &sigP, &attP, &sbomP, &refP)
 
 	for _, d := range platforms {
 		p := Platform{Digest: d.Digest.String()}

@@ -177,7 +177,7 @@ func (s *Service) platformSigners(ctx context.Context, ref imageref.Ref, vp []*a
 	}
 	if ra := filter(vp, func(a *authority) bool { return a.bundle }); len(ra) > 0 {
 		iwg.Add(1)
-		go func() { defer iwg.Done(); s.referrers(ctx, ref, h, ra, &rp) }()
+		go func() { defer iwg.Done(); s.referrers(ctx, ref, h, ra, readSignatures, &rp) }()
 	}
 	iwg.Wait()
 	if sp.err != nil {
@@ -190,7 +190,7 @@ func (s *Service) platformSigners(ctx context.Context, ref imageref.Ref, vp []*a
 	for _, sig := range append(sp.sigs, rp.sigs...) { // rp.sigs: cosign's OCI 1.1 signature referrers
 		names[sig.Authority] = true
 	}
-	for _, st := range rp.stmts {
+	for _, st := range rp.stmts { // bundles
 		if st.st.PredicateType == cosignSignPredicate {
 			for _, sig := range st.sigs {
 				names[sig.Authority] = true

@@ -24,8 +24,10 @@ const (
 // referrers lists the OCI referrers of the digest, in digest order (the registry's listing
 // order never matters, also under the referrers cap): Sigstore bundles, in-toto referrers and
 // cosign's OCI 1.1 signatures are verified; SBOM artifacts are reported as unverified; any other
-// artifact type that looks like a signature or attestation is rejected as not understood.
-func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, p *partial) {
+// artifact type that looks like a signature or attestation is rejected as not understood. Under
+// a plan without attestations, in-toto referrers and SBOM artifacts are not read (bundles are:
+// a bundle may hold a signature).
+func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, pl plan, p *partial) {
 	idx, err := s.reg.Referrers(ctx, ref, h)
 	if err != nil {
 		if isNotFound(err) {
@@ -46,6 +48,9 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 			break
 		}
 		at := d.ArtifactType
+		if !pl.attestations && (at == intotoPayloadType || at == cosignSBOMArtifact || sbomArtifactFormat(at) != "") {
+			continue // listed as an attestation or SBOM: not read for signatures
+		}
 		if f := sbomArtifactFormat(at); f != "" {
 			p.sboms = append(p.sboms, UnverifiedSBOM{Format: f, ArtifactType: at, Digest: d.Digest.String()})
 			continue
@@ -81,6 +86,8 @@ func (s *Service) referrers(ctx context.Context, ref imageref.Ref, h v1.Hash, au
 		switch {
 		case strings.HasPrefix(mat, bundleMediaPrefix) || isBundle:
 			s.bundleLayers(ctx, ref, h, auths, d, m.Layers, p)
+		case mat == intotoPayloadType && !pl.attestations:
+			// an attestation: not verified for signatures
 		case mat == intotoPayloadType:
 			s.dsseLayers(ctx, ref, h, auths, m.Layers, "referrer", p)
 		case mat == cosignSigArtifact:

@@ -108,6 +108,9 @@ type Options struct {
 	// newly signed image is admitted soon; signed answers keep the cache's TTL (required with
 	// Cache; config.DefaultUnsignedTTL in the provider).
 	UnsignedTTL time.Duration
+	// Signatures configures /v1/verify/signatures, the pipeline that reads signatures only
+	// (optional: zero fields take Deadline, and no cache).
+	Signatures Endpoint
 	// Limits on what one verification reads (optional: zero fields take the defaults).
 	Limits Limits
 	// Registerer receives the verify metrics (optional: nil, not registered).
@@ -117,16 +120,28 @@ type Options struct {
 	Indexes *resolve.Indexes
 }
 
+// Endpoint configures one more pipeline of the service.
+type Endpoint struct {
+	// Deadline of the endpoint (optional: zero takes Options.Deadline; config
+	// endpoints.verifySignatures.deadline in the provider).
+	Deadline time.Duration
+	// Cache of its answers (optional: nil looks every key up). Answers of different plans
+	// never share a cache entry: the cache key names the plan.
+	Cache *cache.Cache[*Value]
+}
+
 // Service verifies images. Safe for concurrent use.
 type Service struct {
 	auths    []*authority
 	reg      Registry
 	indexes  *resolve.Indexes
 	pipeline *lookup.Pipeline[*Value]
-	unsigned time.Duration
-	now      func() time.Time
-	lim      Limits
-	checks   *prometheus.CounterVec
+	// sigPipeline answers /v1/verify/signatures (plan readSignatures).
+	sigPipeline *lookup.Pipeline[*Value]
+	unsigned    time.Duration
+	now         func() time.Time
+	lim         Limits
+	checks      *prometheus.CounterVec
 	// nSigned and nUnsigned count answers by outcome.
 	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
@@ -189,6 +204,17 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if s.pipeline, err = lookup.New(po); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	so := po
+	so.Name, so.Cache, so.CacheKey, so.Load, so.Refresh = "verify-signatures", o.Signatures.Cache, signaturesCacheKey, s.loadSignatures, nil
+	if o.Signatures.Deadline > 0 {
+		so.Deadline, so.LoadTimeout = o.Signatures.Deadline, o.Signatures.Deadline
+	}
+	if o.Signatures.Cache != nil {
+		so.Refresh = s.expiredUnsigned
+	}
+	if s.sigPipeline, err = lookup.New(so); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	return s, nil
 }
 
@@ -202,6 +228,17 @@ func (s *Service) Verify(ctx context.Context, keys []string) []wire.Item {
 // VerifyLookup is the /v1/verify pipeline (server.Lookup shape).
 func (s *Service) VerifyLookup(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
 	return s.pipeline.Lookup(ctx, keys)
+}
+
+// VerifySignatures answers one /v1/verify/signatures batch, like Verify but reading signatures
+// only: every answer has reads "signatures" and empty attestation, SBOM and provenance fields.
+func (s *Service) VerifySignatures(ctx context.Context, keys []string) []wire.Item {
+	return s.sigPipeline.Items(ctx, keys)
+}
+
+// VerifySignaturesLookup is the /v1/verify/signatures pipeline (server.Lookup shape).
+func (s *Service) VerifySignaturesLookup(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
+	return s.sigPipeline.Lookup(ctx, keys)
 }
 
 // render is the pipeline's renderer: the answer's encoded bytes, "stale" added when served
@@ -234,7 +271,18 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 	return v.compactWith(s.packer)
 }
 
+// loadSignatures is the loader of /v1/verify/signatures: LookupSignatures, cached like load.
+func (s *Service) loadSignatures(ctx context.Context, ref imageref.Ref) (*Value, error) {
+	v, err := s.LookupSignatures(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return v.compactWith(s.packer)
+}
+
 func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }
+
+func signaturesCacheKey(ref imageref.Ref) string { return "verify-signatures\x00" + ref.Normalized() }
 
 // expiredUnsigned reports whether v is an unsigned answer older than UnsignedTTL.
 func (s *Service) expiredUnsigned(v *Value) bool {

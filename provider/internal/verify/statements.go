@@ -54,7 +54,7 @@ func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (
 		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
 	}
 	// Referrers are listed even without a bundle authority: other artifacts are reported.
-	branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, &refP) })
+	branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, readAll, &refP) })
 	parallel(branches)
 	out := &Attested{}
 	for _, p := range []*partial{&attP, &refP} {

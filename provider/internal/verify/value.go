@@ -65,6 +65,10 @@ type Answer struct {
 	// Rejected lists signatures and attestations that were found but did not verify, with why
 	// (capped at maxRejected).
 	Rejected []Rejection `json:"rejected,omitempty"`
+	// Reads is what the lookup read when it did not read everything: ReadsSignatures for
+	// /v1/verify/signatures (attestations, SBOM and provenance empty because they were not read;
+	// a policy must never take them as absent). Left out for /v1/verify, which reads everything.
+	Reads string `json:"reads,omitempty"`
 }
 
 // IsSigned reports whether at least one signature verified (also for the cached form).
