@@ -78,6 +78,8 @@ type envOptions struct {
 	cache    *cache.Cache[*Value]
 	operator bool
 	now      time.Time
+	// maxPlatforms is Options.MaxPlatforms (0: the default).
+	maxPlatforms int
 }
 
 func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
@@ -105,7 +107,7 @@ func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
 		t.Fatal(err)
 	}
 	o := Options{Verifier: vs, Registry: c, Pool: pool, Refs: refs, Scanners: []string{"ci"}, VEXAuthorities: []string{"vendor"},
-		SARIF: true, Deadline: 30 * time.Second, Limits: eo.limits, Cache: eo.cache}
+		SARIF: true, Deadline: 30 * time.Second, Limits: eo.limits, Cache: eo.cache, MaxPlatforms: eo.maxPlatforms}
 	if eo.operator {
 		e.op = NewOperatorIndex()
 		o.Operator = e.op

@@ -43,28 +43,67 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	if err != nil || len(plats) == 0 {
 		return v, err
 	}
-	out := make([]PlatformScan, len(plats))
-	errs := make([]error, len(plats))
-	var wg sync.WaitGroup
-	for i, p := range plats {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pv, err := s.scanDigest(ctx, ref, p.Digest, ref.Repository()+"@"+p.Digest.String())
-			out[i], errs[i] = PlatformScan{Platform: platformName(p.Platform), Value: pv}, err
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	out, err := s.scanPlatforms(ctx, ref, plats)
+	if err != nil {
+		return nil, err
 	}
 	c := CombinePlatforms(image, digest, out, s.o.Limits)
 	for _, r := range v.Rejected {
 		c.reject(r.Kind, "index: "+r.Reason)
 	}
 	return c, nil
+}
+
+// maxPlatformWorkers bounds the platform manifests of one key scanned at once (each reads its
+// .att tag, attestation layers and referrers), as verify bounds its platform checks; with
+// MaxPlatforms capping how many there are, a key's registry reads stay bounded too.
+const maxPlatformWorkers = 8
+
+// scanPlatforms scans the platform manifests of an index with at most maxPlatformWorkers at
+// once; the first error (a registry failure) stops the rest and is the answer.
+func (s *Service) scanPlatforms(ctx context.Context, ref imageref.Ref, plats []v1.Descriptor) ([]PlatformScan, error) {
+	out := make([]PlatformScan, len(plats))
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range min(maxPlatformWorkers, len(plats)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p := plats[i]
+				pv, err := s.scanDigest(ctx, ref, p.Digest, ref.Repository()+"@"+p.Digest.String())
+				if err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					continue
+				}
+				out[i] = PlatformScan{Platform: platformName(p.Platform), Value: pv}
+			}
+		}()
+	}
+feed:
+	for i := range plats {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := parent.Err(); err != nil {
+		return nil, err // the deadline came before every platform was scanned
+	}
+	return out, nil
 }
 
 // platforms reads digest's manifest and, when it is an index, returns its platform

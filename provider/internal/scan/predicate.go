@@ -121,18 +121,26 @@ func DecodePredicate(predicateType string, raw []byte, lim Limits) (*Report, err
 func decodeCosignVuln(raw []byte, lim Limits) (*Report, error) {
 	var p cosignVuln
 	if err := json.Unmarshal(raw, &p); err == nil {
-		if p.Scanner.Result == nil {
-			return nil, errEmptyResult()
-		}
-		inner, decided, err := p.Scanner.Result.report(lim)
-		if decided {
-			if err != nil {
-				return nil, fmt.Errorf("cosign vuln predicate scanner.result: %w", err)
-			}
-			return cosignReport(inner, &p.Scanner.cosignScanner, &p.Metadata), nil
-		}
+		return decodedCosignVuln(&p, func() json.RawMessage { return raw }, lim)
 	}
 	return decodeCosignVulnRaw(raw, lim)
+}
+
+// decodedCosignVuln finishes a cosign vuln predicate decoded without error (here or in its
+// statement's decode, see Service.predicateTarget); when the decoded fields cannot tell the
+// report's format exactly, it reads the raw predicate again. lim has its defaults.
+func decodedCosignVuln(p *cosignVuln, raw func() json.RawMessage, lim Limits) (*Report, error) {
+	if p.Scanner.Result == nil {
+		return nil, errEmptyResult()
+	}
+	inner, decided, err := p.Scanner.Result.report(lim)
+	if decided {
+		if err != nil {
+			return nil, fmt.Errorf("cosign vuln predicate scanner.result: %w", err)
+		}
+		return cosignReport(inner, &p.Scanner.cosignScanner, &p.Metadata), nil
+	}
+	return decodeCosignVulnRaw(raw(), lim)
 }
 
 // decodeCosignVulnRaw reads the predicate with its result kept raw, then the result with

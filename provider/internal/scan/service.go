@@ -28,8 +28,9 @@ import (
 // Verifier verifies what is attached to a digest: a verify.Service built with the scanner and
 // VEX authorities.
 type Verifier interface {
-	// Statements returns the verified attestations of digest h of ref's repository.
-	Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (*verify.Attested, error)
+	// StatementsInto returns the verified attestations of digest h of ref's repository, the
+	// predicates of the types targets names decoded in their statement's own decode.
+	StatementsInto(ctx context.Context, ref imageref.Ref, h v1.Hash, targets verify.PredicateTargets) (*verify.Attested, error)
 	// Lookup verifies the signatures of ref (here: a SARIF referrer manifest by digest).
 	Lookup(ctx context.Context, ref imageref.Ref) (*verify.Value, error)
 }

@@ -24,7 +24,7 @@ const (
 
 // scanDigest gathers every scan and VEX document of one digest and chooses.
 func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, image string) (*Value, error) {
-	att, err := s.o.Verifier.Statements(ctx, ref, h)
+	att, err := s.o.Verifier.StatementsInto(ctx, ref, h, s.predicateTarget)
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +100,22 @@ func (s *Service) attestationCandidate(st verify.Statement) Candidate {
 		c.Err = fmt.Errorf("%s attestation signed by %s, not a scanner authority", st.PredicateType, strings.Join(others, ", "))
 		return c
 	}
+	if p, ok := st.Decoded.(*cosignVuln); ok {
+		c.Report, c.Err = decodedCosignVuln(p, st.RawPredicate, s.o.Limits.withDefaults())
+		return c
+	}
 	c.Report, c.Err = DecodePredicate(st.PredicateType, st.Predicate, s.o.Limits)
 	return c
+}
+
+// predicateTarget has a cosign vuln predicate decoded in its statement's decode (the common
+// scan attestation) when the whole statement is within the report cap, so the predicate is
+// too and DecodePredicate's size check would pass; everything else stays raw.
+func (s *Service) predicateTarget(predicateType string, payloadSize int) any {
+	if predicateType != PredicateCosignVuln || int64(payloadSize) > s.o.Limits.withDefaults().ReportBytes {
+		return nil
+	}
+	return new(cosignVuln)
 }
 
 // vexDocument reads a verified OpenVEX attestation signed by a VEX authority.

@@ -123,8 +123,9 @@ func sortedUnique[T comparable](s []T, compare func(a, b T) int) []T {
 }
 
 // sortStatements puts the statements of an Attested in a stable order (predicate type, format,
-// predicate bytes; signers by authority) and sorts its rejections, so that Statements does not
-// depend on the order in which the registry listed referrers either.
+// predicate bytes, or statement bytes when the predicate was decoded; signers by authority)
+// and sorts its rejections, so that Statements does not depend on the order in which the
+// registry listed referrers either.
 func sortStatements(a *Attested) {
 	for i := range a.Statements {
 		slices.SortFunc(a.Statements[i].Signers, func(x, y Signer) int {
@@ -132,7 +133,9 @@ func sortStatements(a *Attested) {
 		})
 	}
 	slices.SortStableFunc(a.Statements, func(x, y Statement) int {
-		return cmp.Or(cmp.Compare(x.PredicateType, y.PredicateType), cmp.Compare(x.Format, y.Format), cmp.Compare(string(x.Predicate), string(y.Predicate)))
+		return cmp.Or(cmp.Compare(x.PredicateType, y.PredicateType), cmp.Compare(x.Format, y.Format), cmp.Compare(string(x.Predicate), string(y.Predicate)),
+			// A predicate decoded into a target is ordered by its whole statement.
+			cmp.Compare(string(x.payload), string(y.payload)))
 	})
 	slices.SortFunc(a.Rejected, func(x, y Rejection) int {
 		return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Reason, y.Reason))

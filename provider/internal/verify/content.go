@@ -32,7 +32,7 @@ type Subject struct {
 func (st *statement) subjects() []Subject {
 	out := make([]Subject, 0, len(st.Subject))
 	for _, s := range st.Subject {
-		out = append(out, Subject{Name: s.Name, Digest: s.Digest})
+		out = append(out, Subject(s))
 	}
 	return out
 }

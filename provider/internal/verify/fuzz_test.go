@@ -46,17 +46,17 @@ func FuzzVerifyLayers(f *testing.F) {
 				t.Fatalf("checkSimpleSigning verified a payload not about %s: %q", digest, payload)
 			}
 		}
-		if vs, err := checkDSSE(auths, ann, envelope, digest); err == nil {
+		if vs, err := checkDSSE(auths, ann, envelope, digest, nil); err == nil {
 			if vs.st == nil || len(vs.sigs) == 0 {
 				t.Fatalf("checkDSSE returned an empty result without error")
 			}
 		}
-		if vs, err := checkBundle(auths, bundle, digest); err == nil {
+		if vs, err := checkBundle(auths, bundle, digest, nil); err == nil {
 			if vs.st == nil || len(vs.sigs) == 0 {
 				t.Fatalf("checkBundle returned an empty result without error")
 			}
 		}
-		_, _ = parseStatement(payload, digest)
+		_, _ = parseStatement(payload, digest, nil)
 		_, _ = summariseProvenance(slsaV1, payload)
 		_, _ = summariseProvenance(slsaV02, payload)
 	})

@@ -71,21 +71,32 @@ func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
 
 // statement is an in-toto Statement v0.1 or v1.
 type statement struct {
-	Type          string `json:"_type"`
-	PredicateType string `json:"predicateType"`
-	Subject       []struct {
-		Name   string            `json:"name"`
-		Digest map[string]string `json:"digest"`
-	} `json:"subject"`
-	Predicate json.RawMessage `json:"predicate"`
+	Type          string             `json:"_type"`
+	PredicateType string             `json:"predicateType"`
+	Subject       []statementSubject `json:"subject"`
+	Predicate     json.RawMessage    `json:"predicate"`
+	// decoded is the predicate decoded into what PredicateTargets chose, in the statement's
+	// own json.Unmarshal (Predicate is then nil and payload is kept to read it raw again).
+	decoded any
+	payload []byte
+}
+
+type statementSubject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
 }
 
 // parseStatement decodes a verified payload and checks that one subject is digest
-// ("sha256:<hex>").
-func parseStatement(payload []byte, digest string) (*statement, error) {
-	var st statement
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("malformed in-toto statement: %w", err)
+// ("sha256:<hex>"). With targets, the predicate is decoded into the target chosen for its
+// type in the same json.Unmarshal when that gives exactly what the raw decode would (see
+// decodeStatementInto); otherwise it is kept raw.
+func parseStatement(payload []byte, digest string, targets PredicateTargets) (*statement, error) {
+	st, ok := decodeStatementInto(payload, targets)
+	if !ok {
+		st = &statement{}
+		if err := json.Unmarshal(payload, st); err != nil {
+			return nil, fmt.Errorf("malformed in-toto statement: %w", err)
+		}
 	}
 	if st.Type != statementV01 && st.Type != statementV1 {
 		return nil, fmt.Errorf("statement type %q is neither %s nor %s", st.Type, statementV01, statementV1)
@@ -98,7 +109,7 @@ func parseStatement(payload []byte, digest string) (*statement, error) {
 	for _, s := range st.Subject {
 		if v, ok := s.Digest[alg]; ok {
 			if strings.EqualFold(v, hexd) {
-				return &st, nil
+				return st, nil
 			}
 			seen = append(seen, alg+":"+v)
 		}

@@ -42,6 +42,8 @@ type partial struct {
 	sboms    []UnverifiedSBOM
 	others   []v1.Descriptor
 	err      error
+	// targets, when set, decode predicates in the statement's own json.Unmarshal.
+	targets PredicateTargets
 }
 
 func (p *partial) reject(kind, format string, args ...any) {

@@ -214,7 +214,7 @@ func (s *Service) bundleLayers(ctx context.Context, ref imageref.Ref, h v1.Hash,
 			p.reject("bundle", "referrer %s: %v", d.Digest, err)
 			continue
 		}
-		vs, err := checkBundle(auths, raw, h.String())
+		vs, err := checkBundle(auths, raw, h.String(), p.targets)
 		if err != nil {
 			s.checks.WithLabelValues("bundle", "rejected").Inc()
 			p.reject("bundle", "referrer %s: %v", d.Digest, err)

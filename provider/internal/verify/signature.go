@@ -107,7 +107,7 @@ type verifiedStatement struct {
 
 // checkDSSE verifies a DSSE envelope (cosign .att layer or in-toto referrer layer) whose
 // statement must name digest.
-func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string) (_ *verifiedStatement, err error) {
+func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string, targets PredicateTargets) (_ *verifiedStatement, err error) {
 	defer rejected(&err)
 	env, payload, sigs, err := parseEnvelope(raw)
 	if err != nil {
@@ -128,7 +128,7 @@ func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest str
 	if err != nil {
 		return nil, err
 	}
-	st, err := parseStatement(payload, digest)
+	st, err := parseStatement(payload, digest, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func artifactDigest(digest string) sgverify.ArtifactPolicyOption {
 // checkBundle verifies a Sigstore bundle (cosign v3 format, DSSE content) attached as a
 // referrer of digest. A statement with the cosign sign predicate is a signature; any other
 // predicate is an attestation.
-func checkBundle(auths []*authority, raw []byte, digest string) (_ *verifiedStatement, err error) {
+func checkBundle(auths []*authority, raw []byte, digest string, targets PredicateTargets) (_ *verifiedStatement, err error) {
 	defer rejected(&err)
 	var b sgbundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
@@ -184,7 +184,7 @@ func checkBundle(auths []*authority, raw []byte, digest string) (_ *verifiedStat
 	if err != nil {
 		return nil, err
 	}
-	st, err := parseStatement(env.GetPayload(), digest)
+	st, err := parseStatement(env.GetPayload(), digest, targets)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,16 @@ type Statement struct {
 	Type          string
 	Subjects      []Subject
 	PredicateType string
-	Predicate     json.RawMessage
+	// Predicate is the predicate as signed; nil when it was decoded into Decoded (RawPredicate
+	// reads it then).
+	Predicate json.RawMessage
+	// Decoded is the predicate decoded into the target PredicateTargets chose (nil: none).
+	Decoded any
 	// Format is "cosign" (sha256-<hex>.att), "referrer" (in-toto referrer) or "bundle".
 	Format  string
 	Signers []Signer
+	// payload is the verified statement, kept when the predicate was decoded into Decoded.
+	payload []byte
 }
 
 // Signer is an authority whose signature over a statement verified.
@@ -45,10 +51,19 @@ type Attested struct {
 // Lookup does for /v1/verify. A registry outage is an error; anything that does not verify is
 // listed under Rejected.
 func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (*Attested, error) {
+	return s.StatementsInto(ctx, ref, h, nil)
+}
+
+// StatementsInto is Statements with each verified statement's predicate decoded, in the
+// statement's own json.Unmarshal, into the target targets chooses for its type (Decoded),
+// where that reads exactly what the raw decode reads; every other predicate stays raw. Every
+// check (signature over the exact DSSE bytes first, payload type, subject digest, caps) is
+// the same.
+func (s *Service) StatementsInto(ctx context.Context, ref imageref.Ref, h v1.Hash, targets PredicateTargets) (*Attested, error) {
 	auths := s.applicable(ref)
 	attAuths := filter(auths, func(a *authority) bool { return a.cosign && a.attestations })
 	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
-	var attP, refP partial
+	attP, refP := partial{targets: targets}, partial{targets: targets}
 	var branches []func()
 	if len(attAuths) > 0 {
 		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
@@ -62,7 +77,8 @@ func (s *Service) Statements(ctx context.Context, ref imageref.Ref, h v1.Hash) (
 			return nil, p.err
 		}
 		for i, vs := range p.stmts {
-			st := Statement{PredicateType: vs.st.PredicateType, Predicate: vs.st.Predicate, Format: p.stmtFmt[i], Type: vs.st.Type, Subjects: vs.st.subjects()}
+			st := Statement{PredicateType: vs.st.PredicateType, Predicate: vs.st.Predicate, Decoded: vs.st.decoded, payload: vs.st.payload,
+				Format: p.stmtFmt[i], Type: vs.st.Type, Subjects: vs.st.subjects()}
 			for _, sig := range vs.sigs {
 				st.Signers = append(st.Signers, Signer{Authority: sig.Authority, SignedAt: sig.signedAt})
 			}

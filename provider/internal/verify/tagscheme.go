@@ -104,7 +104,7 @@ func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.D
 
 func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
 	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, func(l v1.Descriptor, raw []byte) error {
-		vs, err := checkDSSE(auths, l.Annotations, raw, h.String())
+		vs, err := checkDSSE(auths, l.Annotations, raw, h.String(), p.targets)
 		if err != nil {
 			return err
 		}
