@@ -8,32 +8,17 @@ package attest
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
 	constraintclient "github.com/open-policy-agent/frameworks/constraint/pkg/client"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers/rego"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-	"github.com/open-policy-agent/gatekeeper/v3/apis"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
-	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/policy"
+	"github.com/imagetrust/imagetrust/provider/internal/policy/gatekeepertest"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
-	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 var repoRoot = filepath.Join("..", "..", "..")
@@ -66,7 +51,7 @@ func TestAttestationsTemplateThroughGatekeeper(t *testing.T) {
 	plain := e.push(t, "it/plain", "v1")
 
 	ref := func(d interface{ String() string }) string { return d.String() }
-	got := reviewPod(t, ctx, c, ref(good), ref(bundled), ref(wrong), ref(pending), ref(byCI), ref(rogue), ref(transplanted), ref(plain), e.host+"/it/good:v1")
+	got := gatekeepertest.ReviewPod(t, ctx, c, ref(good), ref(bundled), ref(wrong), ref(pending), ref(byCI), ref(rogue), ref(transplanted), ref(plain), e.host+"/it/good:v1")
 	for _, ok := range []string{ref(good), ref(bundled), e.host + "/it/good:v1"} {
 		for _, m := range got {
 			if strings.Contains(m, "<"+ok+">") {
@@ -105,74 +90,11 @@ func TestAttestationsTemplateThroughGatekeeper(t *testing.T) {
 // constraint, calling s over mTLS through the provider's HTTP handler.
 func gatekeeperClient(t *testing.T, ctx context.Context, s *Service) *constraintclient.Client {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := apis.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := reader.ReadTemplate(scheme, os.DirFS(repoRoot), "templates/attestations.yaml")
-	if err != nil {
-		t.Fatalf("ReadTemplate(templates/attestations.yaml) = %v", err)
-	}
-	ca, err := pki.NewCA("attest-it CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKP, err := ca.ServerCert("imagetrust-provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := srvKP.TLSCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	notServed := func(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
-		out := make([]wire.Item, len(keys))
-		classes := make([]wire.Class, len(keys))
-		for i, k := range keys {
-			out[i] = wire.Item{Key: k, Error: wire.ClassUnavailable.Message("not served in this test")}
-			classes[i] = wire.ClassUnavailable
-		}
-		return out, classes
-	}
-	h := server.NewServer(server.Deps{
-		Resolve: server.Endpoint{Lookup: notServed, Deadline: 2e9},
-		Mutate:  server.Endpoint{Lookup: notServed, Deadline: 1e9},
-		// Generous: this test is about the answers and the policy, not a loaded machine's speed.
-		Attestations: server.Endpoint{Lookup: s.AttestationsLookup, Deadline: 25 * time.Second},
+	c := gatekeepertest.Client(t, ctx, gatekeepertest.Options{
+		Root: repoRoot, Template: "templates/attestations.yaml",
+		Deps:      server.Deps{Attestations: server.Endpoint{Lookup: s.AttestationsLookup, Deadline: gatekeepertest.Deadline}},
+		Providers: map[string]string{"imagetrust-attestations": "/v1/attestations"},
 	})
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-
-	pc := externaldata.NewCache()
-	if err := pc.Upsert(&unversioned.Provider{ObjectMeta: metav1.ObjectMeta{Name: "imagetrust-attestations"},
-		Spec: unversioned.ProviderSpec{URL: srv.URL + "/v1/attestations", Timeout: 30, CABundle: ca.CABundle()}}); err != nil {
-		t.Fatalf("Upsert() = %v", err)
-	}
-	gk, err := ca.ClientCert("gatekeeper-audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := gk.WriteFiles(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")); err != nil {
-		t.Fatal(err)
-	}
-	cw, err := certwatcher.New(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := rego.New(rego.Tracing(false), rego.AddExternalDataProviderCache(pc), rego.EnableExternalDataClientAuth(), rego.AddExternalDataClientCertWatcher(cw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := constraintclient.NewClient(constraintclient.Targets(&target.K8sValidationTarget{}), constraintclient.Driver(drv), constraintclient.EnforcementPoints(util.AuditEnforcementPoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AddTemplate(ctx, tmpl); err != nil {
-		t.Fatalf("AddTemplate(attestations.yaml) = %v", err)
-	}
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "constraints", "attestations", "slsa-source.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -185,27 +107,4 @@ func gatekeeperClient(t *testing.T, ctx context.Context, s *Service) *constraint
 		t.Fatalf("AddConstraint(slsa-source.yaml) = %v", err)
 	}
 	return c
-}
-
-func reviewPod(t *testing.T, ctx context.Context, c *constraintclient.Client, images ...string) []string {
-	t.Helper()
-	var containers []any
-	for i, img := range images {
-		containers = append(containers, map[string]any{"name": "c" + string(rune('0'+i)), "image": img})
-	}
-	pod := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{"name": "p", "namespace": "default"},
-		"spec":     map[string]any{"containers": containers},
-	}}
-	resps, err := c.Review(ctx, pod)
-	if err != nil {
-		t.Fatalf("Review() = %v", err)
-	}
-	var msgs []string
-	for _, r := range resps.Results() {
-		msgs = append(msgs, r.Msg)
-	}
-	slices.Sort(msgs)
-	return msgs
 }

@@ -7,105 +7,28 @@ package scan
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
-	constraintclient "github.com/open-policy-agent/frameworks/constraint/pkg/client"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers/rego"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-	"github.com/open-policy-agent/gatekeeper/v3/apis"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
-	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/policy/gatekeepertest"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
-	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := apis.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := reader.ReadTemplate(scheme, os.DirFS(filepath.Join("..", "..", "..")), "templates/security.yaml")
-	if err != nil {
-		t.Fatalf("ReadTemplate(templates/security.yaml) = %v", err)
-	}
 	ctx := context.Background()
 	e := newScanEnv(t, envOptions{})
 	at := time.Now().Add(-time.Hour).UTC()
 
-	ca, err := pki.NewCA("scan-it CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKP, err := ca.ServerCert("imagetrust-provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := srvKP.TLSCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	notServed := func(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
-		out := make([]wire.Item, len(keys))
-		classes := make([]wire.Class, len(keys))
-		for i, k := range keys {
-			out[i] = wire.Item{Key: k, Error: wire.ClassUnavailable.Message("not served in this test")}
-			classes[i] = wire.ClassUnavailable
-		}
-		return out, classes
-	}
-	h := server.NewServer(server.Deps{
-		Resolve: server.Endpoint{Lookup: notServed, Deadline: 2e9},
-		Mutate:  server.Endpoint{Lookup: notServed, Deadline: 1e9},
-		Scan:    server.Endpoint{Lookup: e.svc.ScanLookup, Deadline: 25 * time.Second},
+	c := gatekeepertest.Client(t, ctx, gatekeepertest.Options{
+		Root: filepath.Join("..", "..", ".."), Template: "templates/security.yaml",
+		Deps:      server.Deps{Scan: server.Endpoint{Lookup: e.svc.ScanLookup, Deadline: gatekeepertest.Deadline}},
+		Providers: map[string]string{"imagetrust-scan": "/v1/scan"},
 	})
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
-	srv.StartTLS()
-	defer srv.Close()
-
-	pc := externaldata.NewCache()
-	if err := pc.Upsert(&unversioned.Provider{ObjectMeta: metav1.ObjectMeta{Name: "imagetrust-scan"},
-		Spec: unversioned.ProviderSpec{URL: srv.URL + "/v1/scan", Timeout: 30, CABundle: ca.CABundle()}}); err != nil {
-		t.Fatalf("Upsert() = %v", err)
-	}
-	gk, err := ca.ClientCert("gatekeeper-audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := gk.WriteFiles(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")); err != nil {
-		t.Fatal(err)
-	}
-	cw, err := certwatcher.New(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := rego.New(rego.Tracing(false), rego.AddExternalDataProviderCache(pc), rego.EnableExternalDataClientAuth(), rego.AddExternalDataClientCertWatcher(cw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := constraintclient.NewClient(constraintclient.Targets(&target.K8sValidationTarget{}), constraintclient.Driver(drv), constraintclient.EnforcementPoints(util.AuditEnforcementPoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AddTemplate(ctx, tmpl); err != nil {
-		t.Fatalf("AddTemplate(security.yaml) = %v", err)
-	}
 	con := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageVulnerabilities",
 		"metadata": map[string]any{"name": "no-high-critical"},
@@ -141,7 +64,7 @@ func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
 	unscanned := e.push(t, "it/unscanned", "v1")
 
 	ref := func(d interface{ String() string }) string { return d.String() }
-	got := reviewPod(t, ctx, c, ref(clean), ref(vulnerable), ref(vexed), ref(ignored), ref(rogue), ref(unscanned))
+	got := gatekeepertest.ReviewPod(t, ctx, c, ref(clean), ref(vulnerable), ref(vexed), ref(ignored), ref(rogue), ref(unscanned))
 	for _, ok := range []string{ref(clean), ref(vexed), ref(ignored)} {
 		for _, m := range got {
 			if strings.Contains(m, "<"+ok+">") {
@@ -166,27 +89,4 @@ func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
 		}
 	}
 	t.Logf("messages:\n  %s", strings.Join(got, "\n  "))
-}
-
-func reviewPod(t *testing.T, ctx context.Context, c *constraintclient.Client, images ...string) []string {
-	t.Helper()
-	var containers []any
-	for i, img := range images {
-		containers = append(containers, map[string]any{"name": "c" + string(rune('0'+i)), "image": img})
-	}
-	pod := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{"name": "p", "namespace": "default"},
-		"spec":     map[string]any{"containers": containers},
-	}}
-	resps, err := c.Review(ctx, pod)
-	if err != nil {
-		t.Fatalf("Review() = %v", err)
-	}
-	var msgs []string
-	for _, r := range resps.Results() {
-		msgs = append(msgs, r.Msg)
-	}
-	slices.Sort(msgs)
-	return msgs
 }
