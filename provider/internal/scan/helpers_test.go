@@ -3,19 +3,13 @@ package scan
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
@@ -38,23 +32,11 @@ type testKey struct {
 
 func newTestKey(t testing.TB) *testKey {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := signing.NewKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "key.pub")
-	if err := os.WriteFile(p, pemKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &testKey{signer: sv, pub: k.Public(), pubFile: p}
+	return &testKey{signer: k.Signer, pub: k.Public, pubFile: k.PublicFile}
 }
 
 func (k *testKey) authority(n string) config.Authority {
