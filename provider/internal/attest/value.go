@@ -153,3 +153,13 @@ func (v *Value) encoded(stale bool) ([]byte, error) {
 	out := make([]byte, 0, len(raw)+len(staleField))
 	return append(append(out, raw[:len(raw)-1]...), staleField...), nil
 }
+
+// CacheBytes is the memory a cached answer holds (cache.Sizer): the Value and its encoded
+// bytes (the pipeline caches only compacted Values). A cached error has no Value: 0.
+func (v *Value) CacheBytes() int {
+	if v == nil {
+		return 0
+	}
+	const fixed = 160 // the Value itself: strings, slices, counts, time
+	return fixed + cap(v.raw)
+}

@@ -39,6 +39,17 @@ type Answer struct {
 	PlatformsTotal int
 }
 
+// CacheBytes is the memory a cached answer holds (cache.Sizer): its strings and platform
+// list (an index's list is capped by lookup.maxPlatforms).
+func (a Answer) CacheBytes() int {
+	const platform = 3 * 16 // a Platform's three string headers
+	n := len(a.Digest) + len(a.MediaType) + 24 + cap(a.Platforms)*platform
+	for _, p := range a.Platforms {
+		n += len(p.OS) + len(p.Architecture) + len(p.Variant)
+	}
+	return n
+}
+
 // MaxIndexBytes caps an index read for its platforms.
 const MaxIndexBytes = 4 << 20
 
