@@ -129,6 +129,7 @@ type flags struct {
 	latency    time.Duration
 	latencyN   int
 	latencyC   []int
+	matrixEPs  []string
 	pin        bool
 	only       string
 	workDir    string
@@ -166,6 +167,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		}
 		return nil
 	})
+	f.matrixEPs = []string{"resolve", "mutate"}
+	fs.Func("matrix-endpoints", "matrix group: comma list of the endpoints measured, resolve and/or mutate (default resolve,mutate; the naive provider runs whenever mutate is in it)", func(v string) error {
+		f.matrixEPs = nil
+		for _, ep := range strings.Split(v, ",") {
+			ep = strings.TrimSpace(ep)
+			if ep != "resolve" && ep != "mutate" {
+				return fmt.Errorf("want resolve or mutate, got %q", ep)
+			}
+			f.matrixEPs = append(f.matrixEPs, ep)
+		}
+		return nil
+	})
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
 	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
@@ -188,7 +201,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	}
 	need := 0
 	if f.want("matrix") {
-		need = 12 * f.coldKeys
+		need = 6 * len(f.matrixEPs) * f.coldKeys
 	}
 	if f.want("growth") {
 		need = max(need, f.growth)
@@ -321,7 +334,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			return err
 		}
 		next := 0
-		for _, ep := range []string{"resolve", "mutate"} {
+		for _, ep := range f.matrixEPs {
 			for _, b := range []int{1, 10, 100} {
 				for _, c := range []int{1, 8} {
 					n := f.coldKeys
@@ -350,8 +363,10 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			}
 		}
 		p.stop()
-		if err := runNaiveMatrix(ctx, f, env, keys, emit, stderr); err != nil {
-			return err
+		if slices.Contains(f.matrixEPs, "mutate") {
+			if err := runNaiveMatrix(ctx, f, env, keys, emit, stderr); err != nil {
+				return err
+			}
 		}
 	}
 
