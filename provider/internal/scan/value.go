@@ -48,7 +48,7 @@ type Value struct {
 	FixableCounts   map[string]int `json:"fixableCounts"`
 	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
 	// in Counts too; the constraint decides which VEX authorities it accepts).
-	SuppressedCount   int        `json:"suppressedCount"`
+	SuppressedCount int `json:"suppressedCount"`
 	// Findings are listed in the image's own value; a platform's value in Platforms leaves
 	// them out (the index's value lists their union).
 	Findings          []Finding  `json:"findings,omitzero"`
