@@ -826,7 +826,11 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
-	var firstErr atomic.Value
+	// firstErr keeps the first failure; errors of different types fail atomic.Value.
+	var (
+		firstErr error
+		errOnce  sync.Once
+	)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range c {
@@ -842,7 +846,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 				if err != nil {
 					// A failed batch (e.g. the client's timeout) counts with the time it took.
 					lat[i] = latDecoded[i]
-					firstErr.CompareAndSwap(nil, err)
+					errOnce.Do(func() { firstErr = err })
 					n = len(batches[i])
 				}
 				errs.Add(int64(n))
@@ -852,8 +856,8 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	wg.Wait()
 	wall := time.Since(start)
-	if err, _ := firstErr.Load().(error); err != nil && ctx.Err() != nil {
-		return Line{}, err
+	if firstErr != nil && ctx.Err() != nil {
+		return Line{}, firstErr
 	}
 	total := len(keys) * rounds
 	slices.Sort(lat)
