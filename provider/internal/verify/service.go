@@ -142,8 +142,6 @@ type Service struct {
 	now         func() time.Time
 	lim         Limits
 	checks      *prometheus.CounterVec
-	// nSigned and nUnsigned count answers by outcome.
-	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
 	blobsSaved prometheus.Counter
 	// packer packs the cached answers (see Value.compactWith).
@@ -169,14 +167,12 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imagetrust_verify_results_total",
-		Help: "Verify answers by outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total{endpoint=\"verify\"}.",
-	}, []string{"outcome"})
+		Help: "Verify answers by endpoint (verify, verify-signatures) and outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total.",
+	}, []string{"endpoint", "outcome"})
 	s := &Service{
 		auths: auths, reg: o.Registry, indexes: indexes, unsigned: o.UnsignedTTL, now: time.Now,
-		packer:    cache.NewPacker(0),
-		lim:       o.Limits.withDefaults(),
-		nSigned:   results.WithLabelValues("signed"),
-		nUnsigned: results.WithLabelValues("unsigned"),
+		packer: cache.NewPacker(0),
+		lim:    o.Limits.withDefaults(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
@@ -196,7 +192,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	po := lookup.Options[*Value]{
 		Name: "verify", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
 		Deadline: o.Deadline, LoadTimeout: o.Deadline,
-		CacheKey: cacheKey, Load: s.load, Render: s.render,
+		CacheKey: cacheKey, Load: s.load, Render: newOutcomes(results, "verify").render,
 	}
 	if o.Cache != nil {
 		po.Refresh = s.expiredUnsigned
@@ -206,6 +202,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	so := po
 	so.Name, so.Cache, so.CacheKey, so.Load, so.Refresh = "verify-signatures", o.Signatures.Cache, signaturesCacheKey, s.loadSignatures, nil
+	so.Render = newOutcomes(results, "verify-signatures").render
 	if o.Signatures.Deadline > 0 {
 		so.Deadline, so.LoadTimeout = o.Signatures.Deadline, o.Signatures.Deadline
 	}
@@ -241,9 +238,17 @@ func (s *Service) VerifySignaturesLookup(ctx context.Context, keys []string) ([]
 	return s.sigPipeline.Lookup(ctx, keys)
 }
 
-// render is the pipeline's renderer: the answer's encoded bytes, "stale" added when served
+// outcomes counts one endpoint's answers by outcome (imagetrust_verify_results_total, labelled
+// with the endpoint as imagetrust_requests_total is).
+type outcomes struct{ signed, unsigned prometheus.Counter }
+
+func newOutcomes(results *prometheus.CounterVec, endpoint string) outcomes {
+	return outcomes{signed: results.WithLabelValues(endpoint, "signed"), unsigned: results.WithLabelValues(endpoint, "unsigned")}
+}
+
+// render is a pipeline's renderer: the answer's encoded bytes, "stale" added when served
 // stale.
-func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
+func (o outcomes) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 	if stale {
 		c := *v
 		c.Stale = true
@@ -254,9 +259,9 @@ func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 		return nil, err
 	}
 	if v.IsSigned() {
-		s.nSigned.Inc()
+		o.signed.Inc()
 	} else {
-		s.nUnsigned.Inc()
+		o.unsigned.Inc()
 	}
 	return wire.Encoded(raw), nil
 }
