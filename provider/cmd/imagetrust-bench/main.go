@@ -131,6 +131,7 @@ type flags struct {
 	latencyC   []int
 	matrixEPs  []string
 	matrixPRC  int
+	soak       soakPhases
 	pin        bool
 	only       string
 	workDir    string
@@ -181,8 +182,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		return nil
 	})
 	fs.IntVar(&f.matrixPRC, "matrix-concurrency", 0, "matrix group: lookup.perRegistryConcurrency of the provider (0: its default; the pool's workers are raised to 4× it when that is more than the default)")
+	f.soak.flags(fs)
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
-	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency, soak")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -830,7 +832,11 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
-	var firstErr atomic.Value
+	// firstErr keeps the first failure; errors of different types fail atomic.Value.
+	var (
+		firstErr error
+		errOnce  sync.Once
+	)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range c {
@@ -846,7 +852,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 				if err != nil {
 					// A failed batch (e.g. the client's timeout) counts with the time it took.
 					lat[i] = latDecoded[i]
-					firstErr.CompareAndSwap(nil, err)
+					errOnce.Do(func() { firstErr = err })
 					n = len(batches[i])
 				}
 				errs.Add(int64(n))
@@ -856,8 +862,8 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	wg.Wait()
 	wall := time.Since(start)
-	if err, _ := firstErr.Load().(error); err != nil && ctx.Err() != nil {
-		return Line{}, err
+	if firstErr != nil && ctx.Err() != nil {
+		return Line{}, firstErr
 	}
 	total := len(keys) * rounds
 	slices.Sort(lat)

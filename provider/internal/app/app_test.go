@@ -91,7 +91,8 @@ func TestProviderLookupInProcess(t *testing.T) {
 		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
 	}
 	cfg.ApplyDefaults()
-	prov, err := New(context.Background(), cfg, nil, nil, Options{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	metrics := prometheus.NewRegistry()
+	prov, err := New(context.Background(), cfg, nil, nil, Options{Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +114,36 @@ func TestProviderLookupInProcess(t *testing.T) {
 		!strings.Contains(string(items[0].Value.(wire.Encoded)), `"reads":"signatures"`) {
 		t.Errorf("Lookup(/v1/verify/signatures)(%q) = %+v, want an unsigned answer that read signatures only", key, items)
 	}
+	// Each verify endpoint counts its own answers.
+	got := verifyResults(t, metrics)
+	want := map[string]float64{"verify unsigned": 1, "verify-signatures unsigned": 1}
+	if len(got) != len(want) || got["verify unsigned"] != 1 || got["verify-signatures unsigned"] != 1 {
+		t.Errorf("imagetrust_verify_results_total by endpoint and outcome = %v, want %v", got, want)
+	}
+}
+
+// verifyResults returns imagetrust_verify_results_total as "endpoint outcome" → count, for the
+// series counted at least once.
+func verifyResults(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "imagetrust_verify_results_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if v := m.GetCounter().GetValue(); v > 0 {
+				out[labels["endpoint"]+" "+labels["outcome"]] = v
+			}
+		}
+	}
+	return out
 }

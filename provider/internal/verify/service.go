@@ -86,6 +86,12 @@ type Registry interface {
 	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error)
 	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
 	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
+	// ReferrersFromTag reports whether ref's referrers are read from the fallback tag alone
+	// (its registry, which has no mirrors, is known to lack the referrers API).
+	ReferrersFromTag(ref imageref.Ref) bool
+	// DigestTags lists which of the digest's sha256-<hex>[.suffix] tags exist, with one
+	// request; nil when that cannot be known for certain (then every tag is read).
+	DigestTags(ctx context.Context, ref imageref.Ref, digest v1.Hash) *registry.DigestTags
 }
 
 // Options configure a Service.
@@ -142,8 +148,6 @@ type Service struct {
 	now         func() time.Time
 	lim         Limits
 	checks      *prometheus.CounterVec
-	// nSigned and nUnsigned count answers by outcome.
-	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
 	blobsSaved prometheus.Counter
 	// packer packs the cached answers (see Value.split).
@@ -173,14 +177,12 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imagetrust_verify_results_total",
-		Help: "Verify answers by outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total{endpoint=\"verify\"}.",
-	}, []string{"outcome"})
+		Help: "Verify answers by endpoint (verify, verify-signatures) and outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total.",
+	}, []string{"endpoint", "outcome"})
 	s := &Service{
 		auths: auths, reg: o.Registry, indexes: indexes, unsigned: o.UnsignedTTL, now: time.Now,
-		packer:    cache.NewPacker(0),
-		lim:       o.Limits.withDefaults(),
-		nSigned:   results.WithLabelValues("signed"),
-		nUnsigned: results.WithLabelValues("unsigned"),
+		packer: cache.NewPacker(0),
+		lim:    o.Limits.withDefaults(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
@@ -203,7 +205,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	po := lookup.Options[*Value]{
 		Name: "verify", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
 		Deadline: o.Deadline, LoadTimeout: o.Deadline,
-		CacheKey: cacheKey, Load: s.load, Render: s.render,
+		CacheKey: cacheKey, Load: s.load, Render: s.renderer(results, "verify"),
 	}
 	if o.Cache != nil {
 		po.Refresh = func(v *Value) bool { return s.expired(readAll, v) }
@@ -213,6 +215,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	so := po
 	so.Name, so.Cache, so.CacheKey, so.Load, so.Refresh = "verify-signatures", o.Signatures.Cache, signaturesCacheKey, s.loadSignatures, nil
+	so.Render = s.renderer(results, "verify-signatures")
 	if o.Signatures.Deadline > 0 {
 		so.Deadline, so.LoadTimeout = o.Signatures.Deadline, o.Signatures.Deadline
 	}
@@ -248,19 +251,23 @@ func (s *Service) VerifySignaturesLookup(ctx context.Context, keys []string) ([]
 	return s.sigPipeline.Lookup(ctx, keys)
 }
 
-// render is the pipeline's renderer: the answer's encoded bytes for ref (see serve), "stale"
-// added when served stale.
-func (s *Service) render(ref imageref.Ref, v *Value, stale bool) (any, error) {
-	raw, err := s.serve(ref, v, stale)
-	if err != nil {
-		return nil, err
+// renderer is the renderer of endpoint's pipeline: the answer's encoded bytes for ref (see
+// serve), "stale" added when served stale, counted in imagetrust_verify_results_total by
+// endpoint (labelled as imagetrust_requests_total is) and outcome.
+func (s *Service) renderer(results *prometheus.CounterVec, endpoint string) func(imageref.Ref, *Value, bool) (any, error) {
+	signed, unsigned := results.WithLabelValues(endpoint, "signed"), results.WithLabelValues(endpoint, "unsigned")
+	return func(ref imageref.Ref, v *Value, stale bool) (any, error) {
+		raw, err := s.serve(ref, v, stale)
+		if err != nil {
+			return nil, err
+		}
+		if v.IsSigned() {
+			signed.Inc()
+		} else {
+			unsigned.Inc()
+		}
+		return wire.Encoded(raw), nil
 	}
-	if v.IsSigned() {
-		s.nSigned.Inc()
-	} else {
-		s.nUnsigned.Inc()
-	}
-	return wire.Encoded(raw), nil
 }
 
 // load is the pipeline's loader: the answer in its cached form, one per digest (see shared.go),
