@@ -2,14 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/attest"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -48,24 +40,12 @@ func TestProviderAttestations(t *testing.T) {
 	}
 	h, _ := img.Digest()
 	d := tag.Context().Digest(h.String())
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := signing.NewKey(t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "release.pub")
-	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"https://example.com/a/v1", "https://example.com/b/v1"} {
-		if err := signing.Attest(d, sv, p, json.RawMessage(`{"ok":true}`)); err != nil {
+		if err := signing.Attest(d, key.Signer, p, json.RawMessage(`{"ok":true}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +65,7 @@ func TestProviderAttestations(t *testing.T) {
 		Server:       config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
 		Registries:   []config.Registry{{Host: reg.Host, Insecure: true}},
 		Lookup:       config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
-		Authorities:  []config.Authority{{Name: "release", Key: &config.Key{File: keyFile}}},
+		Authorities:  []config.Authority{{Name: "release", Key: &config.Key{File: key.PublicFile}}},
 		Attestations: config.Attestations{Deadline: config.Duration(30 * time.Second), MaxStatements: 1},
 	}
 	cfg.ApplyDefaults()
