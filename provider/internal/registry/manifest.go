@@ -1,12 +1,10 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,21 +66,11 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > limit {
-		return nil, &TooLargeError{What: "manifest " + reference, Max: limit}
-	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	raw, err := readBody(resp, limit, "manifest "+reference)
 	if err != nil {
 		return nil, err
 	}
-	if n > limit {
-		return nil, &TooLargeError{What: "manifest " + reference, Max: limit}
-	}
-	sum := sha256.Sum256(buf.Bytes())
+	sum := sha256.Sum256(raw)
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 	if byDigest && got.String() != reference {
 		return nil, fmt.Errorf("manifest %s: content digest is %s", reference, got)
@@ -91,7 +79,7 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if err != nil {
 		return nil, err
 	}
-	return &Manifest{Raw: buf.Bytes(), MediaType: mt, Digest: got}, nil
+	return &Manifest{Raw: raw, MediaType: mt, Digest: got}, nil
 }
 
 // HeadManifest HEADs the manifest reference (a tag, or a digest "sha256:…") of repo and returns
@@ -131,9 +119,19 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 // manifestRequest sends method to /v2/<repo>/manifests/<reference> through repo's transport and
 // returns the response if it is 200 (the caller closes its body), with the URL for messages;
 // any other status is go-containerregistry's *transport.Error, which Classify understands.
-// The URL is built, not formatted and parsed again.
 func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, method, reference string) (*http.Response, *url.URL, error) {
-	u := &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/manifests/" + reference}
+	return c.request(ctx, repo, method, "/manifests/"+reference, "", manifestAccept, http.StatusOK)
+}
+
+// request sends method to /v2/<repo><path>?<query> through repo's authenticated transport
+// (see repoTransport) as one HTTP request — no per-call options, fetcher or transport wrappers
+// as go-containerregistry's remote functions build them — and returns the response if its
+// status is one of ok (the caller closes its body), with the URL for messages; any other status
+// is go-containerregistry's *transport.Error, which Classify understands. The URL is built, not
+// formatted and parsed again. Redirects are followed (blobs are often served from elsewhere),
+// each through the same guarded transport.
+func (c *Client) request(ctx context.Context, repo name.Repository, method, path, query, accept string, ok ...int) (*http.Response, *url.URL, error) {
+	u := &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + path, RawQuery: query}
 	rt, err := c.repoTransport(ctx, repo)
 	if err != nil {
 		return nil, u, err
@@ -143,12 +141,14 @@ func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, meth
 		return nil, u, err
 	}
 	req.URL, req.Host = u, u.Host
-	req.Header.Set("Accept", manifestAccept)
+	if accept != "" {
+		req.Header["Accept"] = []string{accept}
+	}
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
 		return nil, u, err
 	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+	if err := transport.CheckError(resp, ok...); err != nil {
 		resp.Body.Close()
 		return nil, u, err
 	}

@@ -78,6 +78,8 @@ type Client struct {
 	resps *prometheus.CounterVec
 
 	referrers *referrersMemo
+	// lists remembers registries whose tags/list cannot answer DigestTags.
+	lists *hostMemo
 
 	// tgMu guards tg, the targets of recently used repositories (see targets).
 	tgMu sync.Mutex
@@ -170,6 +172,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	c.base = newBaseTransport(c.policy, o.PerRegistryConcurrency, o.Timeout, o.TLSConfig)
 	c.referrers = newReferrersMemo()
+	c.lists = newHostMemo(listTTL, maxListMemo)
 	c.transport = newGuard(c.policy, newPingCache(c.policy, &counting{p: c.policy, next: c.base, resps: c.resps, referrers: c.referrers}))
 	return c, nil
 }

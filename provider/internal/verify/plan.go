@@ -135,11 +135,32 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 	if len(sigAuths) > 0 {
 		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
 	}
+	readRefs := func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) }
 	if len(attAuths) > 0 {
-		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) }, func() { s.sbomTag(ctx, ref, h, &sbomP) })
-	}
-	if len(refAuths) > 0 {
-		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) })
+		// .att, .sbom and, on a registry without the referrers API, the referrers fallback
+		// tag are usually absent: one listing of the digest's tags says which exist, and only
+		// those are read (see registry.Client.DigestTags; unknown: all are read). The .sig read
+		// does not wait for it (a signed image has one), nor does the referrers API.
+		afterList := len(refAuths) > 0 && s.reg.ReferrersFromTag(ref)
+		branches = append(branches, func() {
+			tags := s.reg.DigestTags(ctx, ref, h)
+			var reads []func()
+			if !tags.Absent(sigTag(h, "att")) {
+				reads = append(reads, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+			}
+			if !tags.Absent(sigTag(h, "sbom")) {
+				reads = append(reads, func() { s.sbomTag(ctx, ref, h, &sbomP) })
+			}
+			if afterList && !tags.NoReferrers() {
+				reads = append(reads, readRefs)
+			}
+			parallel(reads)
+		})
+		if len(refAuths) > 0 && !afterList {
+			branches = append(branches, readRefs)
+		}
+	} else if len(refAuths) > 0 {
+		branches = append(branches, readRefs)
 	}
 	switch {
 	case ref.Digest != "" && ref.Tag != "":

@@ -86,6 +86,12 @@ type Registry interface {
 	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error)
 	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
 	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
+	// ReferrersFromTag reports whether ref's referrers are read from the fallback tag alone
+	// (its registry, which has no mirrors, is known to lack the referrers API).
+	ReferrersFromTag(ref imageref.Ref) bool
+	// DigestTags lists which of the digest's sha256-<hex>[.suffix] tags exist, with one
+	// request; nil when that cannot be known for certain (then every tag is read).
+	DigestTags(ctx context.Context, ref imageref.Ref, digest v1.Hash) *registry.DigestTags
 }
 
 // Options configure a Service.
