@@ -130,6 +130,7 @@ type flags struct {
 	latencyN   int
 	latencyC   []int
 	matrixEPs  []string
+	matrixPRC  int
 	soak       soakPhases
 	pin        bool
 	only       string
@@ -180,6 +181,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		}
 		return nil
 	})
+	fs.IntVar(&f.matrixPRC, "matrix-concurrency", 0, "matrix group: lookup.perRegistryConcurrency of the provider (0: its default; the pool's workers are raised to 4× it when that is more than the default)")
 	f.soak.flags(fs)
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
 	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency, soak")
@@ -331,7 +333,11 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	emit := func(l Line) error { l.Pinned = env.pin.String(); return enc.Encode(l) }
 
 	if f.want("matrix") {
+		if c := f.matrixPRC; c > 0 {
+			env.lookup = config.Lookup{PerRegistryConcurrency: c, Workers: max(config.DefaultWorkers, 4*c)}
+		}
 		p, err := env.start(ctx, f.provider, stderr, nil)
+		env.lookup = config.Lookup{}
 		if err != nil {
 			return err
 		}

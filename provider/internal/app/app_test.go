@@ -60,32 +60,9 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 func TestProviderLookupInProcess(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(reg.Host + "/team/app:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	ca, err := pki.NewCA("imagetrust test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := ca.ServerCert("imagetrust-provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteDir(t.TempDir(), ca, kp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := pushImage(t, reg, "team/app:v1")
 	cfg := &config.Config{
-		Server:     config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
+		Server:     config.Server{TLS: serverTLS(t)},
 		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
 		Lookup:     config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
 		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
@@ -102,7 +79,7 @@ func TestProviderLookupInProcess(t *testing.T) {
 	}
 	key := reg.Host + "/team/app:v1"
 	items := prov.Lookup("/v1/mutate")(context.Background(), []string{key, key, "docker.io/library/nginx:1"})
-	if len(items) != 2 || items[0].Value != key+"@"+d.String() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
+	if len(items) != 2 || items[0].Value != key+"@"+d.DigestStr() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
 		t.Errorf("Lookup(/v1/mutate)(%q twice, nginx) = %+v, want the pinned reference once and a registry-not-allowed error", key, items)
 	}
 	items = prov.Lookup("/v1/verify")(context.Background(), []string{key})
@@ -120,6 +97,45 @@ func TestProviderLookupInProcess(t *testing.T) {
 	if len(got) != len(want) || got["verify unsigned"] != 1 || got["verify-signatures unsigned"] != 1 {
 		t.Errorf("imagetrust_verify_results_total by endpoint and outcome = %v, want %v", got, want)
 	}
+}
+
+// pushImage writes a random image to reg as repoTag and returns its digest reference.
+func pushImage(t *testing.T, reg *registrytest.Registry, repoTag string) name.Digest {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(reg.Host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	h, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(h.String())
+}
+
+// serverTLS is a serving certificate, its key and a client CA in files, as server.tls names them.
+func serverTLS(t *testing.T) config.TLS {
+	t.Helper()
+	ca, err := pki.NewCA("imagetrust test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.ServerCert("imagetrust-provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteDir(t.TempDir(), ca, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}
 }
 
 // verifyResults returns imagetrust_verify_results_total as "endpoint outcome" → count, for the

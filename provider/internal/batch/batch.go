@@ -98,13 +98,17 @@ func (e *TimedOutError) Unwrap() error { return e.Cause }
 
 // Do runs fn on a worker of the pool, waiting for a free one until ctx ends.
 func (p *Pool) Do(ctx context.Context, fn func() error) error {
-	p.queued.Inc()
 	select {
-	case p.sem <- struct{}{}:
-		p.queued.Dec()
-	case <-ctx.Done():
-		p.queued.Dec()
-		return fmt.Errorf("no free worker: %w", context.Cause(ctx))
+	case p.sem <- struct{}{}: // a free worker: no wait, no channel of ctx's made
+	default:
+		p.queued.Inc()
+		select {
+		case p.sem <- struct{}{}:
+			p.queued.Dec()
+		case <-ctx.Done():
+			p.queued.Dec()
+			return fmt.Errorf("no free worker: %w", context.Cause(ctx))
+		}
 	}
 	p.inflight.Inc()
 	defer func() {
@@ -189,8 +193,12 @@ func (p *Pool) DoFor(ctx context.Context, host string, fn func() error) error {
 	p.hostMu.Unlock()
 	select {
 	case tok <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("no free worker for registry %s (it holds its share of %d): %w", host, cap(tok), context.Cause(ctx))
+	default:
+		select {
+		case tok <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("no free worker for registry %s (it holds its share of %d): %w", host, cap(tok), context.Cause(ctx))
+		}
 	}
 	defer func() { <-tok }()
 	return p.Do(ctx, fn)

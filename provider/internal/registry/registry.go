@@ -76,6 +76,8 @@ type Client struct {
 
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
+	// opObs caches opDur's observers by opKey (bounded: configured hosts, operations, outcomes).
+	opObs sync.Map
 
 	referrers *referrersMemo
 	// lists remembers registries whose tags/list cannot answer DigestTags.
@@ -86,7 +88,7 @@ type Client struct {
 	tg   map[tgKey][]Target
 
 	rtMu    sync.Mutex
-	rts     map[string]*repoRT // authenticated transport per repository (GetManifest)
+	rts     map[name.Repository]*repoRT // authenticated transport per repository (request)
 	rtGroup singleflight.Group
 }
 
@@ -118,7 +120,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		maxAge:  o.TransportMaxAge,
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
-		rts:     map[string]*repoRT{},
+		rts:     map[name.Repository]*repoRT{},
 		tg:      map[tgKey][]Target{},
 	}
 	for i, r := range o.Registries {
@@ -376,8 +378,23 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	default:
 		outcome = "unavailable"
 	}
-	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
+	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
 	return err
+}
+
+// opKey names one operation histogram.
+type opKey struct{ label, operation, outcome string }
+
+// observer is opDur's histogram for the labels, looked up once (prometheus hashes the label
+// values on every WithLabelValues).
+func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
+	k := opKey{label, operation, outcome}
+	if v, ok := c.opObs.Load(k); ok {
+		return v.(prometheus.Observer)
+	}
+	o := c.opDur.WithLabelValues(label, operation, outcome)
+	c.opObs.Store(k, o)
+	return o
 }
 
 func (c *Client) limiter(host string) chan struct{} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -103,6 +104,11 @@ func jsonTypeName(goType string) string {
 // json.RawMessage values are checked with json.Valid and copied; other values go through
 // json.Marshal.
 func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
+	return appendResponse(nil, items, idempotent, systemError)
+}
+
+// appendResponse is EncodeResponse appending to b[:0] (grown as needed).
+func appendResponse(b []byte, items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
 	size := 128 + len(systemError)
 	for i := range items {
 		size += 32 + len(items[i].Key) + len(items[i].Error)
@@ -118,7 +124,7 @@ func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]b
 			size += 64
 		}
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b[:0], size)
 	b = append(b, `{"apiVersion":"`+ResponseAPIVersion+`","kind":"`+string(wire.ProviderResponseKind)+`","response":{`...)
 	comma := false
 	if idempotent {
