@@ -76,8 +76,6 @@ type Client struct {
 
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
-	// opObs caches opDur's observers by opKey (bounded: configured hosts, operations, outcomes).
-	opObs sync.Map
 
 	referrers *referrersMemo
 	// lists remembers registries whose tags/list cannot answer DigestTags.
@@ -378,23 +376,8 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	default:
 		outcome = "unavailable"
 	}
-	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
+	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
 	return err
-}
-
-// opKey names one operation histogram.
-type opKey struct{ label, operation, outcome string }
-
-// observer is opDur's histogram for the labels, looked up once (prometheus hashes the label
-// values on every WithLabelValues).
-func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
-	k := opKey{label, operation, outcome}
-	if v, ok := c.opObs.Load(k); ok {
-		return v.(prometheus.Observer)
-	}
-	o := c.opDur.WithLabelValues(label, operation, outcome)
-	c.opObs.Store(k, o)
-	return o
 }
 
 func (c *Client) limiter(host string) chan struct{} {
