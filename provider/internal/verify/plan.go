@@ -77,15 +77,17 @@ const ReadsSignatures = "signatures"
 
 // Lookup verifies one parsed reference, reading everything the authorities can publish.
 func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	return s.lookup(ctx, ref, readAll)
+	return s.lookup(ctx, ref, readAll, nil)
 }
 
 // LookupSignatures verifies one parsed reference reading its signatures only (see plan).
 func (s *Service) LookupSignatures(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	return s.lookup(ctx, ref, readSignatures)
+	return s.lookup(ctx, ref, readSignatures, nil)
 }
 
-func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value, error) {
+// lookup verifies ref under pl; head, when not nil, is the answer to the HEAD of ref's tag
+// (a name:tag key), already sent.
+func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v1.Descriptor) (*Value, error) {
 	ctx = registry.WithRequestBudget(ctx, s.lim.Requests)
 	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
 	if !pl.attestations {
@@ -96,9 +98,12 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value
 	var digest string
 	var mediaType types.MediaType
 	if ref.Digest == "" {
-		d, err := s.reg.Head(ctx, ref)
-		if err != nil {
-			return nil, err
+		d := head
+		if d == nil {
+			var err error
+			if d, err = s.reg.Head(ctx, ref); err != nil {
+				return nil, err
+			}
 		}
 		digest, mediaType = d.Digest.String(), d.MediaType
 		v.TagDigest = digest
