@@ -155,7 +155,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	c.opDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "imagetrust_registry_operation_duration_seconds",
-		Help:    "Registry operations (head, get) by registry and outcome.",
+		Help:    "Registry operations (head, manifest, blob, referrers, tags, get) by registry and outcome.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"registry", "operation", "outcome"})
 	c.resps = prometheus.NewCounterVec(prometheus.CounterOpts{
