@@ -76,8 +76,6 @@ type Client struct {
 
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
-	// opObs caches opDur's observers by opKey (bounded: configured hosts, operations, outcomes).
-	opObs sync.Map
 
 	referrers *referrersMemo
 	// lists remembers registries whose tags/list cannot answer DigestTags.
@@ -157,7 +155,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	c.opDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "imagetrust_registry_operation_duration_seconds",
-		Help:    "Registry operations (head, get) by registry and outcome.",
+		Help:    "Registry operations (head, manifest, blob, referrers, tags, get) by registry and outcome.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"registry", "operation", "outcome"})
 	c.resps = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -378,23 +376,8 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	default:
 		outcome = "unavailable"
 	}
-	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
+	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
 	return err
-}
-
-// opKey names one operation histogram.
-type opKey struct{ label, operation, outcome string }
-
-// observer is opDur's histogram for the labels, looked up once (prometheus hashes the label
-// values on every WithLabelValues).
-func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
-	k := opKey{label, operation, outcome}
-	if v, ok := c.opObs.Load(k); ok {
-		return v.(prometheus.Observer)
-	}
-	o := c.opDur.WithLabelValues(label, operation, outcome)
-	c.opObs.Store(k, o)
-	return o
 }
 
 func (c *Client) limiter(host string) chan struct{} {
