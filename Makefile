@@ -126,7 +126,8 @@ lint: $(GOLANGCI_LINT) $(OPA)
 ## bench: the load generator (in-memory registry, real provider binary over mTLS with
 ## Gatekeeper's external-data client settings, HTTP/1.1; one JSON line per scenario) and the Go
 ## benchmarks of the hot paths. BENCH_FLAGS e.g. "-only growth" or "-only verify" (groups:
-## matrix, growth, outage, verify, scan, latency).
+## matrix, growth, outage, verify, scan, latency, soak; the soak's phases: -soak-before,
+## -soak-attack, -soak-after).
 BENCH_DIR   ?= /tmp/imagetrust-bench
 BENCH_FLAGS ?=
 bench:

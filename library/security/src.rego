@@ -210,6 +210,16 @@ _container_violations contains [c, msg] if {
 	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of %d findings (truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, count(v.findings), v.findingsTotal])
 }
 
+# blockedIds name findings of any severity, so a truncated list cannot clear them: with
+# blockedIds set, an image whose list the provider truncated is denied.
+_container_violations contains [c, msg] if {
+	count(_blocked) > 0
+	some [c, _, v] in _lookup.values
+	v.scanned == true
+	v.findingsTruncated == true
+	msg := sprintf("container <%s> image <%s>: the provider listed %d of %d findings (truncated); the unlisted ones cannot be checked against blockedIds", [c.name, c.image, count(v.findings), v.findingsTotal])
+}
+
 # ---------------------------------------------------------------------------------------
 # Ignore entries: {id, reason, expires, images (globs), packages (purl prefixes)}.
 

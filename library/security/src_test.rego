@@ -188,6 +188,8 @@ test_ignore_expired_says_so if {
 test_truncated_fails_safe if {
 	msgs(["r.io/truncated:1"], bank) == {"container <c0> image <r.io/truncated:1> has 3 <HIGH> findings but the provider listed 1 of 4 findings (truncated); unlisted findings cannot be checked"}
 	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH"}) == set()
+	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-9999"]}) == {"container <c0> image <r.io/truncated-ok:1>: the provider listed 1 of 8 findings (truncated); the unlisted ones cannot be checked against blockedIds"}
+	msgs(["r.io/high:1"], {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-9999"]}) == set()
 }
 
 test_digest_pinned_mismatch if {

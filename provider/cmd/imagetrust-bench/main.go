@@ -129,6 +129,9 @@ type flags struct {
 	latency    time.Duration
 	latencyN   int
 	latencyC   []int
+	matrixEPs  []string
+	matrixPRC  int
+	soak       soakPhases
 	pin        bool
 	only       string
 	workDir    string
@@ -166,8 +169,22 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		}
 		return nil
 	})
+	f.matrixEPs = []string{"resolve", "mutate"}
+	fs.Func("matrix-endpoints", "matrix group: comma list of the endpoints measured, resolve and/or mutate (default resolve,mutate; the naive provider runs whenever mutate is in it)", func(v string) error {
+		f.matrixEPs = nil
+		for _, ep := range strings.Split(v, ",") {
+			ep = strings.TrimSpace(ep)
+			if ep != "resolve" && ep != "mutate" {
+				return fmt.Errorf("want resolve or mutate, got %q", ep)
+			}
+			f.matrixEPs = append(f.matrixEPs, ep)
+		}
+		return nil
+	})
+	fs.IntVar(&f.matrixPRC, "matrix-concurrency", 0, "matrix group: lookup.perRegistryConcurrency of the provider (0: its default; the pool's workers are raised to 4× it when that is more than the default)")
+	f.soak.flags(fs)
 	fs.BoolVar(&f.pin, "pin", true, "run the provider on a CPU of its own (the last one, via taskset) and this process — load generator and registry — on the others; false: all share every CPU")
-	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency")
+	fs.StringVar(&f.only, "only", "", "run only scenarios whose group is in this comma list: matrix, growth, outage, verify, scan, latency, soak")
 	fs.StringVar(&f.workDir, "workdir", "", "directory for the generated config and PKI (default: a temporary directory)")
 	fs.Func("provider-env", "NAME=value added to the provider's environment (repeatable), e.g. GOMEMLIMIT=80MiB", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -188,7 +205,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	}
 	need := 0
 	if f.want("matrix") {
-		need = 12 * f.coldKeys
+		need = 6 * len(f.matrixEPs) * f.coldKeys
 	}
 	if f.want("growth") {
 		need = max(need, f.growth)
@@ -316,12 +333,16 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	emit := func(l Line) error { l.Pinned = env.pin.String(); return enc.Encode(l) }
 
 	if f.want("matrix") {
+		if c := f.matrixPRC; c > 0 {
+			env.lookup = config.Lookup{PerRegistryConcurrency: c, Workers: max(config.DefaultWorkers, 4*c)}
+		}
 		p, err := env.start(ctx, f.provider, stderr, nil)
+		env.lookup = config.Lookup{}
 		if err != nil {
 			return err
 		}
 		next := 0
-		for _, ep := range []string{"resolve", "mutate"} {
+		for _, ep := range f.matrixEPs {
 			for _, b := range []int{1, 10, 100} {
 				for _, c := range []int{1, 8} {
 					n := f.coldKeys
@@ -350,8 +371,10 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			}
 		}
 		p.stop()
-		if err := runNaiveMatrix(ctx, f, env, keys, emit, stderr); err != nil {
-			return err
+		if slices.Contains(f.matrixEPs, "mutate") {
+			if err := runNaiveMatrix(ctx, f, env, keys, emit, stderr); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -809,7 +832,11 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
-	var firstErr atomic.Value
+	// firstErr keeps the first failure; errors of different types fail atomic.Value.
+	var (
+		firstErr error
+		errOnce  sync.Once
+	)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range c {
@@ -825,7 +852,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 				if err != nil {
 					// A failed batch (e.g. the client's timeout) counts with the time it took.
 					lat[i] = latDecoded[i]
-					firstErr.CompareAndSwap(nil, err)
+					errOnce.Do(func() { firstErr = err })
 					n = len(batches[i])
 				}
 				errs.Add(int64(n))
@@ -835,8 +862,8 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	wg.Wait()
 	wall := time.Since(start)
-	if err, _ := firstErr.Load().(error); err != nil && ctx.Err() != nil {
-		return Line{}, err
+	if firstErr != nil && ctx.Err() != nil {
+		return Line{}, firstErr
 	}
 	total := len(keys) * rounds
 	slices.Sort(lat)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,18 +30,31 @@ import (
 // of the healthy keys (which a hostile registry must not cause).
 //
 // The hostile registries: one that accepts connections and never answers (hang), one that
-// answers a byte every 100 ms forever (slow drip), one serving a legal 20,000-platform index
-// for every manifest (3.8 MB, under the 4 MiB cap), one answering with 2 MB Content-Type
-// headers, and one with an endless body. Every hostile key is distinct, so none is answered
-// from the cache.
+// answers a byte every 100 ms forever (slow drip), one serving a 20,000-platform index for
+// every manifest (3.8 MB: legal under the 4 MiB lookup.maxIndexBytes limit, over its 256 KiB
+// default), one serving a 1,300-platform index (247 KB, under the default) for every manifest,
+// one answering with 2 MB Content-Type headers, and one with an endless body. Every hostile key
+// is distinct (a new tag in one of 50 repositories), so none is answered from the answer cache.
 const (
-	soakBefore = 5 * time.Second
-	soakAttack = 15 * time.Second
-	soakAfter  = 5 * time.Second
 	// soakImages healthy images are pushed; healthy keys are fresh until they run out.
 	soakImages  = 3000
 	soakClients = 8
+	// soakMemLimit is the GOMEMLIMIT the provider sets itself in the Deployment: 85 % of its
+	// 256 Mi memory limit (given to the soak's provider unless -provider-env sets GOMEMLIMIT).
+	soakMemLimit = "GOMEMLIMIT=217MiB"
 )
+
+// soakPhases are the lengths of the soak's phases (flags -soak-before, -soak-attack,
+// -soak-after; 0 skips a phase).
+type soakPhases struct {
+	before, attack, after time.Duration
+}
+
+func (p *soakPhases) flags(fs *flag.FlagSet) {
+	fs.DurationVar(&p.before, "soak-before", 5*time.Second, "soak group: length of the healthy-only phase before the attack (0: skip)")
+	fs.DurationVar(&p.attack, "soak-attack", 15*time.Second, "soak group: length of the attack phase (0: skip)")
+	fs.DurationVar(&p.after, "soak-after", 5*time.Second, "soak group: length of the healthy-only phase after the attack (0: skip)")
+}
 
 // soakLine is one phase and endpoint of the soak.
 type soakLine struct {
@@ -57,6 +71,8 @@ type soakLine struct {
 	HealthyLate   int `json:"healthy_late"`
 	// HealthyErrorClasses counts the healthy keys' errors by class ("timed out", …).
 	HealthyErrorClasses map[string]int `json:"healthy_error_classes,omitempty"`
+	// HealthyErrorSamples: up to three of the healthy keys' error messages, one per class.
+	HealthyErrorSamples []string `json:"healthy_error_samples,omitempty"`
 	// HostileKeys: keys of the hostile registries sent (their errors are in errors), and
 	// HostileErrorClasses their errors by class.
 	HostileKeys         int            `json:"hostile_keys"`
@@ -74,7 +90,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 		return err
 	}
 	hostile := map[string]*registrytest.Registry{}
-	for _, n := range []string{"hang", "drip", "bigindex", "headers", "endless"} {
+	for _, n := range []string{"hang", "drip", "bigindex", "index", "headers", "endless"} {
 		r := registrytest.New()
 		defer closeRegistry(r)
 		hostile[n] = r
@@ -83,6 +99,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 	hostile["hang"].Hang(nil)
 	hostile["drip"].Hostile(registrytest.PathContains("/manifests/"), registrytest.SlowDrip(ociIndex, 100*time.Millisecond))
 	hostile["bigindex"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(20000)))
+	hostile["index"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(1300)))
 	hostile["headers"].Hostile(nil, registrytest.HugeHeader("Content-Type", 2<<20, hostile["headers"].Next()))
 	hostile["endless"].Hostile(registrytest.PathContains("/manifests/"), registrytest.EndlessBody(ociIndex, nil))
 
@@ -101,7 +118,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 	var hostileSeq atomic.Int64
 	hostileBatch := func(n int) []string {
 		out := make([]string, 0, n)
-		names := []string{"hang", "drip", "bigindex", "headers", "endless"}
+		names := []string{"hang", "drip", "bigindex", "index", "headers", "endless"}
 		for len(out) < n {
 			i := hostileSeq.Add(1)
 			r := hostile[names[int(i)%len(names)]]
@@ -122,7 +139,10 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 		name    string
 		d       time.Duration
 		hostile bool
-	}{{"before", soakBefore, false}, {"attack", soakAttack, true}, {"after", soakAfter, false}} {
+	}{{"before", f.soak.before, false}, {"attack", f.soak.attack, true}, {"after", f.soak.after, false}} {
+		if ph.d <= 0 {
+			continue
+		}
 		lines, err := p.soakPhase(ctx, ph.name, ph.d, ph.hostile, healthyBatch, hostileBatch)
 		if err != nil {
 			return err
@@ -175,7 +195,14 @@ func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healt
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
-	return e.launch(ctx, bin, []string{"-config", path, "-log-level", "error"}, api, met, stderr)
+	if !slices.ContainsFunc(e.procEnv, func(v string) bool { return strings.HasPrefix(v, "GOMEMLIMIT=") }) {
+		e.procEnv = append(slices.Clip(e.procEnv), soakMemLimit)
+	}
+	args := []string{"-config", path, "-log-level", "error"}
+	for _, a := range e.procArgs {
+		args = append(args, strings.ReplaceAll(a, "{run}", "soak"))
+	}
+	return e.launch(ctx, bin, args, api, met, stderr)
 }
 
 // soakPhase sends batches for d from soakClients clients, each alternating /v1/resolve and
@@ -187,6 +214,7 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 		keys, errs, hKeys, hErrs, hLate   int
 		hostileKeys, late, transportFails int
 		hClasses, xClasses                map[string]int
+		hSamples                          []string
 	}
 	by := map[string]*stats{"resolve": {hClasses: map[string]int{}, xClasses: map[string]int{}}, "verify": {hClasses: map[string]int{}, xClasses: map[string]int{}}}
 	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "verify": config.DefaultVerifyDeadline}
@@ -215,7 +243,7 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 
 	send := func(ep string, keys []string, isHealthy bool) {
 		t0 := time.Now()
-		classes, err := p.soakPost(ctx, ep, keys)
+		classes, samples, err := p.soakPost(ctx, ep, keys)
 		el := time.Since(t0)
 		n := 0
 		for _, c := range classes {
@@ -231,6 +259,11 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 		into := s.xClasses
 		if isHealthy {
 			into = s.hClasses
+			for c, m := range samples {
+				if s.hClasses[c] == 0 && len(s.hSamples) < 3 {
+					s.hSamples = append(s.hSamples, m)
+				}
+			}
 		}
 		for c, k := range classes {
 			into[c] += k
@@ -293,15 +326,15 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 			},
 			Goroutines: g, PeakGoroutines: int(peakG.Load()), PeakRSSMB: round(float64(peakRSS.Load()) / 1024),
 			HealthyKeys: s.hKeys, HealthyErrors: s.hErrs, HealthyLate: s.hLate, HostileKeys: s.hostileKeys,
-			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses,
+			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses, HealthyErrorSamples: s.hSamples,
 		})
 	}
 	return out, nil
 }
 
 // soakPost sends one ProviderRequest with Gatekeeper's timeout and counts the per-key errors
-// by class (the words before the first ": ").
-func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string) (map[string]int, error) {
+// by class (the words before the first ": "), with one message of each class.
+func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string) (classes map[string]int, samples map[string]string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, gatekeeperTimeout(endpoint))
 	defer cancel()
 	body, err := json.Marshal(map[string]any{
@@ -309,16 +342,16 @@ func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string)
 		"request": map[string]any{"keys": keys},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.clients[endpoint].Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	var pr struct {
@@ -330,19 +363,20 @@ func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string)
 		} `json:"response"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
-		return nil, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+		return nil, nil, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if pr.Response.SystemError != "" || len(pr.Response.Items) != len(keys) {
-		return nil, fmt.Errorf("systemError %q, %d items for %d keys", pr.Response.SystemError, len(pr.Response.Items), len(keys))
+		return nil, nil, fmt.Errorf("systemError %q, %d items for %d keys", pr.Response.SystemError, len(pr.Response.Items), len(keys))
 	}
-	classes := map[string]int{}
+	classes, samples = map[string]int{}, map[string]string{}
 	for _, it := range pr.Response.Items {
 		if it.Error != "" {
 			c, _, _ := strings.Cut(it.Error, ": ")
 			classes[c]++
+			samples[c] = it.Error
 		}
 	}
-	return classes, nil
+	return classes, samples, nil
 }
 
 // goroutines is the provider's go_goroutines from its /metrics listener.

@@ -9,25 +9,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
 	constraintclient "github.com/open-policy-agent/frameworks/constraint/pkg/client"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers/rego"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/core/templates"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/yaml"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/policy/gatekeepertest"
 )
 
 const templateYAML = `
@@ -78,44 +71,19 @@ spec:
               }
 `
 
+// newConstraintClient is Gatekeeper's client with the wire template and its constraint, calling
+// imagetrust-resolve and imagetrust-mutate at apiAddr with clientKP.
 func newConstraintClient(t *testing.T, ctx context.Context, apiAddr string, ca *pki.CA, clientKP *pki.KeyPair) *constraintclient.Client {
 	t.Helper()
-	pc := externaldata.NewCache()
-	for _, p := range []string{"resolve", "mutate"} {
-		if err := pc.Upsert(&unversioned.Provider{
-			ObjectMeta: metav1.ObjectMeta{Name: "imagetrust-" + p},
-			// Generous: this test is about the wire format, not Gatekeeper's timeouts.
-			Spec: unversioned.ProviderSpec{URL: "https://" + apiAddr + "/v1/" + p, Timeout: 30, CABundle: ca.CABundle()},
-		}); err != nil {
-			t.Fatalf("ProviderCache.Upsert(%s) = %v", p, err)
-		}
-	}
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := clientKP.WriteFiles(certFile, keyFile); err != nil {
-		t.Fatal(err)
-	}
-	cw, err := certwatcher.New(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := rego.New(rego.Tracing(false), rego.AddExternalDataProviderCache(pc),
-		rego.EnableExternalDataClientAuth(), rego.AddExternalDataClientCertWatcher(cw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := constraintclient.NewClient(constraintclient.Targets(&target.K8sValidationTarget{}),
-		constraintclient.Driver(drv), constraintclient.EnforcementPoints(util.AuditEnforcementPoint))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tmpl templates.ConstraintTemplate
 	if err := yaml.UnmarshalStrict([]byte(templateYAML), &tmpl); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddTemplate(ctx, &tmpl); err != nil {
-		t.Fatalf("AddTemplate() = %v", err)
+	urls := map[string]string{}
+	for _, p := range []string{"resolve", "mutate"} {
+		urls["imagetrust-"+p] = "https://" + apiAddr + "/v1/" + p
 	}
+	c := gatekeepertest.NewClient(t, ctx, gatekeepertest.ClientOptions{Template: &tmpl, URLs: urls, CA: ca, Cert: clientKP})
 	con := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "constraints.gatekeeper.sh/v1beta1",
 		"kind":       "K8sImagetrustWire",
@@ -125,29 +93,6 @@ func newConstraintClient(t *testing.T, ctx context.Context, apiAddr string, ca *
 		t.Fatalf("AddConstraint() = %v", err)
 	}
 	return c
-}
-
-func review(t *testing.T, ctx context.Context, c *constraintclient.Client, images ...string) []string {
-	t.Helper()
-	var containers []any
-	for i, img := range images {
-		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": img})
-	}
-	pod := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{"name": "p", "namespace": "default"},
-		"spec":     map[string]any{"containers": containers},
-	}}
-	resps, err := c.Review(ctx, pod)
-	if err != nil {
-		t.Fatalf("Review() = %v", err)
-	}
-	var msgs []string
-	for _, r := range resps.Results() {
-		msgs = append(msgs, r.Msg)
-	}
-	slices.Sort(msgs)
-	return msgs
 }
 
 func TestThroughGatekeeperExternalDataClient(t *testing.T) {
@@ -179,7 +124,7 @@ func TestThroughGatekeeperExternalDataClient(t *testing.T) {
 	good := f.host + "/demo/app:v1"
 	missing := f.host + "/demo/missing:v1"
 	pinned := f.host + "/demo/app@" + f.digest
-	got := review(t, ctx, c, good, "evil.example/x:1", "Not/Valid:1", missing, pinned, good)
+	got := gatekeepertest.ReviewPod(t, ctx, c, good, "evil.example/x:1", "Not/Valid:1", missing, pinned, good)
 	want := []string{
 		fmt.Sprintf("imagetrust-mutate error <%s>: not found", missing),
 		"imagetrust-mutate error <Not/Valid:1>: invalid reference",
@@ -206,7 +151,7 @@ func TestThroughGatekeeperExternalDataClient(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("%s/demo/many-%d:v1", f.host, i)
 	}
-	got = review(t, ctx, c, many...)
+	got = gatekeepertest.ReviewPod(t, ctx, c, many...)
 	if len(got) != 2 {
 		t.Fatalf("Review() of 1001 images = %d messages (%.300q…), want two system errors", len(got), got)
 	}
@@ -229,7 +174,7 @@ func TestThroughGatekeeperExternalDataClient(t *testing.T) {
 	// (Another URL host, so frameworks' per-provider HTTP client cache builds a new transport
 	// instead of reusing the keep-alive connection made with the good certificate.)
 	c2 := newConstraintClient(t, ctx, strings.Replace(apiAddr, "127.0.0.1", "localhost", 1), f.ca, intruder)
-	got = review(t, ctx, c2, good)
+	got = gatekeepertest.ReviewPod(t, ctx, c2, good)
 	if len(got) != 2 {
 		t.Fatalf("Review() with a foreign client certificate = %q, want two system errors", got)
 	}

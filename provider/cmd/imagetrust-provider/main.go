@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,9 @@ type flags struct {
 	printExample   bool
 	cpuProfile     string
 	heapProfile    string
+	blockProfile   string
+	mutexProfile   string
+	traceFile      string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*flags, error) {
@@ -76,6 +80,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*f
 	fs.BoolVar(&f.printExample, "print-example-config", false, "print a documented example configuration and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file at shutdown")
 	fs.StringVar(&f.heapProfile, "heapprofile", "", "write a heap profile (pprof, after a GC) to this file at shutdown")
+	fs.StringVar(&f.blockProfile, "blockprofile", "", "write a profile of where goroutines waited (pprof block profile, every wait of 10µs or more) to this file at shutdown")
+	fs.StringVar(&f.mutexProfile, "mutexprofile", "", "write a profile of lock contention (pprof mutex profile, every event) to this file at shutdown")
+	fs.StringVar(&f.traceFile, "trace", "", "write an execution trace (runtime/trace; go tool trace) of the whole run to this file at shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s -config FILE [flags]\n\nGatekeeper external-data provider for image trust.\n\nFlags:\n", fs.Name())
 		fs.PrintDefaults()
@@ -239,10 +246,11 @@ func gcDefaults(getenv func(string) string, readFile func(string) ([]byte, error
 	return s
 }
 
-// startProfiles starts the CPU profile (-cpuprofile); the returned function stops it and
-// writes the heap profile (-heapprofile).
+// startProfiles starts the CPU profile (-cpuprofile), the execution trace (-trace) and the
+// block and mutex profiles (-blockprofile, -mutexprofile); the returned function stops them and
+// writes them and the heap profile (-heapprofile).
 func startProfiles(f *flags) (func() error, error) {
-	var cpu *os.File
+	var cpu, tr *os.File
 	if f.cpuProfile != "" {
 		var err error
 		if cpu, err = os.Create(f.cpuProfile); err != nil {
@@ -253,11 +261,37 @@ func startProfiles(f *flags) (func() error, error) {
 			return nil, fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}
+	if f.traceFile != "" {
+		var err error
+		if tr, err = os.Create(f.traceFile); err != nil {
+			return nil, fmt.Errorf("-trace: %w", err)
+		}
+		if err := trace.Start(tr); err != nil {
+			_ = tr.Close()
+			return nil, fmt.Errorf("-trace: %w", err)
+		}
+	}
+	if f.blockProfile != "" {
+		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
+	}
+	if f.mutexProfile != "" {
+		runtime.SetMutexProfileFraction(1)
+	}
 	return func() error {
 		var errs []error
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			errs = append(errs, cpu.Close())
+		}
+		if tr != nil {
+			trace.Stop()
+			errs = append(errs, tr.Close())
+		}
+		for flag, p := range map[string]string{"blockprofile": f.blockProfile, "mutexprofile": f.mutexProfile} {
+			if p == "" {
+				continue
+			}
+			errs = append(errs, writeProfile(flag, p, strings.TrimSuffix(flag, "profile")))
 		}
 		if f.heapProfile != "" {
 			runtime.GC()
@@ -269,6 +303,19 @@ func startProfiles(f *flags) (func() error, error) {
 		}
 		return errors.Join(errs...)
 	}, nil
+}
+
+// writeProfile writes the named runtime profile (block, mutex) to path.
+func writeProfile(flag, path, profile string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-%s: %w", flag, err)
+	}
+	if err := pprof.Lookup(profile).WriteTo(out, 0); err != nil {
+		_ = out.Close()
+		return fmt.Errorf("-%s: %w", flag, err)
+	}
+	return out.Close()
 }
 
 func loadConfig(f *flags) (*config.Config, error) {

@@ -161,7 +161,8 @@ func (c checkCmd) run(ctx context.Context, args []string, _ func(string) string,
 		}
 		fmt.Fprintln(stderr, "imagetrust check: recorded provider answers in", file)
 	}
-	if rep.Summary.Deny > 0 || (*failOnWarn && rep.Summary.Warn+rep.Summary.DryRun > 0) {
+	// An incomplete result counts as a deny: admission would deny what it cannot decide.
+	if rep.Summary.Deny+rep.Summary.Incomplete > 0 || (*failOnWarn && rep.Summary.Warn+rep.Summary.DryRun > 0) {
 		return &exitError{code: exitFindings, err: errSilent}
 	}
 	return nil

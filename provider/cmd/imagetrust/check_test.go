@@ -85,6 +85,55 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 }
 
+// TestCheckMissingProviderSection: --provider-fixtures without the section of the provider a
+// constraint asks reports each object that constraint reviewed as incomplete, naming the
+// provider and the directory, and exits 3 (1 with --provider-failure=warn, as a deny would).
+func TestCheckMissingProviderSection(t *testing.T) {
+	const templates = "../../../templates/verification.yaml"
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "constraint.yaml")
+	app := filepath.Join(dir, "app.yaml")
+	fixtures := filepath.Join(dir, "fixtures")
+	for f, data := range map[string]string{
+		pol: `apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sImageSignature
+metadata: {name: signed}
+spec:
+  match:
+    kinds: [{apiGroups: [apps], kinds: [Deployment]}]
+  parameters:
+    authorities: [release]
+`,
+		app: strings.ReplaceAll(checkDeployment, "%IMAGE%", "registry.example/web:1.0"),
+		filepath.Join(fixtures, "verify.yaml"): `apiVersion: test.imagetrust.dev/v1alpha1
+kind: ProviderFixtures
+providers:
+  imagetrust-verify:
+    keys:
+      registry.example/web:1.0: {value: {signed: true}}
+`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := app + ":9:18: incomplete K8sImageSignature/signed: Deployment default/web container web: no fixture for provider imagetrust-verify-signatures in " + fixtures + "\n"
+	for _, tc := range []struct {
+		extra []string
+		code  int
+	}{{nil, 3}, {[]string{"--provider-failure", "warn"}, 1}} {
+		args := append([]string{"-f", app, "--policy", templates, "--policy", pol, "--provider-fixtures", fixtures}, tc.extra...)
+		out, errOut, code := runCheckCLI("", args...)
+		if code != tc.code || !strings.Contains(out, want) || !strings.Contains(out, "0 deny, 0 warn, 0 dryrun, 1 incomplete") ||
+			!strings.Contains(errOut, "no fixture for provider imagetrust-verify-signatures in "+fixtures+" (asked for registry.example/web:1.0)") {
+			t.Errorf("imagetrust check %v = exit %d, want %d and %q\nstdout:\n%s\nstderr:\n%s", args, code, tc.code, want, out, errOut)
+		}
+	}
+}
+
 func TestCheckStdinAndBadInput(t *testing.T) {
 	const templates = "../../../templates/base.yaml"
 	pol, _ := checkSetup(t, "deny", "x")

@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 	}
 
 	// One decoded platform list per index digest, shared by /v1/resolve and /v1/verify.
-	indexes, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: reg, MaxBytes: max(cfg.Cache.MaxBytes/4, resolve.DefaultIndexCacheBytes), Registerer: o.Metrics})
+	indexes, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: reg, MaxBytes: max(cfg.Cache.MaxBytes/4, resolve.DefaultIndexCacheBytes), MaxIndexBytes: cfg.Lookup.MaxIndexBytes, Registerer: o.Metrics})
 	if err != nil {
 		return nil, err
 	}

@@ -60,18 +60,69 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 func TestProviderLookupInProcess(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
+	d := pushImage(t, reg, "team/app:v1")
+	cfg := &config.Config{
+		Server:     config.Server{TLS: serverTLS(t)},
+		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
+		Lookup:     config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
+		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
+	}
+	cfg.ApplyDefaults()
+	metrics := prometheus.NewRegistry()
+	prov, err := New(context.Background(), cfg, nil, nil, Options{Logger: slog.New(slog.DiscardHandler), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Registry.CloseIdleConnections()
+	if prov.Lookup("/v1/nope") != nil {
+		t.Errorf("Lookup(/v1/nope) != nil, want nil for an unknown endpoint")
+	}
+	key := reg.Host + "/team/app:v1"
+	items := prov.Lookup("/v1/mutate")(context.Background(), []string{key, key, "docker.io/library/nginx:1"})
+	if len(items) != 2 || items[0].Value != key+"@"+d.DigestStr() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
+		t.Errorf("Lookup(/v1/mutate)(%q twice, nginx) = %+v, want the pinned reference once and a registry-not-allowed error", key, items)
+	}
+	items = prov.Lookup("/v1/verify")(context.Background(), []string{key})
+	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) {
+		t.Errorf("Lookup(/v1/verify)(%q) = %+v, want an unsigned answer", key, items)
+	}
+	items = prov.Lookup("/v1/verify/signatures")(context.Background(), []string{key})
+	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) ||
+		!strings.Contains(string(items[0].Value.(wire.Encoded)), `"reads":"signatures"`) {
+		t.Errorf("Lookup(/v1/verify/signatures)(%q) = %+v, want an unsigned answer that read signatures only", key, items)
+	}
+	// Each verify endpoint counts its own answers.
+	got := verifyResults(t, metrics)
+	want := map[string]float64{"verify unsigned": 1, "verify-signatures unsigned": 1}
+	if len(got) != len(want) || got["verify unsigned"] != 1 || got["verify-signatures unsigned"] != 1 {
+		t.Errorf("imagetrust_verify_results_total by endpoint and outcome = %v, want %v", got, want)
+	}
+}
+
+// pushImage writes a random image to reg as repoTag and returns its digest reference.
+func pushImage(t *testing.T, reg *registrytest.Registry, repoTag string) name.Digest {
+	t.Helper()
 	img, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag, err := name.NewTag(reg.Host + "/team/app:v1")
+	tag, err := name.NewTag(reg.Host + "/" + repoTag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Write(tag, img); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := img.Digest()
+	h, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(h.String())
+}
+
+// serverTLS is a serving certificate, its key and a client CA in files, as server.tls names them.
+func serverTLS(t *testing.T) config.TLS {
+	t.Helper()
 	ca, err := pki.NewCA("imagetrust test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -84,33 +135,31 @@ func TestProviderLookupInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{
-		Server:     config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
-		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
-		Lookup:     config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
-		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
-	}
-	cfg.ApplyDefaults()
-	prov, err := New(context.Background(), cfg, nil, nil, Options{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	return config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}
+}
+
+// verifyResults returns imagetrust_verify_results_total as "endpoint outcome" → count, for the
+// series counted at least once.
+func verifyResults(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prov.Registry.CloseIdleConnections()
-	if prov.Lookup("/v1/nope") != nil {
-		t.Errorf("Lookup(/v1/nope) != nil, want nil for an unknown endpoint")
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "imagetrust_verify_results_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if v := m.GetCounter().GetValue(); v > 0 {
+				out[labels["endpoint"]+" "+labels["outcome"]] = v
+			}
+		}
 	}
-	key := reg.Host + "/team/app:v1"
-	items := prov.Lookup("/v1/mutate")(context.Background(), []string{key, key, "docker.io/library/nginx:1"})
-	if len(items) != 2 || items[0].Value != key+"@"+d.String() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
-		t.Errorf("Lookup(/v1/mutate)(%q twice, nginx) = %+v, want the pinned reference once and a registry-not-allowed error", key, items)
-	}
-	items = prov.Lookup("/v1/verify")(context.Background(), []string{key})
-	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) {
-		t.Errorf("Lookup(/v1/verify)(%q) = %+v, want an unsigned answer", key, items)
-	}
-	items = prov.Lookup("/v1/verify/signatures")(context.Background(), []string{key})
-	if len(items) != 1 || items[0].Error != "" || !strings.Contains(string(items[0].Value.(wire.Encoded)), `"signed":false`) ||
-		!strings.Contains(string(items[0].Value.(wire.Encoded)), `"reads":"signatures"`) {
-		t.Errorf("Lookup(/v1/verify/signatures)(%q) = %+v, want an unsigned answer that read signatures only", key, items)
-	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +21,17 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
-// Pool bounds the registry loads in flight across all batches.
+// Pool bounds the registry loads in flight across all batches. The loads run on the pool's own
+// goroutines, started when first needed and kept: a load's deep call stack (HTTP round trip,
+// TLS) then grows once per worker instead of once per key in a new goroutine, and the
+// goroutines that wait for a worker stay shallow for the garbage collector to scan.
 type Pool struct {
 	sem chan struct{}
+	// idle hands a task to a worker waiting for one; started counts the workers (at most
+	// cap(sem): only holders of sem hand tasks over).
+	idle    chan *task
+	started atomic.Int64
+	tasks   sync.Pool // of *task
 	// hosts: per registry host, the tokens of its share of the workers (see DoFor).
 	hostMu   sync.Mutex
 	hosts    map[string]chan struct{}
@@ -37,6 +46,7 @@ func NewPool(workers int, reg prometheus.Registerer) (*Pool, error) {
 	}
 	p := &Pool{
 		sem:   make(chan struct{}, workers),
+		idle:  make(chan *task),
 		hosts: map[string]chan struct{}{},
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "imagetrust_lookups_in_flight",
@@ -88,20 +98,78 @@ func (e *TimedOutError) Unwrap() error { return e.Cause }
 
 // Do runs fn on a worker of the pool, waiting for a free one until ctx ends.
 func (p *Pool) Do(ctx context.Context, fn func() error) error {
-	p.queued.Inc()
 	select {
-	case p.sem <- struct{}{}:
-		p.queued.Dec()
-	case <-ctx.Done():
-		p.queued.Dec()
-		return fmt.Errorf("no free worker: %w", context.Cause(ctx))
+	case p.sem <- struct{}{}: // a free worker: no wait, no channel of ctx's made
+	default:
+		p.queued.Inc()
+		select {
+		case p.sem <- struct{}{}:
+			p.queued.Dec()
+		case <-ctx.Done():
+			p.queued.Dec()
+			return fmt.Errorf("no free worker: %w", context.Cause(ctx))
+		}
 	}
 	p.inflight.Inc()
 	defer func() {
 		p.inflight.Dec()
 		<-p.sem
 	}()
-	return fn()
+	return p.run(fn)
+}
+
+// task is one load handed to a worker; done receives when it has run.
+type task struct {
+	fn    func() error
+	err   error
+	panic any
+	done  chan struct{}
+}
+
+// run runs fn on a worker: an idle one, else a new one while there are fewer than the pool's
+// size, else the next to become idle. A panic in fn is raised again in the caller.
+func (p *Pool) run(fn func() error) error {
+	t, _ := p.tasks.Get().(*task)
+	if t == nil {
+		t = &task{done: make(chan struct{}, 1)}
+	}
+	t.fn = fn
+	select {
+	case p.idle <- t:
+	default:
+		if p.started.Add(1) <= int64(cap(p.sem)) {
+			go p.work(t)
+		} else {
+			p.started.Add(-1)
+			p.idle <- t
+		}
+	}
+	<-t.done
+	err, pv := t.err, t.panic
+	t.fn, t.err, t.panic = nil, nil, nil
+	p.tasks.Put(t)
+	if pv != nil {
+		panic(pv)
+	}
+	return err
+}
+
+// work runs t, then every task handed to it, for the life of the process.
+func (p *Pool) work(t *task) {
+	for {
+		t.exec()
+		t.done <- struct{}{}
+		t = <-p.idle
+	}
+}
+
+func (t *task) exec() {
+	defer func() {
+		if r := recover(); r != nil {
+			t.panic = r
+		}
+	}()
+	t.err = t.fn()
 }
 
 // HostShare is how many workers of the pool one registry host may hold at once: a quarter of
@@ -125,8 +193,12 @@ func (p *Pool) DoFor(ctx context.Context, host string, fn func() error) error {
 	p.hostMu.Unlock()
 	select {
 	case tok <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("no free worker for registry %s (it holds its share of %d): %w", host, cap(tok), context.Cause(ctx))
+	default:
+		select {
+		case tok <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("no free worker for registry %s (it holds its share of %d): %w", host, cap(tok), context.Cause(ctx))
+		}
 	}
 	defer func() { <-tok }()
 	return p.Do(ctx, fn)
@@ -179,6 +251,25 @@ func Dedupe(keys []string) (uniq []string, pos []int) {
 // should return soon after it ends; Run does not wait for it past ctx. Bound registry work
 // inside fn with Pool.Do.
 func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
+	return RunLanes(ctx, keys, Lanes{}, fn)
+}
+
+// Lanes bound the goroutines of RunLanes: the distinct keys of one lane (for the pipeline, one
+// registry host) are taken in order by at most Width goroutines of their own, each calling fn
+// for one key after another. A lane whose keys hang holds only its own goroutines, so the keys
+// of other lanes go on; within a lane, more goroutines than the host may have loads in flight
+// (Pool.HostShare) would only wait, each with a stack the garbage collector scans. The zero
+// Lanes give every key a goroutine of its own.
+type Lanes struct {
+	// Of names the lane of a key (nil: every key is a lane of its own).
+	Of func(key string) string
+	// Width is the most goroutines of one lane (<= 0: one per key).
+	Width int
+}
+
+// RunLanes is Run with the goroutines of each lane bounded by l. A key not started when fn's
+// context ends is not started at all: it gets the "timed out" error.
+func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
 	uniq, pos := Dedupe(keys)
 
@@ -202,23 +293,45 @@ func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context,
 	if remaining == 0 {
 		close(finished)
 	}
-	for j, k := range uniq {
-		go func() {
-			v, err := fn(fnCtx, k)
-			mu.Lock()
-			defer mu.Unlock()
-			if closed {
-				return
+	record := func(j int, v V, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		if err != nil && fnCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			err = &TimedOutError{Key: uniq[j], After: time.Since(start), Cause: context.Cause(fnCtx)}
+		}
+		res[j], done[j] = Result[V]{Value: v, Err: err}, true
+		remaining--
+		if remaining == 0 {
+			close(finished)
+		}
+	}
+	one := func(j int) {
+		if err := fnCtx.Err(); err != nil {
+			var zero V
+			record(j, zero, err) // not started: timed out
+			return
+		}
+		v, err := fn(fnCtx, uniq[j])
+		record(j, v, err)
+	}
+	if l.Of == nil || l.Width <= 0 {
+		for j := range uniq {
+			go one(j)
+		}
+	} else {
+		for _, lane := range lanesOf(uniq, l.Of) {
+			var next atomic.Int64
+			for range min(l.Width, len(lane)) {
+				go func() {
+					for i := int(next.Add(1)) - 1; i < len(lane); i = int(next.Add(1)) - 1 {
+						one(lane[i])
+					}
+				}()
 			}
-			if err != nil && fnCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-				err = &TimedOutError{Key: k, After: time.Since(start), Cause: context.Cause(fnCtx)}
-			}
-			res[j], done[j] = Result[V]{Value: v, Err: err}, true
-			remaining--
-			if remaining == 0 {
-				close(finished)
-			}
-		}()
+		}
 	}
 	select {
 	case <-finished:
@@ -243,4 +356,21 @@ func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context,
 		out[i] = res[j]
 	}
 	return out
+}
+
+// lanesOf groups the indexes of keys by lane, lanes and keys in first-seen order.
+func lanesOf(keys []string, of func(string) string) [][]int {
+	var lanes [][]int
+	index := map[string]int{}
+	for j, k := range keys {
+		name := of(k)
+		g, ok := index[name]
+		if !ok {
+			g = len(lanes)
+			index[name] = g
+			lanes = append(lanes, make([]int, 0, len(keys)-j))
+		}
+		lanes[g] = append(lanes[g], j)
+	}
+	return lanes
 }

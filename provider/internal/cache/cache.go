@@ -122,6 +122,9 @@ func New[V any](o Options) (*Cache[V], error) {
 	return c, nil
 }
 
+// TTL is the TTL of an answer (Options.TTL).
+func (c *Cache[V]) TTL() time.Duration { return c.o.TTL }
+
 // Bytes is the estimated memory the entries hold (see Options.MaxBytes).
 func (c *Cache[V]) Bytes() int64 {
 	c.mu.Lock()

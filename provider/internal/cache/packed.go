@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -175,11 +176,20 @@ func (k Packed) Unpack() ([]byte, error) {
 	if k.b == nil {
 		return nil, nil
 	}
+	return k.AppendUnpacked(make([]byte, 0, k.Len()))
+}
+
+// AppendUnpacked appends the answer's bytes to dst.
+func (k Packed) AppendUnpacked(dst []byte) ([]byte, error) {
+	if k.b == nil {
+		return dst, nil
+	}
 	total, n := binary.Uvarint(k.b)
 	if n <= 0 || total > 1<<31 {
 		return nil, errCorrupt
 	}
-	out := make([]byte, 0, total)
+	start := len(dst)
+	out := slices.Grow(dst, int(total))
 	var shared []string
 	b := k.b[n:]
 	for first, joined := true, false; len(b) > 0; first = false {
@@ -218,11 +228,11 @@ func (k Packed) Unpack() ([]byte, error) {
 			out = append(out, shared[v]...)
 		case opBack:
 			l, n := binary.Uvarint(b)
-			if n <= 0 || v+l > uint64(len(out)) {
+			if n <= 0 || v+l > uint64(len(out)-start) {
 				return nil, errCorrupt
 			}
 			b = b[n:]
-			out = append(out, out[v:v+l]...)
+			out = append(out, out[start+int(v):start+int(v+l)]...)
 		case opDigest:
 			if len(b) < sha256Len {
 				return nil, errCorrupt
@@ -234,7 +244,7 @@ func (k Packed) Unpack() ([]byte, error) {
 			return nil, errCorrupt
 		}
 	}
-	if uint64(len(out)) != total {
+	if uint64(len(out)-start) != total {
 		return nil, errCorrupt
 	}
 	return out, nil

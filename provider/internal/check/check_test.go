@@ -218,6 +218,70 @@ providers:
 	}
 }
 
+// TestCheckMissingProviderSection: a constraint whose template asks a provider the fixtures
+// have no section for does not decide: its results for the objects it reviewed are
+// ActionIncomplete naming the provider and the fixture directory (not Gatekeeper's opaque
+// system error and a deny), and the check is incomplete. With failOpen the template admits, and
+// the check is still incomplete.
+func TestCheckMissingProviderSection(t *testing.T) {
+	objs := parseObjects(t, "app.yaml", strings.ReplaceAll(matchObjects, "HOST", "registry.example"))
+	dir := t.TempDir()
+	// Only imagetrust-verify; a constraint without attestation parameters asks
+	// imagetrust-verify-signatures.
+	writeFile(t, filepath.Join(dir, "f.yaml"), `apiVersion: test.imagetrust.dev/v1alpha1
+kind: ProviderFixtures
+providers:
+  imagetrust-verify:
+    keys:
+      registry.example/bank/signed:1.0: {value: {signed: true}}
+`)
+	want := "no fixture for provider imagetrust-verify-signatures in " + dir
+	for _, tc := range []struct {
+		name, constraints string
+		findings          []string
+	}{
+		{"deny", matchConstraints, []string{
+			"Deployment prod/bad app K8sImageSignature/signed incomplete",
+			"Deployment prod/bad init K8sImageSignature/signed incomplete",
+			"Deployment prod/good app K8sImageSignature/signed incomplete",
+		}},
+		{"failOpen", strings.Replace(matchConstraints, "authorities: [test-kms]", "authorities: [test-kms]\n    failOpen: true", 1), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := loadPolicy(t, strings.ReplaceAll(tc.constraints, "HOST", "registry.example"))
+			fx, err := FixtureProviders(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = fx.Close() }()
+			rep, err := run(t, pol, objs, fx)
+			if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run error = %v, want ErrIncomplete with %q", err, want)
+			}
+			if !strings.Contains(strings.Join(rep.Incomplete, "\n"), want+" (asked for registry.example/bank/signed:1.0, registry.example/bank/unsigned:1.0)") {
+				t.Errorf("report incomplete = %q, want %q and the keys asked", rep.Incomplete, want)
+			}
+			var got []Finding
+			for _, f := range rep.Findings {
+				if strings.HasPrefix(f.Constraint, "K8sImageSignature/") {
+					got = append(got, f)
+				}
+			}
+			if k := keys(got); strings.Join(k, "\n") != strings.Join(tc.findings, "\n") {
+				t.Fatalf("K8sImageSignature findings:\n%s\nwant:\n%s", strings.Join(k, "\n"), strings.Join(tc.findings, "\n"))
+			}
+			for _, f := range got {
+				if f.Message != want || f.Image == "" || f.Column <= 1 {
+					t.Errorf("finding %+v: want message %q at its image scalar", f, want)
+				}
+			}
+			if rep.Summary.Incomplete != len(tc.findings) || rep.Summary.Deny != 0 {
+				t.Errorf("summary = %+v, want %d incomplete and no deny", rep.Summary, len(tc.findings))
+			}
+		})
+	}
+}
+
 func TestPolicyErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {

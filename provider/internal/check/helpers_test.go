@@ -2,10 +2,6 @@ package check
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,8 +11,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/manifests"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
@@ -61,11 +55,7 @@ func newWorldImages(t testing.TB, refs []signedRef) *world {
 	w := &world{reg: registrytest.New(), dir: t.TempDir(), digests: map[string]string{}}
 	t.Cleanup(w.reg.Close)
 	w.host = w.reg.Host
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	key, err := signing.NewKey(w.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +77,11 @@ func newWorldImages(t testing.TB, refs []signedRef) *world {
 		}
 		w.digests[s.ref] = h.String()
 		if s.signed {
-			if err := signing.Sign(tag.Context().Digest(h.String()), sv); err != nil {
+			if err := signing.Sign(tag.Context().Digest(h.String()), key.Signer); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	pub, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(w.dir, "test-kms.pub")
-	writeFile(t, keyFile, string(pub))
 	w.configFile = filepath.Join(w.dir, "provider.yaml")
 	// server.tls names files that do not exist: check replaces them with the run's own.
 	writeFile(t, w.configFile, fmt.Sprintf(`server:
@@ -109,7 +93,7 @@ authorities:
   - name: test-kms
     images: [%q]
     key: {file: %q}
-`, w.host, w.host+"/**", keyFile))
+`, w.host, w.host+"/**", key.PublicFile))
 	return w
 }
 

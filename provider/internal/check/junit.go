@@ -9,8 +9,8 @@ import (
 )
 
 // JUnit XML as CI systems read it (GitLab, Jenkins, GitHub test reporters): one test suite per
-// file, one test case per object, a failure per deny finding; warn and dryrun findings go to
-// the case's system-out.
+// file, one test case per object, a failure per deny finding, an error per incomplete result
+// (the constraint could not decide); warn and dryrun findings go to the case's system-out.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
@@ -55,9 +55,12 @@ func writeJUnit(w io.Writer, rep *Report) error {
 			order = append(order, k)
 		}
 		loc := fmt.Sprintf("%s:%d:%d", f.File, f.Line, f.Column)
-		if f.Action == ActionDeny {
+		switch f.Action {
+		case ActionDeny:
 			c.Failures = append(c.Failures, junitFailure{Message: f.Constraint + ": " + f.Message, Type: f.Constraint, Text: loc + ": " + f.Message})
-		} else {
+		case ActionIncomplete:
+			c.Errors = append(c.Errors, junitFailure{Message: f.Constraint + ": incomplete: " + f.Message, Type: ActionIncomplete, Text: loc + ": " + f.Message})
+		default:
 			c.SystemOut += fmt.Sprintf("%s: %s %s: %s\n", loc, f.Action, f.Constraint, f.Message)
 		}
 	}
@@ -77,6 +80,8 @@ func writeJUnit(w io.Writer, rep *Report) error {
 		s.Tests++
 		if len(c.Failures) > 0 {
 			s.Failures++
+		} else if len(c.Errors) > 0 {
+			s.Errors++
 		}
 	}
 	for _, f := range files {
@@ -84,6 +89,7 @@ func writeJUnit(w io.Writer, rep *Report) error {
 		out.Suites = append(out.Suites, *s)
 		out.Tests += s.Tests
 		out.Failures += s.Failures
+		out.Errors += s.Errors
 	}
 	// Objects without findings pass: one summary case says how many were checked.
 	passed := junitSuite{Name: "imagetrust check", Tests: 1, TestCases: []junitCase{{

@@ -69,17 +69,22 @@ func writeText(w io.Writer, rep *Report, rollup bool) error {
 	for _, inc := range rep.Incomplete {
 		fmt.Fprintf(w, "incomplete: %s\n", inc)
 	}
-	_, err := fmt.Fprintf(w, "%d object(s) checked: %d deny, %d warn, %d dryrun\n", rep.Objects, rep.Summary.Deny, rep.Summary.Warn, rep.Summary.DryRun)
+	undecided := ""
+	if rep.Summary.Incomplete > 0 {
+		undecided = fmt.Sprintf(", %d incomplete", rep.Summary.Incomplete)
+	}
+	_, err := fmt.Fprintf(w, "%d object(s) checked: %d deny, %d warn, %d dryrun%s\n", rep.Objects, rep.Summary.Deny, rep.Summary.Warn, rep.Summary.DryRun, undecided)
 	return err
 }
 
 // writeGitHub writes GitHub Actions workflow commands: one annotation per finding on the image
-// line (deny: error, warn: warning, dryrun: notice), then a notice per provider failure.
+// line (deny and incomplete: error, warn: warning, dryrun: notice), then an error per provider
+// failure.
 func writeGitHub(w io.Writer, rep *Report) error {
 	for _, f := range rep.Findings {
 		level := "notice"
 		switch f.Action {
-		case ActionDeny:
+		case ActionDeny, ActionIncomplete:
 			level = "error"
 		case ActionWarn:
 			level = "warning"

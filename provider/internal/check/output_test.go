@@ -169,3 +169,30 @@ func TestTextAndRollup(t *testing.T) {
 		}
 	}
 }
+
+// TestIncompleteResultOutput: an undecided constraint result (ActionIncomplete) is counted on
+// its own and shows as an error in every format that has levels.
+func TestIncompleteResultOutput(t *testing.T) {
+	f := Finding{File: "app.yaml", Line: 9, Column: 18, Object: "Deployment default/web", Kind: "Deployment", Namespace: "default", Name: "web",
+		Container: "web", Field: "containers", Image: "registry.example/web:1.0", Constraint: "K8sImageSignature/signed", Action: ActionIncomplete,
+		Message: "no fixture for provider imagetrust-verify-signatures in fx"}
+	rep := NewReport(1, []Finding{f}, map[string][]string{f.Image: {f.Object}})
+	if rep.Summary != (Summary{Incomplete: 1}) || rep.Images[0].Deny != 0 || rep.Images[0].Findings != 1 {
+		t.Fatalf("summary %+v, rollup %+v: want one incomplete result and no deny", rep.Summary, rep.Images)
+	}
+	for format, want := range map[string]string{
+		"text":   "app.yaml:9:18: incomplete K8sImageSignature/signed: Deployment default/web container web: no fixture for provider imagetrust-verify-signatures in fx\n1 object(s) checked: 0 deny, 0 warn, 0 dryrun, 1 incomplete\n",
+		"github": "::error file=app.yaml,line=9,col=18,title=incomplete K8sImageSignature/signed::Deployment default/web container web: no fixture for provider imagetrust-verify-signatures in fx\n",
+		"json":   `"incomplete": 1`,
+		"sarif":  `"level": "error"`,
+		"junit":  `<error message="K8sImageSignature/signed: incomplete: no fixture for provider imagetrust-verify-signatures in fx" type="incomplete">app.yaml:9:18: no fixture`,
+	} {
+		var out bytes.Buffer
+		if err := WriteReport(&out, rep, WriteOptions{Format: format}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s output lacks %q:\n%s", format, want, out.String())
+		}
+	}
+}

@@ -2,15 +2,12 @@ package check
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -21,9 +18,7 @@ import (
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/suite"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -47,17 +42,24 @@ type Providers struct {
 	// Cache holds the Provider objects the engine calls.
 	Cache *externaldata.ProviderCache
 
-	fixtures *suite.FixtureServer
-	proxy    *proxy
-	stop     func() error
+	fixtures  *suite.FixtureServer
+	noFixture *noFixture
+	proxy     *proxy
+	stop      func() error
 }
 
 // Failures returns why the check could not be completed (nil: every answer was known): keys no
-// fixture answers, provider calls that failed, system errors and transient per-key errors.
+// fixture answers, providers the fixtures have no section for, provider calls that failed,
+// system errors and transient per-key errors.
 func (p *Providers) Failures() error {
 	if p.fixtures != nil {
+		var out []string
 		if err := p.fixtures.EndReview(); err != nil {
-			return &FailureError{Failures: []string{err.Error()}}
+			out = append(out, err.Error())
+		}
+		out = append(out, p.noFixture.failures()...)
+		if len(out) > 0 {
+			return &FailureError{Failures: out}
 		}
 		return nil
 	}
@@ -80,6 +82,15 @@ func (p *Providers) Requests() int {
 	return 0
 }
 
+// Undecided returns fs with the findings that come from a provider without fixtures turned
+// into ActionIncomplete results (Run calls it).
+func (p *Providers) Undecided(fs []Finding) []Finding {
+	if p.noFixture == nil {
+		return fs
+	}
+	return p.noFixture.undecided(fs)
+}
+
 // Record writes the answers seen as a ProviderFixtures file in dir (live providers only).
 func (p *Providers) Record(dir string) (string, error) {
 	if p.proxy == nil {
@@ -94,6 +105,9 @@ func (p *Providers) Close() error {
 	if p.fixtures != nil {
 		p.fixtures.Close()
 	}
+	if p.noFixture != nil {
+		errs = append(errs, p.noFixture.shutdown())
+	}
 	if p.proxy != nil {
 		errs = append(errs, p.proxy.close())
 	}
@@ -104,7 +118,9 @@ func (p *Providers) Close() error {
 }
 
 // FixtureProviders answers from the ProviderFixtures files in dir, over HTTPS, as
-// `imagetrust verify` does.
+// `imagetrust verify` does. A provider of ProviderNames the files have no section for answers
+// every call with a system error naming it and dir: the check is incomplete, and the findings
+// it caused are ActionIncomplete results (see Undecided).
 func FixtureProviders(dir string) (*Providers, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -121,15 +137,37 @@ func FixtureProviders(dir string) (*Providers, error) {
 		fs.Close()
 		return nil, fmt.Errorf("--provider-fixtures %s: no ProviderFixtures files (kind: %s)", dir, suite.FixturesKind)
 	}
-	pc := externaldata.NewCache()
+	nf, err := newNoFixture(dir)
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	p := &Providers{Cache: externaldata.NewCache(), fixtures: fs, noFixture: nf}
+	have := map[string]bool{}
+	upsert := func(pr *unversioned.Provider) error {
+		have[pr.Name] = true
+		if err := p.Cache.Upsert(pr); err != nil {
+			return fmt.Errorf("provider %s: %w", pr.Name, err)
+		}
+		return nil
+	}
 	for _, pr := range fs.Providers() {
-		if err := pc.Upsert(pr); err != nil {
-			fs.Close()
-			return nil, fmt.Errorf("provider %s: %w", pr.Name, err)
+		if err := upsert(pr); err != nil {
+			_ = p.Close()
+			return nil, err
+		}
+	}
+	for _, name := range ProviderNames {
+		if have[name] {
+			continue
+		}
+		if err := upsert(nf.provider(name, 10*time.Second)); err != nil {
+			_ = p.Close()
+			return nil, err
 		}
 	}
 	fs.BeginReview()
-	return &Providers{Cache: pc, fixtures: fs}, nil
+	return p, nil
 }
 
 // ClientTLS names the files of a client certificate for a provider that requires mTLS (as
@@ -199,12 +237,9 @@ func liveProviders(base string, cfg *tls.Config, timeout time.Duration, stop fun
 // TLS 1.3 with its caBundle (as it would call the provider), and it forwards each request
 // unchanged over mTLS, keeping the answers (for --record) and every failure (exit code 3).
 type proxy struct {
+	*loopbackServer
 	upstream string
 	client   *http.Client
-	srv      *http.Server
-	ln       net.Listener
-	url      string
-	caBundle string
 
 	mu       sync.Mutex
 	requests int
@@ -213,61 +248,24 @@ type proxy struct {
 }
 
 func newProxy(upstream string, clientTLS *tls.Config, timeout time.Duration) (*proxy, error) {
-	ca, err := pki.NewCA("imagetrust check")
-	if err != nil {
-		return nil, err
-	}
-	kp, err := ca.ServerCert("imagetrust-check")
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
 	p := &proxy{
 		upstream: upstream,
 		client: &http.Client{Timeout: timeout, Transport: &http.Transport{
 			TLSClientConfig: clientTLS, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: false,
 		}},
-		ln:       ln,
-		url:      "https://" + ln.Addr().String(),
-		caBundle: ca.CABundle(),
-		answers:  map[string]map[string]externaldata.Item{},
+		answers: map[string]map[string]externaldata.Item{},
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /providers/{name}", p.serve)
-	p.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
+	ls, err := serveProviders(p.serve)
+	if err != nil {
+		return nil, err
 	}
-	go func() { _ = p.srv.ServeTLS(ln, "", "") }()
+	p.loopbackServer = ls
 	return p, nil
 }
 
-func (p *proxy) provider(name string, timeout time.Duration) *unversioned.Provider {
-	return &unversioned.Provider{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: unversioned.ProviderSpec{
-			URL:      p.url + "/providers/" + name,
-			Timeout:  int(max(timeout/time.Second, 1)),
-			CABundle: p.caBundle,
-		},
-	}
-}
-
 func (p *proxy) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	p.client.CloseIdleConnections()
-	return p.srv.Shutdown(ctx)
+	return p.shutdown()
 }
 
 // maxBody bounds a request or response body.

@@ -20,6 +20,8 @@ type Summary struct {
 	Deny   int `json:"deny"`
 	Warn   int `json:"warn"`
 	DryRun int `json:"dryrun"`
+	// Incomplete counts constraint results that could not be decided (ActionIncomplete).
+	Incomplete int `json:"incomplete"`
 }
 
 // Rollup is one image: its findings and the objects that use it.
@@ -44,6 +46,8 @@ func NewReport(objects int, fs []Finding, usage map[string][]string) *Report {
 			r.Summary.Deny++
 		case ActionWarn:
 			r.Summary.Warn++
+		case ActionIncomplete:
+			r.Summary.Incomplete++
 		default:
 			r.Summary.DryRun++
 		}

@@ -42,6 +42,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Providers != nil {
+		fs = o.Providers.Undecided(fs)
+	}
 	n := 0
 	usage := map[string][]string{}
 	for _, obj := range o.Objects {

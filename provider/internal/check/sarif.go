@@ -81,9 +81,10 @@ type sarifRegion struct {
 	StartColumn int `json:"startColumn,omitempty"`
 }
 
+// sarifLevel: an incomplete result is an error, as admission would deny what it cannot decide.
 func sarifLevel(action string) string {
 	switch action {
-	case ActionDeny:
+	case ActionDeny, ActionIncomplete:
 		return "error"
 	case ActionWarn:
 		return "warning"
@@ -91,10 +92,11 @@ func sarifLevel(action string) string {
 	return "note"
 }
 
-// severity maps an action to GitHub's security-severity (high for deny, medium for warn).
+// severity maps an action to GitHub's security-severity (high for deny and incomplete, medium
+// for warn).
 func severity(action string) string {
 	switch action {
-	case ActionDeny:
+	case ActionDeny, ActionIncomplete:
 		return "7.5"
 	case ActionWarn:
 		return "5.0"
@@ -183,7 +185,7 @@ func writeSARIF(w io.Writer, rep *Report, version string) error {
 
 func rank(action string) int {
 	switch action {
-	case ActionDeny:
+	case ActionDeny, ActionIncomplete:
 		return 3
 	case ActionWarn:
 		return 2

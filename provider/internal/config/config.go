@@ -79,6 +79,10 @@ type Lookup struct {
 	// MaxPlatforms caps the platforms a /v1/resolve or /v1/verify answer lists for an index
 	// (default 256); the answer also carries platformsTotal and platformsTruncated.
 	MaxPlatforms int `json:"maxPlatforms"`
+	// MaxIndexBytes caps an image index /v1/resolve and /v1/verify read for its platforms
+	// (default 256 KiB, about 1,300 platforms; 4 KiB to 4 MiB); a larger index is answered
+	// "limit exceeded:" naming this field. /v1/scan reads indexes within 256 KiB too.
+	MaxIndexBytes int64 `json:"maxIndexBytes,omitempty"`
 }
 
 // Cache configures the answer cache.

@@ -45,6 +45,16 @@ const (
 	MaxPlatformsLimit = 4096
 )
 
+// Index manifest cap of /v1/resolve and /v1/verify (lookup.maxIndexBytes).
+const (
+	// DefaultMaxIndexBytes: about 1,300 platforms, a hundred times what the largest public
+	// multi-arch images list, and what /v1/scan reads.
+	DefaultMaxIndexBytes = 256 << 10
+	// MinIndexBytes and MaxIndexBytesLimit bound lookup.maxIndexBytes.
+	MinIndexBytes      = 4 << 10
+	MaxIndexBytesLimit = 4 << 20
+)
+
 // LoadTimeout bounds one resolve or mutate load, which runs detached from the batch that
 // started it (other batches may share it): LoadTimeoutRegistryOps registry timeouts.
 func (c *Config) LoadTimeout() time.Duration {
@@ -71,6 +81,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Lookup.PerRegistryConcurrency, DefaultPerRegistryConcurrency)
 	setDur(&c.Lookup.RegistryTimeout, DefaultRegistryTimeout)
 	setInt(&c.Lookup.MaxPlatforms, DefaultMaxPlatforms)
+	setInt64(&c.Lookup.MaxIndexBytes, DefaultMaxIndexBytes)
 
 	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
 	setInt64(&c.Cache.MaxBytes, DefaultCacheMaxBytes)

@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 	if c.Lookup.MaxPlatforms <= 0 || c.Lookup.MaxPlatforms > MaxPlatformsLimit {
 		add(fieldErr("lookup.maxPlatforms", "%d is out of range (1..%d)", c.Lookup.MaxPlatforms, MaxPlatformsLimit))
 	}
+	if c.Lookup.MaxIndexBytes < MinIndexBytes || c.Lookup.MaxIndexBytes > MaxIndexBytesLimit {
+		add(fieldErr("lookup.maxIndexBytes", "%d is out of range (%d..%d: 4 KiB to 4 MiB)", c.Lookup.MaxIndexBytes, MinIndexBytes, MaxIndexBytesLimit))
+	}
 
 	if c.Cache.MaxEntries <= 0 {
 		add(fieldErr("cache.maxEntries", "%d must be positive", c.Cache.MaxEntries))

@@ -139,7 +139,7 @@ func TestHostileRegistriesOverMTLS(t *testing.T) {
 	cfg := map[string]any{
 		"registries":  registries,
 		"authorities": []map[string]any{{"name": "release", "key": map[string]any{"file": pub}}},
-		"lookup":      map[string]any{"registryTimeout": "3s", "maxPlatforms": 64},
+		"lookup":      map[string]any{"registryTimeout": "3s", "maxPlatforms": 64, "maxIndexBytes": 4 << 20},
 		"endpoints": map[string]any{
 			"resolve": map[string]any{"deadline": deadline.String()},
 			"verify":  map[string]any{"deadline": deadline.String()},

@@ -183,15 +183,18 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 	ctx, cancel := context.WithTimeout(ctx, p.o.Deadline)
 	defer cancel()
 	loadKeys := make([]string, len(misses))
-	refs := make(map[string]imageref.Ref, len(misses))
+	refs := make(map[string]int, len(misses)) // cache key → a miss with it
 	for j, m := range misses {
 		loadKeys[j] = m.key
-		refs[m.key] = m.ref
+		refs[m.key] = j
 	}
-	// batch.Run loads each distinct key once and ends the loads' context batch.Margin before
+	// batch.RunLanes loads each distinct key once and ends the loads' context batch.Margin before
 	// ctx, so an answer served stale because the registry is slow is in before it gives up.
-	res := batch.Run(ctx, loadKeys, func(ctx context.Context, key string) (cache.Result[V], error) {
-		return p.get(ctx, refs[key], key)
+	// The keys of one registry host are taken by at most the host's share of the pool's
+	// workers: more could only wait for the host's tokens.
+	lanes := batch.Lanes{Of: func(key string) string { return strings.ToLower(misses[refs[key]].ref.Domain) }, Width: p.o.Pool.HostShare()}
+	res := batch.RunLanes(ctx, loadKeys, lanes, func(ctx context.Context, key string) (cache.Result[V], error) {
+		return p.get(ctx, misses[refs[key]].ref, key)
 	})
 	for j, r := range res {
 		a.answer(misses[j].i, misses[j].ref, r.Value.Value, r.Value.Stale, r.Err)

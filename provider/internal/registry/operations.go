@@ -111,28 +111,24 @@ func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*rem
 }
 
 // Blob GETs a blob of ref's repository (mirrors in order, then the origin), at most limit bytes
-// (more is a *TooLargeError), checked against its digest.
+// (more is a *TooLargeError), checked against its digest. One request (and the redirects the
+// registry sends, to a CDN for example), like GetManifest.
 func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {
 	targets, err := c.ContentTargets(ref)
 	if err != nil {
 		return nil, err
 	}
+	if digest.Algorithm != "sha256" {
+		return nil, fmt.Errorf("blob %s: only sha256 digests can be checked", digest)
+	}
 	var out []byte
 	err = c.each(ctx, ref, targets, "blob", func(ctx context.Context, repo name.Repository) error {
-		opts, err := c.Remote(withBodyCap(ctx, limit+1), repo)
+		resp, _, err := c.request(withBodyCap(ctx, limit+1), repo, http.MethodGet, "/blobs/"+digest.String(), "", "", http.StatusOK)
 		if err != nil {
 			return err
 		}
-		l, err := remote.Layer(repo.Digest(digest.String()), opts...)
-		if err != nil {
-			return err
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		out, err = readCapped(rc, limit, "blob "+digest.String())
+		defer resp.Body.Close()
+		out, err = readBody(resp, limit, "blob "+digest.String())
 		return err
 	})
 	if err != nil {
@@ -148,8 +144,10 @@ func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, lim
 const maxReferrersIndex = 4 << 20
 
 // Referrers lists the OCI referrers of digest in ref's repository (mirrors in order, then the
-// origin): the referrers API, or its fallback tag (sha256-<hex>) for a registry known not to
-// have the API (ReferrersAPIUnsupported).
+// origin): the referrers API, or its fallback tag (sha256-<hex>) when the registry answers the
+// API with 404, 400 or 406 or with something that is not an OCI index (as go-containerregistry's
+// remote.Referrers does), or is known not to have the API (ReferrersAPIUnsupported: then the
+// fallback tag directly).
 func (c *Client) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error) {
 	targets, err := c.ContentTargets(ref)
 	if err != nil {
@@ -162,18 +160,35 @@ func (c *Client) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash
 			out = idx
 			return err
 		}
-		opts, err := c.Remote(ctx, repo)
-		if err != nil {
-			return err
-		}
-		idx, err := remote.Referrers(repo.Digest(digest.String()), opts...)
-		if err != nil {
-			return err
-		}
-		out, err = idx.IndexManifest()
+		idx, err := c.referrersAPI(ctx, repo, digest)
+		out = idx
 		return err
 	})
 	return out, err
+}
+
+// referrersAPI asks repo's referrers API (GET /v2/<repo>/referrers/<digest>, one request) and,
+// when the registry does not answer it with an OCI index, reads the fallback tag.
+func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
+	resp, _, err := c.request(withBodyCap(ctx, maxReferrersIndex+1), repo, http.MethodGet, "/referrers/"+digest.String(), "",
+		string(types.OCIImageIndex), http.StatusOK, http.StatusNotFound, http.StatusBadRequest, http.StatusNotAcceptable)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != string(types.OCIImageIndex) {
+		resp.Body.Close() // drained by the transport for reuse
+		return c.fallbackReferrers(ctx, repo, digest)
+	}
+	defer resp.Body.Close()
+	b, err := readBody(resp, maxReferrersIndex, "referrers of "+digest.String())
+	if err != nil {
+		return nil, err
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, &InvalidManifestError{Ref: repo.String(), What: "referrers of " + digest.String(), Err: err}
+	}
+	return &idx, nil
 }
 
 // fallbackReferrers reads the referrers of digest from the OCI referrers tag schema
@@ -195,9 +210,22 @@ func (c *Client) fallbackReferrers(ctx context.Context, repo name.Repository, di
 	return &idx, nil
 }
 
-func readCapped(r io.Reader, limit int64, what string) ([]byte, error) {
+// readBody reads resp's body, at most limit bytes (more is a *TooLargeError naming what, and the
+// rest is not read). With a Content-Length, into one buffer of exactly that size, read once
+// (net/http delivers no more than Content-Length bytes, and a shorter body is its error).
+func readBody(resp *http.Response, limit int64, what string) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, &TooLargeError{What: what, Max: limit}
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err
 	}

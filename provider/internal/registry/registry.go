@@ -76,15 +76,19 @@ type Client struct {
 
 	opDur *prometheus.HistogramVec
 	resps *prometheus.CounterVec
+	// opObs caches opDur's observers by opKey (bounded: configured hosts, operations, outcomes).
+	opObs sync.Map
 
 	referrers *referrersMemo
+	// lists remembers registries whose tags/list cannot answer DigestTags.
+	lists *hostMemo
 
 	// tgMu guards tg, the targets of recently used repositories (see targets).
 	tgMu sync.Mutex
 	tg   map[tgKey][]Target
 
 	rtMu    sync.Mutex
-	rts     map[string]*repoRT // authenticated transport per repository (GetManifest)
+	rts     map[name.Repository]*repoRT // authenticated transport per repository (request)
 	rtGroup singleflight.Group
 }
 
@@ -116,7 +120,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		maxAge:  o.TransportMaxAge,
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
-		rts:     map[string]*repoRT{},
+		rts:     map[name.Repository]*repoRT{},
 		tg:      map[tgKey][]Target{},
 	}
 	for i, r := range o.Registries {
@@ -170,6 +174,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	c.base = newBaseTransport(c.policy, o.PerRegistryConcurrency, o.Timeout, o.TLSConfig)
 	c.referrers = newReferrersMemo()
+	c.lists = newHostMemo(listTTL, maxListMemo)
 	c.transport = newGuard(c.policy, newPingCache(c.policy, &counting{p: c.policy, next: c.base, resps: c.resps, referrers: c.referrers}))
 	return c, nil
 }
@@ -373,8 +378,23 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	default:
 		outcome = "unavailable"
 	}
-	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
+	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
 	return err
+}
+
+// opKey names one operation histogram.
+type opKey struct{ label, operation, outcome string }
+
+// observer is opDur's histogram for the labels, looked up once (prometheus hashes the label
+// values on every WithLabelValues).
+func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
+	k := opKey{label, operation, outcome}
+	if v, ok := c.opObs.Load(k); ok {
+		return v.(prometheus.Observer)
+	}
+	o := c.opDur.WithLabelValues(label, operation, outcome)
+	c.opObs.Store(k, o)
+	return o
 }
 
 func (c *Client) limiter(host string) chan struct{} {

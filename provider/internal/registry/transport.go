@@ -286,6 +286,9 @@ type counting struct {
 	resps *prometheus.CounterVec
 	// referrers learns which repositories have no referrers API (nil: not recorded).
 	referrers *referrersMemo
+	// counters caches resps' counters by respKey (bounded: labels are configured hosts and
+	// "other", methods and status codes).
+	counters sync.Map
 }
 
 func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -304,12 +307,27 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.referrers.observe(req, resp.StatusCode)
 		}
 	}
-	c.resps.WithLabelValues(label, req.Method, code).Inc()
+	c.counter(label, req.Method, code).Inc()
 	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
 		limit := responseCap(req)
 		resp.Body = &drainingBody{ReadCloser: &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}}
 	}
 	return resp, err
+}
+
+// respKey names one response counter.
+type respKey struct{ label, method, code string }
+
+// counter is resps' counter for the labels, looked up once (prometheus hashes the label values
+// on every WithLabelValues).
+func (c *counting) counter(label, method, code string) prometheus.Counter {
+	k := respKey{label, method, code}
+	if v, ok := c.counters.Load(k); ok {
+		return v.(prometheus.Counter)
+	}
+	ctr := c.resps.WithLabelValues(label, method, code)
+	c.counters.Store(k, ctr)
+	return ctr
 }
 
 // drainBytes is how much of an unread response body Close reads so that the connection can be

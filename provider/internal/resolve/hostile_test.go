@@ -44,15 +44,15 @@ func decodeValue(t *testing.T, it wire.Item) resolveValue {
 	return v
 }
 
-// TestPlatformListIsCapped: a legal index of 20,000 platforms (under the 4 MiB index cap) is
+// TestPlatformListIsCapped: a legal index of 1,000 platforms (under the 256 KiB index cap) is
 // answered with the first lookup.maxPlatforms of them, its total and a truncation flag, so one
 // tenant's index cannot make an answer (and a cache entry) of megabytes; an index within the
 // cap is listed whole.
 func TestPlatformListIsCapped(t *testing.T) {
-	const entries = 20000
+	const entries = 1000
 	big := registrytest.BigIndex(entries)
-	if len(big) > resolve.MaxIndexBytes {
-		t.Fatalf("BigIndex(%d) is %d bytes, over the %d-byte index cap the test must stay under", entries, len(big), resolve.MaxIndexBytes)
+	if len(big) > config.DefaultMaxIndexBytes {
+		t.Fatalf("BigIndex(%d) is %d bytes, over the %d-byte index cap the test must stay under", entries, len(big), config.DefaultMaxIndexBytes)
 	}
 	tests := []struct {
 		name      string
@@ -61,7 +61,7 @@ func TestPlatformListIsCapped(t *testing.T) {
 		wantLen   int
 		wantTotal int
 	}{
-		{"20,000-platform index, default cap", 0, "team/big:v1", config.DefaultMaxPlatforms, entries},
+		{"1,000-platform index, default cap", 0, "team/big:v1", config.DefaultMaxPlatforms, entries},
 		{"two-platform index, cap 1", 1, "team/multi:v1", 1, 2},
 		{"two-platform index, cap 2", 2, "team/multi:v1", 2, 2},
 	}
@@ -88,11 +88,11 @@ func TestPlatformListIsCapped(t *testing.T) {
 func TestHugePlatformFieldIsLimitExceeded(t *testing.T) {
 	f := newFixture(t, nil)
 	idx := `{"schemaVersion":2,"mediaType":"` + ociIndex + `","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` +
-		strings.Repeat("b", 64) + `","size":1,"platform":{"os":"linux","architecture":"` + strings.Repeat("x", 1<<20) + `"}}]}`
+		strings.Repeat("b", 64) + `","size":1,"platform":{"os":"linux","architecture":"` + strings.Repeat("x", 128<<10) + `"}}]}`
 	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, []byte(idx)))
 	items, classes := f.svc.ResolveLookup(context.Background(), []string{f.host + "/team/big:v1"})
 	if !strings.HasPrefix(items[0].Error, "limit exceeded: a platform field of an index entry is larger than 128 bytes") || classes[0].Transient() {
-		t.Errorf("Resolve(index with a 1 MiB architecture) = %+v, want a non-transient limit exceeded error naming the platform field cap", items[0])
+		t.Errorf("Resolve(index with a 128 KiB architecture) = %+v, want a non-transient limit exceeded error naming the platform field cap", items[0])
 	}
 }
 

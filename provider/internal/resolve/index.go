@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 )
@@ -63,20 +64,27 @@ type IndexesOptions struct {
 	// MaxBytes bounds the memory the decoded lists hold (required, > 0); the least recently
 	// used are evicted beyond it.
 	MaxBytes int64
+	// MaxIndexBytes caps one index manifest read (optional; default
+	// config.DefaultMaxIndexBytes; the provider's is lookup.maxIndexBytes). A larger index is
+	// "limit exceeded:" naming the cap.
+	MaxIndexBytes int64
 	// Registerer receives the cache metrics, as cache "index" (optional).
 	Registerer prometheus.Registerer
 }
 
 // Indexes reads index manifests by digest for their platform lists and keeps one decoded list
-// per registry, repository and digest: the tags that point at one index share one read and
-// one decode (concurrent keys wait for the one read in flight). Entries are content-addressed,
-// so they never need invalidation; the repository is part of the key because the same digest
-// in another repository is another registry object that key must be allowed to read. Errors
-// are never stored. Safe for concurrent use.
+// per digest: the tags that point at one index, in any repository of any registry, share one
+// read and one decode (concurrent keys wait for the one read in flight). Only a list whose
+// content hashed to its digest is stored, so an entry is the content of that digest wherever it
+// is stored: it never needs invalidation, and no registry can plant a list under a digest for
+// another. The caller has already learnt, from the key's own registry and repository (the HEAD
+// of its tag or digest), that the digest is there. Errors are never stored: a registry that
+// answers badly for a digest does not fail another registry's keys. Safe for concurrent use.
 type Indexes struct {
-	reg   ManifestReader
-	cache *cache.Cache[*Index]
-	group singleflight.Group
+	reg      ManifestReader
+	cache    *cache.Cache[*Index]
+	group    singleflight.Group
+	maxIndex int64
 }
 
 // NewIndexes builds an empty Indexes.
@@ -98,7 +106,10 @@ func NewIndexes(o IndexesOptions) (*Indexes, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Indexes{reg: o.Registry, cache: c}, nil
+	if o.MaxIndexBytes <= 0 {
+		o.MaxIndexBytes = config.DefaultMaxIndexBytes
+	}
+	return &Indexes{reg: o.Registry, cache: c, maxIndex: o.MaxIndexBytes}, nil
 }
 
 // Bytes is the estimated memory the stored lists hold.
@@ -107,12 +118,12 @@ func (x *Indexes) Bytes() int64 { return x.cache.Bytes() }
 // maxIndexAttempts bounds how often a key joins a read that another key's context ended.
 const maxIndexAttempts = 3
 
-// Platforms returns the platform list of the index digest in ref's repository: from memory, or
-// from the read in flight for another key, or read now (by digest, at most MaxIndexBytes, the
-// content hashed against digest) under ctx and its request budget. The returned list is shared:
-// callers must not modify it.
+// Platforms returns the platform list of the index digest, which ref's repository holds: from
+// memory, or from the read in flight for another key, or read now from ref's repository (by
+// digest, at most IndexesOptions.MaxIndexBytes, the content hashed against digest) under ctx and
+// its request budget. The returned list is shared: callers must not modify it.
 func (x *Indexes) Platforms(ctx context.Context, ref imageref.Ref, digest string) (*Index, error) {
-	key := ref.Host() + "/" + ref.Path + "@" + digest
+	key := digest
 	for attempt := 1; ; attempt++ {
 		if idx, _, ok := x.cache.Fresh(key); ok {
 			return idx, nil
@@ -184,7 +195,11 @@ func relabel(err error, ref string) error {
 
 // read GETs and decodes the index.
 func (x *Indexes) read(ctx context.Context, ref imageref.Ref, digest string) (*Index, error) {
-	m, err := x.reg.Manifest(ctx, ref, digest, MaxIndexBytes)
+	m, err := x.reg.Manifest(ctx, ref, digest, x.maxIndex)
+	var tl *registry.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, &registry.TooLargeError{What: "index " + digest + " (lookup.maxIndexBytes)", Max: x.maxIndex}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,13 +27,13 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
-// TestIndexReadOncePerDigest: 50 tags of one legal 3.8 MB index (20,000 platforms) cost 50
+// TestIndexReadOncePerDigest: 50 tags of one legal 190 KB index (1,000 platforms) cost 50
 // HEADs and ONE index read; 50 more tags of it cost no read at all; the pushed two-platform
 // index tagged 50 times in the real registry likewise costs one read.
 func TestIndexReadOncePerDigest(t *testing.T) {
 	const tags = 50
 	f := newFixture(t, nil)
-	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(20000)))
+	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(1000)))
 	batch := func(repo string, from int) []string {
 		keys := make([]string, tags)
 		for i := range keys {
@@ -44,8 +44,8 @@ func TestIndexReadOncePerDigest(t *testing.T) {
 	for i, keys := range [][]string{batch("team/big", 0), batch("team/big", tags)} {
 		f.reg.ResetCounts()
 		for _, it := range f.svc.Resolve(context.Background(), keys) {
-			if v := decodeValue(t, it); *v.PlatformsTotal != 20000 || !*v.PlatformsTruncated {
-				t.Fatalf("Resolve(%s): platformsTotal %d, truncated %v; want 20000, true", it.Key, *v.PlatformsTotal, *v.PlatformsTruncated)
+			if v := decodeValue(t, it); *v.PlatformsTotal != 1000 || !*v.PlatformsTruncated {
+				t.Fatalf("Resolve(%s): platformsTotal %d, truncated %v; want 1000, true", it.Key, *v.PlatformsTotal, *v.PlatformsTruncated)
 			}
 		}
 		want := 1 - i // the second batch finds the list in memory
@@ -115,7 +115,7 @@ func waitPlatforms(n int, bound time.Duration) int {
 func TestConcurrentTagsWaitForOneRead(t *testing.T) {
 	const n = 4 // the registry's share of the fixture's 8 pool workers: every key's load runs at once
 	f := newFixture(t, nil)
-	content := registrytest.Content(ociIndex, registrytest.BigIndex(2000))
+	content := registrytest.Content(ociIndex, registrytest.BigIndex(1000))
 	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodGet {
 			if got := waitPlatforms(n, time.Minute); got < n {
@@ -133,8 +133,8 @@ func TestConcurrentTagsWaitForOneRead(t *testing.T) {
 	}
 	wg.Wait()
 	for _, it := range results {
-		if v := decodeValue(t, it); *v.PlatformsTotal != 2000 {
-			t.Errorf("Resolve(%s): platformsTotal %d, want 2000", it.Key, *v.PlatformsTotal)
+		if v := decodeValue(t, it); *v.PlatformsTotal != 1000 {
+			t.Errorf("Resolve(%s): platformsTotal %d, want 1000", it.Key, *v.PlatformsTotal)
 		}
 	}
 	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
@@ -174,9 +174,10 @@ func mustParse(t *testing.T, s string) imageref.Ref {
 	return r
 }
 
-// TestIndexNotSharedAcrossRepositories: the same index digest in two repositories is two
-// registry objects: each repository's key reads its own, through /v1/resolve and directly.
-func TestIndexNotSharedAcrossRepositories(t *testing.T) {
+// TestIndexSharedAcrossRepositories: the same index digest in two repositories is one content:
+// the first key reads and decodes it, the keys of the other repository (which resolved the
+// digest there with their own HEAD) use that list, through /v1/resolve and directly.
+func TestIndexSharedAcrossRepositories(t *testing.T) {
 	f := newFixture(t, nil)
 	f.reg.Hostile(registrytest.PathContains("/team/big"), registrytest.Content(ociIndex, registrytest.BigIndex(100)))
 	for _, key := range []string{f.host + "/team/big:v1", f.host + "/team/big2:v1", f.host + "/team/big:v2"} {
@@ -185,9 +186,9 @@ func TestIndexNotSharedAcrossRepositories(t *testing.T) {
 		if v := decodeValue(t, it); *v.PlatformsTotal != 100 {
 			t.Fatalf("Resolve(%s): platformsTotal %d, want 100", key, *v.PlatformsTotal)
 		}
-		want := 1
-		if strings.HasSuffix(key, "big:v2") {
-			want = 0 // the first key's repository
+		want := 0
+		if strings.HasSuffix(key, "big:v1") {
+			want = 1 // the first key
 		}
 		if got := f.reg.Count(http.MethodGet, "manifests"); got != want {
 			t.Errorf("Resolve(%s): index GETs = %d, want %d", key, got, want)
@@ -203,13 +204,13 @@ func TestIndexNotSharedAcrossRepositories(t *testing.T) {
 			t.Fatalf("Platforms(%s) = %v", repo, err)
 		}
 	}
-	if got := f.reg.Count(http.MethodGet, "manifests"); got != 2 {
-		t.Errorf("index GETs for one digest in two repositories, twice each = %d, want 2", got)
+	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
+		t.Errorf("index GETs for one digest in two repositories, twice each = %d, want 1", got)
 	}
 }
 
 // TestIndexErrorsAreNotCached: an index whose body does not hash to its digest, an outage, an
-// index over the 4 MiB cap and an index that is not JSON each fail with their class and
+// index over the 256 KiB cap and an index that is not JSON each fail with their class and
 // leave nothing in memory: the next lookup reads again, and once the registry serves the right
 // content that is what is kept.
 func TestIndexErrorsAreNotCached(t *testing.T) {
@@ -237,9 +238,9 @@ func TestIndexErrorsAreNotCached(t *testing.T) {
 			}))
 		}, wire.ClassUnavailable, "content digest is", true},
 		{"outage", digest, func(r *registrytest.Registry) { r.Fail(http.StatusServiceUnavailable) }, wire.ClassUnavailable, "503", true},
-		{"over 4 MiB", digestOf(registrytest.BigIndex(23000)), func(r *registrytest.Registry) {
-			r.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(23000)))
-		}, wire.ClassLimitExceeded, "larger than 4194304 bytes", false},
+		{"over 256 KiB", digestOf(registrytest.BigIndex(2000)), func(r *registrytest.Registry) {
+			r.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(2000)))
+		}, wire.ClassLimitExceeded, "(lookup.maxIndexBytes) is larger than 262144 bytes", false},
 		{"not JSON", digestOf(notJSON), func(r *registrytest.Registry) {
 			r.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, notJSON))
 		}, wire.ClassInvalidManifest, "is not valid", false},
@@ -336,7 +337,7 @@ func TestConcurrentTagsShareOneFailure(t *testing.T) {
 // answers another tag of the index without a GET.
 func TestIndexSharedWithVerify(t *testing.T) {
 	f := newFixture(t, nil)
-	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(2000)))
+	f.reg.Hostile(registrytest.PathContains("/team/big/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(1000)))
 	x, rc := newIndexesClient(t, f)
 	pool, err := batch.NewPool(8, nil)
 	if err != nil {
@@ -360,12 +361,12 @@ func TestIndexSharedWithVerify(t *testing.T) {
 	}
 	f.reg.ResetCounts()
 	v, err := vs.Lookup(context.Background(), mustParse(t, f.host+"/team/big:v1"))
-	if err != nil || v.PlatformsTotal != 2000 {
-		t.Fatalf("verify Lookup(team/big:v1) = %+v, %v; want 2000 platforms", v, err)
+	if err != nil || v.PlatformsTotal != 1000 {
+		t.Fatalf("verify Lookup(team/big:v1) = %+v, %v; want 1000 platforms", v, err)
 	}
 	it := rs.Resolve(context.Background(), []string{f.host + "/team/big:v2"})[0]
-	if rv := decodeValue(t, it); *rv.PlatformsTotal != 2000 {
-		t.Fatalf("Resolve(team/big:v2): platformsTotal %d, want 2000", *rv.PlatformsTotal)
+	if rv := decodeValue(t, it); *rv.PlatformsTotal != 1000 {
+		t.Fatalf("Resolve(team/big:v2): platformsTotal %d, want 1000", *rv.PlatformsTotal)
 	}
 	if got := f.reg.Count(http.MethodGet, "manifests"); got != 1 {
 		t.Errorf("index GETs for verify of one tag and resolve of another = %d, want 1", got)

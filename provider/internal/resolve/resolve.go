@@ -50,9 +50,6 @@ func (a Answer) CacheBytes() int {
 	return n
 }
 
-// MaxIndexBytes caps an index read for its platforms.
-const MaxIndexBytes = 4 << 20
-
 // Options configure a Service. Every field is required; the provider's values come from the
 // configuration (internal/app builds the shared parts once and hands them in).
 type Options struct {

@@ -132,8 +132,12 @@ func newService(cfg config.Config, prom prometheus.Registerer, now func() time.T
 	if err != nil {
 		return nil, err
 	}
+	x, err := resolve.NewIndexes(resolve.IndexesOptions{Registry: rc, MaxBytes: resolve.DefaultIndexCacheBytes, MaxIndexBytes: cfg.Lookup.MaxIndexBytes})
+	if err != nil {
+		return nil, err
+	}
 	return resolve.New(resolve.Options{
-		Registry: rc, Refs: imageref.NewMemo(1024), Pool: pool, Cache: c,
+		Registry: rc, Refs: imageref.NewMemo(1024), Pool: pool, Cache: c, Indexes: x,
 		ResolveDeadline: cfg.Endpoints.Resolve.Deadline.D(), MutateDeadline: cfg.Endpoints.Mutate.Deadline.D(),
 		LoadTimeout: 3 * cfg.Lookup.RegistryTimeout.D(), MaxPlatforms: cfg.Lookup.MaxPlatforms,
 	})

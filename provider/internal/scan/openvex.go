@@ -64,6 +64,13 @@ func DecodeOpenVEX(raw []byte, authority string, signedAt time.Time, lim Limits)
 	if err := strictish(raw, &d); err != nil {
 		return nil, malformed(format, "", err)
 	}
+	return openVEXDocument(&d, authority, signedAt, lim)
+}
+
+// openVEXDocument checks and normalises a decoded OpenVEX document (decoded by DecodeOpenVEX
+// or in its statement's own decode, see Service.predicateTarget). lim has its defaults.
+func openVEXDocument(d *vexDocJSON, authority string, signedAt time.Time, lim Limits) (*VEXDocument, error) {
+	const format = "openvex"
 	if !strings.HasPrefix(d.Context, PredicateOpenVEX) {
 		return nil, malformedf(format, "@context", "is %q, not %s…", d.Context, PredicateOpenVEX)
 	}

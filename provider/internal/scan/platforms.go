@@ -22,7 +22,8 @@ func CombinePlatforms(image, digest string, plats []PlatformScan, lim Limits) *V
 	var all []Finding
 	var oldest *Value
 	for _, p := range plats {
-		pv := p.Value
+		cp := *p.Value
+		pv := &cp
 		pv.Platform = p.Platform
 		v.Platforms = append(v.Platforms, pv)
 		if !pv.Scanned {
@@ -42,6 +43,7 @@ func CombinePlatforms(image, digest string, plats []PlatformScan, lim Limits) *V
 		}
 	}
 	if !v.Scanned {
+		v.dropPlatformFindings()
 		return v
 	}
 	v.Source, v.Format, v.Authority, v.Signed = oldest.Source, oldest.Format, oldest.Authority, oldest.Signed
@@ -52,7 +54,7 @@ func CombinePlatforms(image, digest string, plats []PlatformScan, lim Limits) *V
 		}
 	}
 	truncated := v.FindingsTruncated
-	v.fillFindings(dedupe(all), lim.Findings)
+	v.fillFindings(all, lim.Findings)
 	v.FindingsTruncated = v.FindingsTruncated || truncated
 	if truncated {
 		// A platform's list was capped: its total bounds what the union may hold.
@@ -66,7 +68,16 @@ func CombinePlatforms(image, digest string, plats []PlatformScan, lim Limits) *V
 			}
 		}
 	}
+	v.dropPlatformFindings()
 	return v
+}
+
+// dropPlatformFindings leaves the platforms' findings out of the answer: the index's own list
+// is their union, and the platforms keep their counts.
+func (v *Value) dropPlatformFindings() {
+	for _, pv := range v.Platforms {
+		pv.Findings = nil
+	}
 }
 
 // reasonRank orders not-scanned reasons from the least to the most telling.

@@ -240,11 +240,24 @@ type inTotoVuln struct {
 }
 
 func decodeInTotoVulns(predicateType string, raw []byte, lim Limits) (*Report, error) {
-	format := "in-toto-vulns/" + predicateType[strings.LastIndex(predicateType, "/")+1:]
+	format := inTotoFormat(predicateType)
 	var p inTotoVulns
 	if err := strictish(raw, &p); err != nil {
 		return nil, malformed(format, "", err)
 	}
+	return inTotoReport(predicateType, &p, lim)
+}
+
+// inTotoFormat names the format of an in-toto vulns predicate type: "in-toto-vulns/v0.1".
+func inTotoFormat(predicateType string) string {
+	return "in-toto-vulns/" + predicateType[strings.LastIndex(predicateType, "/")+1:]
+}
+
+// inTotoReport checks and normalises a decoded in-toto vulns predicate (decoded by
+// decodeInTotoVulns or in its statement's own decode, see Service.predicateTarget). lim has
+// its defaults.
+func inTotoReport(predicateType string, p *inTotoVulns, lim Limits) (*Report, error) {
+	format := inTotoFormat(predicateType)
 	if p.Scanner.URI == "" {
 		return nil, malformedf(format, "scanner.uri", "is required")
 	}

@@ -25,14 +25,14 @@ type Report struct {
 type Scanner struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
-	DB      DB     `json:"db"`
+	DB      DB     `json:"db,omitzero"`
 }
 
 // DB is the scanner's vulnerability database, when the report names it (only in-toto vulns
 // v0.2 carries its update time).
 type DB struct {
-	Version   string     `json:"version"`
-	UpdatedAt *time.Time `json:"updatedAt"`
+	Version   string     `json:"version,omitempty"`
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
 
 // Finding is one vulnerability in one package.
@@ -49,6 +49,19 @@ type Finding struct {
 	Status string `json:"status,omitempty"`
 	// VEX is the statement of a trusted VEX authority about this finding, if any.
 	VEX *VEXNote `json:"vex,omitempty"`
+}
+
+// answerForm drops what a finding's answer does not need: the purl's qualifiers and subpath
+// ("?arch=…&distro=…", "#…": the package and version are the purl up to them, which is all
+// an ignore entry's packages match) and a status of "fixed" beside a fixed version (which
+// says it already).
+func (f *Finding) answerForm() {
+	if i := strings.IndexAny(f.PURL, "?#"); i >= 0 {
+		f.PURL = f.PURL[:i]
+	}
+	if f.Status == "fixed" && f.FixedVersion != "" {
+		f.Status = ""
+	}
 }
 
 // Fixable reports whether a fixed version exists.

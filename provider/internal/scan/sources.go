@@ -100,22 +100,35 @@ func (s *Service) attestationCandidate(st verify.Statement) Candidate {
 		c.Err = fmt.Errorf("%s attestation signed by %s, not a scanner authority", st.PredicateType, strings.Join(others, ", "))
 		return c
 	}
-	if p, ok := st.Decoded.(*cosignVuln); ok {
-		c.Report, c.Err = decodedCosignVuln(p, st.RawPredicate, s.o.Limits.withDefaults())
+	switch p := st.Decoded.(type) {
+	case *cosignVuln:
+		c.Report, c.Err = decodedCosignVuln(p, st.RawPredicate, s.o.Limits)
+		return c
+	case *inTotoVulns:
+		c.Report, c.Err = inTotoReport(st.PredicateType, p, s.o.Limits)
 		return c
 	}
 	c.Report, c.Err = DecodePredicate(st.PredicateType, st.Predicate, s.o.Limits)
 	return c
 }
 
-// predicateTarget has a cosign vuln predicate decoded in its statement's decode (the common
-// scan attestation) when the whole statement is within the report cap, so the predicate is
-// too and DecodePredicate's size check would pass; everything else stays raw.
+// predicateTarget has the predicates /v1/scan reads — cosign vuln (with its report), in-toto
+// vulns and OpenVEX — decoded in their statement's own decode when the whole statement is
+// within the report cap, so the predicate is too and the size check of the raw decode would
+// pass; everything else stays raw.
 func (s *Service) predicateTarget(predicateType string, payloadSize int) any {
-	if predicateType != PredicateCosignVuln || int64(payloadSize) > s.o.Limits.withDefaults().ReportBytes {
+	if int64(payloadSize) > s.o.Limits.ReportBytes {
 		return nil
 	}
-	return new(cosignVuln)
+	switch {
+	case predicateType == PredicateCosignVuln:
+		return new(cosignVuln)
+	case predicateType == PredicateInTotoV01 || predicateType == PredicateInTotoV02:
+		return new(inTotoVulns)
+	case IsVEXPredicate(predicateType):
+		return new(vexDocJSON)
+	}
+	return nil
 }
 
 // vexDocument reads a verified OpenVEX attestation signed by a VEX authority.
@@ -133,7 +146,13 @@ func (s *Service) vexDocument(st verify.Statement) (*VEXDocument, Rejected) {
 	if auth == "" {
 		return nil, Rejected{Kind: "vex", Reason: fmt.Sprintf("OpenVEX signed by %s, not a VEX authority", strings.Join(others, ", "))}
 	}
-	d, err := DecodeOpenVEX(st.Predicate, auth, signedAt, s.o.Limits)
+	var d *VEXDocument
+	var err error
+	if p, ok := st.Decoded.(*vexDocJSON); ok {
+		d, err = openVEXDocument(p, auth, signedAt, s.o.Limits)
+	} else {
+		d, err = DecodeOpenVEX(st.Predicate, auth, signedAt, s.o.Limits)
+	}
 	if err != nil {
 		return nil, Rejected{Kind: "vex", Reason: fmt.Sprintf("authority %s: %v", auth, err)}
 	}

@@ -48,8 +48,10 @@ type Value struct {
 	FixableCounts   map[string]int `json:"fixableCounts"`
 	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
 	// in Counts too; the constraint decides which VEX authorities it accepts).
-	SuppressedCount   int        `json:"suppressedCount"`
-	Findings          []Finding  `json:"findings"`
+	SuppressedCount int `json:"suppressedCount"`
+	// Findings are listed in the image's own value; a platform's value in Platforms leaves
+	// them out (the index's value lists their union).
+	Findings          []Finding  `json:"findings,omitzero"`
 	FindingsTotal     int        `json:"findingsTotal"`
 	FindingsTruncated bool       `json:"findingsTruncated"`
 	Platforms         []*Value   `json:"platforms,omitempty"`
@@ -88,8 +90,16 @@ func zeroCounts() map[string]int {
 	return m
 }
 
-// fillFindings sorts, counts and caps findings into v.
+// fillFindings sorts, counts and caps findings into v, each in the answer's form (see
+// answerForm).
 func (v *Value) fillFindings(fs []Finding, limit int) {
+	for i := range fs {
+		fs[i].answerForm()
+	}
+	fs = dedupe(fs)
+	if fs == nil {
+		fs = []Finding{}
+	}
 	sortFindings(fs)
 	v.Counts, v.FixableCounts = zeroCounts(), zeroCounts()
 	for i := range fs {

@@ -1,11 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -37,17 +38,20 @@ func badRequest(format string, args ...any) *RequestError {
 // *RequestError whose message says what is wrong: empty or malformed JSON, trailing data, a wrong
 // kind or apiVersion, or more than maxKeys keys (maxKeys <= 0: no cap).
 func DecodeRequest(body []byte, maxKeys int) ([]string, error) {
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badRequest("empty request body; expected a ProviderRequest (kind %q, apiVersion %q, request.keys)", wire.ProviderRequestKind, ResponseAPIVersion)
 	}
-	var req wire.ProviderRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("malformed ProviderRequest: %s", describeJSONError(err))
+	req, ok := decodeCanonical(body)
+	if !ok {
+		req = wire.ProviderRequest{} // nothing of the partial read
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, badRequest("malformed ProviderRequest: %s", describeJSONError(err))
+		}
 	}
 	if req.Kind != wire.ProviderRequestKind {
 		return nil, badRequest("wrong kind %q; expected %q", req.Kind, wire.ProviderRequestKind)
 	}
-	ok := false
+	ok = false
 	for _, v := range acceptedAPIVersions {
 		if req.APIVersion == v {
 			ok = true
@@ -100,6 +104,11 @@ func jsonTypeName(goType string) string {
 // json.RawMessage values are checked with json.Valid and copied; other values go through
 // json.Marshal.
 func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
+	return appendResponse(nil, items, idempotent, systemError)
+}
+
+// appendResponse is EncodeResponse appending to b[:0] (grown as needed).
+func appendResponse(b []byte, items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
 	size := 128 + len(systemError)
 	for i := range items {
 		size += 32 + len(items[i].Key) + len(items[i].Error)
@@ -109,11 +118,13 @@ func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]b
 			size += len(v)
 		case json.RawMessage:
 			size += len(v)
+		case string:
+			size += len(v) + 12
 		default:
 			size += 64
 		}
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b[:0], size)
 	b = append(b, `{"apiVersion":"`+ResponseAPIVersion+`","kind":"`+string(wire.ProviderResponseKind)+`","response":{`...)
 	comma := false
 	if idempotent {
@@ -155,7 +166,14 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 		b = appendString(b, it.Key)
 		comma = true
 	}
-	if it.Value != nil {
+	if x, ok := it.Value.(string); ok { // /v1/mutate: the pinned reference, written in place
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"value":`...)
+		b = appendString(b, x)
+		comma = true
+	} else if it.Value != nil {
 		var v []byte
 		switch x := it.Value.(type) {
 		case wire.Encoded:
@@ -165,8 +183,6 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 				return nil, errors.New("value is not valid JSON")
 			}
 			v = x
-		case string:
-			v = appendString(nil, x)
 		default:
 			var err error
 			if v, err = json.Marshal(x); err != nil {

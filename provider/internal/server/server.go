@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,7 +91,14 @@ type endpointHandler struct {
 	keyValue, keyError, keyTimeout prometheus.Counter
 	// errClass counts per-key errors by class.
 	errClass map[wire.Class]prometheus.Counter
+	// noAnswer is the error of a key the lookup gave no item for.
+	noAnswer string
+	// bodies are response buffers for reuse (*[]byte).
+	bodies sync.Pool
 }
+
+// maxPooledBody is the largest response buffer kept for reuse (a batch of a few hundred keys).
+const maxPooledBody = 256 << 10
 
 func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
 	if ep.Lookup == nil {
@@ -112,6 +120,7 @@ func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
 		keyError:   m.keys.WithLabelValues(name, "error"),
 		keyTimeout: m.keys.WithLabelValues(name, "timeout"),
 		errClass:   make(map[wire.Class]prometheus.Counter, len(wire.Classes)),
+		noAnswer:   wire.ClassUnavailable.Message("internal error: the " + name + " lookup gave no answer for this key"),
 	}
 	for _, c := range wire.Classes {
 		h.errClass[c] = m.keyErrors.WithLabelValues(name, string(c))
@@ -166,7 +175,17 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			firstErr = items[i].Error
 		}
 	}
-	body, err := EncodeResponse(items, h.ep.Idempotent, "")
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, err := appendResponse(*buf, items, h.ep.Idempotent, "")
+	defer func() {
+		if cap(body) <= maxPooledBody {
+			*buf = body[:0]
+			h.bodies.Put(buf)
+		}
+	}()
 	if err != nil {
 		// A value the lookup produced cannot be encoded: a bug, reported loudly, never an allow.
 		writeSystemError(w, http.StatusInternalServerError, "encoding response: "+err.Error(), h.ep.Idempotent)
@@ -280,7 +299,7 @@ func (h *endpointHandler) lookup(ctx context.Context, keys []string) (items []wi
 		items, classes = fill(keys, nil, nil, wire.ClassUnavailable, wire.ClassUnavailable.Message("internal error in the "+h.name+" lookup"))
 		return items, classes, false
 	}
-	items, classes = fill(keys, got.items, got.classes, wire.ClassUnavailable, wire.ClassUnavailable.Message("internal error: the "+h.name+" lookup gave no answer for this key"))
+	items, classes = fill(keys, got.items, got.classes, wire.ClassUnavailable, h.noAnswer)
 	return items, classes, false
 }
 

@@ -25,8 +25,8 @@ type rawIndex []byte
 func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
 func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
 
-// TestHugeIndexIsRejectedWithinBudget verifies a legal index of 17,000 platforms (under the
-// 4 MiB index cap) for an authority with verifyPlatforms: the platforms are checked by a
+// TestHugeIndexIsRejectedWithinBudget verifies a legal index of 1,000 platforms (under the
+// 256 KiB index cap) for an authority with verifyPlatforms: the platforms are checked by a
 // bounded number of goroutines, the key stops at its request budget and is answered
 // "limit exceeded:" — not "timed out:", which failOpen would admit.
 func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
@@ -35,13 +35,12 @@ func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
 	strict := keyAuthorityCfg("all-platforms", k)
 	strict.VerifyPlatforms = true
 	s := newService(t, e, strict)
-	// The loopback registry decodes every manifest of the repository (the 3.6 MB index
-	// included) on each referrers request; a smaller budget keeps the test quick and
+	// The loopback registry decodes every manifest of the repository (the index included) on each referrers request; a smaller budget keeps the test quick and
 	// exercises the same bound.
 	const budget = 96
 	s.lim.Requests = budget
 
-	// One real platform manifest listed 4,000 times (the registry checks that sub-manifests
+	// One real platform manifest listed 1,000 times (the registry checks that sub-manifests
 	// exist), each entry a different platform: far beyond the budget, and small enough that
 	// the loopback registry's re-decoding of it on each request stays quick under -race.
 	child := e.push(t, "bomb", "child")
@@ -49,7 +48,7 @@ func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const platforms = 4000
+	const platforms = 1000
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	for i := range platforms {
 		idx.Manifests = append(idx.Manifests, v1.Descriptor{

@@ -55,7 +55,7 @@ type env struct {
 	reg  Registry
 	srv  *httptest.Server
 	// requests counts registry requests by "METHOD kind" (kind: ping, manifests, blobs,
-	// referrers, other).
+	// referrers, tags, other).
 	mu       sync.Mutex
 	requests map[string]int
 }
@@ -71,6 +71,8 @@ func (e *env) count(r *http.Request) {
 		kind = "blobs"
 	case strings.Contains(r.URL.Path, "/referrers/"):
 		kind = "referrers"
+	case strings.HasSuffix(r.URL.Path, "/tags/list"):
+		kind = "tags"
 	}
 	e.mu.Lock()
 	e.requests[r.Method+" "+kind]++

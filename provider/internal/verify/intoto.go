@@ -30,31 +30,37 @@ type dsseEnvelope struct {
 
 // pae is DSSE's pre-authentication encoding: what the signature covers.
 func pae(payloadType string, payload []byte) []byte {
-	var b strings.Builder
-	b.Grow(len(payloadType) + len(payload) + 32)
-	b.WriteString("DSSEv1 ")
-	b.WriteString(strconv.Itoa(len(payloadType)))
-	b.WriteByte(' ')
-	b.WriteString(payloadType)
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(len(payload)))
-	b.WriteByte(' ')
-	b.Write(payload)
-	return []byte(b.String())
+	b := make([]byte, 0, len(payloadType)+len(payload)+32)
+	b = append(b, "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	b = append(b, payloadType...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	return append(b, payload...)
 }
 
+// parseEnvelope reads a DSSE envelope: scanEnvelope's one pass for an envelope as signers
+// write it, encoding/json otherwise; the payload and signatures base64-decoded once.
 func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
-	var env dsseEnvelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, nil, nil, fmt.Errorf("malformed DSSE envelope: %w", err)
+	env, text, ok := scanEnvelope(raw)
+	if !ok {
+		env = &dsseEnvelope{}
+		if err := json.Unmarshal(raw, env); err != nil {
+			return nil, nil, nil, fmt.Errorf("malformed DSSE envelope: %w", err)
+		}
+		text = []byte(env.Payload)
 	}
 	if env.PayloadType != intotoPayloadType {
 		return nil, nil, nil, fmt.Errorf("DSSE payload type %q is not %s", env.PayloadType, intotoPayloadType)
 	}
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	payload := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Decode(payload, text)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("malformed DSSE payload: %w", err)
 	}
+	payload = payload[:n]
 	if len(env.Signatures) == 0 {
 		return nil, nil, nil, fmt.Errorf("DSSE envelope has no signatures")
 	}
@@ -66,7 +72,7 @@ func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
 		}
 		sigs = append(sigs, b)
 	}
-	return &env, payload, sigs, nil
+	return env, payload, sigs, nil
 }
 
 // statement is an in-toto Statement v0.1 or v1.

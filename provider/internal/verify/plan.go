@@ -77,15 +77,17 @@ const ReadsSignatures = "signatures"
 
 // Lookup verifies one parsed reference, reading everything the authorities can publish.
 func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	return s.lookup(ctx, ref, readAll)
+	return s.lookup(ctx, ref, readAll, nil)
 }
 
 // LookupSignatures verifies one parsed reference reading its signatures only (see plan).
 func (s *Service) LookupSignatures(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	return s.lookup(ctx, ref, readSignatures)
+	return s.lookup(ctx, ref, readSignatures, nil)
 }
 
-func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value, error) {
+// lookup verifies ref under pl; head, when not nil, is the answer to the HEAD of ref's tag
+// (a name:tag key), already sent.
+func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v1.Descriptor) (*Value, error) {
 	ctx = registry.WithRequestBudget(ctx, s.lim.Requests)
 	v := &Value{Answer: &Answer{Image: ref.Normalized(), Signatures: []Signature{}, Attestations: []Attestation{}, Platforms: []Platform{}}}
 	if !pl.attestations {
@@ -96,9 +98,12 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value
 	var digest string
 	var mediaType types.MediaType
 	if ref.Digest == "" {
-		d, err := s.reg.Head(ctx, ref)
-		if err != nil {
-			return nil, err
+		d := head
+		if d == nil {
+			var err error
+			if d, err = s.reg.Head(ctx, ref); err != nil {
+				return nil, err
+			}
 		}
 		digest, mediaType = d.Digest.String(), d.MediaType
 		v.TagDigest = digest
@@ -130,11 +135,32 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan) (*Value
 	if len(sigAuths) > 0 {
 		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
 	}
+	readRefs := func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) }
 	if len(attAuths) > 0 {
-		branches = append(branches, func() { s.attestations(ctx, ref, h, attAuths, &attP) }, func() { s.sbomTag(ctx, ref, h, &sbomP) })
-	}
-	if len(refAuths) > 0 {
-		branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) })
+		// .att, .sbom and, on a registry without the referrers API, the referrers fallback
+		// tag are usually absent: one listing of the digest's tags says which exist, and only
+		// those are read (see registry.Client.DigestTags; unknown: all are read). The .sig read
+		// does not wait for it (a signed image has one), nor does the referrers API.
+		afterList := len(refAuths) > 0 && s.reg.ReferrersFromTag(ref)
+		branches = append(branches, func() {
+			tags := s.reg.DigestTags(ctx, ref, h)
+			var reads []func()
+			if !tags.Absent(sigTag(h, "att")) {
+				reads = append(reads, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+			}
+			if !tags.Absent(sigTag(h, "sbom")) {
+				reads = append(reads, func() { s.sbomTag(ctx, ref, h, &sbomP) })
+			}
+			if afterList && !tags.NoReferrers() {
+				reads = append(reads, readRefs)
+			}
+			parallel(reads)
+		})
+		if len(refAuths) > 0 && !afterList {
+			branches = append(branches, readRefs)
+		}
+	} else if len(refAuths) > 0 {
+		branches = append(branches, readRefs)
 	}
 	switch {
 	case ref.Digest != "" && ref.Tag != "":

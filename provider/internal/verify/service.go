@@ -86,6 +86,12 @@ type Registry interface {
 	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error)
 	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
 	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
+	// ReferrersFromTag reports whether ref's referrers are read from the fallback tag alone
+	// (its registry, which has no mirrors, is known to lack the referrers API).
+	ReferrersFromTag(ref imageref.Ref) bool
+	// DigestTags lists which of the digest's sha256-<hex>[.suffix] tags exist, with one
+	// request; nil when that cannot be known for certain (then every tag is read).
+	DigestTags(ctx context.Context, ref imageref.Ref, digest v1.Hash) *registry.DigestTags
 }
 
 // Options configure a Service.
@@ -142,12 +148,14 @@ type Service struct {
 	now         func() time.Time
 	lim         Limits
 	checks      *prometheus.CounterVec
-	// nSigned and nUnsigned count answers by outcome.
-	nSigned, nUnsigned prometheus.Counter
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
 	blobsSaved prometheus.Counter
-	// packer packs the cached answers (see Value.compactWith).
+	// packer packs the cached answers (see Value.split).
 	packer *cache.Packer
+	// parts and ttl, by plan.attestations: the per-digest parts of the cached answers and the
+	// TTL of their cache (see shared.go).
+	parts map[bool]*sharedParts
+	ttl   map[bool]time.Duration
 }
 
 // New compiles the authorities (reading key files, trusted roots and KMS public keys) and
@@ -169,14 +177,12 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imagetrust_verify_results_total",
-		Help: "Verify answers by outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total{endpoint=\"verify\"}.",
-	}, []string{"outcome"})
+		Help: "Verify answers by endpoint (verify, verify-signatures) and outcome (signed, unsigned); per-key errors are imagetrust_key_errors_total.",
+	}, []string{"endpoint", "outcome"})
 	s := &Service{
 		auths: auths, reg: o.Registry, indexes: indexes, unsigned: o.UnsignedTTL, now: time.Now,
-		packer:    cache.NewPacker(0),
-		lim:       o.Limits.withDefaults(),
-		nSigned:   results.WithLabelValues("signed"),
-		nUnsigned: results.WithLabelValues("unsigned"),
+		packer: cache.NewPacker(0),
+		lim:    o.Limits.withDefaults(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",
@@ -193,24 +199,28 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			}
 		}
 	}
+	s.parts, s.ttl = map[bool]*sharedParts{}, map[bool]time.Duration{}
+	s.parts[true], s.ttl[true] = partsFor(o.Cache)
+	s.parts[false], s.ttl[false] = partsFor(o.Signatures.Cache)
 	po := lookup.Options[*Value]{
 		Name: "verify", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
 		Deadline: o.Deadline, LoadTimeout: o.Deadline,
-		CacheKey: cacheKey, Load: s.load, Render: s.render,
+		CacheKey: cacheKey, Load: s.load, Render: s.renderer(results, "verify"),
 	}
 	if o.Cache != nil {
-		po.Refresh = s.expiredUnsigned
+		po.Refresh = func(v *Value) bool { return s.expired(readAll, v) }
 	}
 	if s.pipeline, err = lookup.New(po); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	so := po
 	so.Name, so.Cache, so.CacheKey, so.Load, so.Refresh = "verify-signatures", o.Signatures.Cache, signaturesCacheKey, s.loadSignatures, nil
+	so.Render = s.renderer(results, "verify-signatures")
 	if o.Signatures.Deadline > 0 {
 		so.Deadline, so.LoadTimeout = o.Signatures.Deadline, o.Signatures.Deadline
 	}
 	if o.Signatures.Cache != nil {
-		so.Refresh = s.expiredUnsigned
+		so.Refresh = func(v *Value) bool { return s.expired(readSignatures, v) }
 	}
 	if s.sigPipeline, err = lookup.New(so); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -241,53 +251,39 @@ func (s *Service) VerifySignaturesLookup(ctx context.Context, keys []string) ([]
 	return s.sigPipeline.Lookup(ctx, keys)
 }
 
-// render is the pipeline's renderer: the answer's encoded bytes, "stale" added when served
-// stale.
-func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
-	if stale {
-		c := *v
-		c.Stale = true
-		v = &c
+// renderer is the renderer of endpoint's pipeline: the answer's encoded bytes for ref (see
+// serve), "stale" added when served stale, counted in imagetrust_verify_results_total by
+// endpoint (labelled as imagetrust_requests_total is) and outcome.
+func (s *Service) renderer(results *prometheus.CounterVec, endpoint string) func(imageref.Ref, *Value, bool) (any, error) {
+	signed, unsigned := results.WithLabelValues(endpoint, "signed"), results.WithLabelValues(endpoint, "unsigned")
+	return func(ref imageref.Ref, v *Value, stale bool) (any, error) {
+		raw, err := s.serve(ref, v, stale)
+		if err != nil {
+			return nil, err
+		}
+		if v.IsSigned() {
+			signed.Inc()
+		} else {
+			unsigned.Inc()
+		}
+		return wire.Encoded(raw), nil
 	}
-	raw, err := v.encoded()
-	if err != nil {
-		return nil, err
-	}
-	if v.IsSigned() {
-		s.nSigned.Inc()
-	} else {
-		s.nUnsigned.Inc()
-	}
-	return wire.Encoded(raw), nil
 }
 
-// load is the pipeline's loader: Lookup, and the answer in its cached form, encoded once here
-// and served from those bytes afterwards (see Value.compact).
+// load is the pipeline's loader: the answer in its cached form, one per digest (see shared.go),
+// encoded once and served from those bytes afterwards.
 func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	v, err := s.Lookup(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return v.compactWith(s.packer)
+	return s.loadShared(ctx, ref, readAll)
 }
 
-// loadSignatures is the loader of /v1/verify/signatures: LookupSignatures, cached like load.
+// loadSignatures is the loader of /v1/verify/signatures, cached like load.
 func (s *Service) loadSignatures(ctx context.Context, ref imageref.Ref) (*Value, error) {
-	v, err := s.LookupSignatures(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return v.compactWith(s.packer)
+	return s.loadShared(ctx, ref, readSignatures)
 }
 
 func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }
 
 func signaturesCacheKey(ref imageref.Ref) string { return "verify-signatures\x00" + ref.Normalized() }
-
-// expiredUnsigned reports whether v is an unsigned answer older than UnsignedTTL.
-func (s *Service) expiredUnsigned(v *Value) bool {
-	return v != nil && !v.IsSigned() && s.now().Sub(v.loadedAt) >= s.unsigned
-}
 
 func (s *Service) applicable(ref imageref.Ref) []*authority {
 	var out []*authority

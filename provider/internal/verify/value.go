@@ -1,10 +1,9 @@
 package verify
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 )
@@ -16,9 +15,11 @@ import (
 // order in which the registry listed anything (see finish), so the same image gives the same
 // bytes on every lookup.
 //
-// The answer's fields sit behind a pointer so that the form the cache keeps (see compact) is a
+// The answer's fields sit behind a pointer so that the form the cache keeps (see split) is a
 // few words plus the encoded bytes; encoding/json writes the embedded fields in place, so the
-// JSON is that of one flat object, "stale" last.
+// JSON is that of one flat object, "stale" last. The cached form holds only what verification
+// found about the digest, once per digest, plan and applicable authorities; the image as
+// written and the tag's digest are added when the answer is served (see shared.go).
 type Value struct {
 	*Answer
 	// Stale: served from cache during a registry outage (see cache.maxStale).
@@ -28,9 +29,20 @@ type Value struct {
 	signed bool
 	// loadedAt is when the answer was computed (unsigned answers expire sooner).
 	loadedAt time.Time
-	// packed is the answer encoded by encoding/json with Stale false, packed (see
-	// cache.Packer), set by compact; a Value with packed set has no Answer.
+	// packed is the per-digest part of the answer (see split), set on the cached form; a Value
+	// with packed set has no Answer.
 	packed cache.Packed
+	// key is set on the cached form of a name:tag@digest key, whose tag is looked up per key
+	// (see keyPart). Tag-only and digest-only keys cache the per-digest part itself (their
+	// tagDigest is the digest, or empty). A pointer keeps every cached Value at 80 bytes.
+	key *keyPart
+}
+
+// keyPart is what a name:tag@digest key caches besides the per-digest part it shares with every
+// key of that digest: what the tag points at now, or why it points at nothing.
+type keyPart struct {
+	part                *Value
+	tagDigest, tagError string
 }
 
 // Answer holds the fields of a Value.
@@ -79,57 +91,26 @@ func (v *Value) IsSigned() bool {
 	return v.signed
 }
 
-// compact encodes v once and returns the form the cache keeps and answers are served from: the
-// JSON bytes, signed and loadedAt (about 80 bytes besides the JSON, against about 900 for the
-// decoded answer). A batch of cached answers is then copied, not encoded again
-// (about half the CPU of a warm batch went to encoding), and a cached answer holds one pointer
-// to plain bytes instead of a tree of strings and slices for the garbage collector to walk.
-func (v *Value) compact() (*Value, error) { return v.compactWith(nil) }
-
-// compactWith is compact with the bytes packed by p (nil: not shared with other answers).
-func (v *Value) compactWith(p *cache.Packer) (*Value, error) {
-	if !v.packed.IsZero() {
-		return v, nil
-	}
-	if v.Answer == nil {
-		return nil, errors.New("verify: no answer to encode")
-	}
-	w := *v
-	w.Stale = false
-	raw, err := json.Marshal(&w)
-	if err != nil {
-		return nil, err
-	}
-	return &Value{signed: v.Signed, Stale: v.Stale, loadedAt: v.loadedAt, packed: p.Pack(raw)}, nil
-}
-
-// CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer).
-// A cached error ("not found:", "limit exceeded:") has no Value: 0.
+// CacheBytes is the memory a cached answer holds: the Value and its packed bytes (cache.Sizer);
+// a per-key Value of a name:tag@digest key counts the per-digest part it points at too, so an
+// entry shared by several keys is counted once per key (the estimate errs high). A cached error
+// ("not found:", "limit exceeded:") has no Value: 0.
 func (v *Value) CacheBytes() int {
 	if v == nil {
 		return 0
 	}
-	return 80 + v.packed.Size()
+	n := valueBytes + v.packed.Size()
+	if k := v.key; k != nil {
+		n += keyPartBytes + len(k.tagDigest) + len(k.tagError) + k.part.CacheBytes()
+	}
+	return n
 }
 
-// encoded is the answer as encoding/json writes it, with "stale":true when v.Stale: Stale is the
-// last field of Value and omitted when false, so the stale form is the fresh form with the field
-// appended before the closing brace.
-func (v *Value) encoded() (json.RawMessage, error) {
-	if v.packed.IsZero() {
-		return json.Marshal(v)
-	}
-	raw, err := v.packed.Unpack() // a new slice: the stale form may extend it
-	if err != nil || !v.Stale {
-		return raw, err
-	}
-	if len(raw) == 0 || raw[len(raw)-1] != '}' {
-		return nil, errors.New("cached answer is not a JSON object")
-	}
-	return append(raw[:len(raw)-1], staleField...), nil
-}
-
-const staleField = `,"stale":true}`
+// valueBytes is the size of a Value.
+const (
+	valueBytes   = int(unsafe.Sizeof(Value{}))
+	keyPartBytes = int(unsafe.Sizeof(keyPart{}))
+)
 
 // Signature is one verified signature.
 type Signature struct {

@@ -10,17 +10,18 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
-// TestEncodedIsEncodingJSON: the cached, pre-encoded answer (fresh and stale) is byte for byte
-// what encoding/json writes for the Value, alone and inside a whole response body.
+// TestEncodedIsEncodingJSON: the cached per-digest part rendered with the key's image and tag
+// (fresh and stale) is byte for byte what encoding/json writes for the Value, alone and inside a
+// whole response body.
 func TestEncodedIsEncodingJSON(t *testing.T) {
 	full, unsigned := goldenValues()
 	for _, v := range []*Value{full, unsigned, {Answer: &Answer{}}} {
-		c, err := v.compact()
+		c, err := v.split(nil)
 		if err != nil {
-			t.Fatalf("compact() = %v", err)
+			t.Fatalf("split() = %v", err)
 		}
 		if c.IsSigned() != v.Signed || !c.loadedAt.Equal(v.loadedAt) || c.Answer != nil {
-			t.Errorf("compact() kept signed=%v loadedAt=%v answer=%v, want %v %v <nil>", c.IsSigned(), c.loadedAt, c.Answer, v.Signed, v.loadedAt)
+			t.Errorf("split() kept signed=%v loadedAt=%v answer=%v, want %v %v <nil>", c.IsSigned(), c.loadedAt, c.Answer, v.Signed, v.loadedAt)
 		}
 		for _, stale := range []bool{false, true} {
 			want := *v
@@ -29,11 +30,9 @@ func TestEncodedIsEncodingJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			served := *c
-			served.Stale = stale
-			got, err := served.encoded()
+			got, err := c.render(v.Image, v.TagDigest, v.TagError, false, stale)
 			if err != nil {
-				t.Fatalf("encoded() = %v", err)
+				t.Fatalf("render() = %v", err)
 			}
 			if !bytes.Equal(got, wantJSON) {
 				t.Errorf("encoded(stale=%v) =\n%s\nwant (encoding/json)\n%s", stale, got, wantJSON)
@@ -68,14 +67,12 @@ func TestGoldenJSON(t *testing.T) {
 	full, unsigned := goldenValues()
 	i := 0
 	for _, v := range []*Value{full, unsigned} {
-		c, err := v.compact()
+		c, err := v.split(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, stale := range []bool{false, true} {
-			served := *c
-			served.Stale = stale
-			got, err := served.encoded()
+			got, err := c.render(v.Image, v.TagDigest, v.TagError, false, stale)
 			if err != nil {
 				t.Fatal(err)
 			}

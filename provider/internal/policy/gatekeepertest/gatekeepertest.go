@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
 	constraintclient "github.com/open-policy-agent/frameworks/constraint/pkg/client"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers/rego"
+	"github.com/open-policy-agent/frameworks/constraint/pkg/core/templates"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/open-policy-agent/gatekeeper/v3/apis"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/gator/reader"
@@ -84,20 +85,46 @@ func Client(t testing.TB, ctx context.Context, o Options) *constraintclient.Clie
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	pc := externaldata.NewCache()
+	urls := map[string]string{}
 	for name, path := range o.Providers {
-		if err := pc.Upsert(&unversioned.Provider{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: unversioned.ProviderSpec{URL: srv.URL + path, Timeout: 30, CABundle: ca.CABundle()}}); err != nil {
-			t.Fatalf("Upsert(%s) = %v", name, err)
-		}
+		urls[name] = srv.URL + path
 	}
 	gk, err := ca.ClientCert("gatekeeper-audit")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return NewClient(t, ctx, ClientOptions{Template: tmpl, URLs: urls, CA: ca, Cert: gk})
+}
+
+// ClientOptions say how Gatekeeper's external-data client reaches a running provider.
+type ClientOptions struct {
+	// Template is added to the client (required).
+	Template *templates.ConstraintTemplate
+	// URLs maps each Provider object's name to its URL, e.g. "imagetrust-resolve":
+	// "https://127.0.0.1:8443/v1/resolve" (required).
+	URLs map[string]string
+	// CA signed the provider's serving certificate: the Provider objects' caBundle (required).
+	CA *pki.CA
+	// Cert is Gatekeeper's client certificate, read through a certwatcher as Gatekeeper reads
+	// it (required).
+	Cert *pki.KeyPair
+}
+
+// NewClient is Gatekeeper's constraint client (audit enforcement point) with o.Template added,
+// calling the Provider objects o.URLs names with o.Cert.
+func NewClient(t testing.TB, ctx context.Context, o ClientOptions) *constraintclient.Client {
+	t.Helper()
+	pc := externaldata.NewCache()
+	for name, url := range o.URLs {
+		// Timeout generous: these tests are about the answers, not Gatekeeper's timeouts.
+		if err := pc.Upsert(&unversioned.Provider{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: unversioned.ProviderSpec{URL: url, Timeout: 30, CABundle: o.CA.CABundle()}}); err != nil {
+			t.Fatalf("Upsert(%s) = %v", name, err)
+		}
+	}
 	dir := t.TempDir()
 	crt, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := gk.WriteFiles(crt, key); err != nil {
+	if err := o.Cert.WriteFiles(crt, key); err != nil {
 		t.Fatal(err)
 	}
 	cw, err := certwatcher.New(crt, key)
@@ -112,8 +139,8 @@ func Client(t testing.TB, ctx context.Context, o Options) *constraintclient.Clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddTemplate(ctx, tmpl); err != nil {
-		t.Fatalf("AddTemplate(%s) = %v", o.Template, err)
+	if _, err := c.AddTemplate(ctx, o.Template); err != nil {
+		t.Fatalf("AddTemplate(%s) = %v", o.Template.Name, err)
 	}
 	return c
 }
