@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -60,7 +57,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 func TestProviderLookupInProcess(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
-	d := pushImage(t, reg, "team/app:v1")
+	d := registrytest.PushImage(t, reg.Host, "team/app:v1")
 	cfg := &config.Config{
 		Server:     config.Server{TLS: serverTLS(t)},
 		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
@@ -97,27 +94,6 @@ func TestProviderLookupInProcess(t *testing.T) {
 	if len(got) != len(want) || got["verify unsigned"] != 1 || got["verify-signatures unsigned"] != 1 {
 		t.Errorf("imagetrust_verify_results_total by endpoint and outcome = %v, want %v", got, want)
 	}
-}
-
-// pushImage writes a random image to reg as repoTag and returns its digest reference.
-func pushImage(t *testing.T, reg *registrytest.Registry, repoTag string) name.Digest {
-	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(reg.Host + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	h, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tag.Context().Digest(h.String())
 }
 
 // serverTLS is a serving certificate, its key and a client CA in files, as server.tls names them.

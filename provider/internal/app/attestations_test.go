@@ -23,7 +23,7 @@ import (
 func TestProviderAttestations(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
-	d := pushImage(t, reg, "team/app:v1")
+	d := registrytest.PushImage(t, reg.Host, "team/app:v1")
 	ref := reg.Host + "/team/app:v1"
 	key, err := signing.NewKey(t.TempDir())
 	if err != nil {

@@ -8,10 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/imagetrust/imagetrust/provider/internal/manifests"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
@@ -60,24 +56,10 @@ func newWorldImages(t testing.TB, refs []signedRef) *world {
 		t.Fatal(err)
 	}
 	for _, s := range refs {
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(w.host + "/" + s.ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatal(err)
-		}
-		h, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.digests[s.ref] = h.String()
+		d := registrytest.PushImage(t, w.host, s.ref)
+		w.digests[s.ref] = d.DigestStr()
 		if s.signed {
-			if err := signing.Sign(tag.Context().Digest(h.String()), key.Signer); err != nil {
+			if err := signing.Sign(d, key.Signer); err != nil {
 				t.Fatal(err)
 			}
 		}
