@@ -267,8 +267,9 @@ type Lanes struct {
 	Width int
 }
 
-// RunLanes is Run with the goroutines of each lane bounded by l. A key not started when fn's
-// context ends is not started at all: it gets the "timed out" error.
+// RunLanes is Run with the goroutines of each lane bounded by l. A key a lane takes only after
+// fn's context ended is still passed to fn, with that ended context, so an answer fn can give
+// without waiting (a stale cached value) reaches it as with Run.
 func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
 	uniq, pos := Dedupe(keys)
@@ -308,12 +309,9 @@ func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx co
 			close(finished)
 		}
 	}
+	// A key taken after fn's context ended still gets its call: fn returns at once and may
+	// still have an answer (a stale cached value during a registry outage).
 	one := func(j int) {
-		if err := fnCtx.Err(); err != nil {
-			var zero V
-			record(j, zero, err) // not started: timed out
-			return
-		}
 		v, err := fn(fnCtx, uniq[j])
 		record(j, v, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,8 +16,9 @@ import (
 func hostOf(key string) string { h, _, _ := strings.Cut(key, "/"); return h }
 
 // TestRunLanesIsolatesAndBounds: the keys of a lane whose loads hang take at most Width
-// goroutines, the keys of that lane never started are not started after the deadline (they
-// get the "timed out" error), and the keys of another lane are answered meanwhile.
+// goroutines, the keys of another lane are answered meanwhile, and the keys of the hanging lane
+// are each answered by fn once its context ends (as a cache answers with a stale value) or
+// reported timed out, never anything else.
 func TestRunLanesIsolatesAndBounds(t *testing.T) {
 	const width = 3
 	var keys []string
@@ -30,7 +30,6 @@ func TestRunLanesIsolatesAndBounds(t *testing.T) {
 	var mu sync.Mutex
 	active := map[string]int{}
 	peak := map[string]int{}
-	var deadCalls atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	res := batch.RunLanes(ctx, keys, batch.Lanes{Of: hostOf, Width: width}, func(ctx context.Context, k string) (string, error) {
@@ -45,12 +44,11 @@ func TestRunLanesIsolatesAndBounds(t *testing.T) {
 			mu.Unlock()
 		}()
 		if h == "dead.example" {
-			deadCalls.Add(1)
-			select { // a load that ignores nothing but its context
+			select { // a load that hangs until its context ends, then answers stale
 			case <-hang:
 			case <-ctx.Done():
 			}
-			return "", ctx.Err()
+			return "stale " + k, nil
 		}
 		return strings.ToUpper(k), nil
 	})
@@ -61,9 +59,11 @@ func TestRunLanesIsolatesAndBounds(t *testing.T) {
 			}
 			continue
 		}
+		// A loaded machine may stall a lane across the margin between fn's context and the
+		// batch's end: then the key is reported timed out.
 		var te *batch.TimedOutError
-		if !errors.As(res[i].Err, &te) {
-			t.Errorf("RunLanes()[%d] (%s) error = %v, want *batch.TimedOutError", i, k, res[i].Err)
+		if res[i].Value != "stale "+k && !errors.As(res[i].Err, &te) {
+			t.Errorf("RunLanes()[%d] (%s) = %q, %v, want %q or a *batch.TimedOutError", i, k, res[i].Value, res[i].Err, "stale "+k)
 		}
 	}
 	mu.Lock()
@@ -72,9 +72,6 @@ func TestRunLanesIsolatesAndBounds(t *testing.T) {
 		if n > width {
 			t.Errorf("lane %s had %d keys running at once, want at most Width = %d", h, n, width)
 		}
-	}
-	if n := deadCalls.Load(); n != width {
-		t.Errorf("fn ran for %d keys of the hanging lane, want %d (its goroutines; no key is started after the deadline)", n, width)
 	}
 }
 
