@@ -22,9 +22,14 @@ _banned := b if {
 	is_array(b)
 } else := default_banned_tags
 
-_banned_lower contains lower(t) if {
-	some t in _banned
-	is_string(t)
+# The banned tags, lowercased; malformed entries (config_problems) are left out.
+_banned_lower := [lower(t) | some t in _banned; is_string(t); t != ""]
+
+# A rule, so that "not" sees an absent bannedTags as not checked here.
+_banned_tags_well_formed if {
+	b := _params.bannedTags
+	is_array(b)
+	count(_banned_lower) == count(b)
 }
 
 _tag_pattern := p if {
@@ -59,9 +64,10 @@ _review := review.of(_settled)
 # tag are within their length limits. Anything else, Docker Hub and localhost entries among
 # them, goes the full way; settling never changes a decision (TestSettledImagesKeepEveryDecision).
 _settled contains image if {
+	pattern := _settle_pattern
 	some image in containers.images
+	regex.match(pattern, image)
 	count(image) <= 134
-	regex.match(_settle_pattern, image)
 }
 
 _settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
@@ -71,7 +77,7 @@ _settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", conca
 # Host and path of the references that pass the registry rules.
 _settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
 	not _has_allow_list
-} else := [concat("", ["(?i:", replace(p.host, ".", `\.`), ")/", _settle_path(p.path)]) |
+} else := [concat("", ["(?i:", _quote_dots(p.host), ")/", _settle_path(p.path)]) |
 	some e in _params.allowedRegistries
 	p := registries.parse_entry(e)
 	p.valid
@@ -84,7 +90,11 @@ _has_allow_list if is_array(_params.allowedRegistries)
 
 _settle_path("") := reference.remote_name
 
-_settle_path(path) := concat("", [replace(path, ".", `\.`), "(?:/", reference.remote_name, ")?"]) if path != ""
+_settle_path(path) := concat("", [_quote_dots(path), "(?:/", reference.remote_name, ")?"]) if path != ""
+
+# _quote_dots escapes the "." of a host or path for a pattern (split and concat: replace
+# builds a strings.Replacer on every call).
+_quote_dots(s) := concat(`\.`, split(s, "."))
 
 # Tag and digest of the references that pass the tag rules.
 _settle_tails contains concat("", [`(?::[\w][\w.-]*)?@`, reference.accepted_digest])
@@ -171,11 +181,13 @@ config_problems contains sprintf("bannedTags must be a list of strings, got <%v>
 }
 
 config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+	not _banned_tags_well_formed # one count instead of a look at every entry, in the common case
 	some i, t in _params.bannedTags
 	not is_string(t)
 }
 
 config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+	not _banned_tags_well_formed
 	some i, t in _params.bannedTags
 	t == ""
 }

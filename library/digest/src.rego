@@ -40,9 +40,10 @@ _review := review.of(_settled)
 # the path and tag are within their length limits. Anything else goes the full way; settling
 # never changes a decision (TestSettledImagesKeepEveryDecision).
 _settled contains image if {
+	pattern := _settle_pattern
 	some image in containers.images
+	regex.match(pattern, image)
 	count(image) <= 206
-	regex.match(_settle_pattern, image)
 }
 
 _settle_pattern := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {

@@ -33,8 +33,26 @@ _name(c) := n if {
 	is_string(n)
 } else := "<unnamed>"
 
+# image_values is the set of the image of every container as written (null when it has none):
+# what a review starts from, one value per distinct image and no object per container.
+image_values contains object.get(c, "image", null) if {
+	some field in _fields
+	some c in object.get(pod_spec, field, [])
+}
+
 # images is the set of image references as written, for batched lookups.
-images contains c.image if {
-	some c in containers
-	is_string(c.image)
+images contains image if {
+	some image in image_values
+	is_string(image)
+}
+
+# of_images(values) is the subset of containers whose image is one of values (a set of
+# image_values), without building the others.
+of_images(values) := set() if {
+	count(values) == 0
+} else := {{"name": _name(c), "image": image, "field": field} |
+	some field in _fields
+	some c in object.get(pod_spec, field, [])
+	image := object.get(c, "image", null)
+	image in values # not values[image]: an image written as false is in values too
 }

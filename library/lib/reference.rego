@@ -56,107 +56,77 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := _parse_matched(s, regex.find_all_string_submatch_n(_fast_pattern, s, 1)) if {
+parse(s) := _parse_fast(m) if {
+	is_string(s)
+	count(s) <= 128 # then the path (255) and the tag (128) are within their length limits
+	[m] := regex.find_all_string_submatch_n(_fast_pattern, s, 1)
+} else := _parse_string(s) if {
 	is_string(s)
 } else := _invalid(s, "the image is not a string")
 
 # The fast path: one match of s itself against the reference grammar, with the digest
-# limited to what go-digest accepts, answers the common references without the step-by-step
-# walk below. It only ever answers what that walk would answer for s; anything it does not
-# recognise (errors, a 64-hex name, an underscore in the first component, a bracketed host
-# without ":", a tag or path over its length limit) falls through to the walk. Checked against
-# the walk in reference_test.rego and against distribution/reference by the Go differential
-# test and fuzzer.
+# limited to what go-digest accepts, answers the common references of up to 128 characters
+# without the step-by-step walk below, in as few evaluation steps as it can (every step is
+# paid for every image of every review). It only ever answers what that walk would answer
+# for s; anything it does not recognise (errors, a 64-character name, an underscore in the
+# first component, a bracketed host without ":", longer references) falls through to the
+# walk. Checked against the walk in reference_test.rego and against distribution/reference by
+# the Go differential test and fuzzer.
 
-# _fast_pattern is ^((?:(domain_and_port)/)?(remote_name))(?::(tag))?(?:@(digest))?$ with the
+# _fast_pattern is ^((?:(domain_and_port)/)?(remote_name))(:(tag))?(@(digest))?$ with the
 # digest one of sha256/sha384/sha512 and its length of lowercase hex. The tag is [\w][\w.-]*
-# here and its length (at most 128) is checked apart: tag_pattern's {0,127} would make the
+# here and its length is bounded by parse's length of s: tag_pattern's {0,127} would make the
 # compiled program too large for Go's backtracking matcher and the match several times slower.
 # A tag cannot hold "/", ":" or "@", so the tag the pattern captures is the one tag_pattern
-# would capture.
-_fast_pattern := `^((?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*))(?::([\w][\w.-]*))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
+# would capture. The tag and the digest are captured with and without their separator.
+_fast_pattern := `^((?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*))(:([\w][\w.-]*))?(@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
 
-# _parse_matched answers from the match ms of _fast_pattern (m = ms[0]: 1 name as written,
-# 2 host, 3 path, 4 tag, 5 digest), else walks.
-_parse_matched(s, ms) := {
-	"valid": true,
-	"original": s,
-	"domain": m[2],
-	"path": m[3],
-	"repository": m[1],
-	"tag": m[4],
-	"digest": m[5],
-	"implicit_registry": false,
-	"effective_tag": object.get({"": "latest"}, tag_and_digest, m[4]), # latest: neither tag nor digest
-	"normalized": normalized,
-	"pull": object.get({"": normalized}, m[5], concat("@", [m[1], m[5]])), # by digest if any
-} if {
+# _parse_fast is the parse result for the match of s, [s, name as written, host (the first
+# component when it matches domain_and_port and a "/" follows, else ""), path, ":tag", tag,
+# "@digest", digest], following splitDockerDomain; undefined when the walk must decide.
+_parse_fast([s, name, host, path, colon_tag, tag, at_digest, digest]) := _fast_result(s, host, path, name, false, colon_tag, tag, at_digest, digest) if {
 	# The common case: a registry host such as registry.example.com[:port], named as the
-	# runtime names it, so the reference as written is its normalised form once it has a tag
-	# or a digest (name:latest without either).
-	m := ms[0]
-	_names_its_host(m)
-	tag_and_digest := concat("", [m[4], m[5]])
-	normalized := object.get({"": concat("", [s, ":latest"])}, tag_and_digest, s)
-} else := _fast_valid(s, m, name) if {
-	# Docker Hub, short names and hosts without a dot (localhost, host:port).
-	m := ms[0]
-	count(m[4]) <= 128 # the length tag_pattern allows
-	name := _fast_name(s, m[2], m[3])
-	count(name[1]) <= 255 # max_path_length
-} else := _parse_string(s)
-
-# _names_its_host is true for a match m of _fast_pattern whose first component is a registry
-# host the runtime keeps as written (it has a "." and is not Docker Hub's), within the length
-# limits: the reference is valid, its domain is m[2] and its path m[3].
-_names_its_host(m) if {
-	contains(m[2], ".")
-	not m[2] in {"docker.io", "index.docker.io"}
-	count(m[3]) <= 255 # max_path_length
-	count(m[4]) <= 128 # the length tag_pattern allows
+	# runtime names it (not Docker Hub's).
+	contains(host, ".")
+	object.get({"docker.io": false, "index.docker.io": false}, host, true) # not Docker Hub
+} else := _fast_result(s, "docker.io", concat("", ["library/", path]), concat("", ["docker.io/library/", path]), true, colon_tag, tag, at_digest, digest) if {
+	# nginx: one component, read as docker.io/library/nginx (a 64-hex name is an error: any
+	# reference of 64 characters without a host is left to the walk).
+	host == ""
+	not contains(path, "/")
+	count(s) != 64
+} else := _fast_result(s, "docker.io", concat("/", [host, path]), concat("", ["docker.io/", name]), true, colon_tag, tag, at_digest, digest) if {
+	# bank/app: a first component that does not look like a host belongs to the path (it has
+	# no ".", no ":", is not localhost, has no uppercase letter and is no bracketed address).
+	host != ""
+	not regex.match(`[.:A-Z\[]|^localhost$`, host)
+} else := _fast_result(s, "docker.io", p, concat("/", ["docker.io", p]), false, colon_tag, tag, at_digest, digest) if {
+	host in {"docker.io", "index.docker.io"}
+	p := _library_prefix("docker.io", path)
+} else := _fast_result(s, host, path, name, false, colon_tag, tag, at_digest, digest) if {
+	# localhost[:port], host:port, an uppercase host: kept as written.
+	_looks_like_host(host)
 }
 
-# _fast_valid is the parse result for s, matched as m, whose [domain, path, implicit] is name.
-_fast_valid(s, m, [domain, path, implicit]) := {
+# _fast_result is the parse result of a valid reference s from its parts. tag_part is what
+# follows the repository in the normalised reference before the digest: ":tag", ":latest"
+# without a tag or digest (effective tag latest), nothing with only a digest; the runtime
+# pulls by digest if any. The lookup tables are literals: a rule reference costs steps.
+_fast_result(s, domain, path, repository, implicit, colon_tag, tag, at_digest, digest) := {
 	"valid": true,
 	"original": s,
 	"domain": domain,
 	"path": path,
 	"repository": repository,
-	"tag": m[4],
-	"digest": m[5],
+	"tag": tag,
+	"digest": digest,
 	"implicit_registry": implicit,
-	"effective_tag": effective_tag,
-	"normalized": trim_suffix(concat("@", [named, m[5]]), "@"), # "@" only with a digest
-	"pull": object.get({"": named}, m[5], concat("@", [repository, m[5]])), # by digest if any
+	"effective_tag": object.get({"": "latest"}, tail, tag),
+	"normalized": concat("", [repository, tag_part, at_digest]),
+	"pull": concat("", [repository, object.get({"": tag_part}, at_digest, at_digest)]),
 } if {
-	repository := concat("/", [domain, path])
-	effective_tag := object.get({"": "latest"}, concat("", [m[4], m[5]]), m[4]) # latest: neither tag nor digest
-	named := trim_suffix(concat(":", [repository, effective_tag]), ":") # ":" only with a tag
-}
-
-# _fast_name is [domain, path, implicit] for the grammar's split of s into host (the first
-# component when it matches domain_and_port, else "") and path, following splitDockerDomain;
-# undefined when the walk must decide.
-_fast_name(s, host, path) := [host, path, false] if {
-	# A registry host such as registry.example.com[:port].
-	contains(host, ".")
-	host != "docker.io"
-	host != "index.docker.io"
-} else := ["docker.io", concat("", ["library/", path]), true] if {
-	# nginx: one component, read as docker.io/library/nginx (a 64-hex name is an error).
-	host == ""
-	not contains(path, "/")
-	not regex.match(`^[a-f0-9]{64}$`, s)
-} else := ["docker.io", concat("/", [host, path]), true] if {
-	# bank/app: a first component that does not look like a host belongs to the path.
-	host != ""
-	not _looks_like_host(host)
-	not startswith(host, "[")
-} else := ["docker.io", _library_prefix("docker.io", path), false] if {
-	host in {"docker.io", "index.docker.io"}
-} else := [host, path, false] if {
-	_looks_like_host(host)
+	tail := concat("", [colon_tag, at_digest])
+	tag_part := object.get({"": ":latest"}, tail, colon_tag)
 }
 
 # splitDockerDomain's test of the first component (it has a "/" after it).

@@ -105,9 +105,9 @@ test_invalid_message if {
 test_fast_pattern_is_the_reference_grammar if {
 	# The tag without its length bound, which the fast path checks apart (128 = 1 + 127).
 	reference._fast_pattern == concat("", [
-		`^((?:(`, reference.domain_and_port, `)/)?(`, reference.remote_name, `))(?::(`,
+		`^((?:(`, reference.domain_and_port, `)/)?(`, reference.remote_name, `))(:(`,
 		replace(reference.tag_pattern, "{0,127}", "*"),
-		`))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`,
+		`))?(@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`,
 	])
 	endswith(reference.tag_pattern, `[\w.-]{0,127}`)
 }

@@ -32,15 +32,17 @@ of(settled) := {
 	"parsed": parsed_,
 	"exempt_images": exempt_images_,
 	"checked_refs": refs,
-	"checked": {[c, ref] | some c in containers.containers; ref := refs[c.image]},
-	"invalid": _invalid(parsed_),
+	"checked": {[c, ref] | some c in listed; ref := refs[c.image]},
+	"invalid": _invalid(parsed_, listed),
 	"expired_notes": notes,
 	"suffixes": {image: concat("", ["; ", note]) | some image, note in notes},
 } if {
-	parsed_ := {image: reference.parse(image) | some c in containers.containers; image := c.image; not settled[image]}
+	unsettled := containers.image_values - settled
+	parsed_ := {image: reference.parse(image) | some image in unsettled}
 	exempt_images_ := _exempt_images(parsed_)
 	refs := _checked_refs(parsed_, exempt_images_)
 	notes := _expired_notes(refs)
+	listed := containers.of_images(unsettled)
 }
 
 _all := of(set())
@@ -91,9 +93,9 @@ _expired_notes(refs) := {image: concat("; ", notes) |
 	count(notes) > 0
 }
 
-_invalid(parsed_) := {reference.invalid_message(c, ref) |
+_invalid(parsed_, listed) := {reference.invalid_message(c, ref) |
 	count(invalid_refs) > 0
-	some c in containers.containers
+	some c in listed
 	ref := invalid_refs[c.image]
 } if {
 	invalid_refs := {image: ref | some image, ref in parsed_; not ref.valid}
@@ -117,7 +119,7 @@ violations(problems) := violations_of(_all, problems)
 
 # violations_of is violations for the review r (of(settled)).
 violations_of(r, problems) := r.invalid | {_misconfigured(p) |
-	count(containers.containers) > 0
+	count(containers.image_values) > 0
 	some p in (problems | exempt.problems)
 }
 

@@ -21,9 +21,9 @@
 // that reads signatures only ("reads":"plan-signatures", endpoint "verify/signatures"); then a
 // growth run to -verify-growth distinct images. The test registry
 // has no referrers API (go-containerregistry's, when enabled, answers it by scanning every
-// manifest of the repository, which would make the registry the bottleneck): the provider's
-// referrers read costs the API's 404 and the fallback tag's 404, as with a registry without OCI
-// 1.1 support. -verify-repos 0 puts every image in a repository of its own: each image then
+// manifest of the repository, which would make the registry the bottleneck), as a registry
+// without OCI 1.1 support: its first referrers read costs the provider the API's 404, later ones
+// the fallback tag, or nothing when the listing of the digest's tags ("reads":"all") shows none. -verify-repos 0 puts every image in a repository of its own: each image then
 // also costs the provider a new repository (its /v2/ ping; for a plain-HTTP registry
 // go-containerregistry first tries HTTPS, a TLS handshake that fails).
 //

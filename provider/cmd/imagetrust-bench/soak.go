@@ -71,6 +71,8 @@ type soakLine struct {
 	HealthyLate   int `json:"healthy_late"`
 	// HealthyErrorClasses counts the healthy keys' errors by class ("timed out", …).
 	HealthyErrorClasses map[string]int `json:"healthy_error_classes,omitempty"`
+	// HealthyErrorSamples: up to three of the healthy keys' error messages, one per class.
+	HealthyErrorSamples []string `json:"healthy_error_samples,omitempty"`
 	// HostileKeys: keys of the hostile registries sent (their errors are in errors), and
 	// HostileErrorClasses their errors by class.
 	HostileKeys         int            `json:"hostile_keys"`
@@ -212,6 +214,7 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 		keys, errs, hKeys, hErrs, hLate   int
 		hostileKeys, late, transportFails int
 		hClasses, xClasses                map[string]int
+		hSamples                          []string
 	}
 	by := map[string]*stats{"resolve": {hClasses: map[string]int{}, xClasses: map[string]int{}}, "verify": {hClasses: map[string]int{}, xClasses: map[string]int{}}}
 	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "verify": config.DefaultVerifyDeadline}
@@ -240,7 +243,7 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 
 	send := func(ep string, keys []string, isHealthy bool) {
 		t0 := time.Now()
-		classes, err := p.soakPost(ctx, ep, keys)
+		classes, samples, err := p.soakPost(ctx, ep, keys)
 		el := time.Since(t0)
 		n := 0
 		for _, c := range classes {
@@ -256,6 +259,11 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 		into := s.xClasses
 		if isHealthy {
 			into = s.hClasses
+			for c, m := range samples {
+				if s.hClasses[c] == 0 && len(s.hSamples) < 3 {
+					s.hSamples = append(s.hSamples, m)
+				}
+			}
 		}
 		for c, k := range classes {
 			into[c] += k
@@ -318,15 +326,15 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 			},
 			Goroutines: g, PeakGoroutines: int(peakG.Load()), PeakRSSMB: round(float64(peakRSS.Load()) / 1024),
 			HealthyKeys: s.hKeys, HealthyErrors: s.hErrs, HealthyLate: s.hLate, HostileKeys: s.hostileKeys,
-			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses,
+			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses, HealthyErrorSamples: s.hSamples,
 		})
 	}
 	return out, nil
 }
 
 // soakPost sends one ProviderRequest with Gatekeeper's timeout and counts the per-key errors
-// by class (the words before the first ": ").
-func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string) (map[string]int, error) {
+// by class (the words before the first ": "), with one message of each class.
+func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string) (classes map[string]int, samples map[string]string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, gatekeeperTimeout(endpoint))
 	defer cancel()
 	body, err := json.Marshal(map[string]any{
@@ -334,16 +342,16 @@ func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string)
 		"request": map[string]any{"keys": keys},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.api+"/v1/"+endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.clients[endpoint].Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	var pr struct {
@@ -355,19 +363,20 @@ func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string)
 		} `json:"response"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
-		return nil, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
+		return nil, nil, fmt.Errorf("decoding response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	if pr.Response.SystemError != "" || len(pr.Response.Items) != len(keys) {
-		return nil, fmt.Errorf("systemError %q, %d items for %d keys", pr.Response.SystemError, len(pr.Response.Items), len(keys))
+		return nil, nil, fmt.Errorf("systemError %q, %d items for %d keys", pr.Response.SystemError, len(pr.Response.Items), len(keys))
 	}
-	classes := map[string]int{}
+	classes, samples = map[string]int{}, map[string]string{}
 	for _, it := range pr.Response.Items {
 		if it.Error != "" {
 			c, _, _ := strings.Cut(it.Error, ": ")
 			classes[c]++
+			samples[c] = it.Error
 		}
 	}
-	return classes, nil
+	return classes, samples, nil
 }
 
 // goroutines is the provider's go_goroutines from its /metrics listener.

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -60,32 +57,9 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 func TestProviderLookupInProcess(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(reg.Host + "/team/app:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	ca, err := pki.NewCA("imagetrust test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := ca.ServerCert("imagetrust-provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteDir(t.TempDir(), ca, kp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := registrytest.PushImage(t, reg.Host, "team/app:v1")
 	cfg := &config.Config{
-		Server:     config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
+		Server:     config.Server{TLS: serverTLS(t)},
 		Registries: []config.Registry{{Host: reg.Host, Insecure: true}},
 		Lookup:     config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
 		Endpoints:  config.Endpoints{Resolve: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Mutate: config.Endpoint{Deadline: config.Duration(30 * time.Second)}, Verify: config.Endpoint{Deadline: config.Duration(30 * time.Second)}},
@@ -102,7 +76,7 @@ func TestProviderLookupInProcess(t *testing.T) {
 	}
 	key := reg.Host + "/team/app:v1"
 	items := prov.Lookup("/v1/mutate")(context.Background(), []string{key, key, "docker.io/library/nginx:1"})
-	if len(items) != 2 || items[0].Value != key+"@"+d.String() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
+	if len(items) != 2 || items[0].Value != key+"@"+d.DigestStr() || !strings.HasPrefix(items[1].Error, "registry not allowed: ") {
 		t.Errorf("Lookup(/v1/mutate)(%q twice, nginx) = %+v, want the pinned reference once and a registry-not-allowed error", key, items)
 	}
 	items = prov.Lookup("/v1/verify")(context.Background(), []string{key})
@@ -120,6 +94,24 @@ func TestProviderLookupInProcess(t *testing.T) {
 	if len(got) != len(want) || got["verify unsigned"] != 1 || got["verify-signatures unsigned"] != 1 {
 		t.Errorf("imagetrust_verify_results_total by endpoint and outcome = %v, want %v", got, want)
 	}
+}
+
+// serverTLS is a serving certificate, its key and a client CA in files, as server.tls names them.
+func serverTLS(t *testing.T) config.TLS {
+	t.Helper()
+	ca, err := pki.NewCA("imagetrust test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.ServerCert("imagetrust-provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteDir(t.TempDir(), ca, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}
 }
 
 // verifyResults returns imagetrust_verify_results_total as "endpoint outcome" → count, for the

@@ -2,28 +2,16 @@ package app
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/attest"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
-	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
@@ -35,57 +23,22 @@ import (
 func TestProviderAttestations(t *testing.T) {
 	reg := registrytest.New()
 	defer reg.Close()
-	img, err := random.Image(64, 1)
+	d := registrytest.PushImage(t, reg.Host, "team/app:v1")
+	ref := reg.Host + "/team/app:v1"
+	key, err := signing.NewKey(t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(reg.Host + "/team/app:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	h, _ := img.Digest()
-	d := tag.Context().Digest(h.String())
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "release.pub")
-	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"https://example.com/a/v1", "https://example.com/b/v1"} {
-		if err := signing.Attest(d, sv, p, json.RawMessage(`{"ok":true}`)); err != nil {
+		if err := signing.Attest(d, key.Signer, p, json.RawMessage(`{"ok":true}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ca, err := pki.NewCA("imagetrust test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := ca.ServerCert("imagetrust-provider")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteDir(t.TempDir(), ca, kp)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := &config.Config{
-		Server:       config.Server{TLS: config.TLS{CertFile: files.Cert, KeyFile: files.Key, ClientCAFile: files.CA}},
+		Server:       config.Server{TLS: serverTLS(t)},
 		Registries:   []config.Registry{{Host: reg.Host, Insecure: true}},
 		Lookup:       config.Lookup{RegistryTimeout: config.Duration(30 * time.Second)},
-		Authorities:  []config.Authority{{Name: "release", Key: &config.Key{File: keyFile}}},
+		Authorities:  []config.Authority{{Name: "release", Key: &config.Key{File: key.PublicFile}}},
 		Attestations: config.Attestations{Deadline: config.Duration(30 * time.Second), MaxStatements: 1},
 	}
 	cfg.ApplyDefaults()
@@ -101,9 +54,9 @@ func TestProviderAttestations(t *testing.T) {
 	if lk == nil {
 		t.Fatal("Lookup(/v1/attestations) = nil")
 	}
-	items := lk(context.Background(), []string{tag.String()})
+	items := lk(context.Background(), []string{ref})
 	if len(items) != 1 || items[0].Error != "" {
-		t.Fatalf("Lookup(/v1/attestations)(%s) = %+v", tag, items)
+		t.Fatalf("Lookup(/v1/attestations)(%s) = %+v", ref, items)
 	}
 	var v attest.Value
 	if err := json.Unmarshal(items[0].Value.(wire.Encoded), &v); err != nil {

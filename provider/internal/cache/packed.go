@@ -228,11 +228,12 @@ func (k Packed) AppendUnpacked(dst []byte) ([]byte, error) {
 			out = append(out, shared[v]...)
 		case opBack:
 			l, n := binary.Uvarint(b)
-			if n <= 0 || v+l > uint64(len(out)-start) {
+			un := out[start:] // this answer's bytes so far
+			if n <= 0 || v+l > uint64(len(un)) {
 				return nil, errCorrupt
 			}
 			b = b[n:]
-			out = append(out, out[start+int(v):start+int(v+l)]...)
+			out = append(out, un[v:v+l]...)
 		case opDigest:
 			if len(b) < sha256Len {
 				return nil, errCorrupt
@@ -244,7 +245,7 @@ func (k Packed) AppendUnpacked(dst []byte) ([]byte, error) {
 			return nil, errCorrupt
 		}
 	}
-	if uint64(len(out)-start) != total {
+	if uint64(len(out[start:])) != total {
 		return nil, errCorrupt
 	}
 	return out, nil

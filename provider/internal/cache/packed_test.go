@@ -142,3 +142,20 @@ func TestPackNil(t *testing.T) {
 		t.Errorf("Pack(nil) = zero %v, length %d; want a non-zero empty answer", e.IsZero(), e.Len())
 	}
 }
+
+// TestAppendUnpacked: the answer appended after other bytes is the answer (back references
+// count from the answer's own start), and the bytes before it are kept.
+func TestAppendUnpacked(t *testing.T) {
+	p := NewPacker(0)
+	for i := range 3 {
+		want := answer(i) // the digest repeats as tagDigest: a back reference
+		k := p.Pack(want)
+		got, err := k.AppendUnpacked([]byte(`{"image":"x",`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prefix := `{"image":"x",`; string(got) != prefix+string(want) {
+			t.Errorf("AppendUnpacked =\n%s\nwant\n%s%s", got, prefix, want)
+		}
+	}
+}

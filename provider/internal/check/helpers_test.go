@@ -2,21 +2,11 @@ package check
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/manifests"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
@@ -61,43 +51,19 @@ func newWorldImages(t testing.TB, refs []signedRef) *world {
 	w := &world{reg: registrytest.New(), dir: t.TempDir(), digests: map[string]string{}}
 	t.Cleanup(w.reg.Close)
 	w.host = w.reg.Host
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
+	key, err := signing.NewKey(w.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range refs {
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(w.host + "/" + s.ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatal(err)
-		}
-		h, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.digests[s.ref] = h.String()
+		d := registrytest.PushImage(t, w.host, s.ref)
+		w.digests[s.ref] = d.DigestStr()
 		if s.signed {
-			if err := signing.Sign(tag.Context().Digest(h.String()), sv); err != nil {
+			if err := signing.Sign(d, key.Signer); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	pub, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(w.dir, "test-kms.pub")
-	writeFile(t, keyFile, string(pub))
 	w.configFile = filepath.Join(w.dir, "provider.yaml")
 	// server.tls names files that do not exist: check replaces them with the run's own.
 	writeFile(t, w.configFile, fmt.Sprintf(`server:
@@ -109,7 +75,7 @@ authorities:
   - name: test-kms
     images: [%q]
     key: {file: %q}
-`, w.host, w.host+"/**", keyFile))
+`, w.host, w.host+"/**", key.PublicFile))
 	return w
 }
 

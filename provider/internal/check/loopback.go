@@ -23,7 +23,10 @@ type loopbackServer struct {
 	caBundle string
 }
 
-func serveLoopbackTLS(h http.Handler) (*loopbackServer, error) {
+// serveProviders serves POST /providers/{name} with h on a new loopbackServer.
+func serveProviders(h http.HandlerFunc) (*loopbackServer, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /providers/{name}", h)
 	ca, err := pki.NewCA("imagetrust check")
 	if err != nil {
 		return nil, err
@@ -43,7 +46,7 @@ func serveLoopbackTLS(h http.Handler) (*loopbackServer, error) {
 	}
 	s := &loopbackServer{
 		srv: &http.Server{
-			Handler:           h,
+			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          log.New(io.Discard, "", 0),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},

@@ -32,9 +32,7 @@ type noFixture struct {
 
 func newNoFixture(dir string) (*noFixture, error) {
 	n := &noFixture{dir: dir, asked: map[string]map[string]bool{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /providers/{name}", n.serve)
-	ls, err := serveLoopbackTLS(mux)
+	ls, err := serveProviders(n.serve)
 	if err != nil {
 		return nil, err
 	}

@@ -255,9 +255,7 @@ func newProxy(upstream string, clientTLS *tls.Config, timeout time.Duration) (*p
 		}},
 		answers: map[string]map[string]externaldata.Item{},
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /providers/{name}", p.serve)
-	ls, err := serveLoopbackTLS(mux)
+	ls, err := serveProviders(p.serve)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ type Lookup struct {
 	// MaxIndexBytes caps an image index /v1/resolve and /v1/verify read for its platforms
 	// (default 256 KiB, about 1,300 platforms; 4 KiB to 4 MiB); a larger index is answered
 	// "limit exceeded:" naming this field. /v1/scan reads indexes within 256 KiB too.
-	MaxIndexBytes int64 `json:"maxIndexBytes"`
+	MaxIndexBytes int64 `json:"maxIndexBytes,omitempty"`
 }
 
 // Cache configures the answer cache.

@@ -37,6 +37,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/imagetrust/imagetrust/provider/internal/policy"
+	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
 //go:embed samples.yaml
@@ -117,17 +118,20 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	// the table reports them instead.
 	ctrllog.SetLogger(logr.Discard())
 
-	bankKey, bankPub, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	otherKey, _, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	scanKey, scanPub, err := newKey()
-	if err != nil {
-		return nil, err
+	// The bank's signing key (authority bank-kms), a key nobody trusts, and the CI scanner's key
+	// (scanner ci-trivy), each with its public key file in WorkDir/keys/<name>/key.pub.
+	var bank, other, scan *signing.Key
+	for _, k := range []struct {
+		name string
+		key  **signing.Key
+	}{{"bank-kms", &bank}, {"untrusted", &other}, {"ci-trivy", &scan}} {
+		dir := filepath.Join(o.WorkDir, "keys", k.name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if *k.key, err = signing.NewKey(dir); err != nil {
+			return nil, fmt.Errorf("demo: key %s: %w", k.name, err)
+		}
 	}
 	e := &env{dir: o.WorkDir}
 	defer func() {
@@ -135,10 +139,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			err = fmt.Errorf("demo: stopping the provider: %w", cerr)
 		}
 	}()
-	if err := e.startRegistry(ctx, bankKey, otherKey, scanKey); err != nil {
+	if err := e.startRegistry(ctx, bank.Signer, other.Signer, scan.Signer); err != nil {
 		return nil, fmt.Errorf("demo: registry: %w", err)
 	}
-	if err := e.startProvider(ctx, bankPub, scanPub, o.ProviderLog); err != nil {
+	if err := e.startProvider(ctx, bank.PublicFile, scan.PublicFile, o.ProviderLog); err != nil {
 		return nil, fmt.Errorf("demo: provider: %w", err)
 	}
 

@@ -3,10 +3,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +27,6 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
 	ctypes "github.com/sigstore/cosign/v2/pkg/types"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 
@@ -255,18 +250,6 @@ func vulnPredicate(image string, fs []scanFinding, scanned time.Time) (json.RawM
 	})
 }
 
-func newKey() (signature.SignerVerifier, crypto.PublicKey, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sv, k.Public(), nil
-}
-
 // providerConfig is the provider configuration the demo writes and loads with config.Load,
 // exactly as imagetrust-provider -config does.
 const providerConfig = `# imagetrust provider configuration written by imagetrust-demo.
@@ -295,7 +278,9 @@ scan:
 // startProvider generates the PKI (one CA for the provider's serving certificate, one for
 // Gatekeeper's client certificate), writes the configuration and starts the provider: the
 // same config, services, handler, mTLS reloader and runner that imagetrust-provider wires.
-func (e *env) startProvider(ctx context.Context, bankPub, scanPub crypto.PublicKey, providerLog io.Writer) error {
+// bankKeyFile and scanKeyFile are the public key files of authority bank-kms and scanner
+// ci-trivy.
+func (e *env) startProvider(ctx context.Context, bankKeyFile, scanKeyFile string, providerLog io.Writer) error {
 	provCA, err := pki.NewCA("imagetrust-demo provider CA")
 	if err != nil {
 		return err
@@ -329,23 +314,6 @@ func (e *env) startProvider(ctx context.Context, bankPub, scanPub crypto.PublicK
 	e.certFile, e.keyFile = gkFiles.Cert, gkFiles.Key
 	e.caBundle = provCA.CABundle()
 
-	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(bankPub)
-	if err != nil {
-		return err
-	}
-	keyFile := filepath.Join(e.dir, "bank-kms.pub")
-	if err := os.WriteFile(keyFile, pubPEM, 0o600); err != nil {
-		return err
-	}
-	scanPEM, err := cryptoutils.MarshalPublicKeyToPEM(scanPub)
-	if err != nil {
-		return err
-	}
-	scanKeyFile := filepath.Join(e.dir, "ci-trivy.pub")
-	if err := os.WriteFile(scanKeyFile, scanPEM, 0o600); err != nil {
-		return err
-	}
-
 	var lc net.ListenConfig
 	apiLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -360,7 +328,7 @@ func (e *env) startProvider(ctx context.Context, bankPub, scanPub crypto.PublicK
 
 	e.cfgFile = filepath.Join(e.dir, "provider.yaml")
 	cfgText := fmt.Sprintf(providerConfig, e.apiAddr, e.opsAddr, srvFiles.Cert, srvFiles.Key, gkFiles.CA,
-		e.regHost, e.regHost+"/**", keyFile, scanKeyFile)
+		e.regHost, e.regHost+"/**", bankKeyFile, scanKeyFile)
 	if err := os.WriteFile(e.cfgFile, []byte(cfgText), 0o600); err != nil {
 		return err
 	}

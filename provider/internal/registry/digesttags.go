@@ -74,13 +74,16 @@ func (c *Client) DigestTags(ctx context.Context, ref imageref.Ref, h v1.Hash) *D
 	}
 	fallbackOnly := c.ReferrersAPIUnsupported(repo)
 	var t *DigestTags
+	// A failed listing is recorded in the operation metrics ("tags") under its outcome; for the
+	// lookup it is no error: the tags are then read one by one.
 	_ = c.Do(ctx, repo, "tags", ref.Original, func(ctx context.Context) error {
 		var memo bool
-		t, memo = c.listDigestTags(ctx, repo, h)
+		var err error
+		t, memo, err = c.listDigestTags(ctx, repo, h)
 		if memo {
 			c.lists.mark(repo)
 		}
-		return nil // an unusable listing is no error: the tags are read one by one
+		return err
 	})
 	if t != nil {
 		t.fallbackOnly = fallbackOnly
@@ -89,38 +92,39 @@ func (c *Client) DigestTags(ctx context.Context, ref imageref.Ref, h v1.Hash) *D
 }
 
 // listDigestTags sends the listing and decides whether its answer is certain; memo says the
-// registry's tags/list is not usable this way.
-func (c *Client) listDigestTags(ctx context.Context, repo name.Repository, h v1.Hash) (_ *DigestTags, memo bool) {
+// registry's tags/list is not usable this way; err is the request's failure.
+func (c *Client) listDigestTags(ctx context.Context, repo name.Repository, h v1.Hash) (_ *DigestTags, memo bool, _ error) {
 	last := h.Algorithm + "-" + h.Hex[:len(h.Hex)-1]
 	resp, _, err := c.request(withBodyCap(ctx, maxTagList+1), repo, http.MethodGet, "/tags/list",
 		"n="+strconv.Itoa(digestTagsPage)+"&last="+last, "application/json", http.StatusOK)
 	if err != nil {
-		return nil, permanent(err)
+		return nil, permanent(err), err
 	}
 	defer resp.Body.Close()
 	b, err := readBody(resp, maxTagList, "tag list")
 	if err != nil {
-		return nil, true
+		var tl *TooLargeError
+		return nil, errors.As(err, &tl), err
 	}
 	var l struct {
 		Tags []string `json:"tags"`
 	}
 	if json.Unmarshal(b, &l) != nil {
-		return nil, true
+		return nil, true, nil
 	}
 	fallback := h.Algorithm + "-" + h.Hex
 	sig := fallback + ".sig"
 	for i := 1; i < len(l.Tags); i++ {
 		if l.Tags[i-1] >= l.Tags[i] {
-			return nil, true // not the spec's lexical order: nothing can be concluded
+			return nil, true, nil // not the spec's lexical order: nothing can be concluded
 		}
 	}
 	lastPage := len(l.Tags) < digestTagsPage && resp.Header.Get("Link") == ""
 	if len(l.Tags) > 0 && l.Tags[0] <= last && !lastPage {
-		return nil, true // a full page from the start: last is ignored
+		return nil, true, nil // a full page from the start: last is ignored
 	}
 	if !lastPage && (len(l.Tags) == 0 || l.Tags[len(l.Tags)-1] < sig) {
-		return nil, false // crowded: the page ends before the digest's tags do
+		return nil, false, nil // crowded: the page ends before the digest's tags do
 	}
 	t := &DigestTags{fallback: fallback}
 	for _, tag := range l.Tags {
@@ -128,7 +132,7 @@ func (c *Client) listDigestTags(ctx context.Context, repo name.Repository, h v1.
 			t.tags = append(t.tags, tag)
 		}
 	}
-	return t, false
+	return t, false, nil
 }
 
 // permanent reports whether a failed listing says that the registry does not list tags this

@@ -41,6 +41,19 @@ var manifestAccept = strings.Join([]string{
 	string(types.DockerManifestList), string(types.OCIImageIndex),
 }, ",")
 
+// mediaTypeOf is headerMediaType, without parsing the Content-Types registries send for
+// manifests and indexes (taken as they are); anything else is parsed and checked.
+func mediaTypeOf(h http.Header) (types.MediaType, error) {
+	if v := h["Content-Type"]; len(v) == 1 {
+		switch mt := types.MediaType(v[0]); mt {
+		case types.DockerManifestSchema1, types.DockerManifestSchema1Signed, types.DockerManifestSchema2,
+			types.OCIManifestSchema1, types.DockerManifestList, types.OCIImageIndex:
+			return mt, nil
+		}
+	}
+	return headerMediaType(h)
+}
+
 // Manifest is a manifest read by GetManifest.
 type Manifest struct {
 	Raw       []byte
@@ -75,7 +88,7 @@ func (c *Client) GetManifest(ctx context.Context, repo name.Repository, referenc
 	if byDigest && got.String() != reference {
 		return nil, fmt.Errorf("manifest %s: content digest is %s", reference, got)
 	}
-	mt, err := headerMediaType(resp.Header)
+	mt, err := mediaTypeOf(resp.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +105,7 @@ func (c *Client) HeadManifest(ctx context.Context, repo name.Repository, referen
 		return nil, err
 	}
 	defer resp.Body.Close()
-	mt, err := headerMediaType(resp.Header)
+	mt, err := mediaTypeOf(resp.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -131,11 +144,11 @@ func (c *Client) manifestRequest(ctx context.Context, repo name.Repository, meth
 // formatted and parsed again. Redirects are followed (blobs are often served from elsewhere),
 // each through the same guarded transport.
 func (c *Client) request(ctx context.Context, repo name.Repository, method, path, query, accept string, ok ...int) (*http.Response, *url.URL, error) {
-	u := &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + path, RawQuery: query}
-	rt, err := c.repoTransport(ctx, repo)
+	e, err := c.repoEntry(ctx, repo)
 	if err != nil {
-		return nil, u, err
+		return nil, &url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + path}, err
 	}
+	u := &url.URL{Scheme: e.scheme, Host: e.host, Path: e.path + path, RawQuery: query}
 	req, err := http.NewRequestWithContext(ctx, method, "", nil)
 	if err != nil {
 		return nil, u, err
@@ -144,7 +157,7 @@ func (c *Client) request(ctx context.Context, repo name.Repository, method, path
 	if accept != "" {
 		req.Header["Accept"] = []string{accept}
 	}
-	resp, err := (&http.Client{Transport: rt}).Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return nil, u, err
 	}
@@ -155,27 +168,40 @@ func (c *Client) request(ctx context.Context, repo name.Repository, method, path
 	return resp, u, nil
 }
 
-// repoRT is one repository's authenticated transport.
+// repoRT is one repository's authenticated transport, a client on it and the parts of its
+// request URLs (go-containerregistry's Registry.Scheme matches three regular expressions per
+// call for a registry that is not insecure).
 type repoRT struct {
 	rt      http.RoundTripper
+	client  *http.Client
 	created time.Time
+	// scheme, host and path ("/v2/<repository>") of the repository's URLs.
+	scheme, host, path string
 }
 
 // repoTransport returns repo's authenticated transport (credentials from the keychain; for
 // token auth, the token, fetched once and renewed by go-containerregistry's bearer transport on
 // a 401), built once per repository and rebuilt after maxAge, so re-read credentials are used.
-// Every request to a registry goes through one: HEADs and manifest GETs here, blobs, referrers
-// and index GETs through go-containerregistry's remote functions (Remote), so a repository is
-// pinged and a token fetched once for all of them. It sits on the shared guarded transport.
+// Every request to a registry goes through one: HEADs, manifest, blob, referrers and tag-list
+// GETs here (request), index GETs through go-containerregistry's remote functions (Remote), so
+// a repository is pinged and a token fetched once for all of them. It sits on the shared
+// guarded transport.
 func (c *Client) repoTransport(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
-	key := repo.Scheme() + "://" + repo.String()
+	e, err := c.repoEntry(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	return e.rt, nil
+}
+
+func (c *Client) repoEntry(ctx context.Context, repo name.Repository) (*repoRT, error) {
 	c.rtMu.Lock()
-	e := c.rts[key]
+	e := c.rts[repo]
 	c.rtMu.Unlock()
 	if e != nil && time.Since(e.created) <= c.maxAge {
-		return e.rt, nil
+		return e, nil
 	}
-	v, err, _ := c.rtGroup.Do(key, func() (any, error) {
+	v, err, _ := c.rtGroup.Do(repo.Scheme()+"://"+repo.String(), func() (any, error) {
 		auth, err := c.keychain.Resolve(repo)
 		if err != nil {
 			return nil, fmt.Errorf("credentials for %s: %w", repo, err)
@@ -185,16 +211,18 @@ func (c *Client) repoTransport(ctx context.Context, repo name.Repository) (http.
 		if err != nil {
 			return nil, err
 		}
+		e := &repoRT{rt: rt, client: &http.Client{Transport: rt}, created: time.Now(),
+			scheme: repo.Scheme(), host: repo.RegistryStr(), path: "/v2/" + repo.RepositoryStr()}
 		c.rtMu.Lock()
 		if len(c.rts) >= maxRepoTransports {
 			clear(c.rts) // bounded: forgetting costs one /v2/ ping (cached) and, with tokens, a token
 		}
-		c.rts[key] = &repoRT{rt: rt, created: time.Now()}
+		c.rts[repo] = e
 		c.rtMu.Unlock()
-		return rt, nil
+		return e, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(http.RoundTripper), nil
+	return v.(*repoRT), nil
 }

@@ -86,7 +86,7 @@ type Client struct {
 	tg   map[tgKey][]Target
 
 	rtMu    sync.Mutex
-	rts     map[string]*repoRT // authenticated transport per repository (GetManifest)
+	rts     map[name.Repository]*repoRT // authenticated transport per repository (request)
 	rtGroup singleflight.Group
 }
 
@@ -118,7 +118,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		maxAge:  o.TransportMaxAge,
 		lim:     map[string]chan struct{}{},
 		limN:    o.PerRegistryConcurrency,
-		rts:     map[string]*repoRT{},
+		rts:     map[name.Repository]*repoRT{},
 		tg:      map[tgKey][]Target{},
 	}
 	for i, r := range o.Registries {
@@ -155,7 +155,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	c.opDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "imagetrust_registry_operation_duration_seconds",
-		Help:    "Registry operations (head, get) by registry and outcome.",
+		Help:    "Registry operations (head, manifest, blob, referrers, tags, get) by registry and outcome.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"registry", "operation", "outcome"})
 	c.resps = prometheus.NewCounterVec(prometheus.CounterOpts{

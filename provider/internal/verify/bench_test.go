@@ -99,7 +99,7 @@ func runBenchWith(b *testing.B, verify func(context.Context, []string) []wire.It
 }
 
 // BenchmarkVerifyCold: no answer cache. reads=all: every image costs HEAD + .sig manifest +
-// .att manifest + .sbom manifest + referrers; reads=sig (authority formats [cosign], no
+// the listing of its digest's tags (no .att, no .sbom: not read) + referrers; reads=sig (authority formats [cosign], no
 // attestations): HEAD + .sig manifest; reads=plan: the default authority through
 // VerifySignatures (/v1/verify/signatures): HEAD + .sig manifest + referrers. One ECDSA P-256
 // verification each (the default payload is never downloaded).

@@ -46,8 +46,9 @@ type sharedParts struct {
 	group   singleflight.Group
 }
 
-// partKey is the sha256 of plan, repository, digest and applicable authorities.
-type partKey [sha256.Size]byte
+// partKey is the first 128 bits of the sha256 of plan, repository, digest and applicable
+// authorities.
+type partKey [16]byte
 
 func newSharedParts() *sharedParts {
 	return &sharedParts{m: map[partKey]weak.Pointer[Value]{}, sweepAt: minSweep}
@@ -107,7 +108,8 @@ func (s *Service) partKeyOf(ref imageref.Ref, pl plan, digest string) partKey {
 			b = strconv.AppendInt(b, int64(i), 10)
 		}
 	}
-	return sha256.Sum256(b)
+	sum := sha256.Sum256(b)
+	return partKey(sum[:16])
 }
 
 // loadShared is the pipelines' loader: the cached form of ref's answer under pl, verifying the
@@ -147,10 +149,7 @@ func (s *Service) loadShared(ctx context.Context, ref imageref.Ref, pl plan) (*V
 		if own, err = s.cachedForm(ref, v); err != nil {
 			return nil, err
 		}
-		p := own
-		if own.part != nil {
-			p = own.part
-		}
+		p := own.shared()
 		parts.put(k, p)
 		return p, nil
 	})
@@ -179,17 +178,17 @@ func (s *Service) bind(ctx context.Context, ref imageref.Ref, p *Value) (*Value,
 	}
 	t := ref
 	t.Digest = ""
-	v := &Value{part: p, signed: p.signed, loadedAt: p.loadedAt}
+	k := &keyPart{part: p}
 	d, err := s.reg.Head(ctx, t)
 	switch {
 	case err == nil:
-		v.tagDigest = d.Digest.String()
+		k.tagDigest = d.Digest.String()
 	case fatal(err):
 		return nil, err
 	default:
-		v.tagError = err.Error()
+		k.tagError = err.Error()
 	}
-	return v, nil
+	return &Value{key: k, signed: p.signed, loadedAt: p.loadedAt}, nil
 }
 
 // cachedForm splits a looked-up answer of ref into the per-digest part and, for a
@@ -202,7 +201,7 @@ func (s *Service) cachedForm(ref imageref.Ref, v *Value) (*Value, error) {
 	if ref.Digest == "" || ref.Tag == "" {
 		return p, nil
 	}
-	return &Value{part: p, signed: p.signed, loadedAt: p.loadedAt, tagDigest: v.TagDigest, tagError: v.TagError}, nil
+	return &Value{key: &keyPart{part: p, tagDigest: v.TagDigest, tagError: v.TagError}, signed: p.signed, loadedAt: p.loadedAt}, nil
 }
 
 // expired reports whether the per-digest part of v (a cached value) must be verified again:
@@ -211,9 +210,7 @@ func (s *Service) expired(pl plan, v *Value) bool {
 	if v == nil {
 		return false
 	}
-	if v.part != nil {
-		v = v.part
-	}
+	v = v.shared()
 	age := s.now().Sub(v.loadedAt)
 	if !v.signed {
 		return age >= s.unsigned
@@ -224,19 +221,25 @@ func (s *Service) expired(pl plan, v *Value) bool {
 
 // serve renders the cached form v as ref's answer.
 func (s *Service) serve(ref imageref.Ref, v *Value, stale bool) (json.RawMessage, error) {
-	if v.packed.IsZero() && v.part == nil {
+	if v.packed.IsZero() && v.key == nil {
 		c := *v // a looked-up answer (not cached form)
 		c.Stale = stale
 		return json.Marshal(&c)
 	}
-	p := v
-	tagDigest, tagError, tagOf := v.tagDigest, v.tagError, false
-	if v.part != nil {
-		p = v.part
-	} else if ref.Digest == "" {
-		tagOf = true // name:tag: the tag points at the digest
+	if k := v.key; k != nil {
+		return k.part.render(ref.Normalized(), k.tagDigest, k.tagError, false, stale)
 	}
-	return p.render(ref.Normalized(), tagDigest, tagError, tagOf, stale)
+	// name:tag: the tag points at the digest; name@digest: no tag.
+	return v.render(ref.Normalized(), "", "", ref.Digest == "", stale)
+}
+
+// shared is the per-digest part of a cached value: v itself, or the part a name:tag@digest key
+// points at.
+func (v *Value) shared() *Value {
+	if v.key != nil {
+		return v.key.part
+	}
+	return v
 }
 
 // split encodes v's per-digest fields once and returns the per-digest part: signed, loadedAt

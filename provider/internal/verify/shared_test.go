@@ -113,10 +113,7 @@ func TestOneEntryPerDigest(t *testing.T) {
 		if !ok || v == nil {
 			t.Fatalf("%s: not cached", key)
 		}
-		if v.part != nil {
-			v = v.part
-		}
-		parts[v] = true
+		parts[v.shared()] = true
 	}
 	if len(parts) != 1 || s.parts[true].Len() != 1 {
 		t.Errorf("cached per-digest parts: %d distinct in the cache, %d in the table; want 1 and 1", len(parts), s.parts[true].Len())

@@ -32,10 +32,15 @@ type Value struct {
 	// packed is the per-digest part of the answer (see split), set on the cached form; a Value
 	// with packed set has no Answer.
 	packed cache.Packed
-	// part, tagDigest and tagError: the cached form of a name:tag@digest key, whose tag is
-	// looked up per key: the per-digest part it shares with every key of that digest, and what
-	// the tag points at now (or why it points at nothing). Tag-only and digest-only keys cache
-	// the per-digest part itself (their tagDigest is the digest, or empty).
+	// key is set on the cached form of a name:tag@digest key, whose tag is looked up per key
+	// (see keyPart). Tag-only and digest-only keys cache the per-digest part itself (their
+	// tagDigest is the digest, or empty). A pointer keeps every cached Value at 80 bytes.
+	key *keyPart
+}
+
+// keyPart is what a name:tag@digest key caches besides the per-digest part it shares with every
+// key of that digest: what the tag points at now, or why it points at nothing.
+type keyPart struct {
 	part                *Value
 	tagDigest, tagError string
 }
@@ -95,14 +100,17 @@ func (v *Value) CacheBytes() int {
 		return 0
 	}
 	n := valueBytes + v.packed.Size()
-	if v.part != nil {
-		n += len(v.tagDigest) + len(v.tagError) + v.part.CacheBytes()
+	if k := v.key; k != nil {
+		n += keyPartBytes + len(k.tagDigest) + len(k.tagError) + k.part.CacheBytes()
 	}
 	return n
 }
 
 // valueBytes is the size of a Value.
-const valueBytes = int(unsafe.Sizeof(Value{}))
+const (
+	valueBytes   = int(unsafe.Sizeof(Value{}))
+	keyPartBytes = int(unsafe.Sizeof(keyPart{}))
+)
 
 // Signature is one verified signature.
 type Signature struct {

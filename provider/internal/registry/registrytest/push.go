@@ -44,3 +44,25 @@ func PushIndex(t testing.TB, host, repo, tag string) (name.Digest, []name.Digest
 	}
 	return tr.Context().Digest(d.String()), kids
 }
+
+// PushImage writes a random one-layer image to host/repoTag ("team/app:v1") and returns its
+// digest reference.
+func PushImage(t testing.TB, host, repoTag string) name.Digest {
+	t.Helper()
+	tag, err := name.NewTag(host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatalf("remote.Write(%s) = %v", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(d.String())
+}
