@@ -284,6 +284,8 @@ type Line struct {
 	Label string `json:"label,omitempty"`
 	// AnsweredPerS is keys answered without an error per second of wall-clock time.
 	AnsweredPerS float64 `json:"answered_keys_per_s"`
+	// FirstError is the scenario's first failed batch or, failing that, first per-key error.
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // perKey fills the CPU-per-key fields from ProviderCPU, Keys and ECDSAus.
@@ -578,6 +580,8 @@ type provider struct {
 	reported atomic.Bool
 	// proto is the HTTP version of the first answer ("HTTP/1.1").
 	proto atomic.Value
+	// keyErr is the first per-key error of the running scenario (reset by scenario).
+	keyErr atomic.Pointer[string]
 }
 
 func freeAddr() (string, error) {
@@ -803,6 +807,8 @@ func (p *provider) post(ctx context.Context, endpoint string, keys []string) (er
 		switch {
 		case it.Error != "":
 			errs++
+			msg := it.Key + ": " + it.Error
+			p.keyErr.CompareAndSwap(nil, &msg)
 		case isVerify(endpoint):
 			// The provider writes the field exactly so (encoding/json of verify.Value); the
 			// whole answer was already checked to be JSON by the decoder above.
@@ -830,6 +836,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	pcpu0, bcpu0 := p.cpuSeconds(), selfCPUSeconds()
 	ecdsaUS := p.pin.calibrate()
 	reqs0, conns0 := p.reg.Total(), p.reg.Conns()
+	p.keyErr.Store(nil)
 	var next atomic.Int64
 	var errs, unsigned atomic.Int64
 	// firstErr keeps the first failure; errors of different types fail atomic.Value.
@@ -885,6 +892,12 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 	}
 	if pr, ok := p.proto.Load().(string); ok {
 		l.Proto = pr
+	}
+	switch ke := p.keyErr.Load(); {
+	case firstErr != nil:
+		l.FirstError = firstErr.Error()
+	case ke != nil:
+		l.FirstError = *ke
 	}
 	l.perKey()
 	return l, nil
