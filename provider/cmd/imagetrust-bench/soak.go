@@ -96,8 +96,9 @@ func startHostile() (map[string]string, func()) {
 	}
 }
 
-// serveSoakHostile serves the soak's hostile registries in this process until stdin closes:
-// it moves itself to all but the last allowed CPU (the provider's, as pin does for the bench),
+// serveSoakHostile serves the soak's hostile registries in this process until stdin closes
+// (arguments: niceness, then "pin" or "nopin" as -pin): pinned, it moves itself to all but the
+// last allowed CPU (the provider's, as pin does for the bench),
 // takes niceness nice, and writes the registries' hosts as one JSON line to stdout. In a
 // process of their own, the hostile registries' goroutines (endless and dripping bodies, 3.8 MB
 // indexes) cannot queue ahead of the healthy registry's and the load generator's in the bench's
@@ -111,7 +112,9 @@ func serveSoakHostile(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		nice = n
 	}
-	_ = pin() // best effort: unpinned, the figures say so in "pinned"
+	if len(args) < 2 || args[1] != "nopin" {
+		_ = pin() // best effort: unpinned, the figures say so in "pinned"
+	}
 	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
 		for _, t := range tasks { // niceness is per thread on Linux; new threads inherit it
 			if tid, err := strconv.Atoi(t.Name()); err == nil {
@@ -130,12 +133,16 @@ func serveSoakHostile(args []string, stdin io.Reader, stdout io.Writer) error {
 
 // spawnHostile starts serveSoakHostile in a child process of this binary and returns the
 // hosts it serves and how to stop it.
-func spawnHostile(ctx context.Context, nice int, stderr io.Writer) (map[string]string, func(), error) {
+func spawnHostile(ctx context.Context, nice int, pinned bool, stderr io.Writer) (map[string]string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, soakHostileCommand, strconv.Itoa(nice))
+	placement := "pin"
+	if !pinned {
+		placement = "nopin"
+	}
+	cmd := exec.CommandContext(ctx, self, soakHostileCommand, strconv.Itoa(nice), placement) //nolint:gosec // G204: this binary itself, with fixed arguments
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -280,7 +287,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 		logf("soak: hostile registries in this process")
 	} else {
 		var stop func()
-		hostile, stop, err = spawnHostile(ctx, f.soak.hostileNice, stderr)
+		hostile, stop, err = spawnHostile(ctx, f.soak.hostileNice, f.pin, stderr)
 		if err != nil {
 			return err
 		}
@@ -344,7 +351,7 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 				return err
 			}
 		}
-		logf("soak %s: RSS %.1f MB (peak %.1f), goroutines %d (peak %d); healthy registry p99 %.0f ms (max %.0f) over %d requests; bench timer lag p99 %.0f ms (max %.0f); provider answers over 3 s: resolve %d, verify %d",
+		logf("soak %s: RSS %.1f MB (peak %.1f), goroutines %d (peak %d); healthy registry p99 %.2f ms (max %.2f) over %d requests; bench timer lag p99 %.0f ms (max %.0f); provider answers over 3 s: resolve %d, verify %d",
 			ph.name, lines[0].RSSMB, lines[0].PeakRSSMB, lines[0].Goroutines, lines[0].PeakGoroutines, lines[0].HealthyRegistryP99Ms, lines[0].HealthyRegistryMaxMs,
 			lines[0].HealthyRegistryRequests, lines[0].BenchLagP99Ms, lines[0].BenchLagMaxMs, lines[0].ProviderOver3s, lines[1].ProviderOver3s)
 	}
