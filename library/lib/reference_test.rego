@@ -129,6 +129,11 @@ test_fast_path_agrees_with_the_walk if {
 		concat("", ["r.io/app:", a(128)]), concat("", ["r.io/app:", a(129)]), concat("", ["nginx:", a(128)]),
 		concat("", ["nginx:", a(129)]), concat("", ["r.io/app:", a(129), "@", d]), concat("", ["r.io/", a(256), ":1"]),
 		concat("", ["docker.io/", a(248)]), concat("", ["docker.io/", a(247)]), "localhost:5000/app:_x",
+		# around the fast path's 128 characters and its 64-character rule
+		concat("", ["r.io/", a(123)]), concat("", ["r.io/", a(124)]), concat("", ["r.io/app:", a(119)]),
+		concat("", ["r.io/app:", a(120)]), a(128), a(129), concat("", ["bank/", a(123)]), concat("", ["nginx:", a(122)]),
+		a(64), a(63), substring(hex64, 0, 63), concat("", [substring(hex64, 0, 61), ":12"]), concat("", ["nginx:", a(58)]),
+		concat("", ["r.io/app@", d, "x"]), concat("", ["docker.io/", a(118)]), concat("", ["localhost:5000/", a(113)]),
 	] {
 		reference.parse(s) == reference._parse_string(s)
 	}

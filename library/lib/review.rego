@@ -28,7 +28,23 @@ params := p if {
 #   "checked":       [container, parsed reference] for every container of those images
 #   "invalid":       messages for the containers whose image is not a valid reference
 #   "expired_notes": image -> what its violations say about expired exemptions
-of(settled) := {
+of(settled) := _review(parsed_, listed, set(), {image: ref | some image, ref in parsed_; ref.valid}, {}) if {
+	# No exemptImages (absent or []): nothing to match, expire or report.
+	not _has_exemptions
+	unsettled := containers.image_values - settled
+	parsed_ := {image: reference.parse(image) | some image in unsettled}
+	listed := containers.of_images(unsettled)
+} else := _review(parsed_, listed, exempt_images_, refs, _expired_notes(refs)) if {
+	unsettled := containers.image_values - settled
+	parsed_ := {image: reference.parse(image) | some image in unsettled}
+	exempt_images_ := _exempt_images(parsed_)
+	refs := _checked_refs(parsed_, exempt_images_)
+	listed := containers.of_images(unsettled)
+}
+
+# _review is the object of(settled) returns, from its parts (listed: the containers of the
+# images of parsed_).
+_review(parsed_, listed, exempt_images_, refs, notes) := {
 	"parsed": parsed_,
 	"exempt_images": exempt_images_,
 	"checked_refs": refs,
@@ -36,14 +52,11 @@ of(settled) := {
 	"invalid": _invalid(parsed_, listed),
 	"expired_notes": notes,
 	"suffixes": {image: concat("", ["; ", note]) | some image, note in notes},
-} if {
-	unsettled := containers.image_values - settled
-	parsed_ := {image: reference.parse(image) | some image in unsettled}
-	exempt_images_ := _exempt_images(parsed_)
-	refs := _checked_refs(parsed_, exempt_images_)
-	notes := _expired_notes(refs)
-	listed := containers.of_images(unsettled)
 }
+
+# A rule, so that "not" sees an absent exemptImages as none. Anything but [] (false, null, a
+# list with entries) goes the full way, where exempt.problems names what is wrong with it.
+_has_exemptions if params.exemptImages != []
 
 _all := of(set())
 
@@ -120,7 +133,11 @@ violations(problems) := violations_of(_all, problems)
 # violations_of is violations for the review r (of(settled)).
 violations_of(r, problems) := r.invalid | {_misconfigured(p) |
 	count(containers.image_values) > 0
-	some p in (problems | exempt.problems)
+	some p in (problems | _exemption_problems)
 }
+
+_exemption_problems := exempt.problems if _has_exemptions
+
+else := set()
 
 _misconfigured(problem) := sprintf("constraint is misconfigured: %s; every image is denied until it is fixed", [problem])

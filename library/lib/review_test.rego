@@ -53,3 +53,12 @@ test_violations if {
 		with input as inp
 	review.violations({"p is wrong"}) == set() with input as {"review": pod([]), "parameters": {}}
 }
+
+test_exemption_work_only_with_entries if {
+	none := {"review": pod(["r.io/a:1", "r.io/A:1"]), "parameters": {"exemptImages": []}}
+	review.exempt_images == set() with input as none
+	object.keys(review.checked_refs) == {"r.io/a:1"} with input as none
+	review.violations(set()) == {"container <c1> image <r.io/A:1> is not a valid image reference: repository name (A) must be lowercase; write [registry/]repository[:tag][@digest] as the container runtime parses it"} with input as none
+	review.violations(set()) == {"constraint is misconfigured: exemptImages must be a list of {image, reason}, got <false>; every image is denied until it is fixed"} with input as {"review": pod(["r.io/a:1"]), "parameters": {"exemptImages": false}}
+	review.violations(set()) == {"constraint is misconfigured: exemptImages must be a list of {image, reason}, got <null>; every image is denied until it is fixed"} with input as {"review": pod(["r.io/a:1"]), "parameters": {"exemptImages": null}}
+}

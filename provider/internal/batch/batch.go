@@ -251,25 +251,6 @@ func Dedupe(keys []string) (uniq []string, pos []int) {
 // should return soon after it ends; Run does not wait for it past ctx. Bound registry work
 // inside fn with Pool.Do.
 func Run[V any](ctx context.Context, keys []string, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
-	return RunLanes(ctx, keys, Lanes{}, fn)
-}
-
-// Lanes bound the goroutines of RunLanes: the distinct keys of one lane (for the pipeline, one
-// registry host) are taken in order by at most Width goroutines of their own, each calling fn
-// for one key after another. A lane whose keys hang holds only its own goroutines, so the keys
-// of other lanes go on; within a lane, more goroutines than the host may have loads in flight
-// (Pool.HostShare) would only wait, each with a stack the garbage collector scans. The zero
-// Lanes give every key a goroutine of its own.
-type Lanes struct {
-	// Of names the lane of a key (nil: every key is a lane of its own).
-	Of func(key string) string
-	// Width is the most goroutines of one lane (<= 0: one per key).
-	Width int
-}
-
-// RunLanes is Run with the goroutines of each lane bounded by l. A key not started when fn's
-// context ends is not started at all: it gets the "timed out" error.
-func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx context.Context, key string) (V, error)) []Result[V] {
 	start := time.Now()
 	uniq, pos := Dedupe(keys)
 
@@ -293,45 +274,23 @@ func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx co
 	if remaining == 0 {
 		close(finished)
 	}
-	record := func(j int, v V, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if closed {
-			return
-		}
-		if err != nil && fnCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-			err = &TimedOutError{Key: uniq[j], After: time.Since(start), Cause: context.Cause(fnCtx)}
-		}
-		res[j], done[j] = Result[V]{Value: v, Err: err}, true
-		remaining--
-		if remaining == 0 {
-			close(finished)
-		}
-	}
-	one := func(j int) {
-		if err := fnCtx.Err(); err != nil {
-			var zero V
-			record(j, zero, err) // not started: timed out
-			return
-		}
-		v, err := fn(fnCtx, uniq[j])
-		record(j, v, err)
-	}
-	if l.Of == nil || l.Width <= 0 {
-		for j := range uniq {
-			go one(j)
-		}
-	} else {
-		for _, lane := range lanesOf(uniq, l.Of) {
-			var next atomic.Int64
-			for range min(l.Width, len(lane)) {
-				go func() {
-					for i := int(next.Add(1)) - 1; i < len(lane); i = int(next.Add(1)) - 1 {
-						one(lane[i])
-					}
-				}()
+	for j, k := range uniq {
+		go func() {
+			v, err := fn(fnCtx, k)
+			mu.Lock()
+			defer mu.Unlock()
+			if closed {
+				return
 			}
-		}
+			if err != nil && fnCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+				err = &TimedOutError{Key: k, After: time.Since(start), Cause: context.Cause(fnCtx)}
+			}
+			res[j], done[j] = Result[V]{Value: v, Err: err}, true
+			remaining--
+			if remaining == 0 {
+				close(finished)
+			}
+		}()
 	}
 	select {
 	case <-finished:
@@ -356,21 +315,4 @@ func RunLanes[V any](ctx context.Context, keys []string, l Lanes, fn func(ctx co
 		out[i] = res[j]
 	}
 	return out
-}
-
-// lanesOf groups the indexes of keys by lane, lanes and keys in first-seen order.
-func lanesOf(keys []string, of func(string) string) [][]int {
-	var lanes [][]int
-	index := map[string]int{}
-	for j, k := range keys {
-		name := of(k)
-		g, ok := index[name]
-		if !ok {
-			g = len(lanes)
-			index[name] = g
-			lanes = append(lanes, make([]int, 0, len(keys)-j))
-		}
-		lanes[g] = append(lanes[g], j)
-	}
-	return lanes
 }

@@ -188,12 +188,9 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 		loadKeys[j] = m.key
 		refs[m.key] = j
 	}
-	// batch.RunLanes loads each distinct key once and ends the loads' context batch.Margin before
+	// batch.Run loads each distinct key once and ends the loads' context batch.Margin before
 	// ctx, so an answer served stale because the registry is slow is in before it gives up.
-	// The keys of one registry host are taken by at most the host's share of the pool's
-	// workers: more could only wait for the host's tokens.
-	lanes := batch.Lanes{Of: func(key string) string { return strings.ToLower(misses[refs[key]].ref.Domain) }, Width: p.o.Pool.HostShare()}
-	res := batch.RunLanes(ctx, loadKeys, lanes, func(ctx context.Context, key string) (cache.Result[V], error) {
+	res := batch.Run(ctx, loadKeys, func(ctx context.Context, key string) (cache.Result[V], error) {
 		return p.get(ctx, misses[refs[key]].ref, key)
 	})
 	for j, r := range res {

@@ -121,3 +121,34 @@ func TestSettledImagesKeepEveryDecision(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceFastPathIsTheWalk holds reference.parse's fast path to the step-by-step walk
+// (_parse_string) field for field, implicit_registry, repository and effective_tag included
+// (the differential tests compare the walk's fields with distribution/reference): both real
+// corpora, the hostile table and the edge forms of the settle patterns.
+func TestReferenceFastPathIsTheWalk(t *testing.T) {
+	ctx := context.Background()
+	src, err := os.ReadFile(filepath.Join(libraryDir, "lib", "reference.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq, err := rego.New(rego.Module("reference.rego", string(src)), rego.StrictBuiltinErrors(true),
+		rego.Query(`x := [[s, fast, walk] |
+			some s in input
+			fast := data.lib.imagetrust.reference.parse(s)
+			walk := data.lib.imagetrust.reference._parse_string(s)
+			fast != walk
+		]`)).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := append(append(readCorpus(t), readCorpusFile(t, secondCorpusFile)...), settleRefs(t)...)
+	rs, err := pq.Eval(ctx, rego.EvalInput(refs))
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("evaluation: %v %v", err, rs)
+	}
+	for _, d := range rs[0].Bindings["x"].([]any) {
+		t.Errorf("parse and the walk differ: %v", d)
+	}
+	t.Logf("%d references, fast path and walk agree", len(refs))
+}
