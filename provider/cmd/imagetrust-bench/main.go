@@ -100,6 +100,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := run
+	if len(os.Args) > 1 && os.Args[1] == soakHostileCommand {
+		run = func(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
+			return serveSoakHostile(args[2:], os.Stdin, stdout)
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == naiveCommand {
 		run = func(ctx context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
 			return runNaive(ctx, args[2:], stderr)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -36,7 +38,8 @@ import (
 // one answering with 2 MB Content-Type headers, and one with an endless body. Every hostile key
 // is distinct (a new tag in one of 50 repositories), so none is answered from the answer cache.
 const (
-	// soakImages healthy images are pushed; healthy keys are fresh until they run out.
+	// soakImages healthy images are pushed; healthy keys are fresh until their phase's part of
+	// them runs out.
 	soakImages  = 3000
 	soakClients = 8
 	// soakMemLimit is the GOMEMLIMIT the provider sets itself in the Deployment: 85 % of its
@@ -48,12 +51,127 @@ const (
 // -soak-after; 0 skips a phase).
 type soakPhases struct {
 	before, attack, after time.Duration
+	// inProcess serves the hostile registries in this process (-soak-hostile-inprocess), as
+	// the healthy one; hostileNice is the niceness of their own process otherwise.
+	inProcess   bool
+	hostileNice int
 }
 
 func (p *soakPhases) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&p.before, "soak-before", 5*time.Second, "soak group: length of the healthy-only phase before the attack (0: skip)")
 	fs.DurationVar(&p.attack, "soak-attack", 15*time.Second, "soak group: length of the attack phase (0: skip)")
 	fs.DurationVar(&p.after, "soak-after", 5*time.Second, "soak group: length of the healthy-only phase after the attack (0: skip)")
+	fs.BoolVar(&p.inProcess, "soak-hostile-inprocess", false, "soak group: serve the hostile registries in this process, next to the healthy registry and the load generator, whose goroutines they then delay (default: a process of their own on this process's CPUs)")
+	fs.IntVar(&p.hostileNice, "soak-hostile-nice", 0, "soak group: niceness of the hostile registries' process (0..19; 0: the same share of the CPU as this process)")
+}
+
+// soakHostileCommand, as the first argument, makes this binary serve the soak's hostile
+// registries (see serveSoakHostile).
+const soakHostileCommand = "soak-hostile"
+
+// soakHostileNames are the hostile registries of the soak.
+var soakHostileNames = []string{"hang", "drip", "bigindex", "index", "headers", "endless"}
+
+// startHostile starts the soak's hostile registries and returns their hosts by name.
+func startHostile() (map[string]string, func()) {
+	const ociIndex = "application/vnd.oci.image.index.v1+json"
+	hostile := map[string]*registrytest.Registry{}
+	for _, n := range soakHostileNames {
+		hostile[n] = registrytest.New()
+	}
+	hostile["hang"].Hang(nil)
+	hostile["drip"].Hostile(registrytest.PathContains("/manifests/"), registrytest.SlowDrip(ociIndex, 100*time.Millisecond))
+	hostile["bigindex"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(20000)))
+	hostile["index"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(1300)))
+	hostile["headers"].Hostile(nil, registrytest.HugeHeader("Content-Type", 2<<20, hostile["headers"].Next()))
+	hostile["endless"].Hostile(registrytest.PathContains("/manifests/"), registrytest.EndlessBody(ociIndex, nil))
+	hosts := map[string]string{}
+	for n, r := range hostile {
+		hosts[n] = r.Host
+	}
+	return hosts, func() {
+		for _, r := range hostile {
+			closeRegistry(r)
+		}
+	}
+}
+
+// serveSoakHostile serves the soak's hostile registries in this process until stdin closes
+// (arguments: niceness, then "pin" or "nopin" as -pin): pinned, it moves itself to all but the
+// last allowed CPU (the provider's, as pin does for the bench),
+// takes niceness nice, and writes the registries' hosts as one JSON line to stdout. In a
+// process of their own, the hostile registries' goroutines (endless and dripping bodies, 3.8 MB
+// indexes) cannot queue ahead of the healthy registry's and the load generator's in the bench's
+// Go scheduler; the kernel shares the CPU between the two processes.
+func serveSoakHostile(args []string, stdin io.Reader, stdout io.Writer) error {
+	nice := 0
+	if len(args) > 0 {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 || n > 19 {
+			return fmt.Errorf("%s: niceness %q: want 0..19", soakHostileCommand, args[0])
+		}
+		nice = n
+	}
+	if len(args) < 2 || args[1] != "nopin" {
+		_ = pin() // best effort: unpinned, the figures say so in "pinned"
+	}
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		for _, t := range tasks { // niceness is per thread on Linux; new threads inherit it
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				_ = unix.Setpriority(unix.PRIO_PROCESS, tid, nice) // best effort, as above
+			}
+		}
+	}
+	hosts, stop := startHostile()
+	defer stop()
+	if err := json.NewEncoder(stdout).Encode(hosts); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, stdin)
+	return err
+}
+
+// spawnHostile starts serveSoakHostile in a child process of this binary and returns the
+// hosts it serves and how to stop it.
+func spawnHostile(ctx context.Context, nice int, pinned bool, stderr io.Writer) (map[string]string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	placement := "pin"
+	if !pinned {
+		placement = "nopin"
+	}
+	cmd := exec.CommandContext(ctx, self, soakHostileCommand, strconv.Itoa(nice), placement) //nolint:gosec // G204: this binary itself, with fixed arguments
+	cmd.Stderr = stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		_ = in.Close() // ends the child
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	var hosts map[string]string
+	if err := json.NewDecoder(out).Decode(&hosts); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("soak: hostile registries process: %w", err)
+	}
+	return hosts, stop, nil
 }
 
 // soakLine is one phase and endpoint of the soak.
@@ -77,6 +195,76 @@ type soakLine struct {
 	// HostileErrorClasses their errors by class.
 	HostileKeys         int            `json:"hostile_keys"`
 	HostileErrorClasses map[string]int `json:"hostile_error_classes,omitempty"`
+	// Where late answers wait: HealthyRegistryRequests, HealthyRegistryP99Ms and
+	// HealthyRegistryMaxMs are the healthy registry's own time per request (its handler, in
+	// this process); BenchLagP99Ms and BenchLagMaxMs how late this process's 10 ms timer woke
+	// (its goroutines' wait for CPU); ProviderOver3s the requests of this endpoint the provider
+	// itself took over 3 s to answer (imagetrust_request_duration_seconds, body read to answer
+	// written), against the batches this process saw answered late or not at all.
+	HealthyRegistryRequests int     `json:"healthy_registry_requests"`
+	HealthyRegistryP99Ms    float64 `json:"healthy_registry_p99_ms"`
+	HealthyRegistryMaxMs    float64 `json:"healthy_registry_max_ms"`
+	BenchLagP99Ms           float64 `json:"bench_lag_p99_ms"`
+	BenchLagMaxMs           float64 `json:"bench_lag_max_ms"`
+	ProviderOver3s          int     `json:"provider_over_3s"`
+}
+
+// soakProbe times the healthy registry's requests in this process.
+type soakProbe struct {
+	mu  sync.Mutex
+	reg []time.Duration
+}
+
+// wrap times next's requests.
+func (pr *soakProbe) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		t0 := time.Now()
+		next.ServeHTTP(w, req)
+		el := time.Since(t0)
+		pr.mu.Lock()
+		pr.reg = append(pr.reg, el)
+		pr.mu.Unlock()
+	})
+}
+
+// take returns the request times recorded since the last take, sorted.
+func (pr *soakProbe) take() []time.Duration {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	out := pr.reg
+	pr.reg = nil
+	slices.Sort(out)
+	return out
+}
+
+// providerSlow is the provider's count of endpoint requests and of those answered within 3 s
+// (imagetrust_request_duration_seconds).
+func (p *provider) providerSlow(endpoint string) (total, within3s float64) {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0, 0
+	}
+	pre := `imagetrust_request_duration_seconds_bucket{endpoint="` + endpoint + `",le=`
+	for l := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(l, pre)
+		if !ok {
+			continue
+		}
+		le, v, _ := strings.Cut(rest, "} ")
+		n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch le {
+		case `"3"`:
+			within3s = n
+		case `"+Inf"`:
+			total = n
+		}
+	}
+	return total, within3s
 }
 
 // runSoak runs the soak group on registries of its own and writes one soakLine per phase and
@@ -84,24 +272,28 @@ type soakLine struct {
 func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, logf func(string, ...any)) error {
 	healthy := registrytest.New()
 	defer closeRegistry(healthy)
+	probe := &soakProbe{}
+	healthy.Hostile(nil, probe.wrap(healthy.Next()))
 	logf("soak: pushing %d images to %s", soakImages, healthy.Host)
 	keys, err := pushImages(ctx, healthy.Host, soakImages, 30)
 	if err != nil {
 		return err
 	}
-	hostile := map[string]*registrytest.Registry{}
-	for _, n := range []string{"hang", "drip", "bigindex", "index", "headers", "endless"} {
-		r := registrytest.New()
-		defer closeRegistry(r)
-		hostile[n] = r
+	var hostile map[string]string
+	if f.soak.inProcess {
+		var stop func()
+		hostile, stop = startHostile()
+		defer stop()
+		logf("soak: hostile registries in this process")
+	} else {
+		var stop func()
+		hostile, stop, err = spawnHostile(ctx, f.soak.hostileNice, f.pin, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		logf("soak: hostile registries in a process of their own, niceness %d", f.soak.hostileNice)
 	}
-	const ociIndex = "application/vnd.oci.image.index.v1+json"
-	hostile["hang"].Hang(nil)
-	hostile["drip"].Hostile(registrytest.PathContains("/manifests/"), registrytest.SlowDrip(ociIndex, 100*time.Millisecond))
-	hostile["bigindex"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(20000)))
-	hostile["index"].Hostile(registrytest.PathContains("/manifests/"), registrytest.Content(ociIndex, registrytest.BigIndex(1300)))
-	hostile["headers"].Hostile(nil, registrytest.HugeHeader("Content-Type", 2<<20, hostile["headers"].Next()))
-	hostile["endless"].Hostile(registrytest.PathContains("/manifests/"), registrytest.EndlessBody(ociIndex, nil))
 
 	// An authority whose key signed nothing here: /v1/verify reads every image's signature
 	// tags and referrers, as it does for an unsigned image in production.
@@ -118,22 +310,26 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 	var hostileSeq atomic.Int64
 	hostileBatch := func(n int) []string {
 		out := make([]string, 0, n)
-		names := []string{"hang", "drip", "bigindex", "index", "headers", "endless"}
 		for len(out) < n {
 			i := hostileSeq.Add(1)
-			r := hostile[names[int(i)%len(names)]]
-			out = append(out, fmt.Sprintf("%s/tenant/app%d:v%d", r.Host, i%50, i))
+			host := hostile[soakHostileNames[int(i)%len(soakHostileNames)]]
+			out = append(out, fmt.Sprintf("%s/tenant/app%d:v%d", host, i%50, i))
 		}
 		return out
 	}
+	// Each phase draws healthy keys from its own part of the pushed images (before: the first
+	// fifth, attack: the next three fifths, after: the last fifth), so the attack's healthy keys
+	// are fresh (registry reads, not cached answers) however many keys the phase before sent.
 	var healthySeq atomic.Int64
+	healthyPart := keys
 	healthyBatch := func(n int) []string {
 		out := make([]string, n)
 		for j := range out {
-			out[j] = keys[int(healthySeq.Add(1)-1)%len(keys)]
+			out[j] = healthyPart[int(healthySeq.Add(1)-1)%len(healthyPart)]
 		}
 		return out
 	}
+	parts := map[string][]string{"before": keys[:len(keys)/5], "attack": keys[len(keys)/5 : len(keys)*4/5], "after": keys[len(keys)*4/5:]}
 	enc := json.NewEncoder(stdout)
 	for _, ph := range []struct {
 		name    string
@@ -143,7 +339,9 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 		if ph.d <= 0 {
 			continue
 		}
-		lines, err := p.soakPhase(ctx, ph.name, ph.d, ph.hostile, healthyBatch, hostileBatch)
+		healthyPart = parts[ph.name]
+		healthySeq.Store(0)
+		lines, err := p.soakPhase(ctx, ph.name, ph.d, ph.hostile, probe, healthyBatch, hostileBatch)
 		if err != nil {
 			return err
 		}
@@ -153,7 +351,9 @@ func runSoak(ctx context.Context, f flags, e *env, stdout, stderr io.Writer, log
 				return err
 			}
 		}
-		logf("soak %s: RSS %.1f MB (peak %.1f), goroutines %d (peak %d)", ph.name, lines[0].RSSMB, lines[0].PeakRSSMB, lines[0].Goroutines, lines[0].PeakGoroutines)
+		logf("soak %s: RSS %.1f MB (peak %.1f), goroutines %d (peak %d); healthy registry p99 %.2f ms (max %.2f) over %d requests; bench timer lag p99 %.0f ms (max %.0f); provider answers over 3 s: resolve %d, verify %d",
+			ph.name, lines[0].RSSMB, lines[0].PeakRSSMB, lines[0].Goroutines, lines[0].PeakGoroutines, lines[0].HealthyRegistryP99Ms, lines[0].HealthyRegistryMaxMs,
+			lines[0].HealthyRegistryRequests, lines[0].BenchLagP99Ms, lines[0].BenchLagMaxMs, lines[0].ProviderOver3s, lines[1].ProviderOver3s)
 	}
 	return nil
 }
@@ -168,7 +368,7 @@ func closeRegistry(r *registrytest.Registry) {
 
 // startSoak starts the provider with the healthy and hostile registries configured and pub as
 // its one authority.
-func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healthy *registrytest.Registry, hostile map[string]*registrytest.Registry, pub string) (*provider, error) {
+func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healthy *registrytest.Registry, hostile map[string]string, pub string) (*provider, error) {
 	api, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -178,8 +378,8 @@ func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healt
 		return nil, err
 	}
 	regs := []config.Registry{{Host: healthy.Host, Insecure: true}}
-	for _, r := range hostile {
-		regs = append(regs, config.Registry{Host: r.Host, Insecure: true})
+	for _, h := range hostile {
+		regs = append(regs, config.Registry{Host: h, Insecure: true})
 	}
 	cfg := config.Config{
 		Server: config.Server{Address: api, MetricsAddress: met,
@@ -207,7 +407,7 @@ func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healt
 
 // soakPhase sends batches for d from soakClients clients, each alternating /v1/resolve and
 // /v1/verify: a batch of 20 healthy keys and, when hostile, a batch of 40 hostile keys.
-func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration, hostile bool, healthyBatch, hostileBatch func(int) []string) ([]soakLine, error) {
+func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration, hostile bool, probe *soakProbe, healthyBatch, hostileBatch func(int) []string) ([]soakLine, error) {
 	type stats struct {
 		mu                                sync.Mutex
 		lat                               []time.Duration
@@ -219,10 +419,28 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 	by := map[string]*stats{"resolve": {hClasses: map[string]int{}, xClasses: map[string]int{}}, "verify": {hClasses: map[string]int{}, xClasses: map[string]int{}}}
 	deadline := map[string]time.Duration{"resolve": config.DefaultResolveDeadline, "verify": config.DefaultVerifyDeadline}
 
+	probe.take()
+	slowBefore := map[string][2]float64{}
+	for _, ep := range []string{"resolve", "verify"} {
+		t, w := p.providerSlow(ep)
+		slowBefore[ep] = [2]float64{t, w}
+	}
+	var lags []time.Duration // this process's timer lateness, by the sampler below
 	var peakG atomic.Int64
 	var peakRSS atomic.Int64 // KB
 	stopSample := make(chan struct{})
 	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		for {
+			t0 := time.Now()
+			select {
+			case <-stopSample:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			lags = append(lags, time.Since(t0)-10*time.Millisecond)
+		}
+	})
 	sampler.Go(func() {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
@@ -311,9 +529,13 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 	}
 
 	rss, g, heap := p.rssMB(), p.goroutines(), p.heapMB()
+	regTimes := probe.take()
+	slices.Sort(lags)
 	var out []soakLine
 	for _, ep := range []string{"resolve", "verify"} {
 		s := by[ep]
+		total, within := p.providerSlow(ep)
+		over3s := int((total - slowBefore[ep][0]) - (within - slowBefore[ep][1]))
 		slices.Sort(s.lat)
 		over := s.late
 		out = append(out, soakLine{
@@ -327,6 +549,8 @@ func (p *provider) soakPhase(ctx context.Context, phase string, d time.Duration,
 			Goroutines: g, PeakGoroutines: int(peakG.Load()), PeakRSSMB: round(float64(peakRSS.Load()) / 1024),
 			HealthyKeys: s.hKeys, HealthyErrors: s.hErrs, HealthyLate: s.hLate, HostileKeys: s.hostileKeys,
 			HealthyErrorClasses: s.hClasses, HostileErrorClasses: s.xClasses, HealthyErrorSamples: s.hSamples,
+			HealthyRegistryRequests: len(regTimes), HealthyRegistryP99Ms: ms(pct(regTimes, 99)), HealthyRegistryMaxMs: ms(pct(regTimes, 100)),
+			BenchLagP99Ms: ms(pct(lags, 99)), BenchLagMaxMs: ms(pct(lags, 100)), ProviderOver3s: over3s,
 		})
 	}
 	return out, nil

@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg *config.Config, apiLn, opsLn net.Listener, o O
 		Auth:                   cfg.Auth,
 		Kubernetes:             o.Kubernetes,
 		PerRegistryConcurrency: cfg.Lookup.PerRegistryConcurrency,
+		MaxReferrersBytes:      cfg.Lookup.MaxReferrersBytes,
 		Timeout:                cfg.Lookup.RegistryTimeout.D(),
 		TLSConfig:              o.RegistryTLS,
 		Registerer:             o.Metrics,

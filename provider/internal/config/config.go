@@ -83,6 +83,11 @@ type Lookup struct {
 	// (default 256 KiB, about 1,300 platforms; 4 KiB to 4 MiB); a larger index is answered
 	// "limit exceeded:" naming this field. /v1/scan reads indexes within 256 KiB too.
 	MaxIndexBytes int64 `json:"maxIndexBytes,omitempty"`
+	// MaxReferrersBytes caps a referrers list /v1/verify reads, the referrers API's answer or
+	// its fallback tag (default 512 KiB, several thousand descriptors, of which verify examines
+	// at most 64 in digest order; 4 KiB to 4 MiB); a longer list is answered "limit exceeded:"
+	// naming this field, read no further than the cap.
+	MaxReferrersBytes int64 `json:"maxReferrersBytes,omitempty"`
 }
 
 // Cache configures the answer cache.

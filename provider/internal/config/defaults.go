@@ -55,6 +55,16 @@ const (
 	MaxIndexBytesLimit = 4 << 20
 )
 
+// Referrers list cap of /v1/verify (lookup.maxReferrersBytes).
+const (
+	// DefaultMaxReferrersBytes: several thousand descriptors (about 2,700 of 190 bytes) where
+	// verify examines at most 64, in digest order.
+	DefaultMaxReferrersBytes = 512 << 10
+	// MinReferrersBytes and MaxReferrersBytesLimit bound lookup.maxReferrersBytes.
+	MinReferrersBytes      = 4 << 10
+	MaxReferrersBytesLimit = 4 << 20
+)
+
 // LoadTimeout bounds one resolve or mutate load, which runs detached from the batch that
 // started it (other batches may share it): LoadTimeoutRegistryOps registry timeouts.
 func (c *Config) LoadTimeout() time.Duration {
@@ -82,6 +92,7 @@ func (c *Config) ApplyDefaults() {
 	setDur(&c.Lookup.RegistryTimeout, DefaultRegistryTimeout)
 	setInt(&c.Lookup.MaxPlatforms, DefaultMaxPlatforms)
 	setInt64(&c.Lookup.MaxIndexBytes, DefaultMaxIndexBytes)
+	setInt64(&c.Lookup.MaxReferrersBytes, DefaultMaxReferrersBytes)
 
 	setInt(&c.Cache.MaxEntries, DefaultCacheMaxEntries)
 	setInt64(&c.Cache.MaxBytes, DefaultCacheMaxBytes)

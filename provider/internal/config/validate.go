@@ -75,6 +75,9 @@ func (c *Config) Validate() error {
 	if c.Lookup.MaxIndexBytes < MinIndexBytes || c.Lookup.MaxIndexBytes > MaxIndexBytesLimit {
 		add(fieldErr("lookup.maxIndexBytes", "%d is out of range (%d..%d: 4 KiB to 4 MiB)", c.Lookup.MaxIndexBytes, MinIndexBytes, MaxIndexBytesLimit))
 	}
+	if c.Lookup.MaxReferrersBytes < MinReferrersBytes || c.Lookup.MaxReferrersBytes > MaxReferrersBytesLimit {
+		add(fieldErr("lookup.maxReferrersBytes", "%d is out of range (%d..%d: 4 KiB to 4 MiB)", c.Lookup.MaxReferrersBytes, MinReferrersBytes, MaxReferrersBytesLimit))
+	}
 
 	if c.Cache.MaxEntries <= 0 {
 		add(fieldErr("cache.maxEntries", "%d must be positive", c.Cache.MaxEntries))

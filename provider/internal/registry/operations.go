@@ -140,11 +140,9 @@ func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, lim
 	return out, nil
 }
 
-// maxReferrersIndex caps a referrers fallback index (an OCI index of descriptors).
-const maxReferrersIndex = 4 << 20
-
 // Referrers lists the OCI referrers of digest in ref's repository (mirrors in order, then the
-// origin): the referrers API, or its fallback tag (sha256-<hex>) when the registry answers the
+// origin), a list of at most Options.MaxReferrersBytes (lookup.maxReferrersBytes; a longer one
+// is a *TooLargeError naming it, read no further than the cap): the referrers API, or its fallback tag (sha256-<hex>) when the registry answers the
 // API with 404, 400 or 406 or with something that is not an OCI index (as go-containerregistry's
 // remote.Referrers does), or is known not to have the API (ReferrersAPIUnsupported: then the
 // fallback tag directly).
@@ -170,7 +168,7 @@ func (c *Client) Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash
 // referrersAPI asks repo's referrers API (GET /v2/<repo>/referrers/<digest>, one request) and,
 // when the registry does not answer it with an OCI index, reads the fallback tag.
 func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
-	resp, _, err := c.request(withBodyCap(ctx, maxReferrersIndex+1), repo, http.MethodGet, "/referrers/"+digest.String(), "",
+	resp, _, err := c.request(withBodyCap(ctx, c.maxReferrers+1), repo, http.MethodGet, "/referrers/"+digest.String(), "",
 		string(types.OCIImageIndex), http.StatusOK, http.StatusNotFound, http.StatusBadRequest, http.StatusNotAcceptable)
 	if err != nil {
 		return nil, err
@@ -180,7 +178,7 @@ func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, digest 
 		return c.fallbackReferrers(ctx, repo, digest)
 	}
 	defer resp.Body.Close()
-	b, err := readBody(resp, maxReferrersIndex, "referrers of "+digest.String())
+	b, err := readBody(resp, c.maxReferrers, "referrers of "+digest.String()+" ("+referrersCapField+")")
 	if err != nil {
 		return nil, err
 	}
@@ -195,8 +193,12 @@ func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, digest 
 // (sha256-<hex>) without first asking the referrers API, for a registry known not to have
 // it; no such tag means no referrers, as go-containerregistry's remote.Referrers treats it.
 func (c *Client) fallbackReferrers(ctx context.Context, repo name.Repository, digest v1.Hash) (*v1.IndexManifest, error) {
-	m, err := c.GetManifest(ctx, repo, digest.Algorithm+"-"+digest.Hex, maxReferrersIndex)
+	m, err := c.GetManifest(ctx, repo, digest.Algorithm+"-"+digest.Hex, c.maxReferrers)
 	if err != nil {
+		var tl *TooLargeError
+		if errors.As(err, &tl) {
+			return nil, &TooLargeError{What: "referrers index " + digest.Algorithm + "-" + digest.Hex + " of " + repo.String() + " (" + referrersCapField + ")", Max: tl.Max}
+		}
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 			return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
@@ -209,6 +211,9 @@ func (c *Client) fallbackReferrers(ctx context.Context, repo name.Repository, di
 	}
 	return &idx, nil
 }
+
+// referrersCapField names the cap of a referrers list in its "limit exceeded:" error.
+const referrersCapField = "lookup.maxReferrersBytes"
 
 // readBody reads resp's body, at most limit bytes (more is a *TooLargeError naming what, and the
 // rest is not read). With a Content-Length, into one buffer of exactly that size, read once

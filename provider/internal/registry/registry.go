@@ -40,6 +40,10 @@ type Options struct {
 	// PerRegistryConcurrency caps in-flight operations per contacted host (optional; default
 	// config.DefaultPerRegistryConcurrency).
 	PerRegistryConcurrency int
+	// MaxReferrersBytes caps one referrers list, the referrers API's answer or its fallback tag
+	// (optional; default config.DefaultMaxReferrersBytes; the provider's is
+	// lookup.maxReferrersBytes).
+	MaxReferrersBytes int64
 	// Timeout bounds one registry operation (optional; default config.DefaultRegistryTimeout).
 	Timeout time.Duration
 	// TLSConfig for registry connections (optional: extra root CAs; tests use it).
@@ -69,6 +73,8 @@ type Client struct {
 	timeout   time.Duration
 	ua        string
 	maxAge    time.Duration
+	// maxReferrers caps a referrers list (Options.MaxReferrersBytes).
+	maxReferrers int64
 
 	limMu sync.Mutex
 	lim   map[string]chan struct{}
@@ -104,6 +110,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = config.DefaultRegistryTimeout
 	}
+	if o.MaxReferrersBytes <= 0 {
+		o.MaxReferrersBytes = config.DefaultMaxReferrersBytes
+	}
 	if o.UserAgent == "" {
 		o.UserAgent = "imagetrust-provider"
 	}
@@ -111,15 +120,16 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		o.TransportMaxAge = 10 * time.Minute
 	}
 	c := &Client{
-		regs:    map[string]config.Registry{},
-		policy:  newHostPolicy(),
-		timeout: o.Timeout,
-		ua:      o.UserAgent,
-		maxAge:  o.TransportMaxAge,
-		lim:     map[string]chan struct{}{},
-		limN:    o.PerRegistryConcurrency,
-		rts:     map[name.Repository]*repoRT{},
-		tg:      map[tgKey][]Target{},
+		regs:         map[string]config.Registry{},
+		policy:       newHostPolicy(),
+		timeout:      o.Timeout,
+		ua:           o.UserAgent,
+		maxAge:       o.TransportMaxAge,
+		maxReferrers: o.MaxReferrersBytes,
+		lim:          map[string]chan struct{}{},
+		limN:         o.PerRegistryConcurrency,
+		rts:          map[name.Repository]*repoRT{},
+		tg:           map[tgKey][]Target{},
 	}
 	for i, r := range o.Registries {
 		h := strings.ToLower(r.Host)
