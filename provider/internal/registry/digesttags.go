@@ -172,8 +172,10 @@ func newHostMemo(ttl time.Duration, maxN int) *hostMemo {
 	return &hostMemo{at: map[string]time.Time{}, ttl: ttl, max: maxN, now: time.Now}
 }
 
-func (m *hostMemo) mark(repo name.Repository) {
-	key := strings.ToLower(repo.RegistryStr())
+func (m *hostMemo) mark(repo name.Repository) { m.markKey(strings.ToLower(repo.RegistryStr())) }
+
+// markKey remembers a lower-cased host[:port].
+func (m *hostMemo) markKey(key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.at) >= m.max {

@@ -3,7 +3,6 @@ package registry
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,13 +26,11 @@ const maxReferrersMemo = 8192
 // some without, is read through the fallback tag for referrersTTL after a 404: a referrer that
 // only the API lists is then not seen (an answer without it, never a wrong signature).
 type referrersMemo struct {
-	mu  sync.Mutex
-	at  map[string]time.Time // lower-cased host → when its 404/400 was seen
-	now func() time.Time
+	hostMemo // lower-cased host → when its 404/400 was seen
 }
 
 func newReferrersMemo() *referrersMemo {
-	return &referrersMemo{at: map[string]time.Time{}, now: time.Now}
+	return &referrersMemo{hostMemo{at: map[string]time.Time{}, ttl: referrersTTL, max: maxReferrersMemo, now: time.Now}}
 }
 
 // observe records a response to a referrers API request (GET /v2/<repo>/referrers/<digest>).
@@ -45,28 +42,7 @@ func (m *referrersMemo) observe(req *http.Request, status int) {
 	if !ok || strings.LastIndex(repo, "/referrers/") <= 0 {
 		return
 	}
-	key := strings.ToLower(req.URL.Host)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.at) >= maxReferrersMemo {
-		clear(m.at)
-	}
-	m.at[key] = m.now()
-}
-
-func (m *referrersMemo) unsupported(repo name.Repository) bool {
-	key := strings.ToLower(repo.RegistryStr())
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.at[key]
-	if !ok {
-		return false
-	}
-	if m.now().Sub(t) >= referrersTTL {
-		delete(m.at, key)
-		return false
-	}
-	return true
+	m.markKey(strings.ToLower(req.URL.Host))
 }
 
 // ReferrersAPIUnsupported reports whether repo's registry answered the OCI referrers API with
