@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imagetrust/imagetrust/provider/internal/app"
+	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -207,7 +208,7 @@ func TestHostileRegistriesOverMTLS(t *testing.T) {
 		t.Errorf("POST /v1/verify answered in %v, want within the %v deadline", took, deadline)
 	}
 	for key, want := range map[string]string{
-		k("bomb"):   fmt.Sprintf("is larger than %d bytes", 4<<20),
+		k("bomb"):   fmt.Sprintf("(lookup.maxReferrersBytes) is larger than %d bytes", config.DefaultMaxReferrersBytes),
 		k("nested"): "invalid manifest: ",
 	} {
 		it := got[key]
