@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
+	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/imageref"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
@@ -85,29 +85,9 @@ func TestIndexReadOncePerDigest(t *testing.T) {
 }
 
 // waitPlatforms waits until n goroutines wait in Indexes.Platforms (for the read in flight) and
-// returns how many it saw last; it reads the goroutine stacks, as cachetest.WaitGetters does.
+// returns how many it saw last.
 func waitPlatforms(n int, bound time.Duration) int {
-	var waiting int
-	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		for {
-			if m := runtime.Stack(buf, true); m < len(buf) {
-				buf = buf[:m]
-				break
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-		waiting = 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, " [select") && strings.Contains(g, "resolve.(*Indexes).Platforms(") {
-				waiting++
-			}
-		}
-		if waiting >= n {
-			break
-		}
-	}
-	return waiting
+	return cachetest.WaitSelecting("resolve.(*Indexes).Platforms(", n, bound)
 }
 
 // TestConcurrentTagsWaitForOneRead: keys for different tags of one index, looked up at once,

@@ -12,6 +12,13 @@ import (
 // goroutine stacks, so it depends on Get's shape: if Get changes, callers fail with a count
 // rather than pass wrongly.
 func WaitGetters(n int, bound time.Duration) int {
+	return WaitSelecting("cache.(*Cache[...]).Get(", n, bound)
+}
+
+// WaitSelecting waits up to bound until n goroutines are blocked in a select inside the
+// function whose stack frame contains frame (e.g. "resolve.(*Indexes).Platforms(") and returns
+// how many it saw last.
+func WaitSelecting(frame string, n int, bound time.Duration) int {
 	var waiting int
 	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		buf := make([]byte, 1<<20)
@@ -24,7 +31,7 @@ func WaitGetters(n int, bound time.Duration) int {
 		}
 		waiting = 0
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, " [select") && strings.Contains(g, "cache.(*Cache[...]).Get(") {
+			if strings.Contains(g, " [select") && strings.Contains(g, frame) {
 				waiting++
 			}
 		}
