@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -48,5 +50,28 @@ func TestPerKey(t *testing.T) {
 	z.perKey()
 	if z.CPUPerKeyUS != 0 || z.CPUPerKeyECDSA != 0 {
 		t.Errorf("perKey() without CPU = %v, %v; want zeros", z.CPUPerKeyUS, z.CPUPerKeyECDSA)
+	}
+}
+
+// TestCacheFlags: -cache-max-bytes and -cache-ttl reach the provider's configuration as
+// cache.maxBytes and cache.ttl, and a negative value is refused naming the flags.
+func TestCacheFlags(t *testing.T) {
+	f, err := parseFlags([]string{"bench", "-provider", "/p", "-only", "scan", "-cache-max-bytes", "268435456", "-cache-ttl", "2h"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := configYAML(config.Config{Cache: config.Cache{MaxBytes: f.cacheBytes, TTL: config.Duration(f.cacheTTL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back config.Config
+	if err := yaml.UnmarshalStrict(b, &back); err != nil {
+		t.Fatalf("written config does not read back: %v\n%s", err, b)
+	}
+	if back.Cache.MaxBytes != 256<<20 || back.Cache.TTL.D() != 2*time.Hour {
+		t.Errorf("cache = %+v, want maxBytes 268435456 and ttl 2h:\n%s", back.Cache, b)
+	}
+	if _, err := parseFlags([]string{"bench", "-provider", "/p", "-cache-max-bytes", "-1"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-cache-max-bytes") {
+		t.Errorf("negative -cache-max-bytes: err = %v, want one naming the flag", err)
 	}
 }

@@ -131,6 +131,8 @@ type flags struct {
 	verifyRepo int
 	scanN      int
 	scanGrow   int
+	cacheBytes int64
+	cacheTTL   time.Duration
 	latency    time.Duration
 	latencyN   int
 	latencyC   []int
@@ -160,6 +162,8 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
 	fs.IntVar(&f.scanN, "scan-images", 50000, "images with a signed ~20 KB Trivy vuln attestation for the scan group (0: skip it)")
 	fs.IntVar(&f.scanGrow, "scan-growth", 50000, "distinct images of the scan growth run (≤ scan-images; 0: skip)")
+	fs.Int64Var(&f.cacheBytes, "cache-max-bytes", 0, "cache.maxBytes of every provider started, the bound of each endpoint's answer cache (0: the provider's default, 32 MiB), e.g. 268435456 to keep all 50,000 scan answers of the scan growth run")
+	fs.DurationVar(&f.cacheTTL, "cache-ttl", 0, "cache.ttl of every provider started (0: the provider's default, 5m); longer than a growth run keeps its first answers fresh to the end")
 	fs.DurationVar(&f.latency, "latency", 20*time.Millisecond, "latency group: time the registry waits before serving each request")
 	fs.IntVar(&f.latencyN, "latency-keys", 300, "latency group: keys of a cold batch-100 scenario (batch 1: a sixth; the concurrency runs: 8 times as many)")
 	f.latencyC = []int{4, 16, 32, 64, 128}
@@ -205,6 +209,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if err := fs.Parse(args[1:]); err != nil {
 		return f, err
 	}
+	if f.cacheBytes < 0 || f.cacheTTL < 0 {
+		return f, fmt.Errorf("-cache-max-bytes %d and -cache-ttl %s must not be negative", f.cacheBytes, f.cacheTTL)
+	}
 	if f.provider == "" {
 		return f, errors.New("-provider is required (go build -o /tmp/imagetrust-provider ./provider/cmd/imagetrust-provider)")
 	}
@@ -246,24 +253,29 @@ func (f flags) want(group string) bool {
 
 // Line is one scenario's result.
 type Line struct {
-	Endpoint     string  `json:"endpoint"`
-	Phase        string  `json:"phase"`
-	Batch        int     `json:"batch"`
-	Concurrency  int     `json:"concurrency"`
-	Keys         int     `json:"keys"`
-	KeysPerS     float64 `json:"keys_per_s"`
-	P50ms        float64 `json:"p50_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	Errors       int     `json:"errors"`
-	Unsigned     *int    `json:"unsigned,omitempty"`
-	Reads        string  `json:"reads,omitempty"`
-	RSSMB        float64 `json:"rss_mb"`
-	HeapMB       float64 `json:"heap_inuse_mb,omitempty"`
-	Distinct     int     `json:"distinct_cached,omitempty"`
-	MaxMs        float64 `json:"max_ms,omitempty"`
-	DeadlineMs   float64 `json:"deadline_ms,omitempty"`
-	GatekeeperMs float64 `json:"gatekeeper_timeout_ms,omitempty"`
-	OverDeadline *int    `json:"over_deadline,omitempty"`
+	Endpoint    string  `json:"endpoint"`
+	Phase       string  `json:"phase"`
+	Batch       int     `json:"batch"`
+	Concurrency int     `json:"concurrency"`
+	Keys        int     `json:"keys"`
+	KeysPerS    float64 `json:"keys_per_s"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	Errors      int     `json:"errors"`
+	Unsigned    *int    `json:"unsigned,omitempty"`
+	Reads       string  `json:"reads,omitempty"`
+	RSSMB       float64 `json:"rss_mb"`
+	HeapMB      float64 `json:"heap_inuse_mb,omitempty"`
+	Distinct    int     `json:"distinct_cached,omitempty"`
+	// The endpoint's answer cache after the scenario (imagetrust_cache_entries, _bytes and
+	// _evictions_total of the provider's metrics): what it holds, and whether it evicted.
+	CacheEntries   int     `json:"cache_entries,omitempty"`
+	CacheMB        float64 `json:"cache_mb,omitempty"`
+	CacheEvictions *int    `json:"cache_evictions,omitempty"`
+	MaxMs          float64 `json:"max_ms,omitempty"`
+	DeadlineMs     float64 `json:"deadline_ms,omitempty"`
+	GatekeeperMs   float64 `json:"gatekeeper_timeout_ms,omitempty"`
+	OverDeadline   *int    `json:"over_deadline,omitempty"`
 	// CPU seconds used during the scenario by the provider process and by this process (the
 	// in-memory registry and the client): on a shared machine, where the time went.
 	// Pinned says how the provider and this process were placed on CPUs (see -pin).
@@ -336,6 +348,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		return err
 	}
 	env.pinWanted, env.logf = f.pin, logf
+	env.cache = config.Cache{MaxBytes: f.cacheBytes, TTL: config.Duration(f.cacheTTL)}
 	enc := json.NewEncoder(stdout)
 	emit := func(l Line) error { l.Pinned = env.pin.String(); return enc.Encode(l) }
 
@@ -542,6 +555,9 @@ type env struct {
 	// lookup is the provider configuration's lookup section (zero: the defaults; the latency
 	// group sets perRegistryConcurrency).
 	lookup config.Lookup
+	// cache is the provider configuration's cache section (-cache-max-bytes, -cache-ttl; zero:
+	// the defaults).
+	cache config.Cache
 }
 
 func newEnv(dir string, reg *registrytest.Registry, procEnv, procArgs []string) (*env, error) {
@@ -615,6 +631,7 @@ func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []c
 		Authorities: auths,
 		Scan:        e.scan,
 		Lookup:      e.lookup,
+		Cache:       e.cache,
 	}
 	b, err := configYAML(cfg)
 	if err != nil {
@@ -736,22 +753,49 @@ func selfCPUSeconds() float64 {
 
 // heapMB is the provider's go_memstats_heap_inuse_bytes from its /metrics listener.
 func (p *provider) heapMB() float64 {
+	v, _ := p.metric("go_memstats_heap_inuse_bytes ")
+	return round(v / (1 << 20))
+}
+
+// metric is the value of the first line of the provider's /metrics that starts with prefix
+// (a metric name and its labels, up to the space before the value); false if there is none.
+func (p *provider) metric(prefix string) (float64, bool) {
 	resp, err := http.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	for l := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return round(v / (1 << 20))
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
 		}
 	}
-	return 0
+	return 0, false
+}
+
+// cacheStats fills l's cache fields from the metrics of the answer cache that serves endpoint
+// (/v1/mutate shares /v1/resolve's); a provider without the metrics leaves them empty.
+func (p *provider) cacheStats(l *Line) {
+	name := strings.ReplaceAll(l.Endpoint, "/", "-")
+	if name == "mutate" {
+		name = "resolve"
+	}
+	label := `{cache="` + name + `"} `
+	if n, ok := p.metric("imagetrust_cache_entries" + label); ok {
+		l.CacheEntries = int(n)
+	}
+	if b, ok := p.metric("imagetrust_cache_bytes" + label); ok {
+		l.CacheMB = round(b / (1 << 20))
+	}
+	if ev, ok := p.metric("imagetrust_cache_evictions_total" + label); ok {
+		n := int(ev)
+		l.CacheEvictions = &n
+	}
 }
 
 // post sends one ProviderRequest and returns the number of per-key errors and, for
@@ -905,6 +949,7 @@ func (p *provider) scenario(ctx context.Context, endpoint, phase string, b, c in
 		l.FirstError = *ke
 	}
 	l.perKey()
+	p.cacheStats(&l)
 	return l, nil
 }
 
