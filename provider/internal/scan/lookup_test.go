@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 )
 
 // rawIndex is an index manifest pushed as bytes.
@@ -83,30 +83,11 @@ func TestWideIndexScansPlatformsBounded(t *testing.T) {
 	}))
 	t.Cleanup(func() { e.reg.Hostile(nil, nil) })
 
-	base := runtime.NumGoroutine()
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			if n := int64(runtime.NumGoroutine()); n > peak.Load() {
-				peak.Store(n)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Microsecond):
-			}
-		}
-	}()
-	v := e.scanOne(t, key)
-	close(stop)
-	wg.Wait()
+	var v *Value
+	base, peak := cachetest.PeakGoroutines(func() { v = e.scanOne(t, key) })
 
 	t.Logf("%d platforms: %d .att reads, at most %d at once; goroutines %d before, peak %d",
-		platforms, attReads.Load(), peakInflight.Load(), base, peak.Load())
+		platforms, attReads.Load(), peakInflight.Load(), base, peak)
 	if !v.Scanned || len(v.Platforms) != platforms {
 		t.Fatalf("value scanned=%v reason=%q with %d platforms, want scanned from all %d", v.Scanned, v.Reason, len(v.Platforms), platforms)
 	}
@@ -123,7 +104,7 @@ func TestWideIndexScansPlatformsBounded(t *testing.T) {
 	}
 	// Each worker runs two branches (.att tag, referrers) over its own connections (three
 	// goroutines each, client and server); one goroutine per platform would be 300 and more.
-	if extra := peak.Load() - int64(base); extra > 150 {
+	if extra := peak - base; extra > 150 {
 		t.Errorf("goroutines peaked %d above the %d before, want at most 150", extra, base)
 	}
 

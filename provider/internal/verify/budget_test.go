@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/imagetrust/imagetrust/provider/internal/cache/cachetest"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
@@ -69,34 +66,15 @@ func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
 	}
 	e.resetRequests()
 
-	base := runtime.NumGoroutine()
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			if n := int64(runtime.NumGoroutine()); n > peak.Load() {
-				peak.Store(n)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Microsecond):
-			}
-		}
-	}()
-	items := s.Verify(context.Background(), []string{tag.String()})
-	close(stop)
-	wg.Wait()
+	var items []wire.Item
+	base, peak := cachetest.PeakGoroutines(func() { items = s.Verify(context.Background(), []string{tag.String()}) })
 
 	total := 0
 	for _, n := range e.resetRequests() {
 		total += n
 	}
 	t.Logf("index %d bytes, %d platforms: %d registry requests, goroutines %d before, peak %d; answer %q",
-		len(raw), platforms, total, base, peak.Load(), items[0].Error)
+		len(raw), platforms, total, base, peak, items[0].Error)
 	if c, ok := wire.ClassOf(items[0].Error); !ok || c != wire.ClassLimitExceeded || c.Transient() {
 		t.Errorf("error = %q, want a %q error (not transient)", items[0].Error, wire.ClassLimitExceeded)
 	}
@@ -106,7 +84,7 @@ func TestHugeIndexIsRejectedWithinBudget(t *testing.T) {
 	if total > budget+16 {
 		t.Errorf("registry requests = %d, want at most the budget %d (+16 for the key's own reads)", total, budget)
 	}
-	if extra := peak.Load() - int64(base); extra > 200 {
+	if extra := peak - base; extra > 200 {
 		t.Errorf("goroutines peaked %d above the %d before, want at most 200", extra, base)
 	}
 }

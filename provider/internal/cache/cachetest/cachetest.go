@@ -1,9 +1,12 @@
-// Package cachetest helps tests synchronise with the cache without sleeping.
+// Package cachetest helps tests synchronise with the cache and the lookups' goroutines
+// without sleeping, and count the goroutines a lookup starts.
 package cachetest
 
 import (
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,4 +43,30 @@ func WaitSelecting(frame string, n int, bound time.Duration) int {
 		}
 	}
 	return waiting
+}
+
+// PeakGoroutines runs f while sampling runtime.NumGoroutine every 100 µs, and returns the
+// count before f (the sampler not included) and the highest count seen while f ran (the
+// sampler included): how many goroutines f fanned out to at once.
+func PeakGoroutines(f func()) (before, peak int) {
+	before = runtime.NumGoroutine()
+	var max atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			if n := int64(runtime.NumGoroutine()); n > max.Load() {
+				max.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	})
+	f()
+	close(stop)
+	wg.Wait()
+	return before, int(max.Load())
 }
