@@ -73,7 +73,7 @@ func BenchmarkAttestations(b *testing.B) {
 			b.Fatal(err)
 		}
 		vs, err := verify.New(context.Background(), verify.Options{
-			Authorities: []config.Authority{e.release.authority("release")}, Registry: e.client,
+			Authorities: []config.Authority{e.release.Authority("release")}, Registry: e.client,
 			Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second, Cache: vc, UnsignedTTL: time.Minute,
 		})
 		if err != nil {

@@ -3,7 +3,6 @@ package attest
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"encoding/json"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
@@ -22,6 +20,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
+	"github.com/imagetrust/imagetrust/provider/internal/signing/signingtest"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -32,35 +31,15 @@ const (
 	reviewType = "https://bank.internal/attestations/change-review/v1"
 )
 
-// testKey is a signing key and its public key PEM file.
-type testKey struct {
-	signer  signature.SignerVerifier
-	pub     crypto.PublicKey
-	pubFile string
-}
-
-func newTestKey(t testing.TB) *testKey {
-	t.Helper()
-	k, err := signing.NewKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testKey{signer: k.Signer, pub: k.Public, pubFile: k.PublicFile}
-}
-
-func (k *testKey) authority(n string) config.Authority {
-	return config.Authority{Name: n, Key: &config.Key{File: k.pubFile}}
-}
-
 // env is a real registry on loopback, the provider's registry client, the /v1/verify service
 // with the authorities "release" and "ci", and the attestations service on them.
 type env struct {
 	reg     *registrytest.Registry
 	host    string
 	client  *registry.Client
-	release *testKey // authority "release"
-	ci      *testKey // authority "ci"
-	rogue   *testKey // configured nowhere
+	release *signingtest.Key // authority "release"
+	ci      *signingtest.Key // authority "ci"
+	rogue   *signingtest.Key // configured nowhere
 	verify  *verify.Service
 }
 
@@ -76,7 +55,7 @@ func newEnv(t testing.TB) *env {
 // newEnvAt is newEnv for a registry already serving at host (plain HTTP on loopback).
 func newEnvAt(t testing.TB, host string) *env {
 	t.Helper()
-	e := &env{host: host, release: newTestKey(t), ci: newTestKey(t), rogue: newTestKey(t)}
+	e := &env{host: host, release: signingtest.NewKey(t), ci: signingtest.NewKey(t), rogue: signingtest.NewKey(t)}
 	c, err := registry.New(context.Background(), registry.Options{
 		Registries: []config.Registry{{Host: e.host, Insecure: true}}, Timeout: 30 * time.Second})
 	if err != nil {
@@ -89,7 +68,7 @@ func newEnvAt(t testing.TB, host string) *env {
 		t.Fatal(err)
 	}
 	e.verify, err = verify.New(context.Background(), verify.Options{
-		Authorities: []config.Authority{e.release.authority("release"), e.ci.authority("ci")},
+		Authorities: []config.Authority{e.release.Authority("release"), e.ci.Authority("ci")},
 		Registry:    c, Refs: imageref.NewMemo(1024), Pool: pool, Deadline: 30 * time.Second,
 	})
 	if err != nil {
@@ -141,31 +120,31 @@ func (e *env) push(t testing.TB, repo, tag string) name.Digest {
 
 // attest signs predicate about d with k as `cosign attest --tlog-upload=false` does (DSSE on
 // the .att tag).
-func attest(t testing.TB, d name.Digest, k *testKey, predicateType string, predicate any) {
+func attest(t testing.TB, d name.Digest, k *signingtest.Key, predicateType string, predicate any) {
 	t.Helper()
-	if err := signing.Attest(d, k.signer, predicateType, mustJSON(t, predicate)); err != nil {
+	if err := signing.Attest(d, k.Signer, predicateType, mustJSON(t, predicate)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // attestBundle signs predicate about d with k as cosign v3 does with a key (Sigstore bundle
 // referrer).
-func attestBundle(t testing.TB, d name.Digest, k *testKey, predicateType string, predicate any) {
+func attestBundle(t testing.TB, d name.Digest, k *signingtest.Key, predicateType string, predicate any) {
 	t.Helper()
-	if err := signing.AttestBundle(d, k.signer, k.pub, predicateType, mustJSON(t, predicate)); err != nil {
+	if err := signing.AttestBundle(d, k.Signer, k.Public, predicateType, mustJSON(t, predicate)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // attestAbout signs a statement whose subject is other and attaches it to d's .att tag: a
 // transplanted attestation.
-func attestAbout(t testing.TB, d, other name.Digest, k *testKey, predicateType string, predicate any) {
+func attestAbout(t testing.TB, d, other name.Digest, k *signingtest.Key, predicateType string, predicate any) {
 	t.Helper()
 	st, err := signing.Statement(other, predicateType, mustJSON(t, predicate))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := signing.Envelope(st, k.signer)
+	env, err := signing.Envelope(st, k.Signer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/signing/signingtest"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
 
@@ -248,7 +249,7 @@ func TestShuffledReferrersGiveIdenticalAnswers(t *testing.T) {
 			t.Cleanup(srv.Close)
 			e := newEnvAt(t, strings.TrimPrefix(srv.URL, "http://"))
 			d := e.push(t, "payments/app", "1")
-			for i, who := range []*testKey{e.release, e.ci, e.release, e.ci, e.release} {
+			for i, who := range []*signingtest.Key{e.release, e.ci, e.release, e.ci, e.release} {
 				attestBundle(t, d, who, reviewType, review("approved", fmt.Sprintf("reviewer-%d", i)))
 			}
 			attestBundle(t, d, e.rogue, slsaV1, provenance("git+https://github.com/evil/payments"))

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"crypto"
 	"encoding/json"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
@@ -19,38 +17,19 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/registry"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
+	"github.com/imagetrust/imagetrust/provider/internal/signing/signingtest"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
-
-// testKey is a signing key and its public key PEM file.
-type testKey struct {
-	signer  signature.SignerVerifier
-	pub     crypto.PublicKey
-	pubFile string
-}
-
-func newTestKey(t testing.TB) *testKey {
-	t.Helper()
-	k, err := signing.NewKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testKey{signer: k.Signer, pub: k.Public, pubFile: k.PublicFile}
-}
-
-func (k *testKey) authority(n string) config.Authority {
-	return config.Authority{Name: n, Key: &config.Key{File: k.pubFile}}
-}
 
 // scanEnv is a real registry on loopback, the provider's registry client, a verify service
 // with the scanner and VEX authorities, and the scan service on them.
 type scanEnv struct {
 	reg    *registrytest.Registry
 	host   string
-	ci     *testKey // scanner authority "ci"
-	vendor *testKey // VEX authority "vendor"
-	rogue  *testKey // configured nowhere
+	ci     *signingtest.Key // scanner authority "ci"
+	vendor *signingtest.Key // VEX authority "vendor"
+	rogue  *signingtest.Key // configured nowhere
 	svc    *Service
 	op     *OperatorIndex
 }
@@ -66,7 +45,7 @@ type envOptions struct {
 
 func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
 	t.Helper()
-	e := &scanEnv{reg: registrytest.New(), ci: newTestKey(t), vendor: newTestKey(t), rogue: newTestKey(t)}
+	e := &scanEnv{reg: registrytest.New(), ci: signingtest.NewKey(t), vendor: signingtest.NewKey(t), rogue: signingtest.NewKey(t)}
 	t.Cleanup(e.reg.Close)
 	e.host = e.reg.Host
 	// A generous registry timeout: nothing here hangs, and a loaded machine is slow, not broken.
@@ -81,7 +60,7 @@ func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
 	}
 	refs := imageref.NewMemo(1024)
 	vs, err := verify.New(context.Background(), verify.Options{
-		Authorities: []config.Authority{e.ci.authority("ci"), e.vendor.authority("vendor")},
+		Authorities: []config.Authority{e.ci.Authority("ci"), e.vendor.Authority("vendor")},
 		Registry:    c, Refs: refs, Pool: pool, Deadline: 30 * time.Second,
 		Limits: verify.Limits{AttestationBytes: 16 << 20},
 	})
@@ -145,9 +124,9 @@ func cosignVulnPredicate(t testing.TB, report []byte, finished time.Time) json.R
 // cleanTrivy is a Trivy report with no findings.
 const cleanTrivy = `{"SchemaVersion":2,"ArtifactName":"app","ArtifactType":"container_image","Results":[{"Target":"app (alpine 3.20)","Class":"os-pkgs","Type":"alpine"}]}`
 
-func (e *scanEnv) attest(t testing.TB, d name.Digest, k *testKey, predicateType string, predicate json.RawMessage) {
+func (e *scanEnv) attest(t testing.TB, d name.Digest, k *signingtest.Key, predicateType string, predicate json.RawMessage) {
 	t.Helper()
-	if err := signing.Attest(d, k.signer, predicateType, predicate); err != nil {
+	if err := signing.Attest(d, k.Signer, predicateType, predicate); err != nil {
 		t.Fatal(err)
 	}
 }

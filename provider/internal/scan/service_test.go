@@ -17,7 +17,7 @@ func TestScanSignedAttestations(t *testing.T) {
 	tagScheme := e.push(t, "acme/api", "1.0")
 	e.attest(t, tagScheme, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, vuln, at))
 	bundled := e.push(t, "acme/web", "1.0")
-	if err := signing.AttestBundle(bundled, e.ci.signer, e.ci.pub, PredicateCosignVuln, cosignVulnPredicate(t, vuln, at)); err != nil {
+	if err := signing.AttestBundle(bundled, e.ci.Signer, e.ci.Public, PredicateCosignVuln, cosignVulnPredicate(t, vuln, at)); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{tagScheme.String(), bundled.String(), e.host + "/acme/api:1.0"} {
@@ -67,7 +67,7 @@ func TestScanAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := signing.Envelope(st, e.ci.signer)
+		env, err := signing.Envelope(st, e.ci.Signer)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
+	"github.com/imagetrust/imagetrust/provider/internal/signing/signingtest"
 )
 
 // vexFor is an OpenVEX document about CVE-2019-1549 in libcrypto1.1 of image d.
@@ -35,15 +36,15 @@ func TestScanVEX(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name       string
-		signer     func(e *scanEnv) *testKey
+		signer     func(e *scanEnv) *signingtest.Key
 		status     string
 		suppressed bool
 		rejected   string
 	}{
-		{"trusted not_affected", func(e *scanEnv) *testKey { return e.vendor }, "not_affected", true, ""},
-		{"trusted under_investigation", func(e *scanEnv) *testKey { return e.vendor }, "under_investigation", false, ""},
-		{"untrusted authority", func(e *scanEnv) *testKey { return e.rogue }, "not_affected", false, "no configured authority verified it"},
-		{"scanner authority is no VEX authority", func(e *scanEnv) *testKey { return e.ci }, "not_affected", false, "OpenVEX signed by ci, not a VEX authority"},
+		{"trusted not_affected", func(e *scanEnv) *signingtest.Key { return e.vendor }, "not_affected", true, ""},
+		{"trusted under_investigation", func(e *scanEnv) *signingtest.Key { return e.vendor }, "under_investigation", false, ""},
+		{"untrusted authority", func(e *scanEnv) *signingtest.Key { return e.rogue }, "not_affected", false, "no configured authority verified it"},
+		{"scanner authority is no VEX authority", func(e *scanEnv) *signingtest.Key { return e.ci }, "not_affected", false, "OpenVEX signed by ci, not a VEX authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := e.push(t, "vex/"+strings.ToLower(strings.ReplaceAll(tc.name, " ", "-")), "1")
@@ -92,16 +93,16 @@ func TestScanSARIFReferrers(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		signer func(e *scanEnv) *testKey
+		signer func(e *scanEnv) *signingtest.Key
 		ok     bool
-	}{{"scanner", func(e *scanEnv) *testKey { return e.ci }, true}, {"vex authority", func(e *scanEnv) *testKey { return e.vendor }, false}, {"rogue", func(e *scanEnv) *testKey { return e.rogue }, false}} {
+	}{{"scanner", func(e *scanEnv) *signingtest.Key { return e.ci }, true}, {"vex authority", func(e *scanEnv) *signingtest.Key { return e.vendor }, false}, {"rogue", func(e *scanEnv) *signingtest.Key { return e.rogue }, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := e.push(t, "sarif/"+strings.ReplaceAll(tc.name, " ", "-"), "1")
 			r, err := signing.AttachReferrer(d, sarifArtifactType, sarif, map[string]string{annCreated: created})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := signing.Sign(r, tc.signer(e).signer); err != nil {
+			if err := signing.Sign(r, tc.signer(e).Signer); err != nil {
 				t.Fatal(err)
 			}
 			v := e.scanOne(t, d.String())
