@@ -20,8 +20,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imagetrust/imagetrust/provider/internal/app"
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -56,22 +54,7 @@ func newRegistry(t *testing.T, api bool, seed uint64) *registry {
 // push writes a random single-platform image to repo:tag and returns its digest reference.
 func (r *registry) push(t *testing.T, repo, tag string) name.Digest {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := name.NewTag(r.host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tr, img); err != nil {
-		t.Fatalf("remote.Write(%s) = %v", tr, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Context().Digest(d.String())
+	return registrytest.PushImage(t, r.host, repo+":"+tag)
 }
 
 // referrerOrders is the number of distinct orders the registry served for the referrers of d.

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imagetrust/imagetrust/provider/internal/batch"
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
@@ -85,19 +83,7 @@ func newScanEnv(t testing.TB, eo envOptions) *scanEnv {
 // push writes a random image to repo:tag and returns its digest reference.
 func (e *scanEnv) push(t testing.TB, repo, tag string) name.Digest {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tr, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return tr.Context().Digest(d.String())
+	return registrytest.PushImage(t, e.host, repo+":"+tag)
 }
 
 // pushIndex writes a two-platform index and returns its digest and the platforms' digests.

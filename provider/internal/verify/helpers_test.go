@@ -29,8 +29,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
@@ -128,22 +126,7 @@ func newEnvWrapped(t testing.TB, api bool, wrap func(http.Handler) http.Handler)
 // push writes a random image to repo:tag and returns its digest reference.
 func (e *env) push(t testing.TB, repo, tag string) name.Digest {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := name.NewTag(e.host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tr, img); err != nil {
-		t.Fatalf("remote.Write(%s) = %v", tr, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Context().Digest(d.String())
+	return registrytest.PushImage(t, e.host, repo+":"+tag)
 }
 
 // pushIndex writes a two-platform index (linux/amd64, linux/arm64/v8) and returns the index
