@@ -164,33 +164,37 @@ func leaderBound(err error) bool {
 }
 
 // relabel names ref (this key) instead of the key that led a shared read in the registry
-// errors that name a reference.
+// errors that name a reference: the first of them in err's chain, in this order.
 func relabel(err error, ref string) error {
-	var (
-		im *registry.InvalidManifestError
-		nf *registry.NotFoundError
-		de *registry.DeniedError
-		ue *registry.UnavailableError
-	)
-	switch {
-	case errors.As(err, &im):
-		c := *im
-		c.Ref = ref
-		return &c
-	case errors.As(err, &nf):
-		c := *nf
-		c.Ref = ref
-		return &c
-	case errors.As(err, &de):
-		c := *de
-		c.Ref = ref
-		return &c
-	case errors.As(err, &ue):
-		c := *ue
-		c.Ref = ref
-		return &c
+	for _, rebind := range []func(error) (error, bool){
+		withRef(func(e *registry.InvalidManifestError) { e.Ref = ref }),
+		withRef(func(e *registry.NotFoundError) { e.Ref = ref }),
+		withRef(func(e *registry.DeniedError) { e.Ref = ref }),
+		withRef(func(e *registry.UnavailableError) { e.Ref = ref }),
+	} {
+		if c, ok := rebind(err); ok {
+			return c
+		}
 	}
 	return err
+}
+
+// withRef returns a function that finds the first *E in an error's chain and returns a copy
+// of it with set applied (false when the chain holds no *E).
+func withRef[E any, P interface {
+	*E
+	error
+}](set func(P)) func(error) (error, bool) {
+	return func(err error) (error, bool) {
+		var e P
+		if !errors.As(err, &e) {
+			return nil, false
+		}
+		c := P(new(E))
+		*c = *e
+		set(c)
+		return c, true
+	}
 }
 
 // read GETs and decodes the index.
