@@ -361,34 +361,23 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 		if err != nil {
 			return err
 		}
+		var shapes []shape
+		for _, b := range []int{1, 10, 100} {
+			for _, c := range []int{1, 8} {
+				n := f.coldKeys
+				if b == 1 && c == 1 {
+					n = f.coldKeys / 4 // one key at a time: enough samples, less waiting
+				}
+				shapes = append(shapes, shape{b, c, n})
+			}
+		}
 		next := 0
 		for _, ep := range f.matrixEPs {
-			for _, b := range []int{1, 10, 100} {
-				for _, c := range []int{1, 8} {
-					n := f.coldKeys
-					if b == 1 && c == 1 {
-						n = f.coldKeys / 4 // one key at a time: enough samples, less waiting
-					}
-					cold := keys[next : next+n]
-					next += n
-					l, err := p.scenario(ctx, ep, "cold", b, c, cold, 1)
-					if err != nil {
-						p.stop()
-						return err
-					}
-					if err := emit(l); err != nil {
-						return err
-					}
-					l, err = p.scenario(ctx, ep, "warm", b, c, cold, f.warmRounds)
-					if err != nil {
-						p.stop()
-						return err
-					}
-					if err := emit(l); err != nil {
-						return err
-					}
-				}
+			if err := p.coldWarm(ctx, ep, shapes, keys[next:], f.warmRounds, emit, nil); err != nil {
+				p.stop()
+				return err
 			}
+			next += shapeKeys(shapes)
 		}
 		p.stop()
 		if slices.Contains(f.matrixEPs, "mutate") {
@@ -413,7 +402,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 			p.stop()
 			return err
 		}
-		err = p.growth(ctx, "resolve", keys[:min(f.growth, len(keys))], emit, func(*Line) {})
+		err = p.growth(ctx, "resolve", keys[:min(f.growth, len(keys))], 8, emit, nil)
 		p.stop()
 		if err != nil {
 			return err
@@ -499,35 +488,21 @@ func pushImages(ctx context.Context, host string, n, repos int) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				r := i % repos
-				ref := fmt.Sprintf("%s/bench/app%03d:t%06d", host, r, i)
-				tag, err := name.NewTag(ref)
-				if err != nil {
-					errs <- err
-					return
-				}
-				img := mutate.Annotations(bases[r], map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
-				if err := pusher.Put(ctx, tag, img); err != nil {
-					errs <- fmt.Errorf("pushing %s: %w", ref, err)
-					return
-				}
-				keys[i] = ref
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err = parallel(n, func(i int) error {
+		r := i % repos
+		ref := fmt.Sprintf("%s/bench/app%03d:t%06d", host, r, i)
+		tag, err := name.NewTag(ref)
+		if err != nil {
+			return err
+		}
+		img := mutate.Annotations(bases[r], map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
+		if err := pusher.Put(ctx, tag, img); err != nil {
+			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		keys[i] = ref
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return keys, nil
@@ -1053,28 +1028,12 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 		if err != nil {
 			return err
 		}
-		next := 0
-		for _, s := range []struct{ b, c, n int }{{1, 1, f.coldKeys / 4}, {100, 1, f.coldKeys}, {100, 8, f.coldKeys}} {
-			cold := keys[next : next+s.n]
-			next += s.n
-			for _, phase := range []string{"cold", "warm"} {
-				rounds := 1
-				if phase == "warm" {
-					rounds = f.warmRounds
-				}
-				l, err := p.scenario(ctx, c.endpoint, phase, s.b, s.c, cold, rounds)
-				if err != nil {
-					p.stop()
-					return err
-				}
-				l.Reads = c.reads
-				if err := emit(l); err != nil {
-					p.stop()
-					return err
-				}
-			}
-		}
+		shapes := []shape{{1, 1, f.coldKeys / 4}, {100, 1, f.coldKeys}, {100, 8, f.coldKeys}}
+		err = p.coldWarm(ctx, c.endpoint, shapes, keys, f.warmRounds, emit, func(l *Line) { l.Reads = c.reads })
 		p.stop()
+		if err != nil {
+			return err
+		}
 	}
 
 	if f.verifyGrow <= 0 {
@@ -1086,37 +1045,78 @@ func runVerify(ctx context.Context, f flags, e *env, host string, emit func(Line
 		return err
 	}
 	defer p.stop()
-	return p.growth(ctx, "verify", keys[:f.verifyGrow], emit, func(l *Line) { l.Reads = configs[1].reads })
+	return p.growth(ctx, "verify", keys[:f.verifyGrow], 8, emit, func(l *Line) { l.Reads = configs[1].reads })
+}
+
+// shape is one cold scenario and its warm repeat: batches of b keys from c clients over n keys.
+type shape struct{ b, c, n int }
+
+// shapeKeys is the number of distinct keys shapes take.
+func shapeKeys(shapes []shape) int {
+	n := 0
+	for _, s := range shapes {
+		n += s.n
+	}
+	return n
+}
+
+// coldWarm runs, for each shape in turn, a cold scenario over the next s.n of keys (never
+// sent before) and a warm one (the same keys again, warmRounds times), emitting one line each;
+// decorate (optional) adds the caller's fields.
+func (p *provider) coldWarm(ctx context.Context, endpoint string, shapes []shape, keys []string, warmRounds int, emit func(Line) error, decorate func(*Line)) error {
+	next := 0
+	for _, s := range shapes {
+		cold := keys[next : next+s.n]
+		next += s.n
+		for _, phase := range []string{"cold", "warm"} {
+			rounds := 1
+			if phase == "warm" {
+				rounds = warmRounds
+			}
+			l, err := p.scenario(ctx, endpoint, phase, s.b, s.c, cold, rounds)
+			if err != nil {
+				return err
+			}
+			if decorate != nil {
+				decorate(&l)
+			}
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // growth feeds keys to a fresh provider in steps of 1k, 5k, 10k, 25k and 50k distinct keys
-// (cold, batch 100, 8 clients), then sends them all again (warm), emitting one line per step
-// with the number of distinct keys cached so far; decorate adds the caller's fields.
-func (p *provider) growth(ctx context.Context, endpoint string, keys []string, emit func(Line) error, decorate func(*Line)) error {
+// (cold, batch 100, from clients clients), then sends them all again (warm), emitting one line
+// per step with the number of distinct keys cached so far; decorate (optional) adds the
+// caller's fields.
+func (p *provider) growth(ctx context.Context, endpoint string, keys []string, clients int, emit func(Line) error, decorate func(*Line)) error {
 	done := 0
+	line := func(phase string, keys []string) error {
+		l, err := p.scenario(ctx, endpoint, phase, 100, clients, keys, 1)
+		if err != nil {
+			return err
+		}
+		l.Distinct = done
+		if decorate != nil {
+			decorate(&l)
+		}
+		return emit(l)
+	}
 	for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
 		step = min(step, len(keys))
 		if step <= done {
 			continue
 		}
-		l, err := p.scenario(ctx, endpoint, "growth-cold", 100, 8, keys[done:step], 1)
-		if err != nil {
-			return err
-		}
+		from := done
 		done = step
-		l.Distinct = done
-		decorate(&l)
-		if err := emit(l); err != nil {
+		if err := line("growth-cold", keys[from:step]); err != nil {
 			return err
 		}
 	}
-	l, err := p.scenario(ctx, endpoint, "growth-warm", 100, 8, keys[:done], 1)
-	if err != nil {
-		return err
-	}
-	l.Distinct = done
-	decorate(&l)
-	return emit(l)
+	return line("growth-warm", keys[:done])
 }
 
 // pushSigned writes n images, each in its own repository (bench/verify/sNNNNNN:v1), and signs
@@ -1135,6 +1135,15 @@ func pushSigned(ctx context.Context, host string, n, repos int, prefix string, s
 		return nil, err
 	}
 	keys := make([]string, n)
+	if err := parallel(n, func(i int) error { return pushSignedOne(ctx, pusher, host, prefix, i, repos, base, sv, keys) }); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// parallel calls do(i) for every i in [0, n) from 16 goroutines and returns the first error;
+// a goroutine whose call fails takes no further i.
+func parallel(n int, do func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -1145,7 +1154,7 @@ func pushSigned(ctx context.Context, host string, n, repos int, prefix string, s
 				if i >= n {
 					return
 				}
-				if err := pushSignedOne(ctx, pusher, host, prefix, i, repos, base, sv, keys); err != nil {
+				if err := do(i); err != nil {
 					errs <- err
 					return
 				}
@@ -1154,10 +1163,25 @@ func pushSigned(ctx context.Context, host string, n, repos int, prefix string, s
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
+	return <-errs
+}
+
+// pushNumbered pushes base, annotated dev.imagetrust.bench=i so that its digest is its own, to
+// ref and returns the tag and the image's digest reference.
+func pushNumbered(ctx context.Context, pusher *remote.Pusher, ref string, base v1.Image, i int) (name.Tag, name.Digest, error) {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return name.Tag{}, name.Digest{}, err
 	}
-	return keys, nil
+	img := mutate.Annotations(base, map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
+	if err := pusher.Push(ctx, tag, img); err != nil {
+		return name.Tag{}, name.Digest{}, fmt.Errorf("pushing %s: %w", tag, err)
+	}
+	h, err := img.Digest()
+	if err != nil {
+		return name.Tag{}, name.Digest{}, err
+	}
+	return tag, tag.Context().Digest(h.String()), nil
 }
 
 func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host, prefix string, i, repos int, base v1.Image, sv signature.Signer, keys []string) error {
@@ -1165,19 +1189,10 @@ func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host, prefix stri
 	if repos > 0 {
 		ref = fmt.Sprintf("%s/%s/r%03d:t%06d", host, prefix, i%repos, i)
 	}
-	tag, err := name.NewTag(ref)
+	tag, d, err := pushNumbered(ctx, pusher, ref, base, i)
 	if err != nil {
 		return err
 	}
-	img := mutate.Annotations(base, map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
-	if err := pusher.Push(ctx, tag, img); err != nil {
-		return fmt.Errorf("pushing %s: %w", tag, err)
-	}
-	h, err := img.Digest()
-	if err != nil {
-		return err
-	}
-	d := tag.Context().Digest(h.String())
 	sig, err := signing.Signature(d, sv)
 	if err != nil {
 		return err
@@ -1186,7 +1201,7 @@ func pushSignedOne(ctx context.Context, pusher *remote.Pusher, host, prefix stri
 	if err != nil {
 		return err
 	}
-	sigTag := tag.Context().Tag(h.Algorithm + "-" + h.Hex + ".sig")
+	sigTag := tag.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
 	if err := pusher.Push(ctx, sigTag, sigs); err != nil {
 		return fmt.Errorf("pushing %s: %w", sigTag, err)
 	}

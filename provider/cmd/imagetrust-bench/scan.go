@@ -3,27 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
@@ -59,20 +47,8 @@ func scanReport() []byte {
 // with that scanner: cold batch 100 from 1 and 8 clients, warm (the same keys again), then a
 // growth run to f.scanGrow distinct images on a fresh provider.
 func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) error, logf func(string, ...any), stderr io.Writer) error {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sv, pub, err := newSigner(e.dir, "trivy.pub")
 	if err != nil {
-		return err
-	}
-	sv, err := signature.LoadECDSASignerVerifier(k, crypto.SHA256)
-	if err != nil {
-		return err
-	}
-	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
-	if err != nil {
-		return err
-	}
-	pub := filepath.Join(e.dir, "trivy.pub")
-	if err := os.WriteFile(pub, pemBytes, 0o600); err != nil {
 		return err
 	}
 	report := scanReport()
@@ -100,25 +76,9 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	if err != nil {
 		return err
 	}
-	next := 0
-	for _, s := range []struct{ b, c, n int }{{100, 1, f.coldKeys}, {100, 8, f.coldKeys}} {
-		cold := keys[next : next+s.n]
-		next += s.n
-		for _, phase := range []string{"cold", "warm"} {
-			rounds := 1
-			if phase == "warm" {
-				rounds = f.warmRounds
-			}
-			l, err := p.scenario(ctx, "scan", phase, s.b, s.c, cold, rounds)
-			if err != nil {
-				p.stop()
-				return err
-			}
-			if err := emit(l); err != nil {
-				p.stop()
-				return err
-			}
-		}
+	if err := p.coldWarm(ctx, "scan", []shape{{100, 1, f.coldKeys}, {100, 8, f.coldKeys}}, keys, f.warmRounds, emit, nil); err != nil {
+		p.stop()
+		return err
 	}
 	if n, err := answerBytes(ctx, p, keys[:100]); err != nil {
 		logf("measuring the answer size: %v", err)
@@ -134,37 +94,11 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 		return err
 	}
 	defer p.stop()
-	return scanGrowth(ctx, p, keys[:f.scanGrow], emit)
-}
-
-// scanGrowth looks up ever more distinct images, batches of 100 from one client, and then all
-// of them again: CPU per key and RSS as the cache fills. One client, not the 8 of the other
-// growth runs: a cold scan key costs a pinned provider about 1 ms of CPU, so 8 batches of 100
-// at once queue 0.8 s of work on its one CPU and, on a shared machine, reach the 2.5 s scan
-// deadline; timed-out keys are not cached and would leave the cache short of the step's size.
-func scanGrowth(ctx context.Context, p *provider, keys []string, emit func(Line) error) error {
-	done := 0
-	for _, step := range []int{1000, 5000, 10000, 25000, 50000} {
-		step = min(step, len(keys))
-		if step <= done {
-			continue
-		}
-		l, err := p.scenario(ctx, "scan", "growth-cold", 100, 1, keys[done:step], 1)
-		if err != nil {
-			return err
-		}
-		done = step
-		l.Distinct = done
-		if err := emit(l); err != nil {
-			return err
-		}
-	}
-	l, err := p.scenario(ctx, "scan", "growth-warm", 100, 1, keys[:done], 1)
-	if err != nil {
-		return err
-	}
-	l.Distinct = done
-	return emit(l)
+	// One client, not the 8 of the other growth runs: a cold scan key costs a pinned provider
+	// about 1 ms of CPU, so 8 batches of 100 at once queue 0.8 s of work on its one CPU and, on
+	// a shared machine, reach the 2.5 s scan deadline; timed-out keys are not cached and would
+	// leave the cache short of the step's size.
+	return p.growth(ctx, "scan", keys[:f.scanGrow], 1, emit, nil)
 }
 
 // answerBytes is the size of the provider's whole response to one /v1/scan request for keys,
@@ -201,43 +135,18 @@ func pushAttested(ctx context.Context, host string, n, repos int, sv signature.S
 		return nil, err
 	}
 	keys := make([]string, n)
-	var nextI atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(nextI.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				ref := fmt.Sprintf("%s/bench/scan/r%03d:t%06d", host, i%max(repos, 1), i)
-				tag, err := name.NewTag(ref)
-				if err != nil {
-					errs <- err
-					return
-				}
-				img := mutate.Annotations(base, map[string]string{"dev.imagetrust.bench": strconv.Itoa(i)}).(v1.Image)
-				if err := pusher.Push(ctx, tag, img); err != nil {
-					errs <- fmt.Errorf("pushing %s: %w", tag, err)
-					return
-				}
-				h, err := img.Digest()
-				if err != nil {
-					errs <- err
-					return
-				}
-				if err := signing.Attest(tag.Context().Digest(h.String()), sv, predicateCosignVuln, predicate); err != nil {
-					errs <- fmt.Errorf("attesting %s: %w", tag, err)
-					return
-				}
-				keys[i] = tag.String()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err = parallel(n, func(i int) error {
+		tag, d, err := pushNumbered(ctx, pusher, fmt.Sprintf("%s/bench/scan/r%03d:t%06d", host, i%max(repos, 1), i), base, i)
+		if err != nil {
+			return err
+		}
+		if err := signing.Attest(d, sv, predicateCosignVuln, predicate); err != nil {
+			return fmt.Errorf("attesting %s: %w", tag, err)
+		}
+		keys[i] = tag.String()
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return keys, nil
