@@ -580,6 +580,15 @@ type provider struct {
 	keyErr atomic.Pointer[string]
 }
 
+// freeAddrs are two free loopback addresses: a provider's API and metrics listeners.
+func freeAddrs() (api, metrics string, err error) {
+	if api, err = freeAddr(); err != nil {
+		return "", "", err
+	}
+	metrics, err = freeAddr()
+	return api, metrics, err
+}
+
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -591,11 +600,7 @@ func freeAddr() (string, error) {
 
 // start writes a configuration and runs the provider binary with it, waiting for /readyz.
 func (e *env) start(ctx context.Context, bin string, stderr io.Writer, auths []config.Authority) (*provider, error) {
-	api, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	met, err := freeAddr()
+	api, met, err := freeAddrs()
 	if err != nil {
 		return nil, err
 	}
@@ -732,19 +737,24 @@ func (p *provider) heapMB() float64 {
 	return round(v / (1 << 20))
 }
 
-// metric is the value of the first line of the provider's /metrics that starts with prefix
-// (a metric name and its labels, up to the space before the value); false if there is none.
-func (p *provider) metric(prefix string) (float64, bool) {
+// metricsText is the provider's /metrics page ("" if it cannot be read).
+func (p *provider) metricsText() string {
 	resp, err := http.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
-		return 0, false
+		return ""
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return 0, false
+		return ""
 	}
-	for l := range strings.Lines(string(b)) {
+	return string(b)
+}
+
+// metric is the value of the first line of the provider's /metrics that starts with prefix
+// (a metric name and its labels, up to the space before the value); false if there is none.
+func (p *provider) metric(prefix string) (float64, bool) {
+	for l := range strings.Lines(p.metricsText()) {
 		if rest, ok := strings.CutPrefix(l, prefix); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 			return v, err == nil

@@ -162,11 +162,7 @@ func (e *env) startNaive(ctx context.Context, stderr io.Writer) (*provider, erro
 	if err != nil {
 		return nil, err
 	}
-	api, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	met, err := freeAddr()
+	api, met, err := freeAddrs()
 	if err != nil {
 		return nil, err
 	}

@@ -240,17 +240,8 @@ func (pr *soakProbe) take() []time.Duration {
 // providerSlow is the provider's count of endpoint requests and of those answered within 3 s
 // (imagetrust_request_duration_seconds).
 func (p *provider) providerSlow(endpoint string) (total, within3s float64) {
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return 0, 0
-	}
 	pre := `imagetrust_request_duration_seconds_bucket{endpoint="` + endpoint + `",le=`
-	for l := range strings.Lines(string(b)) {
+	for l := range strings.Lines(p.metricsText()) {
 		rest, ok := strings.CutPrefix(l, pre)
 		if !ok {
 			continue
@@ -369,11 +360,7 @@ func closeRegistry(r *registrytest.Registry) {
 // startSoak starts the provider with the healthy and hostile registries configured and pub as
 // its one authority.
 func (e *env) startSoak(ctx context.Context, bin string, stderr io.Writer, healthy *registrytest.Registry, hostile map[string]string, pub string) (*provider, error) {
-	api, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	met, err := freeAddr()
+	api, met, err := freeAddrs()
 	if err != nil {
 		return nil, err
 	}
@@ -605,20 +592,6 @@ func (p *provider) soakPost(ctx context.Context, endpoint string, keys []string)
 
 // goroutines is the provider's go_goroutines from its /metrics listener.
 func (p *provider) goroutines() int {
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return 0
-	}
-	for l := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(l, "go_goroutines "); ok {
-			n, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return int(n)
-		}
-	}
-	return 0
+	n, _ := p.metric("go_goroutines ")
+	return int(n)
 }
