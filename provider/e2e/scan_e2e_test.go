@@ -9,11 +9,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -225,27 +223,7 @@ func operatorReportJSON(kind, namespace, name, server, repo, tag, digest, cve, s
 func (s *stack) serviceAccountKubeconfig(namespace, name string) string {
 	t := s.t
 	ca := s.certs.cluster
-	kp, err := ca.ClientCert(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{CommonName: "system:serviceaccount:" + namespace + ":" + name,
-			Organization: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace}},
-		NotBefore:   time.Now().Add(-time.Hour),
-		NotAfter:    time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &kp.Key.PublicKey, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kp := groupCert(t, ca, "system:serviceaccount:"+namespace+":"+name, "system:serviceaccounts", "system:serviceaccounts:"+namespace)
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -258,7 +236,7 @@ contexts:
 - name: e2e
   context: {cluster: e2e, user: %s}
 current-context: e2e
-`, s.apiURL, b64(ca.CertPEM), name, b64(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), b64(kp.KeyPEM), name)
+`, s.apiURL, b64(ca.CertPEM), name, b64(kp.CertPEM), b64(kp.KeyPEM), name)
 	path := filepath.Join(s.dir, "kubeconfig-"+name)
 	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
 		t.Fatal(err)

@@ -252,11 +252,18 @@ func newCerts(t *testing.T, dir string) *certs {
 	return c
 }
 
-// adminCert issues the kubeconfig's client certificate: CN=admin, O=system:masters. pki's
-// ClientCert sets no organisation, so this one is issued here with the CA's key.
+// adminCert issues the kubeconfig's client certificate: CN=admin, O=system:masters.
 func adminCert(t *testing.T, ca *pki.CA) *pki.KeyPair {
 	t.Helper()
-	kp, err := ca.ClientCert("admin") // a fresh key pair to reuse
+	return groupCert(t, ca, "admin", "system:masters")
+}
+
+// groupCert issues a client certificate for user cn in the groups orgs (the API server reads
+// O as groups). pki's ClientCert sets no organisation, so this one is issued here with the
+// CA's key, for a fresh key pair from ClientCert.
+func groupCert(t *testing.T, ca *pki.CA, cn string, orgs ...string) *pki.KeyPair {
+	t.Helper()
+	kp, err := ca.ClientCert(cn) // a fresh key pair to reuse
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +273,7 @@ func adminCert(t *testing.T, ca *pki.CA) *pki.KeyPair {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+		Subject:      pkix.Name{CommonName: cn, Organization: orgs},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -532,6 +539,15 @@ func (s *stack) startGatekeeper() {
 func (s *stack) registerWebhooks() {
 	ca := s.certs.gatekeeper.CABundle()
 	url := fmt.Sprintf("https://127.0.0.1:%d", s.gkPort)
+	// Both webhooks see the same objects: every namespace but Gatekeeper's and kube-system's
+	// (and those labelled to be ignored), every resource, pods/ephemeralcontainers included.
+	scope := `  namespaceSelector:
+    matchExpressions:
+    - {key: admission.gatekeeper.sh/ignore, operator: DoesNotExist}
+    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [gatekeeper-system, kube-system]}
+  rules:
+  - {apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*", "pods/ephemeralcontainers"]}
+`
 	y := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata:
@@ -543,13 +559,7 @@ webhooks:
   clientConfig: {url: "%[1]s/v1/admit", caBundle: %[2]q}
   failurePolicy: Fail
   matchPolicy: Exact
-  namespaceSelector:
-    matchExpressions:
-    - {key: admission.gatekeeper.sh/ignore, operator: DoesNotExist}
-    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [gatekeeper-system, kube-system]}
-  rules:
-  - {apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*", "pods/ephemeralcontainers"]}
-  sideEffects: None
+%[3]s  sideEffects: None
   timeoutSeconds: 3
 ---
 apiVersion: admissionregistration.k8s.io/v1
@@ -564,15 +574,9 @@ webhooks:
   failurePolicy: Ignore
   matchPolicy: Exact
   reinvocationPolicy: Never
-  namespaceSelector:
-    matchExpressions:
-    - {key: admission.gatekeeper.sh/ignore, operator: DoesNotExist}
-    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [gatekeeper-system, kube-system]}
-  rules:
-  - {apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*", "pods/ephemeralcontainers"]}
-  sideEffects: None
+%[3]s  sideEffects: None
   timeoutSeconds: 1 # Helm default: the provider answers /v1/mutate within 800 ms
-`, url, ca)
+`, url, ca, scope)
 	s.kubectlOK(y, "apply", "-f", "-")
 }
 
