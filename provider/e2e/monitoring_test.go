@@ -3,13 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +23,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"sigs.k8s.io/yaml"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
@@ -212,23 +205,9 @@ func TestMonitoringMetricsExist(t *testing.T) {
 		return ref.Context().Digest(h.String())
 	}
 	signed, unsigned := push("mon/signed:1.0.0"), push("mon/unsigned:1.0.0")
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := signing.Sign(signed, sv); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keyFile := filepath.Join(dir, "key.pub")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
+	sv := newSigner(t, keyFile)
+	if err := signing.Sign(signed, sv); err != nil {
 		t.Fatal(err)
 	}
 

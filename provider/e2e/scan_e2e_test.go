@@ -4,13 +4,7 @@ package e2e
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,7 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
@@ -59,14 +52,8 @@ func trivyVuln(id, pkg, installed, fixed, severity string) map[string]any {
 // minute ago) and returns the provider configuration's scan section naming the scanner key.
 func (s *stack) setupScan() string {
 	t := s.t
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(s.dir, "e2e-trivy.pub")
+	sv := newSigner(t, path)
 	reports := map[string][]byte{
 		scanVulnerable: trivyReport(trivyVuln("CVE-2023-5363", "openssl", "3.1.3-r0", "3.1.4-r0", "HIGH")),
 		scanClean:      trivyReport(),
@@ -92,14 +79,6 @@ func (s *stack) setupScan() string {
 		if err := signing.Attest(dr, sv, predicateCosignVuln, pred); err != nil {
 			t.Fatalf("attesting %s: %v", ref, err)
 		}
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(s.dir, "e2e-trivy.pub")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	return fmt.Sprintf("scan:\n  scanners:\n  - name: e2e-trivy\n    key:\n      file: %s\n", path)
 }
