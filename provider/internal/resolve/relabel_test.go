@@ -56,7 +56,7 @@ func TestRelabel(t *testing.T) {
 		})
 	}
 	other := errors.New("index too large")
-	if got := relabel(other, waiter); got != other {
+	if got := relabel(other, waiter); !errors.Is(got, other) || got.Error() != other.Error() {
 		t.Errorf("relabel(%v) = %v, want it unchanged", other, got)
 	}
 }

@@ -50,13 +50,13 @@ func WaitSelecting(frame string, n int, bound time.Duration) int {
 // sampler included): how many goroutines f fanned out to at once.
 func PeakGoroutines(f func()) (before, peak int) {
 	before = runtime.NumGoroutine()
-	var max atomic.Int64
+	var highest atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			if n := int64(runtime.NumGoroutine()); n > max.Load() {
-				max.Store(n)
+			if n := int64(runtime.NumGoroutine()); n > highest.Load() {
+				highest.Store(n)
 			}
 			select {
 			case <-stop:
@@ -68,5 +68,5 @@ func PeakGoroutines(f func()) (before, peak int) {
 	f()
 	close(stop)
 	wg.Wait()
-	return before, int(max.Load())
+	return before, int(highest.Load())
 }
