@@ -1,5 +1,7 @@
 package verify
 
+import "github.com/imagetrust/imagetrust/provider/internal/jsonpass"
+
 // scanEnvelope reads a DSSE envelope in the form signers write it — one JSON object whose
 // keys are exactly "payloadType", "payload" and "signatures" (objects of "keyid" and "sig"),
 // each at most once, every string printable ASCII without escapes — in one pass without
@@ -165,4 +167,129 @@ func (s *envScanner) signatures(env *dsseEnvelope) bool {
 			return false
 		}
 	}
+}
+
+// PredicateScanner is a PredicateTargets target that reads its predicate itself in the
+// statement's one pass (scanStatement). ScanPredicate reads the predicate, an object, from s
+// into the target exactly as json.Unmarshal would decode it there, or answers false when it
+// cannot tell (the statement is then decoded with encoding/json, into a new target).
+type PredicateScanner interface {
+	ScanPredicate(s *jsonpass.Scanner) bool
+}
+
+// statementFields and subjectFields are the JSON names of statement's and statementSubject's
+// fields.
+var (
+	statementFields = []string{"_type", "predicateType", "subject", "predicate"}
+	subjectFields   = []string{"name", "digest"}
+)
+
+// scanStatement reads a statement in one pass when it is in the form attesters write — its
+// keys spelt exactly and once each, and a target of targets for its predicate type that is a
+// PredicateScanner — giving exactly what decodeStatementInto's json.Unmarshal gives
+// (FuzzScanStatement holds the two to the same result). A predicate before its predicateType
+// (encoding/json writes a map's keys sorted) is skipped, checked as JSON, and read into its
+// target once the type is known. ok is false for anything else; the caller then decodes as
+// before.
+func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok bool) {
+	if targets == nil {
+		return nil, false
+	}
+	s := jsonpass.New(payload)
+	st := &statement{payload: payload}
+	var seen uint64
+	var ps PredicateScanner
+	var later []byte // the predicate, when it came before its type
+	target := func() bool {
+		var isScanner bool
+		ps, isScanner = targets(st.PredicateType, len(payload)).(PredicateScanner)
+		return isScanner && ps != nil
+	}
+	ok = s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "_type":
+			var ok bool
+			st.Type, ok = s.String()
+			return jsonpass.Once(&seen, 0) && ok
+		case "predicateType":
+			var ok bool
+			st.PredicateType, ok = s.String()
+			return jsonpass.Once(&seen, 1) && ok
+		case "subject":
+			return jsonpass.Once(&seen, 2) && scanSubjects(s, &st.Subject)
+		case "predicate":
+			if !jsonpass.Once(&seen, 3) || s.Peek() != '{' {
+				return false
+			}
+			if seen&(1<<1) == 0 {
+				var ok bool
+				later, ok = s.Value()
+				return ok
+			}
+			if !target() {
+				return false
+			}
+			st.decoded = ps
+			return ps.ScanPredicate(s)
+		}
+		return s.Unknown(key, statementFields)
+	})
+	if !ok || !s.End() || seen&(1<<3) == 0 {
+		return nil, false
+	}
+	if later != nil {
+		if seen&(1<<1) == 0 || !target() {
+			return nil, false
+		}
+		p := jsonpass.New(later)
+		if !ps.ScanPredicate(p) || !p.End() {
+			return nil, false
+		}
+		st.decoded = ps
+	}
+	return st, true
+}
+
+// scanSubjects reads the subject list (null: none; an element that is not an object is left
+// to encoding/json).
+func scanSubjects(s *jsonpass.Scanner, out *[]statementSubject) bool {
+	if s.Null() {
+		return true
+	}
+	*out = []statementSubject{}
+	return s.Array(func() bool {
+		var sub statementSubject
+		var seen uint64
+		ok := s.Object(func(key []byte) bool {
+			switch string(key) {
+			case "name":
+				var ok bool
+				sub.Name, ok = s.String()
+				return jsonpass.Once(&seen, 0) && ok
+			case "digest":
+				return jsonpass.Once(&seen, 1) && scanDigests(s, &sub.Digest)
+			}
+			return s.Unknown(key, subjectFields)
+		})
+		*out = append(*out, sub)
+		return ok
+	})
+}
+
+// scanDigests reads a subject's digest map of algorithm to hex (a repeated algorithm: the last
+// wins, as in encoding/json).
+func scanDigests(s *jsonpass.Scanner, out *map[string]string) bool {
+	if s.Null() {
+		return true
+	}
+	m := map[string]string{}
+	*out = m
+	return s.Object(func(key []byte) bool {
+		if s.Peek() == 'n' {
+			return false // null: encoding/json stores ""; left to it
+		}
+		v, ok := s.String()
+		m[string(key)] = v
+		return ok
+	})
 }

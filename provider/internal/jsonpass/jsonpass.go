@@ -1,0 +1,366 @@
+// Package jsonpass reads a JSON text in one pass, for decoders that read one known form
+// themselves and leave every other form to encoding/json.
+//
+// Everything a Scanner accepts is valid JSON as encoding/json defines it, and every value it
+// returns is what json.Unmarshal decodes from the same text. Where that would take more than
+// a plain read it answers false instead, and the caller decodes with encoding/json: an object
+// key that is not printable ASCII without escapes, nesting deeper than maxDepth, a number
+// that is not an integer where one is asked for. A caller matches keys with Unknown, which
+// also answers false for a key encoding/json would match to a field only case-insensitively.
+package jsonpass
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// maxDepth bounds nesting, far below encoding/json's own limit (10,000): deeper texts are
+// left to encoding/json.
+const maxDepth = 1000
+
+// Scanner is a position in a JSON text.
+type Scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// New starts a Scanner at the beginning of b.
+func New(b []byte) *Scanner { return &Scanner{b: b} }
+
+func (s *Scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// Peek skips space and returns the next byte without consuming it (0 at the end).
+func (s *Scanner) Peek() byte {
+	s.space()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// next skips space and consumes c.
+func (s *Scanner) next(c byte) bool {
+	if s.Peek() == c && s.i < len(s.b) {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// End reports whether only space is left.
+func (s *Scanner) End() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// Null consumes a null literal if one comes next.
+func (s *Scanner) Null() bool {
+	s.space()
+	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// Object reads an object, calling member with each key (its bytes between the quotes) after
+// the key and its colon; member reads the value. It answers false when no object comes next,
+// the object is malformed, a key is not printable ASCII without escapes, or member answers
+// false.
+func (s *Scanner) Object(member func(key []byte) bool) bool {
+	if !s.next('{') {
+		return false
+	}
+	if s.depth++; s.depth > maxDepth {
+		return false
+	}
+	defer func() { s.depth-- }()
+	if s.next('}') {
+		return true
+	}
+	for {
+		key, ok := s.key()
+		if !ok || !s.next(':') || !member(key) {
+			return false
+		}
+		if s.next('}') {
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// key reads an object key of printable ASCII without escapes.
+func (s *Scanner) key() ([]byte, bool) {
+	if !s.next('"') {
+		return nil, false
+	}
+	start := s.i
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			k := s.b[start:s.i]
+			s.i++
+			return k, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// Array reads an array, calling elem for each element; elem reads it. It answers false when
+// no array comes next, the array is malformed or elem answers false.
+func (s *Scanner) Array(elem func() bool) bool {
+	if !s.next('[') {
+		return false
+	}
+	if s.depth++; s.depth > maxDepth {
+		return false
+	}
+	defer func() { s.depth-- }()
+	if s.next(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.next(']') {
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// String reads a string and returns its value as json.Unmarshal decodes it.
+func (s *Scanner) String() (string, bool) {
+	s.space()
+	start := s.i
+	plain, ok := s.str()
+	if !ok {
+		return "", false
+	}
+	if plain {
+		return string(s.b[start+1 : s.i-1]), true
+	}
+	var v string
+	if json.Unmarshal(s.b[start:s.i], &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// str consumes a valid string; plain reports that it has neither escapes nor bytes outside
+// printable ASCII (its value is then its bytes).
+func (s *Scanner) str() (plain, ok bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return false, false
+	}
+	plain = true
+	for s.i++; s.i < len(s.b); s.i++ {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return plain, true
+		case c < 0x20:
+			return false, false
+		case c == '\\':
+			plain = false
+			s.i++
+			if s.i >= len(s.b) {
+				return false, false
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s.b)-s.i < 5 || !hex4(s.b[s.i+1:s.i+5]) {
+					return false, false
+				}
+				s.i += 4
+			default:
+				return false, false
+			}
+		case c >= 0x7f:
+			plain = false
+		}
+	}
+	return false, false
+}
+
+func hex4(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Int reads a number that json.Unmarshal decodes into an int without error.
+func (s *Scanner) Int() (int, bool) {
+	s.space()
+	start := s.i
+	if !s.number() {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, strconv.IntSize)
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// number consumes a number of JSON's grammar.
+func (s *Scanner) number() bool {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	s.i = i
+	return true
+}
+
+// Value reads any value, checking that it is valid JSON, and returns its bytes.
+func (s *Scanner) Value() ([]byte, bool) {
+	s.space()
+	start := s.i
+	if !s.skip() {
+		return nil, false
+	}
+	return s.b[start:s.i], true
+}
+
+// skip consumes one value (space already skipped).
+func (s *Scanner) skip() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; c {
+	case '{':
+		return s.Object(func([]byte) bool { s.space(); return s.skip() })
+	case '[':
+		return s.Array(func() bool { s.space(); return s.skip() })
+	case '"':
+		_, ok := s.str()
+		return ok
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		return s.number()
+	}
+}
+
+func (s *Scanner) literal(l string) bool {
+	if len(s.b)-s.i >= len(l) && string(s.b[s.i:s.i+len(l)]) == l {
+		s.i += len(l)
+		return true
+	}
+	return false
+}
+
+// Unknown skips the value of a key that is none of fields (the JSON names of the fields the
+// caller reads, whose exact keys it handles itself). It answers false — leave the text to
+// encoding/json — when key matches one of fields other than exactly (encoding/json matches
+// keys to fields case-insensitively; here also ignoring '-' and '_', to be safe), or the
+// value is malformed.
+func (s *Scanner) Unknown(key []byte, fields []string) bool {
+	for _, f := range fields {
+		if looselyEqual(key, f) {
+			return false
+		}
+	}
+	_, ok := s.Value()
+	return ok
+}
+
+// looselyEqual compares ASCII key and name ignoring case, '-' and '_'.
+func looselyEqual(key []byte, name string) bool {
+	i, j := 0, 0
+	for {
+		for i < len(key) && (key[i] == '-' || key[i] == '_') {
+			i++
+		}
+		for j < len(name) && (name[j] == '-' || name[j] == '_') {
+			j++
+		}
+		if i == len(key) || j == len(name) {
+			return i == len(key) && j == len(name)
+		}
+		if lower(key[i]) != lower(name[j]) {
+			return false
+		}
+		i++
+		j++
+	}
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Once marks bit in seen and reports whether it was not yet marked: a key met a second time
+// is left to encoding/json (which merges or replaces by the value's type).
+func Once(seen *uint64, bit uint) bool {
+	m := uint64(1) << bit
+	if *seen&m != 0 {
+		return false
+	}
+	*seen |= m
+	return true
+}

@@ -1,0 +1,96 @@
+package jsonpass
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func seeds() []string {
+	return []string{
+		`{}`, `[]`, `null`, `true`, `false`, `0`, `-0`, `1.5e-3`, `-12E+4`, `"a"`, `"\u00e9\n\"\\\/"`,
+		`{"a":[1,{"b":null,"c":"x"}],"d":-1.0}`, " [ 1 , 2 ]\n", `"é"`, "\"\xff\"",
+		`01`, `1.`, `.5`, `1e`, `-`, `+1`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{a:1}`, `"\x"`, `"\u12"`, "\"\t\"",
+		`tru`, `nul`, `[`, `{"a":`, `"`, `[1 2]`, `{"a":1 "b":2}`, strings.Repeat("[", 1200) + strings.Repeat("]", 1200),
+		`9223372036854775807`, `9223372036854775808`, `1e3`,
+	}
+}
+
+// checkValue: a value Value reads is valid JSON by encoding/json, and every valid JSON text not
+// nested deeper than maxDepth is read whole.
+func checkValue(t *testing.T, in string) {
+	t.Helper()
+	s := New([]byte(in))
+	v, ok := s.Value()
+	whole := ok && s.End()
+	if whole && !json.Valid([]byte(in)) {
+		t.Fatalf("Value read %q, which encoding/json finds invalid", in)
+	}
+	if !whole && json.Valid([]byte(in)) && depth(in) <= maxDepth {
+		t.Fatalf("Value did not read valid %q", in)
+	}
+	if whole && strings.TrimSpace(in) != string(v) {
+		t.Fatalf("Value(%q) = %q", in, v)
+	}
+	if in := []byte(in); json.Valid(in) && len(strings.TrimSpace(string(in))) > 0 && strings.TrimSpace(string(in))[0] == '"' {
+		got, ok := New(in).String()
+		var want string
+		if err := json.Unmarshal(in, &want); err != nil || !ok || got != want {
+			t.Fatalf("String(%q) = %q, %v; json.Unmarshal: %q, %v", in, got, ok, want, err)
+		}
+	}
+	if n, ok := New([]byte(in)).Int(); ok && whole {
+		var want int
+		if err := json.Unmarshal([]byte(in), &want); err != nil || n != want {
+			t.Fatalf("Int(%q) = %d; json.Unmarshal: %d, %v", in, n, want, err)
+		}
+	}
+}
+
+// depth is the nesting of a text, counting brackets outside strings (a bound for the test).
+func depth(in string) int {
+	d, m, str, esc := 0, 0, false, false
+	for _, c := range []byte(in) {
+		switch {
+		case esc:
+			esc = false
+		case str && c == '\\':
+			esc = true
+		case c == '"':
+			str = !str
+		case !str && (c == '{' || c == '['):
+			d++
+			m = max(m, d)
+		case !str && (c == '}' || c == ']'):
+			d--
+		}
+	}
+	return m
+}
+
+func TestValueMatchesJSON(t *testing.T) {
+	for _, in := range seeds() {
+		checkValue(t, in)
+	}
+}
+
+func TestUnknown(t *testing.T) {
+	fields := []string{"SchemaVersion", "_type"}
+	for key, want := range map[string]bool{"Other": true, "schemaversion": false, "Schema_Version": false, "type": false, "_TYPE": false, "SchemaVersion2": true} {
+		s := New([]byte(`1`))
+		if got := s.Unknown([]byte(key), fields); got != want {
+			t.Errorf("Unknown(%q) = %v, want %v", key, got, want)
+		}
+	}
+	var seen uint64
+	if !Once(&seen, 3) || Once(&seen, 3) || !Once(&seen, 4) {
+		t.Error("Once")
+	}
+}
+
+func FuzzValue(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(checkValue)
+}
