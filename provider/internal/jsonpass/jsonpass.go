@@ -155,8 +155,12 @@ func (s *Scanner) String() (string, bool) {
 	if !ok {
 		return "", false
 	}
+	raw := s.b[start+1 : s.i-1]
 	if plain {
-		return string(s.b[start+1 : s.i-1]), true
+		return string(raw), true
+	}
+	if v, ok := unescapeASCII(raw); ok {
+		return v, true
 	}
 	var v string
 	if json.Unmarshal(s.b[start:s.i], &v) != nil {
@@ -165,42 +169,100 @@ func (s *Scanner) String() (string, bool) {
 	return v, true
 }
 
+// unescapeASCII decodes the content of a valid string whose bytes are all ASCII and whose
+// escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for those,
+// every decoder gives the same bytes. ok is false for anything else (surrogates, other
+// \u escapes, bytes beyond ASCII: encoding/json's own rules decide those).
+func unescapeASCII(raw []byte) (string, bool) {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c >= 0x80 {
+			return "", false
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch raw[i] {
+		case '"', '\\', '/':
+			out = append(out, raw[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+			if err != nil || r >= 0x80 {
+				return "", false
+			}
+			out = append(out, byte(r))
+			i += 4
+		}
+	}
+	return string(out), true
+}
+
+// plainByte marks the bytes a string's content may hold without ending it or needing a
+// decoder: printable ASCII other than '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str consumes a valid string; plain reports that it has neither escapes nor bytes outside
 // printable ASCII (its value is then its bytes).
 func (s *Scanner) str() (plain, ok bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	b := s.b
+	if s.i >= len(b) || b[s.i] != '"' {
 		return false, false
 	}
 	plain = true
-	for s.i++; s.i < len(s.b); s.i++ {
-		c := s.b[s.i]
-		switch {
+	i := s.i + 1
+	for {
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return false, false
+		}
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
+			s.i = i + 1
 			return plain, true
 		case c < 0x20:
 			return false, false
 		case c == '\\':
 			plain = false
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
 				return false, false
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
 			case 'u':
-				if len(s.b)-s.i < 5 || !hex4(s.b[s.i+1:s.i+5]) {
+				if len(b)-i < 5 || !hex4(b[i+1:i+5]) {
 					return false, false
 				}
-				s.i += 4
+				i += 5
 			default:
 				return false, false
 			}
-		case c >= 0x7f:
+		default: // DEL and bytes beyond ASCII
 			plain = false
+			i++
 		}
 	}
-	return false, false
 }
 
 func hex4(b []byte) bool {
