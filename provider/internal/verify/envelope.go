@@ -1,6 +1,10 @@
 package verify
 
-import "github.com/imagetrust/imagetrust/provider/internal/jsonpass"
+import (
+	"bytes"
+
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
+)
 
 // scanEnvelope reads a DSSE envelope in the form signers write it — one JSON object whose
 // keys are exactly "payloadType", "payload" and "signatures" (objects of "keyid" and "sig"),
@@ -188,9 +192,9 @@ var (
 // keys spelt exactly and once each, and a target of targets for its predicate type that is a
 // PredicateScanner — giving exactly what decodeStatementInto's json.Unmarshal gives
 // (FuzzScanStatement holds the two to the same result). A predicate before its predicateType
-// (encoding/json writes a map's keys sorted) is skipped, checked as JSON, and read into its
-// target once the type is known. ok is false for anything else; the caller then decodes as
-// before.
+// (encoding/json writes a map's keys sorted) is read into the target of the type found by
+// lastPredicateType, and the statement is kept only when that is its type. ok is false for
+// anything else; the caller then decodes as before.
 func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok bool) {
 	if targets == nil {
 		return nil, false
@@ -199,7 +203,7 @@ func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok b
 	st := &statement{payload: payload}
 	var seen uint64
 	var ps PredicateScanner
-	var later []byte // the predicate, when it came before its type
+	var guessed bool // the predicate came before its type, read as lastPredicateType's
 	target := func() bool {
 		var isScanner bool
 		ps, isScanner = targets(st.PredicateType, len(payload)).(PredicateScanner)
@@ -212,9 +216,12 @@ func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok b
 			st.Type, ok = s.String()
 			return jsonpass.Once(&seen, 0) && ok
 		case "predicateType":
-			var ok bool
-			st.PredicateType, ok = s.String()
-			return jsonpass.Once(&seen, 1) && ok
+			pt, ok := s.String()
+			if !jsonpass.Once(&seen, 1) || !ok || guessed && pt != st.PredicateType {
+				return false
+			}
+			st.PredicateType = pt
+			return true
 		case "subject":
 			return jsonpass.Once(&seen, 2) && scanSubjects(s, &st.Subject)
 		case "predicate":
@@ -222,9 +229,13 @@ func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok b
 				return false
 			}
 			if seen&(1<<1) == 0 {
-				var ok bool
-				later, ok = s.Value()
-				return ok
+				// Before its type: read into the target of the type the statement names last,
+				// and kept only if that is its type (checked at the key and below).
+				guess, found := lastPredicateType(payload)
+				if !found {
+					return false
+				}
+				st.PredicateType, guessed = guess, true
 			}
 			if !target() {
 				return false
@@ -234,18 +245,8 @@ func scanStatement(payload []byte, targets PredicateTargets) (_ *statement, ok b
 		}
 		return s.Unknown(key, statementFields)
 	})
-	if !ok || !s.End() || seen&(1<<3) == 0 {
+	if !ok || !s.End() || seen&(1<<3) == 0 || guessed && seen&(1<<1) == 0 {
 		return nil, false
-	}
-	if later != nil {
-		if seen&(1<<1) == 0 || !target() {
-			return nil, false
-		}
-		p := jsonpass.New(later)
-		if !ps.ScanPredicate(p) || !p.End() {
-			return nil, false
-		}
-		st.decoded = ps
 	}
 	return st, true
 }
@@ -292,4 +293,21 @@ func scanDigests(s *jsonpass.Scanner, out *map[string]string) bool {
 		m[string(key)] = v
 		return ok
 	})
+}
+
+// lastPredicateType finds the value of the last "predicateType" key in payload without reading
+// what comes before it: encoding/json writes a statement's keys sorted, predicate first, so
+// its type follows the ~20 KB predicate by a few bytes. A guess: scanStatement reads the
+// predicate into the guessed type's target and keeps it only when the statement's
+// predicateType is the guess.
+func lastPredicateType(payload []byte) (string, bool) {
+	i := bytes.LastIndex(payload, []byte(`"predicateType"`))
+	if i < 0 {
+		return "", false
+	}
+	rest := bytes.TrimLeft(payload[i+len(`"predicateType"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return "", false
+	}
+	return jsonpass.New(rest[1:]).String()
 }

@@ -161,6 +161,7 @@ func statementSeeds(t testing.TB) (read, left [][]byte) {
 		[]byte(" {\n \"subject\" : [ ] , \"predicate\":{\"n\":[]} ,\"predicateType\":\"" + testPredicateType + "\", \"extra\": {\"a\": [1, {\"b\": null}]}}\n"),
 		[]byte(`{"predicateType":"` + testPredicateType + `","subject":null,"predicate":{"a":"caf\u00e9","ab":1}}`),
 		[]byte(`{"predicateType":"` + testPredicateType + `","subject":[{"digest":{"sha256":"1","sha256":"2"},"x":1}],"predicate":{}}`),
+		[]byte(`{"predicate":{"n":[7]},"predicateType" :  "` + testPredicateType + `","z":{"predicateType":"` + testPredicateType + `"}}`),
 	}
 	left = [][]byte{
 		[]byte(`{"predicateType":"` + testPredicateType + `"}`),
@@ -172,6 +173,9 @@ func statementSeeds(t testing.TB) (read, left [][]byte) {
 		[]byte(`{"predicateType":"` + slsaV1 + `","predicate":{}}`),
 		[]byte(`{"predicateType":"other","predicate":{}}`),
 		[]byte(`{"predicate":{},"predicateType":"other"}`),
+		[]byte(`{"predicate":{},"predicateType":"other","z":{"predicateType":"` + testPredicateType + `"}}`),
+		[]byte(`{"predicate":{"a":"x"},"predicateType":"` + testPredicateType + `","z":{"predicateType":"` + slsaV1 + `"}}`),
+		[]byte(`{"predicate":{"a":"x"},"z":"\"predicateType\":\"` + testPredicateType + `\""}`),
 		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"subject":[null]}`),
 		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"subject":[{"digest":{"sha256":null}}]}`),
 		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{}} {}`),
