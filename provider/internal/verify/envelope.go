@@ -13,7 +13,7 @@ import (
 // for anything else (other keys or spellings, escapes, nulls, repeated keys, malformed JSON),
 // and the caller decodes with encoding/json as before: an envelope read here is exactly what
 // json.Unmarshal reads from it (FuzzScanEnvelope), only without validating and unquoting its
-// ~27 KB base64 string twice.
+// ~27 KB base64 string twice, and without copying it (env.text: see payloadText).
 func scanEnvelope(raw []byte) (env *dsseEnvelope, payload []byte, ok bool) {
 	s := envScanner{b: raw}
 	env = &dsseEnvelope{}
@@ -31,7 +31,7 @@ func scanEnvelope(raw []byte) (env *dsseEnvelope, payload []byte, ok bool) {
 			if !ok || seenPayload {
 				return false
 			}
-			env.Payload, payload, seenPayload = string(v), v, true
+			env.text, payload, seenPayload = v, v, true
 		case "signatures":
 			if seenSigs {
 				return false
@@ -47,6 +47,16 @@ func scanEnvelope(raw []byte) (env *dsseEnvelope, payload []byte, ok bool) {
 		return nil, nil, false
 	}
 	return env, payload, true
+}
+
+// payloadText is the payload's base64 text: as scanEnvelope found it in the envelope's
+// bytes (not copied: only keyless verification reads it as a string), or as encoding/json
+// decoded it.
+func (env *dsseEnvelope) payloadText() string {
+	if env.text != nil {
+		return string(env.text)
+	}
+	return env.Payload
 }
 
 // envScanner is a position in a JSON text, for scanEnvelope's strict subset only.

@@ -46,6 +46,10 @@ func checkScanEnvelope(t *testing.T, raw []byte) bool {
 	if len(want.Signatures) == 0 && len(env.Signatures) == 0 {
 		want.Signatures, env.Signatures = nil, nil
 	}
+	if env.Payload != "" || env.payloadText() != want.Payload || want.payloadText() != want.Payload {
+		t.Fatalf("scanEnvelope(%q) payload text %q (Payload %q), json.Unmarshal %q", raw, env.payloadText(), env.Payload, want.Payload)
+	}
+	env.Payload, env.text = env.payloadText(), nil
 	if !reflect.DeepEqual(*env, want) {
 		t.Fatalf("scanEnvelope(%q) = %+v, json.Unmarshal = %+v", raw, *env, want)
 	}
