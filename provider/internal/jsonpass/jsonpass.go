@@ -10,6 +10,7 @@
 package jsonpass
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 )
@@ -219,6 +220,19 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// Eight bytes at a time: special8 reports whether any byte of x is not a plainByte (a control
+// character, '"', '\\', DEL or beyond ASCII), by the carry tricks of "Bit Twiddling Hacks"
+// (hasless, haszero of x XOR c), which are exact for whether any byte matches.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func special8(x uint64) bool {
+	q, bs, del := x^(ones*'"'), x^(ones*'\\'), x^(ones*0x7f)
+	return ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs|(del-ones)&^del|x)&highs != 0
+}
+
 // str consumes a valid string; plain reports that it has neither escapes nor bytes outside
 // printable ASCII (its value is then its bytes).
 func (s *Scanner) str() (plain, ok bool) {
@@ -229,6 +243,9 @@ func (s *Scanner) str() (plain, ok bool) {
 	plain = true
 	i := s.i + 1
 	for {
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && plainByte[b[i]] {
 			i++
 		}

@@ -2,6 +2,7 @@ package jsonpass
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -94,4 +95,41 @@ func FuzzValue(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkValue)
+}
+
+// TestSpecial8: eight bytes are special exactly when one of them is not a plainByte.
+func TestSpecial8(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			var b [8]byte
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(c)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(b[i])
+			}
+			if got := special8(x); got != !plainByte[c] {
+				t.Fatalf("special8 with %#x at %d = %v", c, pos, got)
+			}
+		}
+	}
+	if special8(0x6161616161616161) {
+		t.Fatal("special8(aaaaaaaa)")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		x := r.Uint64()
+		if r.IntN(2) == 0 {
+			x = x&0x3f3f3f3f3f3f3f3f | 0x2020202020202020 // mostly printable
+		}
+		want := false
+		for i := range 8 {
+			want = want || !plainByte[byte(x>>(8*i))]
+		}
+		if special8(x) != want {
+			t.Fatalf("special8(%#x) = %v", x, !want)
+		}
+	}
 }

@@ -135,3 +135,28 @@ func FuzzCosignVulnScan(f *testing.F) {
 		checkCosignVulnScan(t, raw)
 	})
 }
+
+// BenchmarkCosignVulnDecode: the cosign vuln predicate of the alpine sample read by
+// ScanPredicate (one pass) and by json.Unmarshal (what a statement outside its form gets).
+func BenchmarkCosignVulnDecode(b *testing.B) {
+	raw := cosignVulnPredicate(b, sample(b, "trivy-image-alpine-310.json"), time.Now())
+	b.Run("one-pass", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := scanCosignVuln(raw); !ok {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var p cosignVuln
+			if err := json.Unmarshal(raw, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
