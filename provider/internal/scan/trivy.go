@@ -33,10 +33,12 @@ type trivyResult struct {
 	Vulnerabilities []trivyVuln `json:"Vulnerabilities"`
 	// Findings the scanner suppressed (--show-suppressed). They are counted again here: a
 	// suppression is honoured only from a trusted VEX authority.
-	Modified []struct {
-		Type    string    `json:"Type"`
-		Finding trivyVuln `json:"Finding"`
-	} `json:"ExperimentalModifiedFindings"`
+	Modified []trivyModified `json:"ExperimentalModifiedFindings"`
+}
+
+type trivyModified struct {
+	Type    string    `json:"Type"`
+	Finding trivyVuln `json:"Finding"`
 }
 
 type trivyVuln struct {

@@ -3,9 +3,12 @@ package verify
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 )
 
 // envelopeSeeds are envelopes as signers write them and near misses that scanEnvelope must
@@ -43,6 +46,10 @@ func checkScanEnvelope(t *testing.T, raw []byte) bool {
 	if len(want.Signatures) == 0 && len(env.Signatures) == 0 {
 		want.Signatures, env.Signatures = nil, nil
 	}
+	if env.Payload != "" || env.payloadText() != want.Payload || want.payloadText() != want.Payload {
+		t.Fatalf("scanEnvelope(%q) payload text %q (Payload %q), json.Unmarshal %q", raw, env.payloadText(), env.Payload, want.Payload)
+	}
+	env.Payload, env.text = env.payloadText(), nil
 	if !reflect.DeepEqual(*env, want) {
 		t.Fatalf("scanEnvelope(%q) = %+v, json.Unmarshal = %+v", raw, *env, want)
 	}
@@ -105,5 +112,158 @@ func FuzzScanEnvelope(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkScanEnvelope(t, raw)
+	})
+}
+
+// testPredicate is a PredicateScanner for the statement tests: {"a": string, "n": [int]}.
+type testPredicate struct {
+	A string `json:"a"`
+	N []int  `json:"n"`
+}
+
+func (p *testPredicate) ScanPredicate(s *jsonpass.Scanner) bool {
+	var seen uint64
+	return s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "a":
+			var ok bool
+			p.A, ok = s.String()
+			return jsonpass.Once(&seen, 0) && ok
+		case "n":
+			if !jsonpass.Once(&seen, 1) || s.Null() {
+				return false
+			}
+			p.N = []int{}
+			return s.Array(func() bool {
+				n, ok := s.Int()
+				p.N = append(p.N, n)
+				return ok
+			})
+		}
+		return s.Unknown(key, []string{"a", "n"})
+	})
+}
+
+const testPredicateType = "https://example.com/test/v1"
+
+func testTargets(pt string, _ int) any {
+	switch pt {
+	case testPredicateType:
+		return new(testPredicate)
+	case slsaV1:
+		return new(struct{ X string }) // a target that reads no predicate itself
+	}
+	return nil
+}
+
+func statementSeeds(t testing.TB) (read, left [][]byte) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	pred := map[string]any{"a": "x", "n": []int{1, -2}, "other": []any{map[string]any{"k": "é\n"}, 1.5e3, nil, true}}
+	read = [][]byte{
+		statementJSON(t, "v1", "example.com/app", digest, testPredicateType, pred), // json.Marshal: predicate first
+		[]byte(`{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"` + testPredicateType + `","subject":[{"name":"a","digest":{"sha256":"ab"}}],"predicate":{"a":"y"}}`),
+		[]byte(" {\n \"subject\" : [ ] , \"predicate\":{\"n\":[]} ,\"predicateType\":\"" + testPredicateType + "\", \"extra\": {\"a\": [1, {\"b\": null}]}}\n"),
+		[]byte(`{"predicateType":"` + testPredicateType + `","subject":null,"predicate":{"a":"caf\u00e9","ab":1}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","subject":[{"digest":{"sha256":"1","sha256":"2"},"x":1}],"predicate":{}}`),
+		[]byte(`{"predicate":{"n":[7]},"predicateType" :  "` + testPredicateType + `","z":{"predicateType":"` + testPredicateType + `"}}`),
+	}
+	left = [][]byte{
+		[]byte(`{"predicateType":"` + testPredicateType + `"}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"predicate":{}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","Predicate":{}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":null}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{"A":"x"}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{"n":[1.5]}}`),
+		[]byte(`{"predicateType":"` + slsaV1 + `","predicate":{}}`),
+		[]byte(`{"predicateType":"other","predicate":{}}`),
+		[]byte(`{"predicate":{},"predicateType":"other"}`),
+		[]byte(`{"predicate":{},"predicateType":"other","z":{"predicateType":"` + testPredicateType + `"}}`),
+		[]byte(`{"predicate":{"a":"x"},"predicateType":"` + testPredicateType + `","z":{"predicateType":"` + slsaV1 + `"}}`),
+		[]byte(`{"predicate":{"a":"x"},"z":"\"predicateType\":\"` + testPredicateType + `\""}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"subject":[null]}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"subject":[{"digest":{"sha256":null}}]}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{}} {}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{},"x":[1,]}`),
+		[]byte(`{"predicate\u0054ype":"` + testPredicateType + `","predicate":{}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","_Type":"x","predicate":{}}`),
+		[]byte(`{"predicateType":"` + testPredicateType + `","predicate":{"a":"x"`),
+		[]byte(`[]`),
+	}
+	return read, left
+}
+
+// checkScanStatement: a statement scanStatement reads is exactly what decodeStatementInto's
+// json.Unmarshal reads.
+func checkScanStatement(t *testing.T, payload []byte) bool {
+	t.Helper()
+	got, ok := scanStatement(payload, testTargets)
+	if !ok {
+		return false
+	}
+	target := testTargets(got.PredicateType, len(payload))
+	si := statementInto{Predicate: target}
+	if err := json.Unmarshal(payload, &si); err != nil || si.Predicate != target {
+		t.Fatalf("scanStatement read %q, which json.Unmarshal does not read into the target (%v)", payload, err)
+	}
+	want := statement{Type: si.Type, PredicateType: si.PredicateType, Subject: si.Subject, decoded: target, payload: payload}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("scanStatement(%q) = %+v, json.Unmarshal = %+v", payload, *got, want)
+	}
+	return true
+}
+
+func TestScanStatementMatchesJSON(t *testing.T) {
+	read, left := statementSeeds(t)
+	for _, p := range read {
+		if !checkScanStatement(t, p) {
+			t.Errorf("scanStatement left %q to encoding/json", p)
+		}
+	}
+	for _, p := range left {
+		if checkScanStatement(t, p) {
+			t.Errorf("scanStatement read %q, which is not in its form", p)
+		}
+	}
+	// Without targets, or with a target that reads no predicate itself, nothing changes.
+	if _, ok := scanStatement(read[0], nil); ok {
+		t.Error("scanStatement read a statement without targets")
+	}
+}
+
+// TestParseStatementBothPaths: the same statement read in one pass and, with an escape in
+// its _type, by encoding/json gives the same statement and the same subject check.
+func TestParseStatementBothPaths(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("cd", 32)
+	plain := statementJSON(t, "v1", "example.com/app", digest, testPredicateType, map[string]any{"a": "x", "n": []int{3}})
+	escaped := []byte(strings.Replace(string(plain), `"https://in-toto.io/Statement/v1"`, `"https:\/\/in-toto.io\/Statement\/v1"`, 1))
+	if _, ok := scanStatement(plain, testTargets); !ok {
+		t.Fatal("scanStatement left the plain statement")
+	}
+	var sts []*statement
+	for _, p := range [][]byte{plain, escaped} {
+		st, err := parseStatement(p, digest, testTargets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.payload = nil
+		sts = append(sts, st)
+		if _, err := parseStatement(p, "sha256:"+strings.Repeat("ef", 32), testTargets); !errors.Is(err, ErrOtherImage) {
+			t.Fatalf("another image's digest: %v", err)
+		}
+	}
+	if !reflect.DeepEqual(sts[0], sts[1]) {
+		t.Fatalf("the two paths differ:\n%+v\n%+v", sts[0], sts[1])
+	}
+}
+
+// FuzzScanStatement: whatever the input, a statement scanStatement reads is exactly what
+// json.Unmarshal reads.
+func FuzzScanStatement(f *testing.F) {
+	read, left := statementSeeds(f)
+	for _, s := range append(read, left...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		checkScanStatement(t, payload)
 	})
 }

@@ -26,6 +26,9 @@ type dsseEnvelope struct {
 		KeyID string `json:"keyid"`
 		Sig   string `json:"sig"`
 	} `json:"signatures"`
+	// text is the payload's base64 text in the envelope's bytes, when scanEnvelope read it
+	// (Payload is then empty: payloadText reads either).
+	text []byte
 }
 
 // pae is DSSE's pre-authentication encoding: what the signature covers.

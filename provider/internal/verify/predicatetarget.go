@@ -30,6 +30,9 @@ func decodeStatementInto(payload []byte, targets PredicateTargets) (_ *statement
 	if targets == nil {
 		return nil, false
 	}
+	if st, ok := scanStatement(payload, targets); ok { // the form attesters write, in one pass
+		return st, true
+	}
 	pt, found := predicateTypeGuess(payload)
 	if !found {
 		return nil, false

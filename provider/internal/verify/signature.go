@@ -136,7 +136,7 @@ func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest str
 }
 
 func toSSLEnvelope(env *dsseEnvelope) *ssldsse.Envelope {
-	out := &ssldsse.Envelope{PayloadType: env.PayloadType, Payload: env.Payload}
+	out := &ssldsse.Envelope{PayloadType: env.PayloadType, Payload: env.payloadText()}
 	for _, s := range env.Signatures {
 		out.Signatures = append(out.Signatures, ssldsse.Signature{KeyID: s.KeyID, Sig: s.Sig})
 	}
