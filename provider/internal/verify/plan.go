@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -232,8 +231,7 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 }
 
 // parallel runs fs concurrently and returns when all are done; the first runs on the calling
-// goroutine (one goroutine and its stack growth fewer per lookup), the others on kept
-// goroutines (goBranch).
+// goroutine (one goroutine and its stack growth fewer per lookup).
 func parallel(fs []func()) {
 	if len(fs) == 0 {
 		return
@@ -241,45 +239,10 @@ func parallel(fs []func()) {
 	var wg sync.WaitGroup
 	for _, f := range fs[1:] {
 		wg.Add(1)
-		goBranch(func() { defer wg.Done(); f() })
+		go func() { defer wg.Done(); f() }()
 	}
 	fs[0]()
 	wg.Wait()
-}
-
-// branches hands a function to a kept goroutine waiting for one (branchLoop).
-var branches = make(chan func())
-
-// idleBranches counts the kept goroutines waiting on branches.
-var idleBranches atomic.Int32
-
-// maxIdleBranches bounds the goroutines kept waiting for a branch: enough for the lookups
-// of a few batches of 100 in flight at once.
-const maxIdleBranches = 256
-
-// goBranch runs f on a goroutine of its own: one that ran a branch before and waits for the
-// next, else a new one. A branch reads from a registry, and the stack of a goroutine that has
-// been through the HTTP client's call chain is grown already: a new goroutine for every branch
-// grew (copied) its stack again each time, about 2 % of the CPU of a cold verification.
-func goBranch(f func()) {
-	select {
-	case branches <- f:
-	default:
-		go branchLoop(f)
-	}
-}
-
-func branchLoop(f func()) {
-	for {
-		f()
-		f = nil // nothing of the branch stays reachable while waiting
-		if idleBranches.Add(1) > maxIdleBranches {
-			idleBranches.Add(-1)
-			return
-		}
-		f = <-branches
-		idleBranches.Add(-1)
-	}
 }
 
 func filter(in []*authority, keep func(*authority) bool) []*authority {
