@@ -70,7 +70,8 @@ func simpleSigningPayload(ref imageref.Ref, h v1.Hash) []byte {
 	}
 	quoted := []byte(`"` + h.String() + `"`)
 	if at := bytes.Index(b, quoted); at >= 0 && bytes.Count(b, quoted) == 1 {
-		t := payloadTemplate{before: b[:at+1], after: b[at+len(quoted)-1:]}
+		c := bytes.Clone(b) // the template shares nothing with the payload handed out
+		t := payloadTemplate{before: c[:at+1], after: c[at+len(quoted)-1:]}
 		payloadTemplates.mu.Lock()
 		if len(payloadTemplates.m) >= maxPayloadTemplates {
 			clear(payloadTemplates.m)
