@@ -372,22 +372,28 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	start := time.Now()
 	err := Classify(ref, op(ctx))
 	outcome := "ok"
+	if err != nil {
+		outcome = outcomeOf(err)
+	}
+	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// outcomeOf is the outcome label of a failed operation. (Its own function: the targets of
+// errors.As escape, and declared in Do they were allocated for every operation, failed or not.)
+func outcomeOf(err error) string {
 	var nf *NotFoundError
 	var de *DeniedError
 	var na *NotAllowedError
 	switch {
-	case err == nil:
 	case errors.As(err, &nf):
-		outcome = "not_found"
+		return "not_found"
 	case errors.As(err, &de):
-		outcome = "denied"
+		return "denied"
 	case errors.As(err, &na):
-		outcome = "not_allowed"
-	default:
-		outcome = "unavailable"
+		return "not_allowed"
 	}
-	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
-	return err
+	return "unavailable"
 }
 
 // opKey names one child of the operation duration histogram.
