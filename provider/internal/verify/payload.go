@@ -60,9 +60,9 @@ func simpleSigningPayload(ref imageref.Ref, h v1.Hash) []byte {
 	t, ok := payloadTemplates.m[k]
 	payloadTemplates.mu.Unlock()
 	if ok {
-		d := h.String()
-		out := make([]byte, 0, len(t.before)+len(d)+len(t.after))
-		return append(append(append(out, t.before...), d...), t.after...)
+		out := make([]byte, 0, len(t.before)+len(h.Algorithm)+1+len(h.Hex)+len(t.after))
+		out = append(append(append(out, t.before...), h.Algorithm...), ':')
+		return append(append(out, h.Hex...), t.after...)
 	}
 	b := packagePayload(ref, h)
 	if b == nil {

@@ -115,7 +115,7 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 				return nil, err
 			}
 		}
-		digest, mediaType = d.Digest.String(), d.MediaType
+		digest, mediaType = d.Digest.Algorithm+":"+d.Digest.Hex, d.MediaType // d.Digest.String(), without fmt
 		v.TagDigest = digest
 	} else {
 		digest = ref.Digest
