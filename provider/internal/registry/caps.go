@@ -78,7 +78,14 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *cappedBody) Close() error { return b.r.Close() }
+// Close reads what is left of a small body (at most drainBytes, and never past the cap) before
+// closing it, so that the connection can be reused.
+func (b *cappedBody) Close() error {
+	if b.left > 0 {
+		_, _ = io.CopyN(io.Discard, b.r, min(b.left, drainBytes)) // best effort: a failed read just means no reuse
+	}
+	return b.r.Close()
+}
 
 // BudgetError means one key needed more registry requests than its budget: content a
 // registry or tenant controls (an index with thousands of platforms, a referrer bomb) asked

@@ -76,12 +76,13 @@ type Client struct {
 	// maxReferrers caps a referrers list (Options.MaxReferrersBytes).
 	maxReferrers int64
 
-	limMu sync.Mutex
-	lim   map[string]chan struct{}
-	limN  int
+	lim  sync.Map // lower-case host → chan struct{}, its concurrency limit
+	limN int
 
 	opDur *prometheus.HistogramVec
-	resps *prometheus.CounterVec
+	// opChildren keeps the observers of opDur by opKey (see observer).
+	opChildren sync.Map
+	resps      *prometheus.CounterVec
 
 	referrers *referrersMemo
 	// lists remembers registries whose tags/list cannot answer DigestTags.
@@ -126,7 +127,6 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		ua:           o.UserAgent,
 		maxAge:       o.TransportMaxAge,
 		maxReferrers: o.MaxReferrersBytes,
-		lim:          map[string]chan struct{}{},
 		limN:         o.PerRegistryConcurrency,
 		rts:          map[name.Repository]*repoRT{},
 		tg:           map[tgKey][]Target{},
@@ -372,33 +372,53 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	start := time.Now()
 	err := Classify(ref, op(ctx))
 	outcome := "ok"
+	if err != nil {
+		outcome = outcomeOf(err)
+	}
+	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// outcomeOf is the outcome label of a failed operation. (Its own function: the targets of
+// errors.As escape, and declared in Do they were allocated for every operation, failed or not.)
+func outcomeOf(err error) string {
 	var nf *NotFoundError
 	var de *DeniedError
 	var na *NotAllowedError
 	switch {
-	case err == nil:
 	case errors.As(err, &nf):
-		outcome = "not_found"
+		return "not_found"
 	case errors.As(err, &de):
-		outcome = "denied"
+		return "denied"
 	case errors.As(err, &na):
-		outcome = "not_allowed"
-	default:
-		outcome = "unavailable"
+		return "not_allowed"
 	}
-	c.opDur.WithLabelValues(label, operation, outcome).Observe(time.Since(start).Seconds())
-	return err
+	return "unavailable"
 }
 
-func (c *Client) limiter(host string) chan struct{} {
-	c.limMu.Lock()
-	defer c.limMu.Unlock()
-	l := c.lim[host]
-	if l == nil {
-		l = make(chan struct{}, c.limN)
-		c.lim[host] = l
+// opKey names one child of the operation duration histogram.
+type opKey struct{ label, operation, outcome string }
+
+// observer is the operation duration histogram of label, operation and outcome, looked up in
+// the vector once and then kept (the label values are bounded: configured hosts, operations,
+// outcomes).
+func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
+	k := opKey{label, operation, outcome}
+	if o, ok := c.opChildren.Load(k); ok {
+		return o.(prometheus.Observer)
 	}
-	return l
+	o := c.opDur.WithLabelValues(label, operation, outcome)
+	c.opChildren.Store(k, o)
+	return o
+}
+
+// limiter is the per-registry concurrency limit of host, made on first use.
+func (c *Client) limiter(host string) chan struct{} {
+	if l, ok := c.lim.Load(host); ok {
+		return l.(chan struct{})
+	}
+	l, _ := c.lim.LoadOrStore(host, make(chan struct{}, c.limN))
+	return l.(chan struct{})
 }
 
 // CloseIdleConnections closes idle connections of the shared transport.

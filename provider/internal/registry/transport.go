@@ -286,6 +286,8 @@ type counting struct {
 	resps *prometheus.CounterVec
 	// referrers learns which repositories have no referrers API (nil: not recorded).
 	referrers *referrersMemo
+	// children keeps the counters of resps by respKey (see counter).
+	children sync.Map
 }
 
 func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -299,17 +301,48 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(req)
 	code := "error"
 	if err == nil {
-		code = strconv.Itoa(resp.StatusCode)
+		code = statusText(resp.StatusCode)
 		if c.referrers != nil {
 			c.referrers.observe(req, resp.StatusCode)
 		}
 	}
-	c.resps.WithLabelValues(label, req.Method, code).Inc()
+	c.counter(label, req.Method, code).Inc()
 	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
 		limit := responseCap(req)
-		resp.Body = &drainingBody{ReadCloser: &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}}
+		resp.Body = &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}
 	}
 	return resp, err
+}
+
+// respKey names one child of the responses counter.
+type respKey struct{ label, method, code string }
+
+// counter is the responses counter of label, method and code, looked up in the vector once
+// and then kept (the label values are bounded: configured hosts and "other", HTTP methods,
+// status codes).
+func (c *counting) counter(label, method, code string) prometheus.Counter {
+	k := respKey{label, method, code}
+	if m, ok := c.children.Load(k); ok {
+		return m.(prometheus.Counter)
+	}
+	m := c.resps.WithLabelValues(label, method, code)
+	c.children.Store(k, m)
+	return m
+}
+
+// statusText is strconv.Itoa of an HTTP status code, without formatting the common ones.
+func statusText(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusTemporaryRedirect:
+		return "307"
+	case http.StatusUnauthorized:
+		return "401"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(code)
 }
 
 // drainBytes is how much of an unread response body Close reads so that the connection can be
@@ -317,13 +350,3 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 // does so for every registry without the referrers API, which cost one new connection — a
 // dial and, for HTTPS, a handshake — per image). Bigger leftovers are not worth reading.
 const drainBytes = 64 << 10
-
-// drainingBody reads what is left of a small body before closing it.
-type drainingBody struct {
-	io.ReadCloser
-}
-
-func (b *drainingBody) Close() error {
-	_, _ = io.CopyN(io.Discard, b.ReadCloser, drainBytes) // best effort: a failed read just means no reuse
-	return b.ReadCloser.Close()
-}

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -47,7 +49,42 @@ func payloadGuess(ref imageref.Ref, h v1.Hash) func(v1.Descriptor) []byte {
 
 // simpleSigningPayload is the payload cosign's default signing writes for digest h of ref's
 // repository (nil if it cannot be built).
+//
+// The payload depends on the digest only through its "docker-manifest-digest" string, so it is
+// built with the package cosign uses once per repository and kept as the bytes before and after
+// that string (payloadTemplates): a cold image costs a concatenation, not a reference parse and
+// a reflective JSON encoding. A template that does not hold its digest exactly once is not kept.
 func simpleSigningPayload(ref imageref.Ref, h v1.Hash) []byte {
+	k := repoKey{ref.Domain, ref.Path}
+	payloadTemplates.mu.Lock()
+	t, ok := payloadTemplates.m[k]
+	payloadTemplates.mu.Unlock()
+	if ok {
+		out := make([]byte, 0, len(t.before)+len(h.Algorithm)+1+len(h.Hex)+len(t.after))
+		out = append(append(append(out, t.before...), h.Algorithm...), ':')
+		return append(append(out, h.Hex...), t.after...)
+	}
+	b := packagePayload(ref, h)
+	if b == nil {
+		return nil
+	}
+	quoted := []byte(`"` + h.String() + `"`)
+	if at := bytes.Index(b, quoted); at >= 0 && bytes.Count(b, quoted) == 1 {
+		c := bytes.Clone(b) // the template shares nothing with the payload handed out
+		t := payloadTemplate{before: c[:at+1], after: c[at+len(quoted)-1:]}
+		payloadTemplates.mu.Lock()
+		if len(payloadTemplates.m) >= maxPayloadTemplates {
+			clear(payloadTemplates.m)
+		}
+		payloadTemplates.m[k] = t
+		payloadTemplates.mu.Unlock()
+	}
+	return b
+}
+
+// packagePayload is the payload cosign's default signing writes for digest h of ref's repository,
+// built by the package cosign uses (nil if it cannot be built).
+func packagePayload(ref imageref.Ref, h v1.Hash) []byte {
 	d, err := name.NewDigest(ref.Repository() + "@" + h.String())
 	if err != nil {
 		return nil
@@ -58,3 +95,18 @@ func simpleSigningPayload(ref imageref.Ref, h v1.Hash) []byte {
 	}
 	return b
 }
+
+// repoKey names a repository as written in a reference.
+type repoKey struct{ domain, path string }
+
+// payloadTemplate is a repository's payload around its digest string; both parts are only read.
+type payloadTemplate struct{ before, after []byte }
+
+// maxPayloadTemplates bounds the kept templates; when full they are forgotten (forgetting costs
+// one payload built by the package per repository).
+const maxPayloadTemplates = 4096
+
+var payloadTemplates = struct {
+	mu sync.Mutex
+	m  map[repoKey]payloadTemplate
+}{m: map[repoKey]payloadTemplate{}}

@@ -2,6 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,10 +104,13 @@ func TestSimpleSigningPayload(t *testing.T) {
 		{"ghcr.io/acme/app:v1", "ghcr.io/acme/app"},
 		{"localhost:5000/app@" + dig, "localhost:5000/app"},
 	} {
-		got := simpleSigningPayload(mustParse(t, tc.ref), mustHash(t, dig))
 		want := `{"critical":{"identity":{"docker-reference":"` + tc.repo + `"},"image":{"docker-manifest-digest":"` + dig + `"},"type":"cosign container image signature"},"optional":null}`
-		if string(got) != want {
-			t.Errorf("simpleSigningPayload(%s) = %s, want %s", tc.ref, got, want)
+		// Twice: the first builds the repository's template, the second is made from it.
+		for i := range 2 {
+			got := simpleSigningPayload(mustParse(t, tc.ref), mustHash(t, dig))
+			if string(got) != want {
+				t.Errorf("simpleSigningPayload(%s) #%d = %s, want %s", tc.ref, i+1, got, want)
+			}
 		}
 	}
 }
@@ -125,4 +131,21 @@ func mustHash(t *testing.T, s string) v1.Hash {
 		t.Fatalf("v1.NewHash(%q) = %v", s, err)
 	}
 	return h
+}
+
+// TestSimpleSigningPayloadTemplate: a payload made from a repository's kept template is, byte
+// for byte, the one the package cosign uses builds for that digest.
+func TestSimpleSigningPayloadTemplate(t *testing.T) {
+	refs := []string{"nginx", "docker.io/library/nginx:1.27", "ghcr.io/acme/team/app:v1", "localhost:5000/app", "127.0.0.1:5000/a/b/c@sha256:" + strings.Repeat("a", 64)}
+	for _, r := range refs {
+		ref := mustParse(t, r)
+		for i := range 20 {
+			sum := sha256.Sum256([]byte(fmt.Sprint(r, i)))
+			h := mustHash(t, "sha256:"+hex.EncodeToString(sum[:]))
+			got, want := simpleSigningPayload(ref, h), packagePayload(ref, h)
+			if want == nil || !bytes.Equal(got, want) {
+				t.Fatalf("simpleSigningPayload(%s, %s) = %s, want %s", r, h, got, want)
+			}
+		}
+	}
 }

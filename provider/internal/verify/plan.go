@@ -46,6 +46,16 @@ type partial struct {
 	targets PredicateTargets
 }
 
+// lookupState is what the branches of one lookup find.
+type lookupState struct {
+	sigP, attP, refP partial
+	sbomP            partial // cosign's .sbom tag (unsigned SBOMs)
+	platErr, tagErr  error
+	platforms        []v1.Descriptor
+	headMediaType    types.MediaType
+	tagDigest        string
+}
+
 func (p *partial) reject(kind, format string, args ...any) {
 	p.rejected = append(p.rejected, Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)})
 }
@@ -105,7 +115,7 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 				return nil, err
 			}
 		}
-		digest, mediaType = d.Digest.String(), d.MediaType
+		digest, mediaType = d.Digest.Algorithm+":"+d.Digest.Hex, d.MediaType // d.Digest.String(), without fmt
 		v.TagDigest = digest
 	} else {
 		digest = ref.Digest
@@ -116,14 +126,8 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 		return nil, &imageref.InvalidError{Ref: ref.Original, Reason: err.Error()}
 	}
 
-	var (
-		sigP, attP, refP partial
-		platErr, tagErr  error
-		platforms        []v1.Descriptor
-		headMediaType    types.MediaType
-		tagDigest        string
-	)
-	var sbomP partial // cosign's .sbom tag (unsigned SBOMs)
+	// What the branches find, in one allocation (the branches' closures share it).
+	st := &lookupState{}
 	// Read only what the applicable authorities can publish.
 	sigAuths := filter(auths, func(a *authority) bool { return a.cosign })
 	var attAuths []*authority
@@ -133,9 +137,9 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 	refAuths := filter(auths, func(a *authority) bool { return a.bundle })
 	var branches []func()
 	if len(sigAuths) > 0 {
-		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &sigP) })
+		branches = append(branches, func() { s.signatures(ctx, ref, h, sigAuths, &st.sigP) })
 	}
-	readRefs := func() { s.referrers(ctx, ref, h, refAuths, pl, &refP) }
+	readRefs := func() { s.referrers(ctx, ref, h, refAuths, pl, &st.refP) }
 	if len(attAuths) > 0 {
 		// .att, .sbom and, on a registry without the referrers API, the referrers fallback
 		// tag are usually absent: one listing of the digest's tags says which exist, and only
@@ -146,10 +150,10 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 			tags := s.reg.DigestTags(ctx, ref, h)
 			var reads []func()
 			if !tags.Absent(sigTag(h, "att")) {
-				reads = append(reads, func() { s.attestations(ctx, ref, h, attAuths, &attP) })
+				reads = append(reads, func() { s.attestations(ctx, ref, h, attAuths, &st.attP) })
 			}
 			if !tags.Absent(sigTag(h, "sbom")) {
-				reads = append(reads, func() { s.sbomTag(ctx, ref, h, &sbomP) })
+				reads = append(reads, func() { s.sbomTag(ctx, ref, h, &st.sbomP) })
 			}
 			if afterList && !tags.NoReferrers() {
 				reads = append(reads, readRefs)
@@ -172,54 +176,54 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 			t.Digest = ""
 			mt := types.MediaType("")
 			if d, err := s.reg.Head(ctx, t); err != nil {
-				tagErr = err
+				st.tagErr = err
 				if fatal(err) {
 					return // the key fails with the tag's error; no second HEAD into an outage
 				}
-			} else if tagDigest = d.Digest.String(); tagDigest == digest {
+			} else if st.tagDigest = d.Digest.String(); st.tagDigest == digest {
 				mt = d.MediaType
 			}
-			s.platformsOf(ctx, ref, digest, mt, &headMediaType, &platforms, &platErr)
+			s.platformsOf(ctx, ref, digest, mt, &st.headMediaType, &st.platforms, &st.platErr)
 		})
 	case mediaType == "" || mediaType.IsIndex():
 		branches = append(branches, func() {
-			s.platformsOf(ctx, ref, digest, mediaType, &headMediaType, &platforms, &platErr)
+			s.platformsOf(ctx, ref, digest, mediaType, &st.headMediaType, &st.platforms, &st.platErr)
 		})
 	default:
-		headMediaType = mediaType
+		st.headMediaType = mediaType
 	}
 	parallel(branches)
 
-	if platErr != nil {
-		return nil, platErr
+	if st.platErr != nil {
+		return nil, st.platErr
 	}
-	for _, p := range []*partial{&sigP, &attP, &sbomP, &refP} {
+	for _, p := range []*partial{&st.sigP, &st.attP, &st.sbomP, &st.refP} {
 		if p.err != nil {
 			return nil, p.err
 		}
 	}
-	v.MediaType = string(headMediaType)
+	v.MediaType = string(st.headMediaType)
 	if ref.Digest != "" && ref.Tag != "" {
 		switch {
-		case tagErr == nil:
-			v.TagDigest = tagDigest
-		case fatal(tagErr):
-			return nil, tagErr
+		case st.tagErr == nil:
+			v.TagDigest = st.tagDigest
+		case fatal(st.tagErr):
+			return nil, st.tagErr
 		default:
-			v.TagError = tagErr.Error()
+			v.TagError = st.tagErr.Error()
 		}
 	}
 
-	s.merge(v, pl, &sigP, &attP, &sbomP, &refP)
+	s.merge(v, pl, &st.sigP, &st.attP, &st.sbomP, &st.refP)
 
-	for _, d := range platforms {
+	for _, d := range st.platforms {
 		p := Platform{Digest: d.Digest.String()}
 		if d.Platform != nil {
 			p.OS, p.Architecture, p.Variant = d.Platform.OS, d.Platform.Architecture, d.Platform.Variant
 		}
 		v.Platforms = append(v.Platforms, p)
 	}
-	if len(platforms) > 0 {
+	if len(st.platforms) > 0 {
 		if err := s.verifyPlatforms(ctx, ref, auths, v); err != nil {
 			return nil, err
 		}

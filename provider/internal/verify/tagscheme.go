@@ -17,8 +17,9 @@ func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 	if !ok {
 		return
 	}
+	digest := h.Algorithm + ":" + h.Hex // h.String(), without fmt
 	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
-		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
+		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, digest)
 		if err != nil {
 			return err
 		}
