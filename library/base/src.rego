@@ -22,8 +22,11 @@ _banned := b if {
 	is_array(b)
 } else := default_banned_tags
 
-# The banned tags, lowercased; malformed entries (config_problems) are left out.
-_banned_lower := [lower(t) | some t in _banned; is_string(t); t != ""]
+# The banned tags, lowercased; malformed entries (config_problems) are left out. The default
+# list, given or implied, is the literal (already lowercase), without a step per entry.
+_banned_lower := default_banned_tags if {
+	_banned == default_banned_tags
+} else := [lower(t) | some t in _banned; is_string(t); t != ""]
 
 # A rule, so that "not" sees an absent bannedTags as not checked here.
 _banned_tags_well_formed if {
@@ -52,8 +55,9 @@ violation contains {"msg": msg} if {
 	some msg in review.messages_of(_review, _container_violations)
 }
 
-# The review of the containers whose image is not settled below.
-_review := review.of(_settled)
+# The review of the containers whose image is not settled below, found in one pass over the
+# containers.
+_review := review.of_unsettled(_settle_pattern, 134)
 
 # _settled are images that pass every rule below, found from the reference as written with one
 # match, without parsing it: the common case of a compliant image. _settle_pattern accepts
@@ -64,35 +68,36 @@ _review := review.of(_settled)
 # tag are within their length limits. Anything else, Docker Hub and localhost entries among
 # them, goes the full way; settling never changes a decision (TestSettledImagesKeepEveryDecision).
 _settled contains image if {
-	pattern := _settle_pattern
 	some image in containers.images
-	regex.match(pattern, image)
-	count(image) <= 134
+	containers.settles(_settle_pattern, 134, image)
 }
 
 _settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
 	count(_settle_names) > 0
-}
+} # nothing is settled
 
-# Host and path of the references that pass the registry rules.
+else := ""
+
+# Host and path of the references that pass the registry rules: without an allow-list any
+# dotted host, else the well-formed entries with a dotted host other than Docker Hub's, as
+# their prefixes (lowercase host, then "/" or "/path/", see registries.parse_entries) followed
+# by at least one more path component. An image written with an uppercase host or naming an
+# entry's path exactly is not settled here and goes the full way.
 _settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
 	not _has_allow_list
-} else := [concat("", ["(?i:", _quote_dots(p.host), ")/", _settle_path(p.path)]) |
-	some e in _params.allowedRegistries
-	p := registries.parse_entry(e)
-	p.valid
-	contains(p.host, ".")
-	p.host != "docker.io"
-]
+} else := [concat("", ["(?:", _quote_dots(concat("|", prefixes)), ")", reference.remote_name])] if {
+	prefixes := [p |
+		some p in _allowed_prefixes
+		regex.match(`^[^/]*\.`, p) # a dotted host: never read as a Docker Hub path
+		not startswith(p, "docker.io/")
+	]
+	count(prefixes) > 0
+} else := []
 
 # A rule, so that "not" sees an absent allowedRegistries as no allow-list.
 _has_allow_list if is_array(_params.allowedRegistries)
 
-_settle_path("") := reference.remote_name
-
-_settle_path(path) := concat("", [_quote_dots(path), "(?:/", reference.remote_name, ")?"]) if path != ""
-
-# _quote_dots escapes the "." of a host or path for a pattern (split and concat: replace
+# _quote_dots escapes the "." of hosts and paths for a pattern (split and concat: replace
 # builds a strings.Replacer on every call).
 _quote_dots(s) := concat(`\.`, split(s, "."))
 
@@ -165,6 +170,7 @@ config_problems contains sprintf("allowedRegistries must be a list of host[:port
 }
 
 config_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
+	count(_allowed_prefixes) != count(_params.allowedRegistries) # one count while every entry is well-formed
 	some i, e in _params.allowedRegistries
 	p := registries.parse_entry(e)
 	not p.valid

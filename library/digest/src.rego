@@ -30,8 +30,9 @@ violation contains {"msg": msg} if {
 	some msg in review.messages_of(_review, _container_violations)
 }
 
-# The review of the containers whose image is not settled below.
-_review := review.of(_settled)
+# The review of the containers whose image is not settled below, found in one pass over the
+# containers.
+_review := review.of_unsettled(_settle_pattern, 206)
 
 # _settled are images that pass every rule below, found from the reference as written with one
 # match, without parsing it: the common case of a compliant image. _settle_pattern accepts only
@@ -40,21 +41,21 @@ _review := review.of(_settled)
 # the path and tag are within their length limits. Anything else goes the full way; settling
 # never changes a decision (TestSettledImagesKeepEveryDecision).
 _settled contains image if {
-	pattern := _settle_pattern
 	some image in containers.images
-	regex.match(pattern, image)
-	count(image) <= 206
+	containers.settles(_settle_pattern, 206, image)
 }
 
 _settle_pattern := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {
 	count(_settle_digests) > 0
-}
+} else := "" # nothing is settled
 
 _settle_tag := `(?::[\w][\w.-]*)?` if _allow_tag_with_digest
 
 else := ""
 
-_settle_digests := [concat("", [a, ":[a-f0-9]{", format_int(n, 10), "}"]) |
+_settle_digests := [`sha256:[a-f0-9]{64}`] if {
+	_algorithms == default_allowed_algorithms # the default, given or implied: a literal
+} else := [concat("", [a, ":[a-f0-9]{", format_int(n, 10), "}"]) |
 	some a in _algorithms
 	n := reference.digest_hex_lengths[a]
 ]

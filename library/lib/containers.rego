@@ -46,6 +46,30 @@ images contains image if {
 	is_string(image)
 }
 
+# present is true when the object has at least one container.
+present if {
+	some field in _fields
+	some _ in object.get(pod_spec, field, [])
+}
+
+# unsettled(pattern, max) is the subset of containers whose image is not settled: a string of
+# at most max characters that matches pattern (which the caller anchors). One pass over the
+# containers, without a set of images in between; pattern "" settles nothing.
+unsettled(pattern, max) := {{"name": _name(c), "image": image, "field": field} |
+	some field in _fields
+	some c in object.get(pod_spec, field, [])
+	image := object.get(c, "image", null)
+	not settles(pattern, max, image)
+}
+
+# settles is true when image is a string of at most max characters that matches pattern.
+settles(pattern, max, image) if {
+	pattern != ""
+	is_string(image)
+	regex.match(pattern, image)
+	count(image) <= max
+}
+
 # of_images(values) is the subset of containers whose image is one of values (a set of
 # image_values), without building the others.
 of_images(values) := set() if {
