@@ -72,11 +72,10 @@ _settled contains image if {
 	containers.settles(_settle_pattern, 134, image)
 }
 
+# Without a name to settle nothing is settled.
 _settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
 	count(_settle_names) > 0
-} # nothing is settled
-
-else := ""
+} else := containers.settle_nothing
 
 # Host and path of the references that pass the registry rules: without an allow-list any
 # dotted host, else the well-formed entries with a dotted host other than Docker Hub's, as
@@ -131,7 +130,7 @@ _allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
 _container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
 	some [c, ref] in _review.checked
-	not registries.is_allowed_by(ref, _allowed_prefixes)
+	not registries.allows(ref.domain, ref.path, _allowed_prefixes) # is_allowed_by, one call fewer
 	msg := sprintf(
 		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
 		[c.name, ref.normalized, ref.repository, _allowed_description],
@@ -144,13 +143,9 @@ _container_violations contains [c, msg] if {
 	lower(ref.effective_tag) in _banned_lower
 	msg := sprintf(
 		"container <%s> image <%s> uses banned tag <%s>%s; pin a version or digest",
-		[c.name, ref.normalized, ref.effective_tag, _implicit_tag_note(ref)],
+		[c.name, ref.normalized, ref.effective_tag, object.get({"": " (no tag given)"}, ref.tag, "")],
 	)
 }
-
-_implicit_tag_note(ref) := " (no tag given)" if ref.tag == ""
-
-_implicit_tag_note(ref) := "" if ref.tag != ""
 
 _container_violations contains [c, msg] if {
 	pattern := _tag_pattern
@@ -163,47 +158,58 @@ _container_violations contains [c, msg] if {
 	)
 }
 
-# What is wrong with the parameters: every object with containers is denied, naming it.
-config_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
+# What is wrong with the parameters: every object with containers is denied, naming it. The
+# common case, every parameter absent or well-formed, is found in one body; only otherwise is
+# each parameter looked at (_problems).
+config_problems := set() if {
+	is_array(object.get(_params, "allowedRegistries", []))
+	count(registries.parse_entries(object.get(_params, "allowedRegistries", []))) == count(object.get(_params, "allowedRegistries", []))
+	is_boolean(object.get(_params, "allowImplicitRegistry", false))
+	is_array(object.get(_params, "bannedTags", []))
+	count(_banned_lower) == count(object.get(_params, "bannedTags", default_banned_tags))
+	regex.is_valid(object.get(_params, "tagPattern", ""))
+} else := _problems
+
+_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
 	a := _params.allowedRegistries
 	not is_array(a)
 }
 
-config_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
+_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
 	count(_allowed_prefixes) != count(_params.allowedRegistries) # one count while every entry is well-formed
 	some i, e in _params.allowedRegistries
 	p := registries.parse_entry(e)
 	not p.valid
 }
 
-config_problems contains sprintf("allowImplicitRegistry must be a boolean, got <%v>", [v]) if {
+_problems contains sprintf("allowImplicitRegistry must be a boolean, got <%v>", [v]) if {
 	v := _params.allowImplicitRegistry
 	not is_boolean(v)
 }
 
-config_problems contains sprintf("bannedTags must be a list of strings, got <%v>", [v]) if {
+_problems contains sprintf("bannedTags must be a list of strings, got <%v>", [v]) if {
 	v := _params.bannedTags
 	not is_array(v)
 }
 
-config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
 	not _banned_tags_well_formed # one count instead of a look at every entry, in the common case
 	some i, t in _params.bannedTags
 	not is_string(t)
 }
 
-config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
 	not _banned_tags_well_formed
 	some i, t in _params.bannedTags
 	t == ""
 }
 
-config_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
+_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
 	p := _params.tagPattern
 	not is_string(p)
 }
 
-config_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular expression", [p]) if {
+_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular expression", [p]) if {
 	p := _params.tagPattern
 	is_string(p)
 	not regex.is_valid(p)

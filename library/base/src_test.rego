@@ -121,3 +121,22 @@ test_exemption_malformed_expiry if {
 		"container <c0> image <docker.io/library/busybox:1.36> comes from <docker.io/library/busybox>, which is not an allowed registry; allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>",
 	}
 }
+
+# The one-body check of well-formed parameters never hides a problem: config_problems is
+# what looking at every parameter finds, for well-formed and malformed shapes of each.
+test_config_problems_gate_hides_nothing if {
+	shapes := [
+		{}, bank, object.union(bank, {"bannedTags": ["latest", "V1"], "tagPattern": `v?[0-9]+`}),
+		{"allowedRegistries": []}, {"allowedRegistries": "r.io"}, {"allowedRegistries": {"a": "r.io"}},
+		{"allowedRegistries": ["r.io", "bad entry"]}, {"allowedRegistries": ["r.io", 7]}, {"allowedRegistries": null},
+		{"allowImplicitRegistry": "yes"}, {"allowImplicitRegistry": null}, {"allowImplicitRegistry": true},
+		{"bannedTags": []}, {"bannedTags": "latest"}, {"bannedTags": ["latest", ""]}, {"bannedTags": ["latest", 3]},
+		{"bannedTags": null}, {"bannedTags": {"a": "latest"}},
+		{"tagPattern": ""}, {"tagPattern": "("}, {"tagPattern": 5}, {"tagPattern": null}, {"tagPattern": false},
+	]
+	every params in shapes {
+		k8strustedimagesource.config_problems == k8strustedimagesource._problems with input as object.union(pod(["r.io/a:1"]), {"parameters": params})
+	}
+	count(k8strustedimagesource._problems) == 0 with input as object.union(pod(["r.io/a:1"]), {"parameters": bank})
+	count(k8strustedimagesource.config_problems) == 1 with input as object.union(pod(["r.io/a:1"]), {"parameters": {"tagPattern": false}})
+}

@@ -45,9 +45,10 @@ _settled contains image if {
 	containers.settles(_settle_pattern, 206, image)
 }
 
+# Without an allowed algorithm nothing is settled.
 _settle_pattern := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {
 	count(_settle_digests) > 0
-} else := "" # nothing is settled
+} else := containers.settle_nothing
 
 _settle_tag := `(?::[\w][\w.-]*)?` if _allow_tag_with_digest
 
@@ -102,18 +103,25 @@ _container_violations contains [c, msg] if {
 
 _algorithms_description := concat(", ", [sprintf("<%v>", [x]) | some x in _algorithms])
 
-# What is wrong with the parameters: every object with containers is denied, naming it.
-config_problems contains sprintf("allowedAlgorithms must be a non-empty list, got <%v>", [a]) if {
+# What is wrong with the parameters: every object with containers is denied, naming it. The
+# common case, the default algorithms (given or implied) and allowTagWithDigest absent or a
+# boolean, is found in one body; only otherwise is each parameter looked at (_problems).
+config_problems := set() if {
+	object.get(_params, "allowedAlgorithms", default_allowed_algorithms) == default_allowed_algorithms
+	is_boolean(object.get(_params, "allowTagWithDigest", true))
+} else := _problems
+
+_problems contains sprintf("allowedAlgorithms must be a non-empty list, got <%v>", [a]) if {
 	a := _params.allowedAlgorithms
 	not _non_empty_array(a)
 }
 
-config_problems contains sprintf("allowedAlgorithms[%d] <%v> is not one of sha256, sha384, sha512", [i, a]) if {
+_problems contains sprintf("allowedAlgorithms[%d] <%v> is not one of sha256, sha384, sha512", [i, a]) if {
 	some i, a in _params.allowedAlgorithms
 	not reference.digest_hex_lengths[a]
 }
 
-config_problems contains sprintf("allowTagWithDigest must be a boolean, got <%v>", [v]) if {
+_problems contains sprintf("allowTagWithDigest must be a boolean, got <%v>", [v]) if {
 	v := _params.allowTagWithDigest
 	not is_boolean(v)
 }
