@@ -73,25 +73,23 @@ _settled contains image if {
 }
 
 # Without a name to settle nothing is settled.
-_settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
-	count(_settle_names) > 0
+_settle_pattern := concat("", ["^(?:", _settle_name, ")(?:", _settle_tail, ")$"]) if {
+	_settle_name != ""
 } else := containers.settle_nothing
 
 # Host and path of the references that pass the registry rules: without an allow-list any
 # dotted host, else the well-formed entries with a dotted host other than Docker Hub's, as
 # their prefixes (lowercase host, then "/" or "/path/", see registries.parse_entries) followed
 # by at least one more path component. An image written with an uppercase host or naming an
-# entry's path exactly is not settled here and goes the full way.
-_settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
+# entry's path exactly is not settled here and goes the full way. One replace over the
+# prefixes, one per line, drops the others ("" when none is left).
+_settle_name := concat("", [reference.dotted_host, "/", reference.remote_name]) if {
 	not _has_allow_list
-} else := [concat("", ["(?:", _quote_dots(concat("|", prefixes)), ")", reference.remote_name])] if {
-	prefixes := [p |
-		some p in _allowed_prefixes
-		regex.match(`^[^/]*\.`, p) # a dotted host: never read as a Docker Hub path
-		not startswith(p, "docker.io/")
-	]
-	count(prefixes) > 0
-} else := []
+} else := concat("", ["(?:", concat("|", split(_quote_dots(trim_suffix(names, "\n")), "\n")), ")", reference.remote_name]) if {
+	count(_allowed_prefixes) > 0
+	names := regex.replace(concat("", [concat("\n", _allowed_prefixes), "\n"]), `(?m)^(?:docker\.io/|[^./\n]*/).*\n`, "")
+	names != ""
+} else := ""
 
 # A rule, so that "not" sees an absent allowedRegistries as no allow-list.
 _has_allow_list if is_array(_params.allowedRegistries)
@@ -100,7 +98,13 @@ _has_allow_list if is_array(_params.allowedRegistries)
 # builds a strings.Replacer on every call).
 _quote_dots(s) := concat(`\.`, split(s, "."))
 
-# Tag and digest of the references that pass the tag rules.
+# Tag and digest of the references that pass the tag rules: with the default banned tags and
+# no tagPattern, the alternation of both _settle_tails as a literal (test_settle_tail_literal).
+_settle_tail := `(?::[\w][\w.-]*)?@(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})|:[vV]?[0-9][\w.-]*` if {
+	_banned_lower == default_banned_tags
+	not _params.tagPattern
+} else := concat("|", _settle_tails)
+
 _settle_tails contains concat("", [`(?::[\w][\w.-]*)?@`, reference.accepted_digest])
 
 _settle_tails contains `:[vV]?[0-9][\w.-]*` if {
@@ -112,17 +116,22 @@ _container_violations contains [c, msg] if {
 	not _allow_implicit
 	some [c, ref] in _review.checked
 	ref.implicit_registry
-	msg := sprintf(
-		"container <%s> image <%s> does not name its registry (the node would pull <%s>); write the registry explicitly%s",
-		[c.name, c.image, ref.pull, _allowed_hint],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", c.image, "> does not name its registry (the node would pull <",
+		ref.pull, ">); write the registry explicitly", _allowed_hint,
+	])
 }
 
-_allowed_hint := sprintf(", allowed: %s", [_allowed_description]) if {
+_allowed_hint := concat("", [", allowed: ", _allowed_description]) if {
 	is_array(_params.allowedRegistries)
 } else := ""
 
-_allowed_description := registries.describe(_params.allowedRegistries)
+# registries.describe, in one step when every entry is a well-formed string.
+_allowed_description := concat("", ["<", concat(">, <", _params.allowedRegistries), ">"]) if {
+	_has_allow_list
+	count(_allowed_prefixes) == count(_params.allowedRegistries)
+	count(_allowed_prefixes) > 0
+} else := registries.describe(_params.allowedRegistries)
 
 # The well-formed allowedRegistries entries, parsed once per review.
 _allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
@@ -131,20 +140,20 @@ _container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
 	some [c, ref] in _review.checked
 	not registries.allows(ref.domain, ref.path, _allowed_prefixes) # is_allowed_by, one call fewer
-	msg := sprintf(
-		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
-		[c.name, ref.normalized, ref.repository, _allowed_description],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", ref.normalized, "> comes from <", ref.repository,
+		">, which is not an allowed registry; allowed: ", _allowed_description,
+	])
 }
 
 _container_violations contains [c, msg] if {
 	some [c, ref] in _review.checked
 	ref.digest == ""
 	lower(ref.effective_tag) in _banned_lower
-	msg := sprintf(
-		"container <%s> image <%s> uses banned tag <%s>%s; pin a version or digest",
-		[c.name, ref.normalized, ref.effective_tag, object.get({"": " (no tag given)"}, ref.tag, "")],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", ref.normalized, "> uses banned tag <", ref.effective_tag, ">",
+		object.get({"": " (no tag given)"}, ref.tag, ""), "; pin a version or digest",
+	])
 }
 
 _container_violations contains [c, msg] if {

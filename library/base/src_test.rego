@@ -140,3 +140,15 @@ test_config_problems_gate_hides_nothing if {
 	count(k8strustedimagesource._problems) == 0 with input as object.union(pod(["r.io/a:1"]), {"parameters": bank})
 	count(k8strustedimagesource.config_problems) == 1 with input as object.union(pod(["r.io/a:1"]), {"parameters": {"tagPattern": false}})
 }
+
+# The literal tail is the alternation of the tails it stands for, and the one-replace names
+# are the well-formed dotted entries other than Docker Hub's.
+test_settle_tail_literal if {
+	inp := object.union(pod(["r.io/a:1"]), {"parameters": bank})
+	k8strustedimagesource._settle_tail == concat("|", k8strustedimagesource._settle_tails) with input as inp
+	k8strustedimagesource._settle_tail == `(?::[\w][\w.-]*)?@(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})` with input as object.union(inp, {"parameters": {"bannedTags": ["1.0"]}})
+	names := k8strustedimagesource._settle_name with input as object.union(inp, {"parameters": {"allowedRegistries": ["docker.io", "localhost:5000", "R.io:5000/a", "index.docker.io/x", "[::1]/y", "docker.io.evil.com", "docker.io:5000", "bad entry", "q.io"]}})
+	startswith(names, `(?:r\.io:5000/a/|docker\.io\.evil\.com/|docker\.io:5000/|q\.io/)[a-z0-9]`)
+	k8strustedimagesource._settle_name == "" with input as object.union(inp, {"parameters": {"allowedRegistries": ["docker.io", "localhost"]}})
+	k8strustedimagesource._settle_pattern == data.lib.imagetrust.containers.settle_nothing with input as object.union(inp, {"parameters": {"allowedRegistries": []}})
+}

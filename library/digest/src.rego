@@ -64,16 +64,16 @@ _settle_digests := [`sha256:[a-f0-9]{64}`] if {
 _container_violations contains [c, msg] if {
 	some [c, ref] in _review.checked
 	ref.digest == ""
-	msg := sprintf(
-		"container <%s> image <%s> is not pinned by digest; reference it as <%s@%s:<hex>> (allowed algorithms: %s)",
-		[c.name, ref.normalized, ref.repository, _first_algorithm, _algorithms_description],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", ref.normalized, "> is not pinned by digest; reference it as <",
+		ref.repository, "@", _first_algorithm, ":<hex>> (allowed algorithms: ", _algorithms_description, ")",
+	])
 }
 
 _first_algorithm := "sha256" if {
 	"sha256" in _algorithms
-} else := a if {
-	a := _algorithms[0]
+} else := sprintf("%s", [_algorithms[0]]) if {
+	count(_algorithms) > 0
 } else := "sha256"
 
 # "<algorithm>:" of each allowed algorithm, which an allowed digest starts with.
@@ -101,7 +101,9 @@ _container_violations contains [c, msg] if {
 	)
 }
 
-_algorithms_description := concat(", ", [sprintf("<%v>", [x]) | some x in _algorithms])
+_algorithms_description := "<sha256>" if {
+	_algorithms == default_allowed_algorithms
+} else := concat(", ", [sprintf("<%v>", [x]) | some x in _algorithms])
 
 # What is wrong with the parameters: every object with containers is denied, naming it. The
 # common case, the default algorithms (given or implied) and allowTagWithDigest absent or a
