@@ -32,7 +32,7 @@ violation contains {"msg": msg} if {
 
 # The review of the containers whose image is not settled below, found in one pass over the
 # containers.
-_review := review.of_unsettled(_settle_pattern, 206)
+_review := review.of_containers(containers.unsettled(_settle_pattern, 206)) # review.of_unsettled, one call fewer
 
 # _settled are images that pass every rule below, found from the reference as written with one
 # match, without parsing it: the common case of a compliant image. _settle_pattern accepts only

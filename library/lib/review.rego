@@ -25,7 +25,6 @@ params := p if {
 # one of them once per review, as a rule; the rules below are of(set()), every container.
 #   "parsed":        image -> its parse result (reference.parse)
 #   "exempt_images": images an exemption in force exempts
-#   "checked_refs":  image -> parse result, for the images that parse and are not exempt
 #   "checked":       [container, parsed reference] for every container of those images
 #   "invalid":       messages for the containers whose image is not a valid reference
 #   "expired_notes": image -> what its violations say about expired exemptions
@@ -36,9 +35,18 @@ of_unsettled(pattern, max) := of_containers(containers.unsettled(pattern, max))
 # of_containers(listed) is the review of the containers listed ({name, image, field} objects).
 of_containers(listed) := _nothing if {
 	count(listed) == 0 # every image settled: nothing to parse, exempt or check
-} else := _plain(listed, {image: reference.parse(image) | some c in listed; image := c.image}) if {
-	# No exemptImages (absent or []): nothing to match, expire or report.
+} else := {
+	# No exemptImages (absent or []): nothing to match, expire or report; every valid image
+	# is checked and no note is added.
+	"parsed": parsed_,
+	"exempt_images": set(),
+	"checked": {[c, ref] | some c in listed; ref := parsed_[c.image]; ref.valid},
+	"invalid": {reference.invalid_message(c, ref) | some c in listed; ref := parsed_[c.image]; not ref.valid},
+	"expired_notes": {},
+	"suffixes": {},
+} if {
 	not _has_exemptions
+	parsed_ := {image: reference.parse(image) | some c in listed; image := c.image}
 } else := _review(parsed_, listed, exempt_images_, refs, _expired_notes(refs)) if {
 	parsed_ := {image: reference.parse(image) | some c in listed; image := c.image}
 	exempt_images_ := _exempt_images(parsed_)
@@ -48,20 +56,8 @@ of_containers(listed) := _nothing if {
 _nothing := {
 	"parsed": {},
 	"exempt_images": set(),
-	"checked_refs": {},
 	"checked": set(),
 	"invalid": set(),
-	"expired_notes": {},
-	"suffixes": {},
-}
-
-# _plain is _review without exemptions: every valid image is checked, no note is added.
-_plain(listed, parsed_) := {
-	"parsed": parsed_,
-	"exempt_images": set(),
-	"checked_refs": {image: ref | some image, ref in parsed_; ref.valid},
-	"checked": {[c, ref] | some c in listed; ref := parsed_[c.image]; ref.valid},
-	"invalid": {reference.invalid_message(c, ref) | some c in listed; ref := parsed_[c.image]; not ref.valid},
 	"expired_notes": {},
 	"suffixes": {},
 }
@@ -71,7 +67,6 @@ _plain(listed, parsed_) := {
 _review(parsed_, listed, exempt_images_, refs, notes) := {
 	"parsed": parsed_,
 	"exempt_images": exempt_images_,
-	"checked_refs": refs,
 	"checked": {[c, ref] | some c in listed; ref := refs[c.image]},
 	"invalid": _invalid(parsed_, listed),
 	"expired_notes": notes,
@@ -92,7 +87,7 @@ parsed := _all.parsed
 exempt_images := _all.exempt_images
 
 # checked_refs maps every image that parses and is not exempt to its parse result.
-checked_refs := _all.checked_refs
+checked_refs := {c.image: ref | some [c, ref] in checked}
 
 # checked contains [container, parsed reference] for every container whose image parses and
 # is not exempt: what the template's rules check.
