@@ -62,11 +62,13 @@ _review := review.of_containers(containers.unsettled(_settle_pattern, 134)) # re
 # _settled are images that pass every rule below, found from the reference as written with one
 # match, without parsing it: the common case of a compliant image. _settle_pattern accepts
 # only valid references that name their registry host (reference.dotted_host, never implicit)
-# under an allowed entry (host case-insensitively, then the entry's path or a path below it),
+# under an allowed entry (its lowercase host, then a path below the entry's path),
 # with a digest (no tag rule applies) or a version tag (digit or v + digit first) when no banned
 # tag has that form and there is no tagPattern; 134 characters at most, so that the path and
 # tag are within their length limits. Anything else, Docker Hub and localhost entries among
 # them, goes the full way; settling never changes a decision (TestSettledImagesKeepEveryDecision).
+# The review leaves them out in its container pass (containers.unsettled); this set, the same
+# test (containers.settles), names them for the tests.
 _settled contains image if {
 	some image in containers.images
 	containers.settles(_settle_pattern, 134, image)

@@ -39,7 +39,9 @@ _review := review.of_containers(containers.unsettled(_settle_pattern, 206)) # re
 # valid references that name their registry host (reference.dotted_host) and carry a digest of
 # an allowed algorithm, without a tag unless allowTagWithDigest; 206 characters at most, so that
 # the path and tag are within their length limits. Anything else goes the full way; settling
-# never changes a decision (TestSettledImagesKeepEveryDecision).
+# never changes a decision (TestSettledImagesKeepEveryDecision). The review leaves them out in
+# its container pass (containers.unsettled); this set, the same test (containers.settles),
+# names them for the tests.
 _settled contains image if {
 	some image in containers.images
 	containers.settles(_settle_pattern, 206, image)
