@@ -170,16 +170,18 @@ _container_violations contains [c, msg] if {
 }
 
 # What is wrong with the parameters: every object with containers is denied, naming it. The
-# common case, every parameter absent or well-formed, is found in one body; only otherwise is
-# each parameter looked at (_problems).
+# common case, every parameter absent or well-formed, is found with one match of their JSON;
+# only otherwise is each parameter looked at (_problems).
 config_problems := set() if {
-	is_array(object.get(_params, "allowedRegistries", []))
-	count(registries.parse_entries(object.get(_params, "allowedRegistries", []))) == count(object.get(_params, "allowedRegistries", []))
-	is_boolean(object.get(_params, "allowImplicitRegistry", false))
-	is_array(object.get(_params, "bannedTags", []))
-	count(_banned_lower) == count(object.get(_params, "bannedTags", default_banned_tags))
-	regex.is_valid(object.get(_params, "tagPattern", ""))
+	regex.match(_well_formed_params_re, json.marshal(_params))
 } else := _problems
+
+# _well_formed_params_re matches the JSON of parameters (keys in json.marshal's order) that are
+# absent or well-formed: allowImplicitRegistry a boolean, allowedRegistries a list of entries
+# (the entry grammar has no character JSON escapes), bannedTags a list of non-empty strings
+# JSON writes as they are. tagPattern, exemptImages or anything else goes the way of each
+# check (test_well_formed_params_re_is_the_grammar, test_config_problems_gate_hides_nothing).
+_well_formed_params_re := `^\{(?:"allowImplicitRegistry":(?:true|false),?)?(?:"allowedRegistries":\[(?:"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?"(?:,"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?")*)?\],?)?(?:"bannedTags":\[(?:"[^"\\]+"(?:,"[^"\\]+")*)?\])?\}$`
 
 _problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
 	a := _params.allowedRegistries

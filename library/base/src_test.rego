@@ -133,6 +133,8 @@ test_config_problems_gate_hides_nothing if {
 		{"bannedTags": []}, {"bannedTags": "latest"}, {"bannedTags": ["latest", ""]}, {"bannedTags": ["latest", 3]},
 		{"bannedTags": null}, {"bannedTags": {"a": "latest"}},
 		{"tagPattern": ""}, {"tagPattern": "("}, {"tagPattern": 5}, {"tagPattern": null}, {"tagPattern": false},
+		{"bannedTags": ["a\"b", "c\\d", "<e>", "f\ng"]}, {"bannedTags": ["latest"], "exemptImages": []},
+		{"allowedRegistries": ["[::1]:5000/a", "R.io"], "allowImplicitRegistry": false, "bannedTags": []},
 	]
 	every params in shapes {
 		k8strustedimagesource.config_problems == k8strustedimagesource._problems with input as object.union(pod(["r.io/a:1"]), {"parameters": params})
@@ -151,4 +153,12 @@ test_settle_tail_literal if {
 	startswith(names, `(?:r\.io:5000/a/|docker\.io\.evil\.com/|docker\.io:5000/|q\.io/)[a-z0-9]`)
 	k8strustedimagesource._settle_name == "" with input as object.union(inp, {"parameters": {"allowedRegistries": ["docker.io", "localhost"]}})
 	k8strustedimagesource._settle_pattern == data.lib.imagetrust.containers.settle_nothing with input as object.union(inp, {"parameters": {"allowedRegistries": []}})
+}
+
+test_well_formed_params_re_is_the_grammar if {
+	e := concat("", [`(?:`, data.lib.imagetrust.reference.domain_and_port, `)(?:/`, data.lib.imagetrust.reference.remote_name, `)?`])
+	k8strustedimagesource._well_formed_params_re == concat("", [
+		`^\{(?:"allowImplicitRegistry":(?:true|false),?)?(?:"allowedRegistries":\[(?:"`, e, `"(?:,"`, e,
+		`")*)?\],?)?(?:"bannedTags":\[(?:"[^"\\]+"(?:,"[^"\\]+")*)?\])?\}$`,
+	])
 }

@@ -47,8 +47,13 @@ _settled contains image if {
 	containers.settles(_settle_pattern, 206, image)
 }
 
-# Without an allowed algorithm nothing is settled.
-_settle_pattern := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {
+# Without an allowed algorithm nothing is settled. With the default algorithm and tags beside
+# digests allowed (the seed constraint's shape), the pattern is a literal
+# (test_settle_pattern_literal).
+_settle_pattern := `^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+(?::[0-9]+)?/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*(?::[\w][\w.-]*)?@(?:sha256:[a-f0-9]{64})$` if {
+	_algorithms == default_allowed_algorithms
+	_allow_tag_with_digest
+} else := concat("", ["^", reference.dotted_host, "/", reference.remote_name, _settle_tag, "@(?:", concat("|", _settle_digests), ")$"]) if {
 	count(_settle_digests) > 0
 } else := containers.settle_nothing
 

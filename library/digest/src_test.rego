@@ -86,3 +86,12 @@ test_config_problems_gate_hides_nothing if {
 	}
 	count(k8simagedigest.config_problems) == 1 with input as object.union(pod(["r.io/a:1"]), {"parameters": {"allowedAlgorithms": "sha256"}})
 }
+
+# The literal pattern is the one built from the parts it stands for.
+test_settle_pattern_literal if {
+	inp := object.union(pod(["r.io/a:1"]), {"parameters": {"allowedAlgorithms": ["sha256"]}})
+	lit := k8simagedigest._settle_pattern with input as inp
+	built := concat("", ["^", data.lib.imagetrust.reference.dotted_host, "/", data.lib.imagetrust.reference.remote_name, k8simagedigest._settle_tag, "@(?:", concat("|", k8simagedigest._settle_digests), ")$"]) with input as inp
+	lit == built
+	k8simagedigest._settle_pattern != lit with input as object.union(inp, {"parameters": {"allowTagWithDigest": false}})
+}
