@@ -22,8 +22,11 @@ _banned := b if {
 	is_array(b)
 } else := default_banned_tags
 
-# The banned tags, lowercased; malformed entries (config_problems) are left out.
-_banned_lower := [lower(t) | some t in _banned; is_string(t); t != ""]
+# The banned tags, lowercased; malformed entries (config_problems) are left out. The default
+# list, given or implied, is the literal (already lowercase), without a step per entry.
+_banned_lower := default_banned_tags if {
+	_banned == default_banned_tags
+} else := [lower(t) | some t in _banned; is_string(t); t != ""]
 
 # A rule, so that "not" sees an absent bannedTags as not checked here.
 _banned_tags_well_formed if {
@@ -52,51 +55,58 @@ violation contains {"msg": msg} if {
 	some msg in review.messages_of(_review, _container_violations)
 }
 
-# The review of the containers whose image is not settled below.
-_review := review.of(_settled)
+# The review of the containers whose image is not settled below, found in one pass over the
+# containers.
+_review := review.of_containers(containers.unsettled(_settle_pattern, 134)) # review.of_unsettled, one call fewer
 
 # _settled are images that pass every rule below, found from the reference as written with one
 # match, without parsing it: the common case of a compliant image. _settle_pattern accepts
 # only valid references that name their registry host (reference.dotted_host, never implicit)
-# under an allowed entry (host case-insensitively, then the entry's path or a path below it),
+# under an allowed entry (its lowercase host, then a path below the entry's path),
 # with a digest (no tag rule applies) or a version tag (digit or v + digit first) when no banned
 # tag has that form and there is no tagPattern; 134 characters at most, so that the path and
 # tag are within their length limits. Anything else, Docker Hub and localhost entries among
 # them, goes the full way; settling never changes a decision (TestSettledImagesKeepEveryDecision).
+# The review leaves them out in its container pass (containers.unsettled); this set, the same
+# test (containers.settles), names them for the tests.
 _settled contains image if {
-	pattern := _settle_pattern
 	some image in containers.images
-	regex.match(pattern, image)
-	count(image) <= 134
+	containers.settles(_settle_pattern, 134, image)
 }
 
-_settle_pattern := concat("", ["^(?:", concat("|", _settle_names), ")(?:", concat("|", _settle_tails), ")$"]) if {
-	count(_settle_names) > 0
-}
+# Without a name to settle nothing is settled.
+_settle_pattern := concat("", ["^(?:", _settle_name, ")(?:", _settle_tail, ")$"]) if {
+	_settle_name != ""
+} else := containers.settle_nothing
 
-# Host and path of the references that pass the registry rules.
-_settle_names := [concat("", [reference.dotted_host, "/", reference.remote_name])] if {
+# Host and path of the references that pass the registry rules: without an allow-list any
+# dotted host, else the well-formed entries with a dotted host other than Docker Hub's, as
+# their prefixes (lowercase host, then "/" or "/path/", see registries.parse_entries) followed
+# by at least one more path component. An image written with an uppercase host or naming an
+# entry's path exactly is not settled here and goes the full way. One replace over the
+# prefixes, one per line, drops the others ("" when none is left).
+_settle_name := concat("", [reference.dotted_host, "/", reference.remote_name]) if {
 	not _has_allow_list
-} else := [concat("", ["(?i:", _quote_dots(p.host), ")/", _settle_path(p.path)]) |
-	some e in _params.allowedRegistries
-	p := registries.parse_entry(e)
-	p.valid
-	contains(p.host, ".")
-	p.host != "docker.io"
-]
+} else := concat("", ["(?:", concat("|", split(_quote_dots(trim_suffix(names, "\n")), "\n")), ")", reference.remote_name]) if {
+	count(_allowed_prefixes) > 0
+	names := regex.replace(concat("", [concat("\n", _allowed_prefixes), "\n"]), `(?m)^(?:docker\.io/|[^./\n]*/).*\n`, "")
+	names != ""
+} else := ""
 
 # A rule, so that "not" sees an absent allowedRegistries as no allow-list.
 _has_allow_list if is_array(_params.allowedRegistries)
 
-_settle_path("") := reference.remote_name
-
-_settle_path(path) := concat("", [_quote_dots(path), "(?:/", reference.remote_name, ")?"]) if path != ""
-
-# _quote_dots escapes the "." of a host or path for a pattern (split and concat: replace
+# _quote_dots escapes the "." of hosts and paths for a pattern (split and concat: replace
 # builds a strings.Replacer on every call).
 _quote_dots(s) := concat(`\.`, split(s, "."))
 
-# Tag and digest of the references that pass the tag rules.
+# Tag and digest of the references that pass the tag rules: with the default banned tags and
+# no tagPattern, the alternation of both _settle_tails as a literal (test_settle_tail_literal).
+_settle_tail := `(?::[\w][\w.-]*)?@(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})|:[vV]?[0-9][\w.-]*` if {
+	_banned_lower == default_banned_tags
+	not _params.tagPattern
+} else := concat("|", _settle_tails)
+
 _settle_tails contains concat("", [`(?::[\w][\w.-]*)?@`, reference.accepted_digest])
 
 _settle_tails contains `:[vV]?[0-9][\w.-]*` if {
@@ -108,17 +118,22 @@ _container_violations contains [c, msg] if {
 	not _allow_implicit
 	some [c, ref] in _review.checked
 	ref.implicit_registry
-	msg := sprintf(
-		"container <%s> image <%s> does not name its registry (the node would pull <%s>); write the registry explicitly%s",
-		[c.name, c.image, ref.pull, _allowed_hint],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", c.image, "> does not name its registry (the node would pull <",
+		ref.pull, ">); write the registry explicitly", _allowed_hint,
+	])
 }
 
-_allowed_hint := sprintf(", allowed: %s", [_allowed_description]) if {
+_allowed_hint := concat("", [", allowed: ", _allowed_description]) if {
 	is_array(_params.allowedRegistries)
 } else := ""
 
-_allowed_description := registries.describe(_params.allowedRegistries)
+# registries.describe, in one step when every entry is a well-formed string.
+_allowed_description := concat("", ["<", concat(">, <", _params.allowedRegistries), ">"]) if {
+	_has_allow_list
+	count(_allowed_prefixes) == count(_params.allowedRegistries)
+	count(_allowed_prefixes) > 0
+} else := registries.describe(_params.allowedRegistries)
 
 # The well-formed allowedRegistries entries, parsed once per review.
 _allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
@@ -126,26 +141,22 @@ _allowed_prefixes := registries.parse_entries(_params.allowedRegistries)
 _container_violations contains [c, msg] if {
 	is_array(_params.allowedRegistries)
 	some [c, ref] in _review.checked
-	not registries.is_allowed_by(ref, _allowed_prefixes)
-	msg := sprintf(
-		"container <%s> image <%s> comes from <%s>, which is not an allowed registry; allowed: %s",
-		[c.name, ref.normalized, ref.repository, _allowed_description],
-	)
+	not registries.allows(ref.domain, ref.path, _allowed_prefixes) # is_allowed_by, one call fewer
+	msg := concat("", [
+		"container <", c.name, "> image <", ref.normalized, "> comes from <", ref.repository,
+		">, which is not an allowed registry; allowed: ", _allowed_description,
+	])
 }
 
 _container_violations contains [c, msg] if {
 	some [c, ref] in _review.checked
 	ref.digest == ""
 	lower(ref.effective_tag) in _banned_lower
-	msg := sprintf(
-		"container <%s> image <%s> uses banned tag <%s>%s; pin a version or digest",
-		[c.name, ref.normalized, ref.effective_tag, _implicit_tag_note(ref)],
-	)
+	msg := concat("", [
+		"container <", c.name, "> image <", ref.normalized, "> uses banned tag <", ref.effective_tag, ">",
+		object.get({"": " (no tag given)"}, ref.tag, ""), "; pin a version or digest",
+	])
 }
-
-_implicit_tag_note(ref) := " (no tag given)" if ref.tag == ""
-
-_implicit_tag_note(ref) := "" if ref.tag != ""
 
 _container_violations contains [c, msg] if {
 	pattern := _tag_pattern
@@ -158,46 +169,60 @@ _container_violations contains [c, msg] if {
 	)
 }
 
-# What is wrong with the parameters: every object with containers is denied, naming it.
-config_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
+# What is wrong with the parameters: every object with containers is denied, naming it. The
+# common case, every parameter absent or well-formed, is found with one match of their JSON;
+# only otherwise is each parameter looked at (_problems).
+config_problems := set() if {
+	regex.match(_well_formed_params_re, json.marshal(_params))
+} else := _problems
+
+# _well_formed_params_re matches the JSON of parameters (keys in json.marshal's order) that are
+# absent or well-formed: allowImplicitRegistry a boolean, allowedRegistries a list of entries
+# (the entry grammar has no character JSON escapes), bannedTags a list of non-empty strings
+# JSON writes as they are. tagPattern, exemptImages or anything else goes the way of each
+# check (test_well_formed_params_re_is_the_grammar, test_config_problems_gate_hides_nothing).
+_well_formed_params_re := `^\{(?:"allowImplicitRegistry":(?:true|false),?)?(?:"allowedRegistries":\[(?:"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?"(?:,"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?")*)?\],?)?(?:"bannedTags":\[(?:"[^"\\]+"(?:,"[^"\\]+")*)?\])?\}$`
+
+_problems contains sprintf("allowedRegistries must be a list of host[:port][/path] strings, got <%v>", [a]) if {
 	a := _params.allowedRegistries
 	not is_array(a)
 }
 
-config_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
+_problems contains sprintf("allowedRegistries[%d] <%v> %s", [i, e, p.error]) if {
+	count(_allowed_prefixes) != count(_params.allowedRegistries) # one count while every entry is well-formed
 	some i, e in _params.allowedRegistries
 	p := registries.parse_entry(e)
 	not p.valid
 }
 
-config_problems contains sprintf("allowImplicitRegistry must be a boolean, got <%v>", [v]) if {
+_problems contains sprintf("allowImplicitRegistry must be a boolean, got <%v>", [v]) if {
 	v := _params.allowImplicitRegistry
 	not is_boolean(v)
 }
 
-config_problems contains sprintf("bannedTags must be a list of strings, got <%v>", [v]) if {
+_problems contains sprintf("bannedTags must be a list of strings, got <%v>", [v]) if {
 	v := _params.bannedTags
 	not is_array(v)
 }
 
-config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
 	not _banned_tags_well_formed # one count instead of a look at every entry, in the common case
 	some i, t in _params.bannedTags
 	not is_string(t)
 }
 
-config_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
+_problems contains sprintf("bannedTags[%d] must be a non-empty string, got <%v>", [i, t]) if {
 	not _banned_tags_well_formed
 	some i, t in _params.bannedTags
 	t == ""
 }
 
-config_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
+_problems contains sprintf("tagPattern must be a string, got <%v>", [p]) if {
 	p := _params.tagPattern
 	not is_string(p)
 }
 
-config_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular expression", [p]) if {
+_problems contains sprintf("tagPattern <%s> is not a valid RE2 regular expression", [p]) if {
 	p := _params.tagPattern
 	is_string(p)
 	not regex.is_valid(p)

@@ -121,3 +121,44 @@ test_exemption_malformed_expiry if {
 		"container <c0> image <docker.io/library/busybox:1.36> comes from <docker.io/library/busybox>, which is not an allowed registry; allowed: <registry.bank.internal>, <quay.io/redhat-openshift-approved>",
 	}
 }
+
+# The one-body check of well-formed parameters never hides a problem: config_problems is
+# what looking at every parameter finds, for well-formed and malformed shapes of each.
+test_config_problems_gate_hides_nothing if {
+	shapes := [
+		{}, bank, object.union(bank, {"bannedTags": ["latest", "V1"], "tagPattern": `v?[0-9]+`}),
+		{"allowedRegistries": []}, {"allowedRegistries": "r.io"}, {"allowedRegistries": {"a": "r.io"}},
+		{"allowedRegistries": ["r.io", "bad entry"]}, {"allowedRegistries": ["r.io", 7]}, {"allowedRegistries": null},
+		{"allowImplicitRegistry": "yes"}, {"allowImplicitRegistry": null}, {"allowImplicitRegistry": true},
+		{"bannedTags": []}, {"bannedTags": "latest"}, {"bannedTags": ["latest", ""]}, {"bannedTags": ["latest", 3]},
+		{"bannedTags": null}, {"bannedTags": {"a": "latest"}},
+		{"tagPattern": ""}, {"tagPattern": "("}, {"tagPattern": 5}, {"tagPattern": null}, {"tagPattern": false},
+		{"bannedTags": ["a\"b", "c\\d", "<e>", "f\ng"]}, {"bannedTags": ["latest"], "exemptImages": []},
+		{"allowedRegistries": ["[::1]:5000/a", "R.io"], "allowImplicitRegistry": false, "bannedTags": []},
+	]
+	every params in shapes {
+		k8strustedimagesource.config_problems == k8strustedimagesource._problems with input as object.union(pod(["r.io/a:1"]), {"parameters": params})
+	}
+	count(k8strustedimagesource._problems) == 0 with input as object.union(pod(["r.io/a:1"]), {"parameters": bank})
+	count(k8strustedimagesource.config_problems) == 1 with input as object.union(pod(["r.io/a:1"]), {"parameters": {"tagPattern": false}})
+}
+
+# The literal tail is the alternation of the tails it stands for, and the one-replace names
+# are the well-formed dotted entries other than Docker Hub's.
+test_settle_tail_literal if {
+	inp := object.union(pod(["r.io/a:1"]), {"parameters": bank})
+	k8strustedimagesource._settle_tail == concat("|", k8strustedimagesource._settle_tails) with input as inp
+	k8strustedimagesource._settle_tail == `(?::[\w][\w.-]*)?@(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})` with input as object.union(inp, {"parameters": {"bannedTags": ["1.0"]}})
+	names := k8strustedimagesource._settle_name with input as object.union(inp, {"parameters": {"allowedRegistries": ["docker.io", "localhost:5000", "R.io:5000/a", "index.docker.io/x", "[::1]/y", "docker.io.evil.com", "docker.io:5000", "bad entry", "q.io"]}})
+	startswith(names, `(?:r\.io:5000/a/|docker\.io\.evil\.com/|docker\.io:5000/|q\.io/)[a-z0-9]`)
+	k8strustedimagesource._settle_name == "" with input as object.union(inp, {"parameters": {"allowedRegistries": ["docker.io", "localhost"]}})
+	k8strustedimagesource._settle_pattern == data.lib.imagetrust.containers.settle_nothing with input as object.union(inp, {"parameters": {"allowedRegistries": []}})
+}
+
+test_well_formed_params_re_is_the_grammar if {
+	e := concat("", [`(?:`, data.lib.imagetrust.reference.domain_and_port, `)(?:/`, data.lib.imagetrust.reference.remote_name, `)?`])
+	k8strustedimagesource._well_formed_params_re == concat("", [
+		`^\{(?:"allowImplicitRegistry":(?:true|false),?)?(?:"allowedRegistries":\[(?:"`, e, `"(?:,"`, e,
+		`")*)?\],?)?(?:"bannedTags":\[(?:"[^"\\]+"(?:,"[^"\\]+")*)?\])?\}$`,
+	])
+}

@@ -71,3 +71,27 @@ test_exemption_expiry if {
 		"container <c0> image <registry.k8s.io/pause:3.9> is not pinned by digest; reference it as <registry.k8s.io/pause@sha256:<hex>> (allowed algorithms: <sha256>)",
 	}
 }
+
+# The one-body check of well-formed parameters never hides a problem: config_problems is
+# what looking at every parameter finds, for well-formed and malformed shapes of each.
+test_config_problems_gate_hides_nothing if {
+	shapes := [
+		{}, {"allowedAlgorithms": ["sha256"]}, {"allowedAlgorithms": ["sha256"], "allowTagWithDigest": false},
+		{"allowedAlgorithms": ["sha512", "sha256"]}, {"allowedAlgorithms": []}, {"allowedAlgorithms": "sha256"},
+		{"allowedAlgorithms": ["md5"]}, {"allowedAlgorithms": null}, {"allowedAlgorithms": {"a": "sha256"}},
+		{"allowTagWithDigest": "no"}, {"allowTagWithDigest": null}, {"allowTagWithDigest": true},
+	]
+	every params in shapes {
+		k8simagedigest.config_problems == k8simagedigest._problems with input as object.union(pod(["r.io/a:1"]), {"parameters": params})
+	}
+	count(k8simagedigest.config_problems) == 1 with input as object.union(pod(["r.io/a:1"]), {"parameters": {"allowedAlgorithms": "sha256"}})
+}
+
+# The literal pattern is the one built from the parts it stands for.
+test_settle_pattern_literal if {
+	inp := object.union(pod(["r.io/a:1"]), {"parameters": {"allowedAlgorithms": ["sha256"]}})
+	lit := k8simagedigest._settle_pattern with input as inp
+	built := concat("", ["^", data.lib.imagetrust.reference.dotted_host, "/", data.lib.imagetrust.reference.remote_name, k8simagedigest._settle_tag, "@(?:", concat("|", k8simagedigest._settle_digests), ")$"]) with input as inp
+	lit == built
+	k8simagedigest._settle_pattern != lit with input as object.union(inp, {"parameters": {"allowTagWithDigest": false}})
+}

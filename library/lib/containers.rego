@@ -46,6 +46,34 @@ images contains image if {
 	is_string(image)
 }
 
+# present is true when the object has at least one container.
+present if {
+	some field in _fields
+	some _ in object.get(pod_spec, field, [])
+}
+
+# unsettled(pattern, max) is the subset of containers whose image is not settled: a string of
+# at most max characters that matches pattern (which the caller anchors, and which never
+# matches ""; settle_nothing when nothing settles). One pass over the containers, without a
+# set of images in between and without a function call per container (each call is an entry
+# in the evaluation cache): anything but a string is tested as "", which no pattern settles.
+unsettled(pattern, max) := {{"name": _name(c), "image": image, "field": field} |
+	some field in _fields
+	some c in object.get(pod_spec, field, [])
+	image := object.get(c, "image", null)
+	text := object.get({"string": image}, type_name(image), "")
+	not [regex.match(pattern, text), count(text) <= max] == [true, true]
+}
+
+# settles is true when image is one that unsettled(pattern, max) leaves out.
+settles(pattern, max, image) if {
+	text := object.get({"string": image}, type_name(image), "")
+	[regex.match(pattern, text), count(text) <= max] == [true, true]
+}
+
+# settle_nothing is a pattern that matches no string, for a template with nothing to settle.
+settle_nothing := `[^\x00-\x{10FFFF}]`
+
 # of_images(values) is the subset of containers whose image is one of values (a set of
 # image_values), without building the others.
 of_images(values) := set() if {

@@ -39,3 +39,27 @@ test_kind_from_object if {
 test_other_kinds_have_none if {
 	count(containers.containers) == 0 with input as review("ConfigMap", {"data": {"image": "x"}})
 }
+
+# unsettled leaves out exactly the string images of at most max characters that match the
+# pattern: a non-string image (a number, null, a list holding a matching string, a missing
+# one) is never settled, nor is a longer match; settle_nothing settles nothing, "" included.
+test_unsettled if {
+	s := {
+		"containers": [
+			{"name": "a", "image": "r.io/a:1"}, {"name": "b", "image": "r.io/bb:1"},
+			{"name": "n", "image": null}, {"name": "m"}, {"name": "l", "image": ["r.io/a:1"]},
+		],
+		"initContainers": [{"name": "e", "image": ""}, {"name": "x", "image": "x.io/a:1"}, {"name": "d", "image": 7}],
+	}
+	pattern := `^r\.io/[a-z]+:1$`
+	names := {c.name | some c in containers.unsettled(pattern, 8)} with input as review("Pod", {"spec": s})
+	names == {"b", "n", "m", "l", "e", "x", "d"}
+	{c.name | some c in containers.unsettled(pattern, 9)} == {"n", "m", "l", "e", "x", "d"} with input as review("Pod", {"spec": s})
+	count(containers.unsettled(containers.settle_nothing, 1000)) == 8 with input as review("Pod", {"spec": s})
+	containers.settles(pattern, 8, "r.io/a:1")
+	not containers.settles(pattern, 7, "r.io/a:1")
+	not containers.settles(pattern, 8, ["r.io/a:1"])
+	not containers.settles(containers.settle_nothing, 8, "")
+	not containers.present with input as review("Pod", {"spec": {"containers": []}})
+	containers.present with input as review("Pod", {"spec": s})
+}

@@ -56,10 +56,29 @@ _official_repo_prefix := "library/"
 #   valid: false, error: why, original: s                                      when it is rejected;
 #   valid: true, original, domain, path, repository, tag, digest, implicit_registry,
 #   effective_tag, normalized, pull                                            when it is accepted.
-parse(s) := _parse_fast(m) if {
+parse(s) := {
+	"valid": true,
+	"original": s,
+	"domain": domain,
+	"path": path_,
+	"repository": repository,
+	"tag": tag,
+	"digest": digest,
+	"implicit_registry": implicit,
+	"effective_tag": object.get({"": "latest"}, tail, tag),
+	"normalized": concat("", [repository, tag_part, at_digest]),
+	"pull": concat("", [repository, object.get({"": tag_part}, at_digest, at_digest)]),
+} if {
 	is_string(s)
 	count(s) <= 128 # then the path (255) and the tag (128) are within their length limits
-	[m] := regex.find_all_string_submatch_n(_fast_pattern, s, 1)
+	[[_, name, host, path, colon_tag, tag, at_digest, digest]] := regex.find_all_string_submatch_n(_fast_pattern, s, 1)
+	[domain, path_, repository, implicit] := _fast_name(s, name, host, path)
+
+	# What follows the repository in the normalised reference before the digest: ":tag",
+	# ":latest" without a tag or digest (effective tag latest), nothing with only a digest;
+	# the runtime pulls by digest if any.
+	tail := concat("", [colon_tag, at_digest])
+	tag_part := object.get({"": ":latest"}, tail, colon_tag)
 } else := _parse_string(s) if {
 	is_string(s)
 } else := _invalid(s, "the image is not a string")
@@ -81,52 +100,33 @@ parse(s) := _parse_fast(m) if {
 # would capture. The tag and the digest are captured with and without their separator.
 _fast_pattern := `^((?:((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)/)?([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*))(:([\w][\w.-]*))?(@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$`
 
-# _parse_fast is the parse result for the match of s, [s, name as written, host (the first
-# component when it matches domain_and_port and a "/" follows, else ""), path, ":tag", tag,
-# "@digest", digest], following splitDockerDomain; undefined when the walk must decide.
-_parse_fast([s, name, host, path, colon_tag, tag, at_digest, digest]) := _fast_result(s, host, path, name, false, colon_tag, tag, at_digest, digest) if {
+# _fast_name is [domain, path, repository, implicit_registry] of the match of s (the name as
+# written, host: the first component when it matches domain_and_port and a "/" follows, else
+# "", and the path after it), following splitDockerDomain; undefined when the walk must
+# decide. The result object is built once, in parse: a function's arguments are an entry in
+# the evaluation cache, so the fewer of them the better.
+_fast_name(s, name, host, path) := [host, path, name, false] if {
 	# The common case: a registry host such as registry.example.com[:port], named as the
 	# runtime names it (not Docker Hub's).
 	contains(host, ".")
 	object.get({"docker.io": false, "index.docker.io": false}, host, true) # not Docker Hub
-} else := _fast_result(s, "docker.io", concat("", ["library/", path]), concat("", ["docker.io/library/", path]), true, colon_tag, tag, at_digest, digest) if {
+} else := ["docker.io", concat("", ["library/", path]), concat("", ["docker.io/library/", path]), true] if {
 	# nginx: one component, read as docker.io/library/nginx (a 64-hex name is an error: any
 	# reference of 64 characters without a host is left to the walk).
 	host == ""
 	not contains(path, "/")
 	count(s) != 64
-} else := _fast_result(s, "docker.io", concat("/", [host, path]), concat("", ["docker.io/", name]), true, colon_tag, tag, at_digest, digest) if {
+} else := ["docker.io", concat("/", [host, path]), concat("", ["docker.io/", name]), true] if {
 	# bank/app: a first component that does not look like a host belongs to the path (it has
 	# no ".", no ":", is not localhost, has no uppercase letter and is no bracketed address).
 	host != ""
 	not regex.match(`[.:A-Z\[]|^localhost$`, host)
-} else := _fast_result(s, "docker.io", p, concat("/", ["docker.io", p]), false, colon_tag, tag, at_digest, digest) if {
+} else := ["docker.io", p, concat("/", ["docker.io", p]), false] if {
 	host in {"docker.io", "index.docker.io"}
 	p := _library_prefix("docker.io", path)
-} else := _fast_result(s, host, path, name, false, colon_tag, tag, at_digest, digest) if {
+} else := [host, path, name, false] if {
 	# localhost[:port], host:port, an uppercase host: kept as written.
 	_looks_like_host(host)
-}
-
-# _fast_result is the parse result of a valid reference s from its parts. tag_part is what
-# follows the repository in the normalised reference before the digest: ":tag", ":latest"
-# without a tag or digest (effective tag latest), nothing with only a digest; the runtime
-# pulls by digest if any. The lookup tables are literals: a rule reference costs steps.
-_fast_result(s, domain, path, repository, implicit, colon_tag, tag, at_digest, digest) := {
-	"valid": true,
-	"original": s,
-	"domain": domain,
-	"path": path,
-	"repository": repository,
-	"tag": tag,
-	"digest": digest,
-	"implicit_registry": implicit,
-	"effective_tag": object.get({"": "latest"}, tail, tag),
-	"normalized": concat("", [repository, tag_part, at_digest]),
-	"pull": concat("", [repository, object.get({"": tag_part}, at_digest, at_digest)]),
-} if {
-	tail := concat("", [colon_tag, at_digest])
-	tag_part := object.get({"": ":latest"}, tail, colon_tag)
 }
 
 # splitDockerDomain's test of the first component (it has a "/" after it).

@@ -26,7 +26,20 @@ is_allowed(ref, entries) if is_allowed_by(ref, parse_entries(entries))
 # entry, "host/" followed by the entry's path and "/" when it has one (index.docker.io/x gives
 # "docker.io/x/", registry.bank.internal gives "registry.bank.internal/"). A template computes
 # it once per review instead of parsing every entry for every image.
-parse_entries(entries) := [concat("", [p.host, "/", trim_prefix(concat("", [p.path, "/"]), "/")]) |
+parse_entries(entries) := split(regex.replace(lower(concat("", [concat("/\n", entries), "/"])), `(?m)^index\.docker\.io/`, "docker.io/"), "\n") if {
+	# The common case, a non-empty list of well-formed entries, in two steps: one match of
+	# the list's JSON (the entry grammar has no character JSON escapes, so every entry is
+	# there as written), then every entry followed by "/" and lowercased at once (the path of
+	# a well-formed entry is already lowercase).
+	regex.match(_entry_list_re, json.marshal(entries))
+} else := _parse_entries_each(entries)
+
+# _entry_list_re matches the JSON of a non-empty list of entries that match _entry_re
+# (checked in registries_test.rego).
+_entry_list_re := `^\["(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?"(?:,"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?)(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)?")*\]$`
+
+# _parse_entries_each is parse_entries one entry at a time, for lists with a malformed entry.
+_parse_entries_each(entries) := [concat("", [p.host, "/", trim_prefix(concat("", [p.path, "/"]), "/")]) |
 	some e in entries
 	p := parse_entry(e)
 	p.valid

@@ -38,6 +38,30 @@ test_entry_grammar_is_the_reference_grammar if {
 	registries._entry_re == concat("", [`^(`, reference.domain_and_port, `)(?:/(`, reference.remote_name, `))?$`])
 }
 
+test_entry_list_grammar_is_the_entry_grammar if {
+	entry := concat("", [`(?:`, reference.domain_and_port, `)(?:/`, reference.remote_name, `)?`])
+	registries._entry_list_re == concat("", [`^\["`, entry, `"(?:,"`, entry, `")*\]$`])
+}
+
+# The two-step form of parse_entries gives what parsing each entry gives, for every list it
+# takes (and only those: a malformed entry anywhere goes one entry at a time).
+test_parse_entries_at_once_is_each if {
+	lists := [
+		["registry.bank.internal", "quay.io/redhat-openshift-approved"],
+		["R.io/a/b", "index.docker.io", "Index.Docker.IO", "index.docker.io:443/x", "index.docker.io/library"],
+		["r.io:5000", "[::1]:5000/a", "[FE80::1]", "localhost", "docker.io", "a-b.c.io/x__y/z.w"],
+		["r.io"],
+	]
+	every l in lists {
+		regex.match(registries._entry_list_re, json.marshal(l))
+		registries.parse_entries(l) == registries._parse_entries_each(l)
+	}
+	every l in [[], ["r.io", "bad entry"], ["r.io", "c_d.io"], ["r.io", 7], ["r.io/"], ["r.io/A"], ["r.io", "x\"y"], ["r.io", "a\nb.io"], {"a": "r.io"}, "r.io", [["r.io"]]] {
+		not regex.match(registries._entry_list_re, json.marshal(l))
+	}
+	registries.parse_entries(["r.io", "bad entry", "R.io/a"]) == ["r.io/", "r.io/a/"]
+}
+
 test_parse_entries_keeps_the_well_formed if {
 	registries.parse_entries(["R.io/a/b", "bad entry", 7, "index.docker.io"]) == ["r.io/a/b/", "docker.io/"]
 }

@@ -19,35 +19,54 @@ params := p if {
 
 # of(settled) is the review of the containers whose image is not in the set settled: images
 # the template has found, from the reference as written, to be valid references its rules have
-# nothing to say about (see reference.explicit), so that none of them is parsed, matched
-# against exemptions or checked again. A template calls it once per review, as a rule; the
-# rules below are of(set()), every container.
+# nothing to say about, so that none of them is parsed, matched against exemptions or checked
+# again. of_unsettled(pattern, max) is the same for the images settled by one pattern
+# (containers.unsettled), found in the same pass that reads the containers. A template calls
+# one of them once per review, as a rule; the rules below are of(set()), every container.
 #   "parsed":        image -> its parse result (reference.parse)
 #   "exempt_images": images an exemption in force exempts
-#   "checked_refs":  image -> parse result, for the images that parse and are not exempt
 #   "checked":       [container, parsed reference] for every container of those images
 #   "invalid":       messages for the containers whose image is not a valid reference
 #   "expired_notes": image -> what its violations say about expired exemptions
-of(settled) := _review(parsed_, listed, set(), {image: ref | some image, ref in parsed_; ref.valid}, {}) if {
-	# No exemptImages (absent or []): nothing to match, expire or report.
+of(settled) := of_containers(containers.of_images(containers.image_values - settled))
+
+of_unsettled(pattern, max) := of_containers(containers.unsettled(pattern, max))
+
+# of_containers(listed) is the review of the containers listed ({name, image, field} objects).
+of_containers(listed) := _nothing if {
+	count(listed) == 0 # every image settled: nothing to parse, exempt or check
+} else := {
+	# No exemptImages (absent or []): nothing to match, expire or report; every valid image
+	# is checked and no note is added.
+	"parsed": parsed_,
+	"exempt_images": set(),
+	"checked": {[c, ref] | some c in listed; ref := parsed_[c.image]; ref.valid},
+	"invalid": {reference.invalid_message(c, ref) | some c in listed; ref := parsed_[c.image]; not ref.valid},
+	"expired_notes": {},
+	"suffixes": {},
+} if {
 	not _has_exemptions
-	unsettled := containers.image_values - settled
-	parsed_ := {image: reference.parse(image) | some image in unsettled}
-	listed := containers.of_images(unsettled)
+	parsed_ := {image: reference.parse(image) | some c in listed; image := c.image}
 } else := _review(parsed_, listed, exempt_images_, refs, _expired_notes(refs)) if {
-	unsettled := containers.image_values - settled
-	parsed_ := {image: reference.parse(image) | some image in unsettled}
+	parsed_ := {image: reference.parse(image) | some c in listed; image := c.image}
 	exempt_images_ := _exempt_images(parsed_)
 	refs := _checked_refs(parsed_, exempt_images_)
-	listed := containers.of_images(unsettled)
 }
 
-# _review is the object of(settled) returns, from its parts (listed: the containers of the
+_nothing := {
+	"parsed": {},
+	"exempt_images": set(),
+	"checked": set(),
+	"invalid": set(),
+	"expired_notes": {},
+	"suffixes": {},
+}
+
+# _review is the object of_containers returns, from its parts (listed: the containers of the
 # images of parsed_).
 _review(parsed_, listed, exempt_images_, refs, notes) := {
 	"parsed": parsed_,
 	"exempt_images": exempt_images_,
-	"checked_refs": refs,
 	"checked": {[c, ref] | some c in listed; ref := refs[c.image]},
 	"invalid": _invalid(parsed_, listed),
 	"expired_notes": notes,
@@ -58,7 +77,7 @@ _review(parsed_, listed, exempt_images_, refs, notes) := {
 # list with entries) goes the full way, where exempt.problems names what is wrong with it.
 _has_exemptions if params.exemptImages != []
 
-_all := of(set())
+_all := of_containers(containers.containers)
 
 # parsed maps every distinct image as written to its parse result (reference.parse).
 parsed := _all.parsed
@@ -68,7 +87,7 @@ parsed := _all.parsed
 exempt_images := _all.exempt_images
 
 # checked_refs maps every image that parses and is not exempt to its parse result.
-checked_refs := _all.checked_refs
+checked_refs := {c.image: ref | some [c, ref] in checked}
 
 # checked contains [container, parsed reference] for every container whose image parses and
 # is not exempt: what the template's rules check.
@@ -132,8 +151,8 @@ violations(problems) := violations_of(_all, problems)
 
 # violations_of is violations for the review r (of(settled)).
 violations_of(r, problems) := r.invalid | {_misconfigured(p) |
-	count(containers.image_values) > 0
 	some p in (problems | _exemption_problems)
+	containers.present
 }
 
 _exemption_problems := exempt.problems if _has_exemptions

@@ -83,7 +83,7 @@ func TestSettledImagesKeepEveryDecision(t *testing.T) {
 			{"allowedAlgorithms": []any{"sha256"}, "allowTagWithDigest": "no"},
 		}},
 	} {
-		full := prepare(fmt.Sprintf("x := data.%s.violation with data.%s._settled as set()", tc.pkg, tc.pkg))
+		full := prepare(fmt.Sprintf("x := data.%s.violation with data.%s._settle_pattern as data.lib.imagetrust.containers.settle_nothing", tc.pkg, tc.pkg))
 		settled := prepare(fmt.Sprintf("x := data.%s.violation; s := data.%s._settled", tc.pkg, tc.pkg))
 		for pi, params := range tc.params {
 			// Both corpora under the seed constraint's shape (the first), the edge forms under all.
