@@ -1,10 +1,17 @@
 package scan
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // TestAnswerForm: an answer's findings carry their purl without qualifiers and subpath (two
@@ -44,8 +51,13 @@ func TestAnswerForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := string(raw); strings.Contains(s, `"db"`) || strings.Contains(s, "arch=") || !strings.Contains(s, `"findings":[`) {
+	if s := string(raw); strings.Contains(s, `"db"`) || strings.Contains(s, "arch=") || !strings.Contains(s, `"findings":[[`) ||
+		!strings.HasPrefix(s, `{"form":2,`) || strings.Contains(s, `"id"`) {
 		t.Errorf("answer %s", s)
+	}
+	var back Value
+	if err := json.Unmarshal(raw, &back); err != nil || !reflect.DeepEqual(back.Findings, v.Findings) {
+		t.Errorf("answer read back: %v\n got %+v\nwant %+v", err, back.Findings, v.Findings)
 	}
 
 	arm := choose([]Candidate{signedCand("ci", time.Time{}, report(t0, armHigh, crit))}, nil)
@@ -71,5 +83,179 @@ func TestAnswerForm(t *testing.T) {
 	}
 	if e, err := encodeValue(idx, &interner{}); err != nil || string(e.appendTo(nil)) != string(raw) {
 		t.Errorf("encoded index answer %v:\n got %s\nwant %s", err, e.appendTo(nil), raw)
+	}
+}
+
+// rowCases are findings in the answer's form (answerForm applied) with the rows they are
+// written as: the purl shortened by the package and version the row already says, or not
+// when it does not end in them; empty columns at the end left out, empty ones before a filled
+// one written empty.
+var rowCases = []struct {
+	f   Finding
+	row string
+}{
+	{Finding{ID: "CVE-1", Severity: High}, `["CVE-1","HIGH"]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "openssl", PURL: "pkg:apk/alpine/openssl@3.1.4-r0", InstalledVersion: "3.1.4-r0", FixedVersion: "3.1.5-r0"},
+		`["CVE-1","HIGH","openssl","3.1.4-r0","3.1.5-r0","pkg:apk/alpine/"]`},
+	{Finding{ID: "CVE-1", Severity: Low, Package: "libssl3", PURL: "pkg:deb/debian/openssl@3.0.11", InstalledVersion: "3.0.11", Status: "affected"},
+		`["CVE-1","LOW","libssl3","3.0.11","","pkg:deb/debian/openssl@",[],"affected"]`},
+	{Finding{ID: "CVE-2021-44228", Severity: Critical, Package: "org.apache.logging.log4j:log4j-core", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", InstalledVersion: "2.14.1", FixedVersion: "2.15.0"},
+		`["CVE-2021-44228","CRITICAL","org.apache.logging.log4j:log4j-core","2.14.1","2.15.0","pkg:maven/org.apache.logging.log4j/log4j-core@"]`},
+	{Finding{ID: "GO-1", Severity: Medium, Package: "github.com/a/b", PURL: "pkg:golang/github.com/a/b@v1.2.3", InstalledVersion: "v1.2.3"},
+		`["GO-1","MEDIUM","github.com/a/b","v1.2.3","","pkg:golang/"]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "@babel/core", PURL: "pkg:npm/%40babel/core@7.0.0", InstalledVersion: "7.0.0"},
+		`["CVE-1","HIGH","@babel/core","7.0.0","","pkg:npm/%40babel/core@"]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "bash", PURL: "pkg:deb/debian/bash@5.1", InstalledVersion: "1:5.1"},
+		`["CVE-1","HIGH","bash","1:5.1","","pkg:deb/debian/bash@5.1"]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "abash", PURL: "pkg:deb/debian/bash@5.1", InstalledVersion: "5.1"},
+		`["CVE-1","HIGH","abash","5.1","","pkg:deb/debian/bash@"]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "bash", PURL: "pkg:deb/debian/bash", InstalledVersion: "5.1"},
+		`["CVE-1","HIGH","bash","5.1","","pkg:deb/debian/bash"]`},
+	{Finding{ID: "CVE-1", Severity: Unknown, PURL: "pkg:generic/x@1"}, `["CVE-1","UNKNOWN","","","","pkg:generic/x@1"]`},
+	{Finding{ID: "CVE-1", Severity: High, Aliases: []string{"GHSA-1", "ALPINE-2"}}, `["CVE-1","HIGH","","","","",["GHSA-1","ALPINE-2"]]`},
+	{Finding{ID: "CVE-1", Severity: High, Package: "p", InstalledVersion: "1", Status: "fixed"}, `["CVE-1","HIGH","p","1","","",[],"fixed"]`},
+	{Finding{ID: "CVE-1", Severity: High, VEX: &VEXNote{Status: "not_affected", Authority: "vendor"}},
+		`["CVE-1","HIGH","","","","",[],"",{"status":"not_affected","authority":"vendor"}]`},
+	{Finding{ID: `a"<b>&\` + "\x00\n\u2028\xff", Severity: "SEVERE", Package: "é"}, `["a\"\u003cb\u003e\u0026\\\u0000\n\u2028\ufffd","SEVERE","é"]`},
+}
+
+// TestFindingRows: each finding is written as its row, exactly as encoding/json would write
+// the same values, and read back to the same finding (Finding.UnmarshalJSON); a purl that
+// ends in "/" or "@" is left out, since in a row those endings mean the package and version
+// follow; rows of the wrong shape are refused, naming the column.
+func TestFindingRows(t *testing.T) {
+	for _, c := range rowCases {
+		f := c.f
+		f.answerForm()
+		got, err := json.Marshal(f)
+		if err != nil || string(got) != c.row {
+			t.Errorf("json.Marshal(%+v) = %s, %v, want %s", c.f, got, err, c.row)
+			continue
+		}
+		aliases := f.Aliases
+		if aliases == nil {
+			aliases = []string{}
+		}
+		cols := []any{f.ID, f.Severity, f.Package, f.InstalledVersion, f.FixedVersion, rowPURL(f.PURL, f.Package, f.InstalledVersion), aliases, f.Status, f.VEX}
+		if want, _ := json.Marshal(cols[:f.lastColumn()+1]); string(want) != string(got) {
+			t.Errorf("row %s is not as encoding/json writes its columns: %s", got, want)
+		}
+		var back Finding
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("json.Unmarshal(%s) = %v", got, err)
+		} else if c.f.ID == rowCases[len(rowCases)-1].f.ID {
+			continue // invalid UTF-8 is written as U+FFFD
+		} else if !reflect.DeepEqual(back, f) {
+			t.Errorf("json.Unmarshal(%s) = %+v, want %+v", got, back, f)
+		}
+	}
+	for _, purl := range []string{"pkg:deb/debian/", "pkg:deb/debian/bash@"} {
+		f := Finding{ID: "CVE-1", Severity: High, Package: "bash", PURL: purl + "?arch=amd64", InstalledVersion: "5.1"}
+		f.answerForm()
+		if row, _ := json.Marshal(f); f.PURL != "" || string(row) != `["CVE-1","HIGH","bash","5.1"]` {
+			t.Errorf("purl %q: answer form %q, row %s; want it left out", purl, f.PURL, row)
+		}
+		if got := rowPURL(purl, "bash", "5.1"); got != "" {
+			t.Errorf("rowPURL(%q) = %q, want it left out", purl, got)
+		}
+	}
+	for _, bad := range []string{`{"id":"CVE-1","severity":"HIGH"}`, `["CVE-1"]`, `["CVE-1","HIGH","p","1","2","u",[],"s",{},"extra"]`, `["CVE-1",4]`, `["CVE-1","HIGH","p","1","2","u","GHSA-1"]`} {
+		var f Finding
+		if err := json.Unmarshal([]byte(bad), &f); err == nil {
+			t.Errorf("json.Unmarshal(%s) = %+v, want an error", bad, f)
+		}
+	}
+	var v Value
+	if err := json.Unmarshal([]byte(`{"form":1,"image":"x"}`), &v); err == nil || !strings.Contains(err.Error(), "form 1, want 2") {
+		t.Errorf("reading an answer of form 1: %v, want an error naming the form", err)
+	}
+}
+
+// TestRowsReadByTheTemplate holds the template to the rows the provider writes: the form
+// library/security reads is AnswerForm, and its column readers, evaluated by the OPA engine
+// over the rows of rowCases and of every sample report's answer, give back each finding's
+// id, severity, package, versions, full purl (what ignore entries' packages match), aliases,
+// status and VEX statement.
+func TestRowsReadByTheTemplate(t *testing.T) {
+	var findings []Finding
+	for _, c := range rowCases[:len(rowCases)-1] {
+		f := c.f
+		f.answerForm()
+		findings = append(findings, f)
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		if r, err := DecodeReport(sample(t, file[len("testdata/"):]), Limits{}); err == nil {
+			v := choose([]Candidate{signedCand("ci", time.Time{}, r)}, nil)
+			findings = append(findings, v.Findings...)
+		}
+	}
+	if len(findings) < 50 {
+		t.Fatalf("%d findings from the samples", len(findings))
+	}
+	raw, err := json.Marshal(findings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []any
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		t.Fatal(err)
+	}
+	query := "form := data.k8simagevulnerabilities.answer_form\nread := [["
+	for i, col := range []string{"_id", "_severity", "_package", "_installed", "_fixed", "_purl", "_aliases", "_status", "_vex"} {
+		if i > 0 {
+			query += ", "
+		}
+		query += "data.k8simagevulnerabilities." + col + "(r)"
+	}
+	query += "] | some r in input.rows]"
+	opts := []func(*rego.Rego){rego.Query(query)}
+	caps, err := ast.LoadCapabilitiesFile(filepath.Join("..", "..", "..", "library", "capabilities.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, rego.Capabilities(caps))
+	mods, err := filepath.Glob(filepath.Join("..", "..", "..", "library", "*", "*.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if strings.HasSuffix(m, "_test.rego") || !(strings.Contains(m, "/lib/") || strings.Contains(m, "/security/")) {
+			continue
+		}
+		src, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, rego.Module(m, string(src)))
+	}
+	rs, err := rego.New(append(opts, rego.Input(map[string]any{"rows": rows}))...).Eval(context.Background())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("evaluating the template's row readers: %v (%d results)", err, len(rs))
+	}
+	if form, _ := rs[0].Bindings["form"].(json.Number); form.String() != itoa(AnswerForm) {
+		t.Errorf("library/security reads form %v, the provider writes %d", rs[0].Bindings["form"], AnswerForm)
+	}
+	read, _ := rs[0].Bindings["read"].([]any)
+	if len(read) != len(findings) {
+		t.Fatalf("the template read %d rows of %d", len(read), len(findings))
+	}
+	for i, f := range findings {
+		aliases := []any{}
+		for _, a := range f.Aliases {
+			aliases = append(aliases, a)
+		}
+		vex := map[string]any{}
+		if f.VEX != nil {
+			b, _ := json.Marshal(f.VEX)
+			_ = json.Unmarshal(b, &vex)
+		}
+		want := []any{f.ID, string(f.Severity), f.Package, f.InstalledVersion, f.FixedVersion, f.PURL, aliases, f.Status, vex}
+		if !reflect.DeepEqual(read[i], want) {
+			t.Errorf("row %s read by the template as %v, want %v", rows[i], read[i], want)
+		}
 	}
 }
