@@ -1,8 +1,12 @@
 package scan
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"sigs.k8s.io/yaml"
 )
 
 // TestAnswerForm: an answer's findings carry their purl without qualifiers and subpath (two
@@ -256,6 +262,162 @@ func TestRowsReadByTheTemplate(t *testing.T) {
 		want := []any{f.ID, string(f.Severity), f.Package, f.InstalledVersion, f.FixedVersion, f.PURL, aliases, f.Status, vex}
 		if !reflect.DeepEqual(read[i], want) {
 			t.Errorf("row %s read by the template as %v, want %v", rows[i], read[i], want)
+		}
+	}
+}
+
+// TestFixturesInAnswerForm: the provider fixtures of gator-tests/security are answers in the
+// form the provider writes: each value reads into a Value (form, finding rows) and writes
+// back as the same JSON.
+func TestFixturesInAnswerForm(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "gator-tests", "security", "fixtures.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Providers map[string]struct {
+			Keys map[string]struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"keys"`
+		} `json:"providers"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for key, a := range doc.Providers["imagetrust-scan"].Keys {
+		if len(a.Value) == 0 {
+			continue
+		}
+		var v Value
+		if err := json.Unmarshal(a.Value, &v); err != nil {
+			t.Errorf("%s: %v", key, err)
+			continue
+		}
+		again, err := json.Marshal(&v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got any
+		if err := json.Unmarshal(a.Value, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(again, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: fixture\n %s\nis written by the provider as\n %s", key, a.Value, again)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Errorf("%d scan fixtures read", n)
+	}
+}
+
+// objectFinding is a finding as an object, the form before rows (form 1), for
+// BenchmarkScanAnswerDecode's comparison.
+type objectFinding struct {
+	ID               string   `json:"id"`
+	Aliases          []string `json:"aliases,omitempty"`
+	Severity         Severity `json:"severity"`
+	Package          string   `json:"package,omitempty"`
+	PURL             string   `json:"purl,omitempty"`
+	InstalledVersion string   `json:"installedVersion,omitempty"`
+	FixedVersion     string   `json:"fixedVersion,omitempty"`
+	Status           string   `json:"status,omitempty"`
+	VEX              *VEXNote `json:"vex,omitempty"`
+}
+
+// benchResponse is the /v1/scan response body to 100 keys of make bench's report shape, its
+// findings as rows (objects false) or as objects (form 1, objects true).
+func benchResponse(tb testing.TB, objects bool) []byte {
+	tb.Helper()
+	resp := externaldata.ProviderResponse{APIVersion: "externaldata.gatekeeper.sh/v1beta1", Kind: externaldata.ProviderResponseKind}
+	resp.Response.Idempotent = true
+	for i := range 100 {
+		v := benchValue(i, true)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if objects {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				tb.Fatal(err)
+			}
+			delete(m, "form")
+			obj := make([]objectFinding, len(v.Findings))
+			for j, f := range v.Findings {
+				obj[j] = objectFinding(f)
+			}
+			if m["findings"], err = json.Marshal(obj); err != nil {
+				tb.Fatal(err)
+			}
+			if raw, err = json.Marshal(m); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		resp.Response.Items = append(resp.Response.Items, externaldata.Item{Key: v.Image, Value: json.RawMessage(raw)})
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// BenchmarkScanAnswerDecode: what Gatekeeper does with a /v1/scan response to 100 keys of make
+// bench's report shape (34 findings each) before Rego reads it, per batch: decode the body
+// (frameworks' DefaultSendRequestToProvider) and turn it into the Rego value external_data
+// returns (NewRegoResponse, PrepareRegoResponse), findings as rows (form=rows) or as objects
+// (form=objects, form 1); and gzip's cost on the same body, compressing (provider) and
+// decompressing (Gatekeeper's client, which asks for gzip).
+func BenchmarkScanAnswerDecode(b *testing.B) {
+	for _, form := range []string{"rows", "objects"} {
+		body := benchResponse(b, form == "objects")
+		b.Run("form="+form+"/gatekeeper", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				var pr externaldata.ProviderResponse
+				if err := json.Unmarshal(body, &pr); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := externaldata.PrepareRegoResponse(externaldata.NewRegoResponse(200, &pr)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(body))/100, "B/key")
+		})
+		for _, level := range []int{gzip.BestSpeed, gzip.DefaultCompression} {
+			var z bytes.Buffer
+			b.Run(fmt.Sprintf("form=%s/gzip=%d", form, level), func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				w, _ := gzip.NewWriterLevel(&z, level)
+				for b.Loop() {
+					z.Reset()
+					w.Reset(&z)
+					if _, err := w.Write(body); err != nil {
+						b.Fatal(err)
+					}
+					if err := w.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(z.Len())/100, "gzip-B/key")
+			})
+			b.Run(fmt.Sprintf("form=%s/gunzip=%d", form, level), func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					r, err := gzip.NewReader(bytes.NewReader(z.Bytes()))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.Copy(io.Discard, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
