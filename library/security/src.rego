@@ -175,79 +175,58 @@ _container_violations contains [c, msg] if {
 	msg := sprintf("container <%s> image <%s>: the provider listed the finding <%v>, which is not a row [id, severity, ...]; it cannot be checked", [c.name, c.image, f])
 }
 
-# Columns of a row; those left out are empty.
-_id(f) := f[0]
-
-_severity(f) := f[1]
-
+# Columns of a row: 0 id, 1 severity, 2 package, 3 installedVersion, 4 fixedVersion, 5 purl,
+# 6 aliases, 7 status, 8 vex. A column left out is undefined (f[i]), which every test below
+# reads as empty; the messages read them through _column.
 _column(f, i) := x if {
 	x := f[i]
 } else := ""
 
-_package(f) := _column(f, 2)
-
-_installed(f) := _column(f, 3)
-
-_fixed(f) := _column(f, 4)
-
-_aliases(f) := a if {
-	a := f[6]
-	is_array(a)
-} else := []
-
-_status(f) := _column(f, 7)
-
-_vex(f) := x if {
-	x := f[8]
-	is_object(x)
-} else := {}
-
 # _purl is the row's package URL in full. The row shortens it by what it already says: ending
 # in "/", the package, "@" and the installed version follow; ending in "@", the installed
 # version follows.
-_purl(f) := concat("", [p, _package(f), "@", _installed(f)]) if {
+_purl(f) := concat("", [p, _column(f, 2), "@", _column(f, 3)]) if {
 	p := _column(f, 5)
 	endswith(p, "/")
-} else := concat("", [p, _installed(f)]) if {
+} else := concat("", [p, _column(f, 3)]) if {
 	p := _column(f, 5)
 	endswith(p, "@")
 } else := _column(f, 5)
 
-_ids(f) := {upper(x) | some x in array.concat([_id(f)], _aliases(f)); is_string(x)}
+_ids(f) := {upper(f[0])} | {upper(x) | some x in f[6]; is_string(x)}
 
-_fixable(f) if _fixed(f) != ""
+_fixable(f) if f[4] != ""
 
-_fixable(f) if _status(f) == "fixed"
+_fixable(f) if f[7] == "fixed"
 
 _limit(f) := _max_severity if _fixable(f)
 
 else := _max_unfixed
 
-_over(f) if _rank[_severity(f)] > _rank[_limit(f)]
+_over(f) if _rank[f[1]] > _rank[_limit(f)]
 
 # An unknown severity word is treated as CRITICAL: never allowed by accident.
 _over(f) if {
-	not _rank[_severity(f)]
+	not _rank[f[1]]
 	_rank[_limit(f)] < 4
 }
 
 _vex_ok(f) if {
-	x := _vex(f)
-	x.status in {"not_affected", "fixed"}
-	x.authority in _vex_authorities
+	f[8].status in {"not_affected", "fixed"}
+	f[8].authority in _vex_authorities
 }
 
 _kind(f) := "fixable" if _fixable(f)
 
 else := "unfixed"
 
-_fix_text(f) := sprintf("fixed in <%s>", [_fixed(f)]) if _fixed(f) != ""
+_fix_text(f) := sprintf("fixed in <%s>", [f[4]]) if f[4] != ""
 
 else := "fixed (the scanner names no version)" if _fixable(f)
 
 else := "no fix available"
 
-_describe(c, f) := sprintf("container <%s> image <%s> has <%s> (<%v>) in package <%v> <%v>, %s", [c.name, c.image, _id(f), _severity(f), _package(f), _installed(f), _fix_text(f)])
+_describe(c, f) := sprintf("container <%s> image <%s> has <%s> (<%v>) in package <%v> <%v>, %s", [c.name, c.image, f[0], f[1], _column(f, 2), _column(f, 3), _fix_text(f)])
 
 _container_violations contains [c, msg] if {
 	some [c, ref, f] in _findings
@@ -258,6 +237,7 @@ _container_violations contains [c, msg] if {
 }
 
 _container_violations contains [c, msg] if {
+	count(_blocked) > 0
 	some [c, _, f] in _findings
 	some id in _ids(f)
 	id in _blocked
@@ -272,7 +252,7 @@ _container_violations contains [c, msg] if {
 	v.findingsTruncated == true
 	some sev, n in object.get(v, "counts", {})
 	_rank[sev] > min({_rank[_max_severity], _rank[_max_unfixed]})
-	listed := count([f | some f in v.findings; _is_row(f); _severity(f) == sev])
+	listed := count([f | some f in v.findings; _is_row(f); f[1] == sev])
 	n > listed
 	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of %d findings (truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, count(v.findings), v.findingsTotal])
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,11 +178,38 @@ func TestFindingRows(t *testing.T) {
 	}
 }
 
+// securityModules are library/security and library/lib of the library directory lib, with
+// its capabilities file (external_data declared).
+func securityModules(tb testing.TB, lib string) []func(*rego.Rego) {
+	tb.Helper()
+	caps, err := ast.LoadCapabilitiesFile(filepath.Join(lib, "capabilities.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts := []func(*rego.Rego){rego.Capabilities(caps)}
+	mods, err := filepath.Glob(filepath.Join(lib, "*", "*.rego"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range mods {
+		if dir := filepath.Base(filepath.Dir(m)); strings.HasSuffix(m, "_test.rego") || (dir != "lib" && dir != "security") {
+			continue
+		}
+		src, err := os.ReadFile(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		opts = append(opts, rego.Module(m, string(src)))
+	}
+	return opts
+}
+
 // TestRowsReadByTheTemplate holds the template to the rows the provider writes: the form
-// library/security reads is AnswerForm, and its column readers, evaluated by the OPA engine
-// over the rows of rowCases and of every sample report's answer, give back each finding's
-// id, severity, package, versions, full purl (what ignore entries' packages match), aliases,
-// status and VEX statement.
+// library/security reads is AnswerForm, and its readers of a row, evaluated by the OPA
+// engine over the rows of rowCases and of every sample report's answer, give back each
+// finding's id, severity, package, versions, full purl (what ignore entries' packages match),
+// ids with aliases (what blockedIds and ignore entries match), whether it is fixable, status
+// and VEX statement.
 func TestRowsReadByTheTemplate(t *testing.T) {
 	var findings []Finding
 	for _, c := range rowCases[:len(rowCases)-1] {
@@ -210,34 +238,14 @@ func TestRowsReadByTheTemplate(t *testing.T) {
 	if err := json.Unmarshal(raw, &rows); err != nil {
 		t.Fatal(err)
 	}
-	query := "form := data.k8simagevulnerabilities.answer_form\nread := [["
-	for i, col := range []string{"_id", "_severity", "_package", "_installed", "_fixed", "_purl", "_aliases", "_status", "_vex"} {
-		if i > 0 {
-			query += ", "
-		}
-		query += "data.k8simagevulnerabilities." + col + "(r)"
+	const p = "data.k8simagevulnerabilities."
+	query := "form := " + p + "answer_form\nread := [["
+	for i := range 5 {
+		query += fmt.Sprintf("%s_column(r, %d), ", p, i)
 	}
+	query += p + "_purl(r), sort(" + p + "_ids(r)), count({true | " + p + "_fixable(r)}) > 0, " + p + "_column(r, 7), " + p + "_column(r, 8)"
 	query += "] | some r in input.rows]"
-	opts := []func(*rego.Rego){rego.Query(query)}
-	caps, err := ast.LoadCapabilitiesFile(filepath.Join("..", "..", "..", "library", "capabilities.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, rego.Capabilities(caps))
-	mods, err := filepath.Glob(filepath.Join("..", "..", "..", "library", "*", "*.rego"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mods {
-		if strings.HasSuffix(m, "_test.rego") || (!strings.Contains(m, "/lib/") && !strings.Contains(m, "/security/")) {
-			continue
-		}
-		src, err := os.ReadFile(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, rego.Module(m, string(src)))
-	}
+	opts := append(securityModules(t, filepath.Join("..", "..", "..", "library")), rego.Query(query))
 	rs, err := rego.New(append(opts, rego.Input(map[string]any{"rows": rows}))...).Eval(context.Background())
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("evaluating the template's row readers: %v (%d results)", err, len(rs))
@@ -250,16 +258,22 @@ func TestRowsReadByTheTemplate(t *testing.T) {
 		t.Fatalf("the template read %d rows of %d", len(read), len(findings))
 	}
 	for i, f := range findings {
-		aliases := []any{}
+		ids := []string{strings.ToUpper(f.ID)}
 		for _, a := range f.Aliases {
-			aliases = append(aliases, a)
+			ids = append(ids, strings.ToUpper(a))
 		}
-		vex := map[string]any{}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		idList := []any{}
+		for _, id := range ids {
+			idList = append(idList, id)
+		}
+		var vex any = ""
 		if f.VEX != nil {
 			b, _ := json.Marshal(f.VEX)
 			_ = json.Unmarshal(b, &vex)
 		}
-		want := []any{f.ID, string(f.Severity), f.Package, f.InstalledVersion, f.FixedVersion, f.PURL, aliases, f.Status, vex}
+		want := []any{f.ID, string(f.Severity), f.Package, f.InstalledVersion, f.FixedVersion, f.PURL, idList, f.Fixable(), f.Status, vex}
 		if !reflect.DeepEqual(read[i], want) {
 			t.Errorf("row %s read by the template as %v, want %v", rows[i], read[i], want)
 		}
@@ -447,5 +461,103 @@ func BenchmarkScanAnswerDecode(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// regoBenchModule reviews a Pod of seven containers whose images are all answered with
+// data.scanbench.answer, under a constraint that denies (maxSeverity MEDIUM, one ignore entry
+// scoped to a package: 13 violations per container) or one that admits (maxSeverity CRITICAL).
+const regoBenchModule = `package scanbench
+
+import data.k8simagevulnerabilities
+
+mock(req) := {"responses": [[k, answer] | some k in req.keys], "errors": [], "status_code": 200, "system_error": ""}
+
+pod := {"review": {"kind": {"kind": "Pod"}, "object": {"kind": "Pod", "spec": {"containers": [{"name": sprintf("c%d", [i]), "image": sprintf("r.io/app%d:1", [i])} | some i in numbers.range(0, 6)]}}}}
+
+params := {
+	"deny": {"scannerAuthorities": ["bench-trivy"], "maxSeverity": "MEDIUM", "ignore": [{"id": "CVE-2024-1001", "reason": "r", "expires": "2099-12-31", "packages": ["pkg:apk/alpine/pkg1"]}]},
+	"admit": {"scannerAuthorities": ["bench-trivy"], "maxSeverity": "CRITICAL", "maxScanAge": "168h"},
+}
+
+violations(name) := msgs if {
+	msgs := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod, {"parameters": params[name]})
+		with external_data as mock
+}
+`
+
+// BenchmarkScanRowsRego: library/security's Rego CPU per Pod review (seven containers, each
+// image answered with make bench's 34-finding answer) under a denying and an admitting
+// constraint. With IMAGETRUST_SCAN_FORM1_LIBRARY naming the library/ directory of a tree that
+// reads findings as objects (form 1, e.g. a worktree of an older commit), that library is
+// evaluated over the same answer as objects, alternating with this one; both must give the
+// same messages.
+func BenchmarkScanRowsRego(b *testing.B) {
+	answer := func(objects bool) string {
+		v := benchValue(0, true)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if objects {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				b.Fatal(err)
+			}
+			delete(m, "form")
+			obj := make([]objectFinding, len(v.Findings))
+			for j, f := range v.Findings {
+				obj[j] = objectFinding(f)
+			}
+			if m["findings"], err = json.Marshal(obj); err != nil {
+				b.Fatal(err)
+			}
+			raw, _ = json.Marshal(m)
+		}
+		return string(raw)
+	}
+	libs := []string{filepath.Join("..", "..", "..", "library")}
+	if old := os.Getenv("IMAGETRUST_SCAN_FORM1_LIBRARY"); old != "" {
+		libs = append(libs, old)
+	}
+	for _, constraint := range []string{"deny", "admit"} {
+		b.Run("constraint="+constraint, func(b *testing.B) {
+			pqs := make([]rego.PreparedEvalQuery, len(libs))
+			var want any
+			for i, lib := range libs {
+				opts := append(securityModules(b, lib), rego.Query(`data.scanbench.violations("`+constraint+`")`),
+					rego.Module("scanbench.rego", regoBenchModule+"\nanswer := "+answer(i == 1)+"\n"))
+				var err error
+				if pqs[i], err = rego.New(opts...).PrepareForEval(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				rs, err := pqs[i].Eval(context.Background())
+				if err != nil || len(rs) != 1 {
+					b.Fatalf("%s: %v", lib, err)
+				}
+				got := rs[0].Expressions[0].Value
+				if i == 0 {
+					want = got
+				} else if !reflect.DeepEqual(got, want) {
+					b.Fatalf("%s decides otherwise:\n got %v\nwant %v", lib, got, want)
+				}
+			}
+			cpu, n := make([]time.Duration, len(libs)), make([]int, len(libs))
+			for i := 0; b.Loop(); i++ {
+				k := i % len(libs)
+				t0 := cpuTime()
+				if _, err := pqs[k].Eval(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				cpu[k] += cpuTime() - t0
+				n[k]++
+			}
+			per := func(k int) float64 { return float64(cpu[k].Microseconds()) / float64(max(n[k], 1)) }
+			b.ReportMetric(per(0), "rows-cpu-µs/pod")
+			if len(libs) > 1 {
+				b.ReportMetric(per(1), "objects-cpu-µs/pod")
+				b.ReportMetric(per(0)/per(1), "rows/objects")
+			}
+		})
 	}
 }
