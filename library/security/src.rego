@@ -140,47 +140,93 @@ _scan_time(s) := time.parse_rfc3339_ns(s.scannedAt) if {
 }
 
 # ---------------------------------------------------------------------------------------
-# Findings.
+# Findings. The answer (form 2, docs/scan.md) lists each finding as a row:
+#   [id, severity, package, installedVersion, fixedVersion, purl, aliases, status, vex]
+# with the empty columns at its end left out.
+
+# The answer form this template reads: an answer of any other form is denied, never misread.
+answer_form := 2
+
+_container_violations contains [c, msg] if {
+	some [c, _, v] in _lookup.values
+	object.get(v, "form", null) != answer_form
+	msg := sprintf("container <%s> image <%s>: the provider answered in form <%v>, this template reads form <%d>; upgrade the provider or the template so that they match", [c.name, c.image, object.get(v, "form", null), answer_form])
+}
 
 _findings contains [c, ref, f] if {
 	some [c, ref, v] in _lookup.values
 	v.scanned == true
 	some f in object.get(v, "findings", [])
-	is_object(f)
+	_is_row(f)
 }
 
-_ids(f) := {upper(x) | some x in array.concat([f.id], object.get(f, "aliases", [])); is_string(x)}
+# _is_row: a finding row has at least its id and severity, both strings.
+_is_row(f) if {
+	is_array(f)
+	is_string(f[0])
+	is_string(f[1])
+}
 
-_fixable(f) if object.get(f, "fixedVersion", "") != ""
+_container_violations contains [c, msg] if {
+	some [c, _, v] in _lookup.values
+	v.scanned == true
+	some f in object.get(v, "findings", [])
+	not _is_row(f)
+	msg := sprintf("container <%s> image <%s>: the provider listed the finding <%v>, which is not a row [id, severity, ...]; it cannot be checked", [c.name, c.image, f])
+}
 
-_fixable(f) if f.status == "fixed"
+# Columns of a row: 0 id, 1 severity, 2 package, 3 installedVersion, 4 fixedVersion, 5 purl,
+# 6 aliases, 7 status, 8 vex. A column left out is undefined (f[i]), which every test below
+# reads as empty; the messages read them through _column.
+_column(f, i) := x if {
+	x := f[i]
+} else := ""
+
+# _purl is the row's package URL in full. The row shortens it by what it already says: ending
+# in "/", the package, "@" and the installed version follow; ending in "@", the installed
+# version follows.
+_purl(f) := concat("", [p, _column(f, 2), "@", _column(f, 3)]) if {
+	p := _column(f, 5)
+	endswith(p, "/")
+} else := concat("", [p, _column(f, 3)]) if {
+	p := _column(f, 5)
+	endswith(p, "@")
+} else := _column(f, 5)
+
+_ids(f) := {upper(f[0])} | {upper(x) | some x in f[6]; is_string(x)}
+
+_fixable(f) if f[4] != ""
+
+_fixable(f) if f[7] == "fixed"
 
 _limit(f) := _max_severity if _fixable(f)
 
 else := _max_unfixed
 
-_over(f) if _rank[f.severity] > _rank[_limit(f)]
+_over(f) if _rank[f[1]] > _rank[_limit(f)]
 
 # An unknown severity word is treated as CRITICAL: never allowed by accident.
 _over(f) if {
-	not _rank[f.severity]
+	not _rank[f[1]]
 	_rank[_limit(f)] < 4
 }
 
 _vex_ok(f) if {
-	f.vex.status in {"not_affected", "fixed"}
-	f.vex.authority in _vex_authorities
+	f[8].status in {"not_affected", "fixed"}
+	f[8].authority in _vex_authorities
 }
 
 _kind(f) := "fixable" if _fixable(f)
 
 else := "unfixed"
 
-_fix_text(f) := sprintf("fixed in <%s>", [f.fixedVersion]) if _fixable(f)
+_fix_text(f) := sprintf("fixed in <%s>", [f[4]]) if f[4] != ""
+
+else := "fixed (the scanner names no version)" if _fixable(f)
 
 else := "no fix available"
 
-_describe(c, f) := sprintf("container <%s> image <%s> has <%s> (<%v>) in package <%v> <%v>, %s", [c.name, c.image, f.id, f.severity, object.get(f, "package", ""), object.get(f, "installedVersion", ""), _fix_text(f)])
+_describe(c, f) := sprintf("container <%s> image <%s> has <%s> (<%v>) in package <%v> <%v>, %s", [c.name, c.image, f[0], f[1], _column(f, 2), _column(f, 3), _fix_text(f)])
 
 _container_violations contains [c, msg] if {
 	some [c, ref, f] in _findings
@@ -191,6 +237,7 @@ _container_violations contains [c, msg] if {
 }
 
 _container_violations contains [c, msg] if {
+	count(_blocked) > 0
 	some [c, _, f] in _findings
 	some id in _ids(f)
 	id in _blocked
@@ -205,7 +252,7 @@ _container_violations contains [c, msg] if {
 	v.findingsTruncated == true
 	some sev, n in object.get(v, "counts", {})
 	_rank[sev] > min({_rank[_max_severity], _rank[_max_unfixed]})
-	listed := count([f | some f in v.findings; f.severity == sev])
+	listed := count([f | some f in v.findings; _is_row(f); f[1] == sev])
 	n > listed
 	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of %d findings (truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, count(v.findings), v.findingsTotal])
 }
@@ -244,7 +291,7 @@ _ignore_packages_match(_, e) if count(object.get(e, "packages", [])) == 0
 
 _ignore_packages_match(f, e) if {
 	some p in e.packages
-	_purl_prefix(p, object.get(f, "purl", ""))
+	_purl_prefix(p, _purl(f))
 }
 
 # _purl_prefix: p names the package of purl (any version) or, with "@version", exactly it.

@@ -12,19 +12,21 @@ recent := time.format(time.now_ns() - (((2 * 60) * 60) * 1000000000))
 
 old := "2020-01-01T00:00:00Z"
 
-f_high := {
-	"id": "CVE-2024-0001", "aliases": ["GHSA-aaaa-bbbb-cccc"], "severity": "HIGH", "package": "openssl",
-	"purl": "pkg:deb/debian/openssl@3.0.1?arch=amd64", "installedVersion": "3.0.1", "fixedVersion": "3.0.2", "status": "fixed",
-}
+# Finding rows (answer form 2): [id, severity, package, installedVersion, fixedVersion, purl,
+# aliases, status, vex], empty columns at the end left out.
+f_high := ["CVE-2024-0001", "HIGH", "openssl", "3.0.1", "3.0.2", "pkg:deb/debian/", ["GHSA-aaaa-bbbb-cccc"]]
 
-f_crit_unfixed := {"id": "CVE-2024-0002", "severity": "CRITICAL", "package": "bash", "purl": "pkg:deb/debian/bash@5.1", "installedVersion": "5.1", "status": "affected"}
+f_crit_unfixed := ["CVE-2024-0002", "CRITICAL", "bash", "5.1", "", "pkg:deb/debian/bash@", [], "affected"]
 
-f_medium := {"id": "CVE-2024-0003", "severity": "MEDIUM", "package": "zlib", "installedVersion": "1.2", "fixedVersion": "1.3", "status": "fixed"}
+f_medium := ["CVE-2024-0003", "MEDIUM", "zlib", "1.2", "1.3"]
 
-f_low_unfixed := {"id": "CVE-2024-0004", "severity": "LOW", "package": "tar", "installedVersion": "1.34", "status": "will_not_fix"}
+f_low_unfixed := ["CVE-2024-0004", "LOW", "tar", "1.34", "", "", [], "will_not_fix"]
+
+# A purl the row does not shorten (its name is not the package) and a fix known only by status.
+f_maven := ["CVE-2021-44228", "CRITICAL", "org.apache.logging.log4j:log4j-core", "2.14.1", "", "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", [], "fixed"]
 
 scan(findings) := {
-	"image": "r.io/x@sha256:aaaa", "digest": d_a, "scanned": true, "source": "attestation", "format": "cosign-vuln/trivy",
+	"form": 2, "image": "r.io/x@sha256:aaaa", "digest": d_a, "scanned": true, "source": "attestation", "format": "cosign-vuln/trivy",
 	"authority": "ci-trivy", "signed": true, "scanner": {"name": "trivy", "version": "0.74.0", "db": {"version": ""}},
 	"scannedAt": recent, "scansConsidered": 1, "counts": counts0, "fixableCounts": counts0,
 	"findings": findings, "findingsTotal": count(findings), "findingsTruncated": false,
@@ -40,23 +42,26 @@ values := {
 	"r.io/low-unfixed:1": scan([f_low_unfixed]),
 	"r.io/old:1": object.union(clean, {"scannedAt": old}),
 	"r.io/no-time:1": object.union(clean, {"scannedAt": ""}),
-	"r.io/none:1": {"image": "r.io/none:1", "digest": d_a, "scanned": false, "reason": "no-scan", "signed": false, "findings": [], "counts": counts0},
+	"r.io/none:1": {"form": 2, "image": "r.io/none:1", "digest": d_a, "scanned": false, "reason": "no-scan", "signed": false, "findings": [], "counts": counts0},
 	"r.io/untrusted:1": {
-		"image": "r.io/untrusted:1", "digest": d_a, "scanned": false, "reason": "no-trusted-scan", "signed": false, "findings": [], "counts": counts0,
+		"form": 2, "image": "r.io/untrusted:1", "digest": d_a, "scanned": false, "reason": "no-trusted-scan", "signed": false, "findings": [], "counts": counts0,
 		"rejected": [{"kind": "attestation", "reason": "no configured authority verified it"}],
 	},
 	"r.io/other-scanner:1": object.union(clean, {"authority": "someone"}),
 	"r.io/operator:1": object.union(clean, {"authority": "trivy-operator", "signed": false, "source": "trivy-operator"}),
-	"r.io/vex:1": scan([object.union(f_high, {"vex": {"status": "not_affected", "justification": "vulnerable_code_not_in_execute_path", "authority": "vendor"}})]),
-	"r.io/vex-untrusted:1": scan([object.union(f_high, {"vex": {"status": "not_affected", "authority": "stranger"}})]),
-	"r.io/vex-investigating:1": scan([object.union(f_high, {"vex": {"status": "under_investigation", "authority": "vendor"}})]),
+	"r.io/vex:1": scan([array.concat(f_high, ["", {"status": "not_affected", "justification": "vulnerable_code_not_in_execute_path", "authority": "vendor"}])]),
+	"r.io/vex-untrusted:1": scan([array.concat(f_high, ["", {"status": "not_affected", "authority": "stranger"}])]),
+	"r.io/vex-investigating:1": scan([array.concat(f_high, ["", {"status": "under_investigation", "authority": "vendor"}])]),
 	"r.io/truncated:1": object.union(scan([f_medium]), {"counts": object.union(counts0, {"MEDIUM": 1, "HIGH": 3}), "findingsTotal": 4, "findingsTruncated": true}),
 	"r.io/truncated-ok:1": object.union(scan([f_high]), {"counts": object.union(counts0, {"HIGH": 1, "LOW": 7}), "findingsTotal": 8, "findingsTruncated": true}),
-	"r.io/weird:1": scan([object.union(f_medium, {"severity": "SEVERE"})]),
+	"r.io/weird:1": scan([["CVE-2024-0003", "SEVERE", "zlib", "1.2", "1.3"]]),
 	"r.io/index:1": object.union(clean, {"platforms": [
 		object.union(clean, {"platform": "linux/amd64"}),
 		object.union(clean, {"platform": "linux/arm64", "authority": "someone"}),
 	]}),
+	"r.io/maven:1": scan([f_maven]),
+	"r.io/form-1:1": object.union(object.remove(scan([]), {"form"}), {"findings": [{"id": "CVE-2024-0001", "severity": "HIGH"}]}),
+	"r.io/bad-row:1": scan([["CVE-2024-0001"], "CVE-2024-0002"]),
 	concat("", ["r.io/pinned@", d_b]): clean,
 	"r.io/garbage:1": "nope",
 }
@@ -223,4 +228,31 @@ test_config_problems if {
 	msgs(["r.io/clean:1"], {"requireScan": "yes"}) == {"constraint is misconfigured: requireScan must be a boolean, got <yes>; every image is denied until it is fixed"}
 	msgs(["r.io/clean:1"], {"ignore": "CVE-1"}) == {"constraint is misconfigured: ignore must be a list of entries, got <CVE-1>; every image is denied until it is fixed"}
 	msgs(["r.io/clean:1"], {"blockedIds": [""]}) == {`constraint is misconfigured: blockedIds[0] must be a non-empty string, got <>; every image is denied until it is fixed`}
+}
+
+test_purl_columns_expand if {
+	crit := object.union(bank, {"maxUnfixedSeverity": "CRITICAL"})
+	msgs(["r.io/crit-unfixed:1"], object.union(crit, {"maxUnfixedSeverity": "HIGH", "ignore": [{"id": "CVE-2024-0002", "reason": "r", "expires": "2099-12-31", "packages": ["pkg:deb/debian/bash@5.1"]}]})) == set()
+	msgs(["r.io/crit-unfixed:1"], object.union(crit, {"maxUnfixedSeverity": "HIGH", "ignore": [{"id": "CVE-2024-0002", "reason": "r", "expires": "2099-12-31", "packages": ["pkg:deb/debian/bash@5.0"]}]})) != set()
+	ignore_log4j := {"id": "CVE-2021-44228", "reason": "r", "expires": "2099-12-31"}
+	msgs(["r.io/maven:1"], object.union(bank, {"ignore": [object.union(ignore_log4j, {"packages": ["pkg:maven/org.apache.logging.log4j/log4j-core"]})]})) == set()
+	msgs(["r.io/maven:1"], object.union(bank, {"ignore": [object.union(ignore_log4j, {"packages": ["pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"]})]})) == set()
+}
+
+test_fix_known_only_by_status if {
+	msgs(["r.io/maven:1"], bank) == {"container <c0> image <r.io/maven:1> has <CVE-2021-44228> (<CRITICAL>) in package <org.apache.logging.log4j:log4j-core> <2.14.1>, fixed (the scanner names no version); fixable findings are allowed up to <MEDIUM>"}
+}
+
+test_other_answer_form_denied if {
+	msgs(["r.io/form-1:1"], bank) == {
+		"container <c0> image <r.io/form-1:1>: the provider answered in form <null>, this template reads form <2>; upgrade the provider or the template so that they match",
+		`container <c0> image <r.io/form-1:1>: the provider listed the finding <{"id": "CVE-2024-0001", "severity": "HIGH"}>, which is not a row [id, severity, ...]; it cannot be checked`,
+	}
+}
+
+test_malformed_rows_denied if {
+	msgs(["r.io/bad-row:1"], bank) == {
+		`container <c0> image <r.io/bad-row:1>: the provider listed the finding <["CVE-2024-0001"]>, which is not a row [id, severity, ...]; it cannot be checked`,
+		"container <c0> image <r.io/bad-row:1>: the provider listed the finding <CVE-2024-0002>, which is not a row [id, severity, ...]; it cannot be checked",
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
@@ -231,11 +232,8 @@ type scanAnswer struct {
 	Format    string `json:"format"`
 	Authority string `json:"authority"`
 	Signed    bool   `json:"signed"`
-	Findings  []struct {
-		ID       string `json:"id"`
-		Severity string `json:"severity"`
-		Package  string `json:"package"`
-	} `json:"findings"`
+	// Findings are rows (answer form 2), read by scan.Finding.
+	Findings []scan.Finding `json:"findings"`
 }
 
 // postScan asks a provider's /v1/scan about keys over mTLS with a client certificate of
@@ -289,7 +287,7 @@ func checkOperatorAnswer(a scanAnswer, cve string) error {
 		return fmt.Errorf("answer %+v, want scanned from a Trivy Operator report (source and authority trivy-operator, signed false)", a)
 	}
 	for _, f := range a.Findings {
-		if f.ID == cve && f.Severity == "HIGH" && f.Package == "openssl" {
+		if f.ID == cve && f.Severity == scan.High && f.Package == "openssl" {
 			return nil
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
 )
 
 // answer is a /v1/verify value as it crosses the wire (docs/verification.md).
@@ -88,14 +90,9 @@ type scanAnswer struct {
 	Signed    bool           `json:"signed"`
 	Counts    map[string]int `json:"counts"`
 	Fixable   map[string]int `json:"fixableCounts"`
-	Findings  []struct {
-		ID               string `json:"id"`
-		Severity         string `json:"severity"`
-		Package          string `json:"package"`
-		InstalledVersion string `json:"installedVersion"`
-		FixedVersion     string `json:"fixedVersion"`
-	} `json:"findings"`
-	FindingsTotal int `json:"findingsTotal"`
+	// Findings are rows (answer form 2), read by scan.Finding.
+	Findings      []scan.Finding `json:"findings"`
+	FindingsTotal int            `json:"findingsTotal"`
 	Scanner       *struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`

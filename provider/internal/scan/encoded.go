@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// encoded is a cached answer: the value's JSON in parts, each finding's JSON interned. Images
+// encoded is a cached answer: the value's JSON in parts, each finding's row interned. Images
 // whose scans list the same finding (the same CVE in the same package version, as every image
 // built on one base image does) share its bytes, so a cached answer costs its image, digest,
 // counts and one string header per finding rather than every finding's text again.
@@ -72,13 +72,13 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 	i += len(findingsKey)
 	e := &encoded{head: bytes.Clone(raw[:i]), tail: bytes.Clone(raw[i:]), findings: make([]string, len(fs))}
 	e.size = len(raw)
+	var row []byte
 	for j := range fs {
-		b, err := json.Marshal(&fs[j])
-		if err != nil {
+		if row, err = fs[j].appendRow(row[:0]); err != nil {
 			return nil, err
 		}
-		e.findings[j] = in.intern(b)
-		e.size += len(b)
+		e.findings[j] = in.intern(row)
+		e.size += len(row)
 	}
 	if len(fs) > 1 {
 		e.size += len(fs) - 1 // commas

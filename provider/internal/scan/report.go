@@ -35,29 +35,34 @@ type DB struct {
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
 
-// Finding is one vulnerability in one package.
+// Finding is one vulnerability in one package. In the answer it is a row (MarshalJSON), not
+// an object.
 type Finding struct {
-	ID               string   `json:"id"`
-	Aliases          []string `json:"aliases,omitempty"`
-	Severity         Severity `json:"severity"`
-	Package          string   `json:"package,omitempty"`
-	PURL             string   `json:"purl,omitempty"`
-	InstalledVersion string   `json:"installedVersion,omitempty"`
-	FixedVersion     string   `json:"fixedVersion,omitempty"`
+	ID               string
+	Aliases          []string
+	Severity         Severity
+	Package          string
+	PURL             string
+	InstalledVersion string
+	FixedVersion     string
 	// Status is the fix status in Trivy's words: fixed, affected, will_not_fix, fix_deferred,
 	// end_of_life, unknown ("" when the format has none).
-	Status string `json:"status,omitempty"`
+	Status string
 	// VEX is the statement of a trusted VEX authority about this finding, if any.
-	VEX *VEXNote `json:"vex,omitempty"`
+	VEX *VEXNote
 }
 
 // answerForm drops what a finding's answer does not need: the purl's qualifiers and subpath
 // ("?arch=…&distro=…", "#…": the package and version are the purl up to them, which is all
 // an ignore entry's packages match) and a status of "fixed" beside a fixed version (which
-// says it already).
+// says it already). A purl that is left ending in "/" or "@" names no package and is dropped:
+// in a row, those endings mean "the package and version follow" (see appendRow).
 func (f *Finding) answerForm() {
 	if i := strings.IndexAny(f.PURL, "?#"); i >= 0 {
 		f.PURL = f.PURL[:i]
+	}
+	if strings.HasSuffix(f.PURL, "/") || strings.HasSuffix(f.PURL, "@") {
+		f.PURL = ""
 	}
 	if f.Status == "fixed" && f.FixedVersion != "" {
 		f.Status = ""

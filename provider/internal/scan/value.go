@@ -25,8 +25,10 @@ const (
 	SourceTrivyOperator = "trivy-operator"
 )
 
-// Value is the /v1/scan answer for one image.
+// Value is the /v1/scan answer for one image, in answer form AnswerForm (docs/scan.md).
 type Value struct {
+	// Form is the answer's form: always AnswerForm.
+	Form     Form   `json:"form"`
 	Image    string `json:"image"`
 	Digest   string `json:"digest"`
 	Platform string `json:"platform,omitempty"`
@@ -49,8 +51,8 @@ type Value struct {
 	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
 	// in Counts too; the constraint decides which VEX authorities it accepts).
 	SuppressedCount int `json:"suppressedCount"`
-	// Findings are listed in the image's own value; a platform's value in Platforms leaves
-	// them out (the index's value lists their union).
+	// Findings are listed in the image's own value, each as a row (Finding.MarshalJSON); a
+	// platform's value in Platforms leaves them out (the index's value lists their union).
 	Findings          []Finding  `json:"findings,omitzero"`
 	FindingsTotal     int        `json:"findingsTotal"`
 	FindingsTruncated bool       `json:"findingsTruncated"`
