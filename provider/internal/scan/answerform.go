@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 )
 
 // AnswerForm is the version of the /v1/scan answer's form (docs/scan.md, "The /v1/scan
@@ -78,31 +79,31 @@ func (f Finding) MarshalJSON() ([]byte, error) { return f.appendRow(nil) }
 func (f *Finding) appendRow(b []byte) ([]byte, error) {
 	last := f.lastColumn()
 	b = append(b, '[')
-	b = appendString(b, f.ID)
+	b = jsonpass.AppendString(b, f.ID)
 	b = append(b, ',')
-	b = appendString(b, string(f.Severity))
+	b = jsonpass.AppendString(b, string(f.Severity))
 	for c := colPackage; c <= last; c++ {
 		b = append(b, ',')
 		switch c {
 		case colPackage:
-			b = appendString(b, f.Package)
+			b = jsonpass.AppendString(b, f.Package)
 		case colInstalledVersion:
-			b = appendString(b, f.InstalledVersion)
+			b = jsonpass.AppendString(b, f.InstalledVersion)
 		case colFixedVersion:
-			b = appendString(b, f.FixedVersion)
+			b = jsonpass.AppendString(b, f.FixedVersion)
 		case colPURL:
-			b = appendString(b, rowPURL(f.PURL, f.Package, f.InstalledVersion))
+			b = jsonpass.AppendString(b, rowPURL(f.PURL, f.Package, f.InstalledVersion))
 		case colAliases:
 			b = append(b, '[')
 			for i, a := range f.Aliases {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, a)
+				b = jsonpass.AppendString(b, a)
 			}
 			b = append(b, ']')
 		case colStatus:
-			b = appendString(b, f.Status)
+			b = jsonpass.AppendString(b, f.Status)
 		case colVEX:
 			raw, err := json.Marshal(f.VEX)
 			if err != nil {
@@ -179,58 +180,4 @@ func expandPURL(p, pkg, ver string) string {
 		return p + ver
 	}
 	return p
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string exactly as encoding/json writes it: HTML
-// characters, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

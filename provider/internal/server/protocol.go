@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"unicode/utf8"
 
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
@@ -153,7 +153,7 @@ func appendResponse(b []byte, items []wire.Item, idempotent bool, systemError st
 			b = append(b, ',')
 		}
 		b = append(b, `"systemError":`...)
-		b = appendString(b, systemError)
+		b = jsonpass.AppendString(b, systemError)
 	}
 	return append(b, "}}"...), nil
 }
@@ -163,7 +163,7 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 	comma := false
 	if it.Key != "" {
 		b = append(b, `"key":`...)
-		b = appendString(b, it.Key)
+		b = jsonpass.AppendString(b, it.Key)
 		comma = true
 	}
 	if x, ok := it.Value.(string); ok { // /v1/mutate: the pinned reference, written in place
@@ -171,7 +171,7 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `"value":`...)
-		b = appendString(b, x)
+		b = jsonpass.AppendString(b, x)
 		comma = true
 	} else if it.Value != nil {
 		var v []byte
@@ -203,59 +203,7 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `"error":`...)
-		b = appendString(b, it.Error)
+		b = jsonpass.AppendString(b, it.Error)
 	}
 	return append(b, '}'), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string: invalid UTF-8 becomes U+FFFD, control characters,
-// quote, backslash, U+2028 and U+2029 are escaped, as encoding/json does.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -14,9 +14,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
-
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
+	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 )
 
 func TestDecodeRequest(t *testing.T) {
@@ -183,10 +183,10 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := appendString(nil, s)
+		got := jsonpass.AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, got, err)
+			t.Fatalf("AppendString(%q) = %s: invalid JSON: %v", s, got, err)
 		}
 		want, _ := json.Marshal(s)
 		var wantBack string
