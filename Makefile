@@ -97,7 +97,7 @@ test-gator: $(GATOR)
 
 ## test-verification: Suites of the external-data templates (verification.yaml, security.yaml, attestations.yaml), answered from
 ## the provider fixtures beside them (gator cannot evaluate external_data).
-VERIFY_BIN ?= /tmp/imagetrust-test-bin
+VERIFY_BIN ?= $(CURDIR)/bin
 test-verification:
 	mkdir -p $(VERIFY_BIN)
 	$(GO) build -o $(VERIFY_BIN)/imagetrust ./provider/cmd/imagetrust
