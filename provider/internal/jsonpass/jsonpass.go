@@ -170,6 +170,18 @@ func (s *Scanner) String() (string, bool) {
 	return v, true
 }
 
+// Plain reads a string whose content is printable ASCII without escapes and returns its bytes
+// as they stand in the text, not copied (they are its value). It answers false for any other
+// string, whose value is then left to String or encoding/json.
+func (s *Scanner) Plain() ([]byte, bool) {
+	s.space()
+	start := s.i
+	if plain, ok := s.str(); !ok || !plain {
+		return nil, false
+	}
+	return s.b[start+1 : s.i-1], true
+}
+
 // unescapeASCII decodes the content of a valid string whose bytes are all ASCII and whose
 // escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for those,
 // every decoder gives the same bytes. ok is false for anything else (surrogates, other

@@ -133,3 +133,21 @@ func TestSpecial8(t *testing.T) {
 		}
 	}
 }
+
+func TestPlain(t *testing.T) {
+	for in, want := range map[string]string{`"abc+/="`: "abc+/=", ` ""`: ""} {
+		text := []byte(in)
+		got, ok := New(text).Plain()
+		if !ok || string(got) != want {
+			t.Errorf("Plain(%s) = %q, %v; want %q", in, got, ok, want)
+		}
+		if len(got) > 0 && &got[0] != &text[len(in)-len(want)-1] {
+			t.Errorf("Plain(%s) copied its bytes; want a slice of the text", in)
+		}
+	}
+	for _, in := range []string{`"a\u0026b"`, `"a\nb"`, "\"caf\xc3\xa9\"", "\"a\x7fb\"", `"open`, `null`, `12`} {
+		if got, ok := New([]byte(in)).Plain(); ok {
+			t.Errorf("Plain(%s) = %q, true; want false (not a plain string)", in, got)
+		}
+	}
+}

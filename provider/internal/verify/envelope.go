@@ -15,35 +15,25 @@ import (
 // json.Unmarshal reads from it (FuzzScanEnvelope), only without validating and unquoting its
 // ~27 KB base64 string twice, and without copying it (env.text: see payloadText).
 func scanEnvelope(raw []byte) (env *dsseEnvelope, payload []byte, ok bool) {
-	s := envScanner{b: raw}
+	s := jsonpass.New(raw)
 	env = &dsseEnvelope{}
-	var seenType, seenPayload, seenSigs bool
-	ok = s.object(func(key []byte) bool {
+	var seen uint64
+	ok = s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "payloadType":
-			v, ok := s.str()
-			if !ok || seenType {
-				return false
-			}
-			env.PayloadType, seenType = string(v), true
+			v, ok := s.Plain()
+			env.PayloadType = string(v)
+			return ok && jsonpass.Once(&seen, 0)
 		case "payload":
-			v, ok := s.str()
-			if !ok || seenPayload {
-				return false
-			}
-			env.text, payload, seenPayload = v, v, true
+			v, ok := s.Plain()
+			env.text, payload = v, v
+			return ok && jsonpass.Once(&seen, 1)
 		case "signatures":
-			if seenSigs {
-				return false
-			}
-			seenSigs = true
-			return s.signatures(env)
-		default:
-			return false
+			return jsonpass.Once(&seen, 2) && scanSignatures(s, env)
 		}
-		return true
+		return false
 	})
-	if !ok || !s.end() {
+	if !ok || !s.End() {
 		return nil, nil, false
 	}
 	return env, payload, true
@@ -59,128 +49,35 @@ func (env *dsseEnvelope) payloadText() string {
 	return env.Payload
 }
 
-// envScanner is a position in a JSON text, for scanEnvelope's strict subset only.
-type envScanner struct {
-	b []byte
-	i int
-}
-
-func (s *envScanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// next skips space and consumes c.
-func (s *envScanner) next(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// peek skips space and reports whether c comes next, without consuming it.
-func (s *envScanner) peek(c byte) bool {
-	s.space()
-	return s.i < len(s.b) && s.b[s.i] == c
-}
-
-// end reports whether only space is left.
-func (s *envScanner) end() bool {
-	s.space()
-	return s.i == len(s.b)
-}
-
-// str reads a string of printable ASCII without escapes and returns its content.
-func (s *envScanner) str() ([]byte, bool) {
-	if !s.next('"') {
-		return nil, false
-	}
-	start := s.i
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			return v, true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-// object reads {"key": value, ...}; member reads each value after its key and colon.
-func (s *envScanner) object(member func(key []byte) bool) bool {
-	if !s.next('{') {
-		return false
-	}
-	if s.next('}') {
-		return true
-	}
-	for {
-		key, ok := s.str()
-		if !ok || !s.next(':') || !member(key) {
-			return false
-		}
-		if s.next('}') {
-			return true
-		}
-		if !s.next(',') {
-			return false
-		}
-	}
-}
-
-// signatures reads the signatures array: objects of "keyid" and "sig", each at most once.
-func (s *envScanner) signatures(env *dsseEnvelope) bool {
-	if !s.next('[') {
-		return false
-	}
-	if s.next(']') {
-		return true
-	}
-	for {
-		if !s.peek('{') {
+// scanSignatures reads the signatures array: objects of "keyid" and "sig", each at most once
+// (null, or an element that is not an object: false).
+func scanSignatures(s *jsonpass.Scanner, env *dsseEnvelope) bool {
+	return s.Array(func() bool {
+		if s.Peek() != '{' {
 			return false
 		}
 		var sig struct {
 			KeyID string `json:"keyid"`
 			Sig   string `json:"sig"`
 		}
-		var seenKey, seenSig bool
-		ok := s.object(func(key []byte) bool {
-			v, ok := s.str()
+		var seen uint64
+		ok := s.Object(func(key []byte) bool {
+			v, ok := s.Plain()
 			switch {
 			case !ok:
 				return false
-			case string(key) == "keyid" && !seenKey:
-				sig.KeyID, seenKey = string(v), true
-			case string(key) == "sig" && !seenSig:
-				sig.Sig, seenSig = string(v), true
+			case string(key) == "keyid" && jsonpass.Once(&seen, 0):
+				sig.KeyID = string(v)
+			case string(key) == "sig" && jsonpass.Once(&seen, 1):
+				sig.Sig = string(v)
 			default:
 				return false
 			}
 			return true
 		})
-		if !ok {
-			return false
-		}
 		env.Signatures = append(env.Signatures, sig)
-		if s.next(']') {
-			return true
-		}
-		if !s.next(',') {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // PredicateScanner is a PredicateTargets target that reads its predicate itself in the
