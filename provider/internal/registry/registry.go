@@ -80,8 +80,8 @@ type Client struct {
 	limN int
 
 	opDur *prometheus.HistogramVec
-	// opChildren keeps the observers of opDur by opKey (see observer).
-	opChildren sync.Map
+	// opChildren keeps opDur's observers by label, operation and outcome.
+	opChildren metricChildren[prometheus.Observer]
 	resps      *prometheus.CounterVec
 
 	referrers *referrersMemo
@@ -375,7 +375,7 @@ func (c *Client) Do(ctx context.Context, repo name.Repository, operation, ref st
 	if err != nil {
 		outcome = outcomeOf(err)
 	}
-	c.observer(label, operation, outcome).Observe(time.Since(start).Seconds())
+	c.opChildren.get(c.opDur, label, operation, outcome).Observe(time.Since(start).Seconds())
 	return err
 }
 
@@ -394,22 +394,6 @@ func outcomeOf(err error) string {
 		return "not_allowed"
 	}
 	return "unavailable"
-}
-
-// opKey names one child of the operation duration histogram.
-type opKey struct{ label, operation, outcome string }
-
-// observer is the operation duration histogram of label, operation and outcome, looked up in
-// the vector once and then kept (the label values are bounded: configured hosts, operations,
-// outcomes).
-func (c *Client) observer(label, operation, outcome string) prometheus.Observer {
-	k := opKey{label, operation, outcome}
-	if o, ok := c.opChildren.Load(k); ok {
-		return o.(prometheus.Observer)
-	}
-	o := c.opDur.WithLabelValues(label, operation, outcome)
-	c.opChildren.Store(k, o)
-	return o
 }
 
 // limiter is the per-registry concurrency limit of host, made on first use.

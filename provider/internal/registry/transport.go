@@ -286,8 +286,9 @@ type counting struct {
 	resps *prometheus.CounterVec
 	// referrers learns which repositories have no referrers API (nil: not recorded).
 	referrers *referrersMemo
-	// children keeps the counters of resps by respKey (see counter).
-	children sync.Map
+	// children keeps resps' counters by label, method and code (a status code a registry
+	// sends: at most 900 values).
+	children metricChildren[prometheus.Counter]
 }
 
 func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -306,28 +307,12 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.referrers.observe(req, resp.StatusCode)
 		}
 	}
-	c.counter(label, req.Method, code).Inc()
+	c.children.get(c.resps, label, req.Method, code).Inc()
 	if err == nil && resp.Body != nil && resp.Body != http.NoBody {
 		limit := responseCap(req)
 		resp.Body = &cappedBody{r: resp.Body, left: limit, limit: limit, req: req}
 	}
 	return resp, err
-}
-
-// respKey names one child of the responses counter.
-type respKey struct{ label, method, code string }
-
-// counter is the responses counter of label, method and code, looked up in the vector once
-// and then kept (the label values are bounded: configured hosts and "other", HTTP methods,
-// status codes).
-func (c *counting) counter(label, method, code string) prometheus.Counter {
-	k := respKey{label, method, code}
-	if m, ok := c.children.Load(k); ok {
-		return m.(prometheus.Counter)
-	}
-	m := c.resps.WithLabelValues(label, method, code)
-	c.children.Store(k, m)
-	return m
 }
 
 // statusText is strconv.Itoa of an HTTP status code, without formatting the common ones.
