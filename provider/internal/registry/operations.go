@@ -114,6 +114,13 @@ func (c *Client) Get(ctx context.Context, ref imageref.Ref, digest string) (*rem
 // (more is a *TooLargeError), checked against its digest. One request (and the redirects the
 // registry sends, to a CDN for example), like GetManifest.
 func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error) {
+	return c.BlobInto(ctx, ref, digest, limit, nil)
+}
+
+// BlobInto is Blob reading into dst's memory when the blob fits in cap(dst) (a new slice
+// otherwise): a caller that reads many blobs one after another reuses one buffer. The result
+// aliases dst; dst is overwritten even when an error is returned.
+func (c *Client) BlobInto(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64, dst []byte) ([]byte, error) {
 	targets, err := c.ContentTargets(ref)
 	if err != nil {
 		return nil, err
@@ -128,7 +135,7 @@ func (c *Client) Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, lim
 			return err
 		}
 		defer resp.Body.Close()
-		out, err = readBody(resp, limit, "blob "+digest.String())
+		out, err = readBodyInto(resp, limit, "blob "+digest.String(), dst)
 		return err
 	})
 	if err != nil {
@@ -219,18 +226,28 @@ const referrersCapField = "lookup.maxReferrersBytes"
 // rest is not read). With a Content-Length, into one buffer of exactly that size, read once
 // (net/http delivers no more than Content-Length bytes, and a shorter body is its error).
 func readBody(resp *http.Response, limit int64, what string) ([]byte, error) {
+	return readBodyInto(resp, limit, what, nil)
+}
+
+// readBodyInto is readBody into dst's memory when a Content-Length body fits in cap(dst).
+func readBodyInto(resp *http.Response, limit int64, what string, dst []byte) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, &TooLargeError{What: what, Max: limit}
 	}
 	if resp.ContentLength >= 0 {
-		b := make([]byte, resp.ContentLength)
+		var b []byte
+		if resp.ContentLength <= int64(cap(dst)) {
+			b = dst[:resp.ContentLength]
+		} else {
+			b = make([]byte, resp.ContentLength)
+		}
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	buf := bytes.NewBuffer(dst[:0])
+	n, err := io.Copy(buf, io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err
 	}

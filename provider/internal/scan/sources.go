@@ -28,6 +28,9 @@ func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, i
 	if err != nil {
 		return nil, err
 	}
+	// Everything below copies what it keeps out of the statements (the value, its findings and
+	// strings), so their payloads' memory goes back to the verifier when this returns.
+	defer att.Release()
 	var cands []Candidate
 	var vex []*VEXDocument
 	var vexRejected []Rejected
@@ -208,7 +211,7 @@ func (s *Service) sarifCandidate(ctx context.Context, ref imageref.Ref, d v1.Des
 		c.Err = &TooLargeError{What: "SARIF report " + l.Digest.String(), Size: l.Size, Limit: s.o.Limits.ReportBytes}
 		return c, nil
 	}
-	raw, err := s.o.Registry.Blob(ctx, ref, l.Digest, s.o.Limits.ReportBytes)
+	raw, err := s.o.Registry.BlobInto(ctx, ref, l.Digest, s.o.Limits.ReportBytes, nil)
 	if err != nil {
 		if isOutage(err) {
 			return c, err

@@ -83,7 +83,7 @@ func TestParseEnvelopeBothPaths(t *testing.T) {
 		t.Fatal("scanEnvelope read an escaped string")
 	}
 	for _, raw := range [][]byte{plain, escaped} {
-		env, got, sigs, err := parseEnvelope(raw)
+		env, got, sigs, err := parseEnvelope(raw, nil)
 		if err != nil {
 			t.Fatalf("parseEnvelope(%s): %v", raw, err)
 		}
@@ -98,7 +98,7 @@ func TestParseEnvelopeBothPaths(t *testing.T) {
 		`{"payloadType":"application/vnd.in-toto+json","payload":"` + text + `","signatures":[{"sig":"*"}]}`: "malformed DSSE signature",
 		`{"payloadType":`: "malformed DSSE envelope",
 	} {
-		if _, _, _, err := parseEnvelope([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, _, err := parseEnvelope([]byte(raw), nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseEnvelope(%s) = %v, want an error with %q", raw, err, want)
 		}
 	}

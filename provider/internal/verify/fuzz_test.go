@@ -46,7 +46,7 @@ func FuzzVerifyLayers(f *testing.F) {
 				t.Fatalf("checkSimpleSigning verified a payload not about %s: %q", digest, payload)
 			}
 		}
-		if vs, err := checkDSSE(auths, ann, envelope, digest, nil); err == nil {
+		if vs, err := checkDSSE(auths, ann, envelope, digest, nil, nil); err == nil {
 			if vs.st == nil || len(vs.sigs) == 0 {
 				t.Fatalf("checkDSSE returned an empty result without error")
 			}

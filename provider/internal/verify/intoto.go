@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -31,22 +32,75 @@ type dsseEnvelope struct {
 	text []byte
 }
 
-// pae is DSSE's pre-authentication encoding: what the signature covers.
-func pae(payloadType string, payload []byte) []byte {
-	b := make([]byte, 0, len(payloadType)+len(payload)+32)
-	b = append(b, "DSSEv1 "...)
-	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
-	b = append(b, ' ')
-	b = append(b, payloadType...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(payload)), 10)
-	b = append(b, ' ')
-	return append(b, payload...)
+// pae is DSSE's pre-authentication encoding, what the signature covers, as a message: the
+// header ("DSSEv1 <len> <type> <len> ") and the payload where it lies, not copied after it.
+func pae(payloadType string, payload []byte) message {
+	h := make([]byte, 0, len(payloadType)+48)
+	h = append(h, "DSSEv1 "...)
+	h = strconv.AppendInt(h, int64(len(payloadType)), 10)
+	h = append(h, ' ')
+	h = append(h, payloadType...)
+	h = append(h, ' ')
+	h = strconv.AppendInt(h, int64(len(payload)), 10)
+	h = append(h, ' ')
+	return message{head: h, body: payload}
+}
+
+// message is the bytes a key signature signs, in two parts read in turn: head then body (a
+// simple-signing payload is all body). A verifier hashes each where it lies.
+type message struct{ head, body []byte }
+
+// reader reads the message: Read for verifiers that read it whole (ed25519), WriteTo for those
+// that hash it (io.Copy into the hash writes both parts without a buffer).
+func (m message) reader() *messageReader { return &messageReader{m: m} }
+
+type messageReader struct {
+	m   message
+	off int
+}
+
+func (r *messageReader) Read(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		part, at := r.m.head, r.off
+		if at >= len(r.m.head) {
+			part, at = r.m.body, r.off-len(r.m.head)
+			if at >= len(part) {
+				break
+			}
+		}
+		c := copy(p, part[at:])
+		p, n, r.off = p[c:], n+c, r.off+c
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, part := range [][]byte{r.m.head, r.m.body} {
+		if r.off >= len(part) {
+			r.off -= len(part)
+			continue
+		}
+		n, err := w.Write(part[r.off:])
+		total += int64(n)
+		r.off = 0
+		if err != nil {
+			return total, err
+		}
+	}
+	r.off = len(r.m.head) + len(r.m.body)
+	return total, nil
 }
 
 // parseEnvelope reads a DSSE envelope: scanEnvelope's one pass for an envelope as signers
 // write it, encoding/json otherwise; the payload and signatures base64-decoded once.
-func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
+//
+// The payload is decoded into dst's memory when it fits (dst may be nil).
+func parseEnvelope(raw, dst []byte) (*dsseEnvelope, []byte, [][]byte, error) {
 	env, text, ok := scanEnvelope(raw)
 	if !ok {
 		env = &dsseEnvelope{}
@@ -58,7 +112,12 @@ func parseEnvelope(raw []byte) (*dsseEnvelope, []byte, [][]byte, error) {
 	if env.PayloadType != intotoPayloadType {
 		return nil, nil, nil, fmt.Errorf("DSSE payload type %q is not %s", env.PayloadType, intotoPayloadType)
 	}
-	payload := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	payload := dst[:0]
+	if n := base64.StdEncoding.DecodedLen(len(text)); n <= cap(dst) {
+		payload = dst[:n]
+	} else {
+		payload = make([]byte, n)
+	}
 	n, err := base64.StdEncoding.Decode(payload, text)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("malformed DSSE payload: %w", err)

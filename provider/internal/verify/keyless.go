@@ -158,10 +158,10 @@ func keySignature(a *authority, format string) Signature {
 	return Signature{Authority: a.name, KeyID: a.key.keyID, Algorithm: a.key.algorithm, Verified: true, Format: format}
 }
 
-// verifyKey checks sig over msg with any of the key's verifiers.
-func (k *keyAuthority) verify(sig, msg []byte) bool {
+// verify checks sig over msg with any of the key's verifiers.
+func (k *keyAuthority) verify(sig []byte, msg message) bool {
 	for _, v := range k.verifiers {
-		if v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)) == nil {
+		if v.VerifySignature(bytes.NewReader(sig), msg.reader()) == nil {
 			return true
 		}
 	}

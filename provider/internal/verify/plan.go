@@ -44,6 +44,8 @@ type partial struct {
 	err      error
 	// targets, when set, decode predicates in the statement's own json.Unmarshal.
 	targets PredicateTargets
+	// payloads are the pooled buffers stmts keep their payloads in (see Attested.Release).
+	payloads []*[]byte
 }
 
 // lookupState is what the branches of one lookup find.

@@ -144,7 +144,7 @@ func unknownSignatureKind(at string) string {
 // "referrer" and its rejections under the referrer's digest.
 func (s *Service) signatureLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, layers []v1.Descriptor, p *partial) {
 	var q partial
-	s.eachLayer(ctx, ref, layers, "signature", "payload", s.lim.PayloadBytes, &q, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
+	s.eachLayer(ctx, ref, layers, "signature", "payload", s.lim.PayloadBytes, &q, payloadGuess(ref, h), false, func(l v1.Descriptor, payload []byte) error {
 		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, h.String())
 		if err != nil {
 			return err
@@ -197,6 +197,8 @@ func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.D
 }
 
 func (s *Service) bundleLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, layers []v1.Descriptor, p *partial) {
+	buf := s.layerBuffer()
+	defer s.putLayerBuffer(buf)
 	for i, l := range layers {
 		if i >= s.lim.Layers {
 			break
@@ -209,7 +211,12 @@ func (s *Service) bundleLayers(ctx context.Context, ref imageref.Ref, h v1.Hash,
 			p.reject("bundle", "referrer %s: bundle of %d bytes exceeds the %d-byte cap", d.Digest, l.Size, s.lim.AttestationBytes)
 			continue
 		}
-		raw, err := s.reg.Blob(ctx, ref, l.Digest, s.lim.AttestationBytes)
+		// The bundle is decoded into its own messages (protojson copies what it keeps), so
+		// the buffer is free again once checkBundle returns.
+		raw, err := s.reg.BlobInto(ctx, ref, l.Digest, s.lim.AttestationBytes, *buf)
+		if cap(raw) > cap(*buf) {
+			*buf = raw[:0]
+		}
 		if err != nil {
 			if fatal(err) {
 				p.err = err

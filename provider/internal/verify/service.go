@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -82,8 +83,9 @@ type Registry interface {
 	// Manifest GETs the manifest reference (a tag such as sha256-<hex>.sig, or a digest) in
 	// ref's repository. A manifest larger than limit is an error.
 	Manifest(ctx context.Context, ref imageref.Ref, reference string, limit int64) (*registry.Manifest, error)
-	// Blob GETs a blob of ref's repository, at most limit bytes, checked against its digest.
-	Blob(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64) ([]byte, error)
+	// BlobInto GETs a blob of ref's repository, at most limit bytes, checked against its
+	// digest, into dst's memory when it fits (dst may be nil).
+	BlobInto(ctx context.Context, ref imageref.Ref, digest v1.Hash, limit int64, dst []byte) ([]byte, error)
 	// Referrers lists the OCI referrers of digest (the referrers API, or its tag fallback).
 	Referrers(ctx context.Context, ref imageref.Ref, digest v1.Hash) (*v1.IndexManifest, error)
 	// ReferrersFromTag reports whether ref's referrers are read from the fallback tag alone
@@ -156,7 +158,18 @@ type Service struct {
 	// TTL of their cache (see shared.go).
 	parts map[bool]*sharedParts
 	ttl   map[bool]time.Duration
+	// layerBufs holds the buffers envelope and bundle layers are read into: each layer is
+	// verified and its statement decoded before the buffer goes back, and nothing verified
+	// keeps the layer's bytes (the statement's payload is decoded out of them).
+	layerBufs sync.Pool
+	// payloadBufs holds the buffers DSSE payloads are decoded into: a verified statement
+	// keeps its payload's buffer until the Attested that lists it is released.
+	payloadBufs sync.Pool
 }
+
+// maxPooledLayer is the largest layer buffer kept for reuse: a signed scan report of a few
+// hundred KB is common, a layer at the attestation cap is not kept.
+const maxPooledLayer = 1 << 20
 
 // New compiles the authorities (reading key files, trusted roots and KMS public keys) and
 // builds the /v1/verify pipeline.

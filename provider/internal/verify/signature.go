@@ -88,7 +88,7 @@ func checkSimpleSigning(auths []*authority, ann map[string]string, payload []byt
 	if err != nil {
 		return nil, err
 	}
-	e := evidence{format: "cosign", msg: payload, keySigs: [][]byte{sig}, keys: true}
+	e := evidence{format: "cosign", msg: message{body: payload}, keySigs: [][]byte{sig}, keys: true}
 	if mat != nil {
 		e.cert = mat.cert
 		e.keyless = func() (sgverify.SignedEntity, sgverify.ArtifactPolicyOption) {
@@ -107,9 +107,12 @@ type verifiedStatement struct {
 
 // checkDSSE verifies a DSSE envelope (cosign .att layer or in-toto referrer layer) whose
 // statement must name digest.
-func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string, targets PredicateTargets) (_ *verifiedStatement, err error) {
+//
+// The payload is decoded into payloadBuf's memory when it fits (nil: a new slice); the
+// statement returned keeps it.
+func checkDSSE(auths []*authority, ann map[string]string, raw []byte, digest string, targets PredicateTargets, payloadBuf []byte) (_ *verifiedStatement, err error) {
 	defer rejected(&err)
-	env, payload, sigs, err := parseEnvelope(raw)
+	env, payload, sigs, err := parseEnvelope(raw, payloadBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +200,7 @@ type evidence struct {
 	// format of the signatures it yields: "cosign" or "bundle".
 	format string
 	// msg is what a key signature signs; keySigs are the signatures to try with a key.
-	msg     []byte
+	msg     message
 	keySigs [][]byte
 	// keys: key authorities may verify it (a bundle with a certificate is for keyless ones).
 	keys bool

@@ -41,11 +41,11 @@ func TestCheckErrors(t *testing.T) {
 		{"wrong key", func() error { _, err := checkSimpleSigning(auths, sign(other, p), p, digest); return err }(), ErrNoAuthority},
 		{"other digest", func() error { _, err := checkSimpleSigning(auths, sign(k, op), op, digest); return err }(), ErrOtherImage},
 		{"attestation about another image", func() error {
-			_, err := checkDSSE(auths, nil, dsseSign(t, k, statementJSON(t, "v1", "x", otherDigest, slsaV1, slsa1Predicate)), digest, nil)
+			_, err := checkDSSE(auths, nil, dsseSign(t, k, statementJSON(t, "v1", "x", otherDigest, slsaV1, slsa1Predicate)), digest, nil, nil)
 			return err
 		}(), ErrOtherImage},
 		{"attestation by another key", func() error {
-			_, err := checkDSSE(auths, nil, dsseSign(t, other, statementJSON(t, "v1", "x", digest, slsaV1, slsa1Predicate)), digest, nil)
+			_, err := checkDSSE(auths, nil, dsseSign(t, other, statementJSON(t, "v1", "x", digest, slsaV1, slsa1Predicate)), digest, nil, nil)
 			return err
 		}(), ErrNoAuthority},
 	}

@@ -44,6 +44,27 @@ type Attested struct {
 	Rejected []Rejection
 	// Artifacts are referrers of other artifact types (SARIF reports, …): found, not verified.
 	Artifacts []v1.Descriptor
+
+	// payloads are the pooled buffers the statements' payloads live in; svc takes them back.
+	payloads []*[]byte
+	svc      *Service
+}
+
+// Release gives the memory of the statements' payloads back for the next lookup. After it,
+// no Statement's Predicate or RawPredicate may be read (Decoded values and every string in
+// them are copies and stay valid). Calling it is optional (without it the memory is
+// collected); calling it twice is harmless.
+func (a *Attested) Release() {
+	for _, b := range a.payloads {
+		// Zeroed, so anything that kept a slice of a payload reads NULs at once (and tests
+		// see it) instead of another image's bytes after the buffer is reused.
+		clear((*b)[:cap(*b)])
+		a.svc.putPayloadBuffer(b)
+	}
+	a.payloads = nil
+	for i := range a.Statements {
+		a.Statements[i].Predicate, a.Statements[i].payload = nil, nil
+	}
 }
 
 // Statements reads and verifies the attestations of digest h of ref's repository — the
@@ -71,9 +92,13 @@ func (s *Service) StatementsInto(ctx context.Context, ref imageref.Ref, h v1.Has
 	// Referrers are listed even without a bundle authority: other artifacts are reported.
 	branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, readAll, &refP) })
 	parallel(branches)
-	out := &Attested{}
+	out := &Attested{svc: s}
+	for _, p := range []*partial{&attP, &refP} {
+		out.payloads = append(out.payloads, p.payloads...)
+	}
 	for _, p := range []*partial{&attP, &refP} {
 		if p.err != nil {
+			out.Release()
 			return nil, p.err
 		}
 		for i, vs := range p.stmts {

@@ -18,7 +18,7 @@ func (s *Service) signatures(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 		return
 	}
 	digest := h.Algorithm + ":" + h.Hex // h.String(), without fmt
-	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, payloadGuess(ref, h), func(l v1.Descriptor, payload []byte) error {
+	s.eachLayer(ctx, ref, m.Layers, "signature", "payload", s.lim.PayloadBytes, p, payloadGuess(ref, h), false, func(l v1.Descriptor, payload []byte) error {
 		sigs, err := checkSimpleSigning(auths, l.Annotations, payload, digest)
 		if err != nil {
 			return err
@@ -64,8 +64,14 @@ func (s *Service) tagManifest(ctx context.Context, ref imageref.Ref, tag, kind s
 // check is rejected with its reason and the rest go on; a registry outage ends the lookup.
 //
 // guess, when not nil, may return a layer's content without reading it: bytes whose sha256 is
-// the layer's digest (see payloadGuess).
-func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, guess func(v1.Descriptor) []byte, check func(v1.Descriptor, []byte) error) {
+// the layer's digest (see payloadGuess). With reuse, layers are read into a pooled buffer
+// (readLayer): check must not keep the bytes it is given.
+func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, guess func(v1.Descriptor) []byte, reuse bool, check func(v1.Descriptor, []byte) error) {
+	var buf *[]byte
+	if reuse {
+		buf = s.layerBuffer()
+		defer s.putLayerBuffer(buf)
+	}
 	for i, l := range layers {
 		if i >= s.lim.Layers {
 			p.reject(kind, "more than %d %s layers; the rest were ignored", s.lim.Layers, kind)
@@ -81,8 +87,16 @@ func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.D
 			b = guess(l)
 		}
 		if b == nil {
+			var dst []byte
+			if buf != nil {
+				dst = *buf
+			}
 			var err error
-			if b, err = s.reg.Blob(ctx, ref, l.Digest, sizeCap); err != nil {
+			b, err = s.reg.BlobInto(ctx, ref, l.Digest, sizeCap, dst)
+			if buf != nil && cap(b) > cap(*buf) {
+				*buf = b[:0] // grown: the larger buffer is the one kept
+			}
+			if err != nil {
 				if fatal(err) {
 					p.err = err
 					return
@@ -104,11 +118,16 @@ func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.D
 }
 
 func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
-	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, func(l v1.Descriptor, raw []byte) error {
-		vs, err := checkDSSE(auths, l.Annotations, raw, h.String(), p.targets)
+	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, true, func(l v1.Descriptor, raw []byte) error {
+		buf := s.payloadBuffer()
+		vs, err := checkDSSE(auths, l.Annotations, raw, h.String(), p.targets, *buf)
 		if err != nil {
+			s.putPayloadBuffer(buf)
 			return err
 		}
+		// The statement keeps its payload in this buffer until Attested.Release.
+		*buf = vs.st.payload[:0]
+		p.payloads = append(p.payloads, buf)
 		p.stmts = append(p.stmts, vs)
 		p.stmtFmt = append(p.stmtFmt, format)
 		return nil
@@ -156,4 +175,36 @@ func unverifiedSBOMs(layers []v1.Descriptor, limit int, base UnverifiedSBOM) []U
 		out = append(out, u)
 	}
 	return out
+}
+
+// layerBuffer is a buffer to read layers into (see Service.layerBufs); putLayerBuffer gives it
+// back unless it grew past maxPooledLayer.
+func (s *Service) layerBuffer() *[]byte {
+	if b, ok := s.layerBufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (s *Service) putLayerBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledLayer {
+		*b = (*b)[:0]
+		s.layerBufs.Put(b)
+	}
+}
+
+// payloadBuffer is a buffer to decode a DSSE payload into (see Service.payloadBufs);
+// putPayloadBuffer gives it back unless it grew past maxPooledLayer.
+func (s *Service) payloadBuffer() *[]byte {
+	if b, ok := s.payloadBufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (s *Service) putPayloadBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledLayer {
+		*b = (*b)[:0]
+		s.payloadBufs.Put(b)
+	}
 }
