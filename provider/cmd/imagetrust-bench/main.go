@@ -131,6 +131,7 @@ type flags struct {
 	verifyRepo int
 	scanN      int
 	scanGrow   int
+	scanKeys   string
 	cacheBytes int64
 	cacheTTL   time.Duration
 	latency    time.Duration
@@ -162,6 +163,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
 	fs.IntVar(&f.scanN, "scan-images", 50000, "images with a signed ~20 KB Trivy vuln attestation for the scan group (0: skip it)")
 	fs.IntVar(&f.scanGrow, "scan-growth", 50000, "distinct images of the scan growth run (≤ scan-images; 0: skip)")
+	fs.StringVar(&f.scanKeys, "scan-keys", "tag", "scan group: the keys sent, tag (repo:tag: the provider resolves each with a HEAD first) or digest (repo@sha256:…, as Pods whose images a mutator pinned send)")
 	fs.Int64Var(&f.cacheBytes, "cache-max-bytes", 0, "cache.maxBytes of every provider started, the bound of each endpoint's answer cache (0: the provider's default, 32 MiB), e.g. 268435456 to keep all 50,000 scan answers of the scan growth run")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 0, "cache.ttl of every provider started (0: the provider's default, 5m); longer than a growth run keeps its first answers fresh to the end")
 	fs.DurationVar(&f.latency, "latency", 20*time.Millisecond, "latency group: time the registry waits before serving each request")
@@ -239,6 +241,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if f.want("scan") && f.scanN > 0 {
 		if sneed := 2 * f.coldKeys; f.scanN < sneed {
 			return f, fmt.Errorf("-scan-images %d is too small: the scan scenarios need %d", f.scanN, sneed)
+		}
+		if f.scanKeys != "tag" && f.scanKeys != "digest" {
+			return f, fmt.Errorf("-scan-keys %q: want tag or digest", f.scanKeys)
 		}
 		if f.scanGrow > f.scanN {
 			return f, fmt.Errorf("-scan-growth %d is larger than -scan-images %d", f.scanGrow, f.scanN)

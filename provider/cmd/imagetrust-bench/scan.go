@@ -64,9 +64,13 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	}
 	logf("pushing %d images over %d repositories, each with a signed cosign vuln attestation (Trivy report %d bytes)", f.scanN, f.verifyRepo, len(report))
 	start := time.Now()
-	keys, err := pushAttested(ctx, host, f.scanN, f.verifyRepo, sv, pred)
+	keys, digests, err := pushAttested(ctx, host, f.scanN, f.verifyRepo, sv, pred)
 	if err != nil {
 		return err
+	}
+	var decorate func(*Line)
+	if f.scanKeys == "digest" {
+		keys, decorate = digests, func(l *Line) { l.Reads = "digest keys" }
 	}
 	logf("pushed and attested %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
 
@@ -76,7 +80,7 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	if err != nil {
 		return err
 	}
-	if err := p.coldWarm(ctx, "scan", []shape{{100, 1, f.coldKeys}, {100, 8, f.coldKeys}}, keys, f.warmRounds, emit, nil); err != nil {
+	if err := p.coldWarm(ctx, "scan", []shape{{100, 1, f.coldKeys}, {100, 8, f.coldKeys}}, keys, f.warmRounds, emit, decorate); err != nil {
 		p.stop()
 		return err
 	}
@@ -98,7 +102,7 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	// about 1 ms of CPU, so 8 batches of 100 at once queue 0.8 s of work on its one CPU and, on
 	// a shared machine, reach the 2.5 s scan deadline; timed-out keys are not cached and would
 	// leave the cache short of the step's size.
-	return p.growth(ctx, "scan", keys[:f.scanGrow], 1, emit, nil)
+	return p.growth(ctx, "scan", keys[:f.scanGrow], 1, emit, decorate)
 }
 
 // answerBytes is the size of the provider's whole response to one /v1/scan request for keys,
@@ -124,17 +128,18 @@ func answerBytes(ctx context.Context, p *provider, keys []string) (int, error) {
 }
 
 // pushAttested writes n images over repos repositories (bench/scan/rNNN:tNNNNNN) sharing one
-// config and layer, each with predicate attested by sv in cosign's tag scheme (.att).
-func pushAttested(ctx context.Context, host string, n, repos int, sv signature.Signer, predicate json.RawMessage) ([]string, error) {
+// config and layer, each with predicate attested by sv in cosign's tag scheme (.att), and
+// returns their tag and digest references.
+func pushAttested(ctx context.Context, host string, n, repos int, sv signature.Signer, predicate json.RawMessage) (tags, digests []string, err error) {
 	base, err := random.Image(256, 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pusher, err := remote.NewPusher()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	keys := make([]string, n)
+	tags, digests = make([]string, n), make([]string, n)
 	err = parallel(n, func(i int) error {
 		tag, d, err := pushNumbered(ctx, pusher, fmt.Sprintf("%s/bench/scan/r%03d:t%06d", host, i%max(repos, 1), i), base, i)
 		if err != nil {
@@ -143,11 +148,11 @@ func pushAttested(ctx context.Context, host string, n, repos int, sv signature.S
 		if err := signing.Attest(d, sv, predicateCosignVuln, predicate); err != nil {
 			return fmt.Errorf("attesting %s: %w", tag, err)
 		}
-		keys[i] = tag.String()
+		tags[i], digests[i] = tag.String(), d.String()
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return keys, nil
+	return tags, digests, nil
 }
