@@ -197,7 +197,7 @@ func BenchmarkScanRenderPacked(b *testing.B) {
 	b.Run("form=parts", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			e := encs[i%len(encs)]
-			_ = e.appendTo(make([]byte, 0, e.size))
+			_ = e.AppendJSON(make([]byte, 0, e.size))
 		}
 	})
 	b.Run("form=packer", func(b *testing.B) {
