@@ -159,7 +159,7 @@ func (s *Service) ScanLookup(ctx context.Context, keys []string) ([]wire.Item, [
 	return s.pipeline.Lookup(ctx, keys)
 }
 
-func cacheKey(ref imageref.Ref) string { return "scan\x00" + ref.Normalized() }
+func cacheKey(ref imageref.Ref) string { return ref.PrefixedNormalized("scan\x00") }
 
 func (s *Service) expiredUnscanned(v *Value) bool {
 	return v != nil && !v.Scanned && s.o.Now().Sub(v.loadedAt) >= s.o.UnscannedTTL
