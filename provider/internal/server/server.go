@@ -7,10 +7,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -93,11 +93,12 @@ type endpointHandler struct {
 	errClass map[wire.Class]prometheus.Counter
 	// noAnswer is the error of a key the lookup gave no item for.
 	noAnswer string
-	// bodies are response buffers for reuse (*[]byte).
-	bodies sync.Pool
+	// bodies are response buffers for reuse (*[]byte); requests are request body buffers
+	// (*bytes.Buffer).
+	bodies, requests sync.Pool
 }
 
-// maxPooledBody is the largest response buffer kept for reuse. It covers a full batch of the
+// maxPooledBody is the largest response (or request) buffer kept for reuse. It covers a full batch of the
 // default server.maxKeys (1000) answers of /v1/scan, the largest answers (about 3.8 KB for a
 // 34-finding scan: 3.8 MB), and of every other endpoint, so a batch of the sizes the provider
 // is configured for reuses its buffer rather than allocating it and its growth afresh. A larger
@@ -235,13 +236,28 @@ func (h *endpointHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.lg.LogAttrs(ctx, level, "batch", attrs...)
 }
 
-// readKeys reads the bounded body and decodes it.
+// readKeys reads the bounded body into a reused buffer and decodes it (the keys are copies).
 func (h *endpointHandler) readKeys(w http.ResponseWriter, r *http.Request) ([]string, error) {
 	limit := h.d.MaxRequestBytes
 	if limit <= 0 {
 		limit = 1 << 20
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	buf, _ := h.requests.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			h.requests.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if r.ContentLength > 0 {
+		buf.Grow(int(min(r.ContentLength, limit)) + bytes.MinRead) // read to EOF without growing
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
