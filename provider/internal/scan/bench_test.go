@@ -258,8 +258,6 @@ func BenchmarkScanWarmHandler(b *testing.B) {
 	}
 	h := server.NewServer(server.Deps{
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: metrics,
-		Resolve: server.Endpoint{Lookup: notServed, Deadline: time.Second},
-		Mutate:  server.Endpoint{Lookup: notServed, Deadline: time.Second},
 		Scan:    server.Endpoint{Lookup: e.svc.ScanLookup, Deadline: 30 * time.Second},
 		MaxKeys: 1000,
 	})
@@ -307,10 +305,6 @@ func benchReport() []byte {
 	b, _ := json.Marshal(map[string]any{"SchemaVersion": 2, "ArtifactName": "bench/app", "ArtifactType": "container_image",
 		"Results": []any{map[string]any{"Target": "bench/app (alpine 3.20.3)", "Class": "os-pkgs", "Type": "alpine", "Vulnerabilities": vulns}}})
 	return b
-}
-
-func notServed(_ context.Context, keys []string) ([]wire.Item, []wire.Class) {
-	panic("not served in this benchmark")
 }
 
 // discardWriter is an http.ResponseWriter that counts the body's bytes and keeps none.
