@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Go's TLS writes every record of at most 16 KB with its own write to the socket: a 400 KB
@@ -106,13 +107,22 @@ func (c *heldConn) flushLocked() error {
 	return c.err
 }
 
-// Close writes what is held (a TLS close alert), then closes.
+// Close writes what is held (a TLS close alert), within closeFlushTimeout, then closes. A write
+// in flight is not waited for: closing the socket is what ends it (crypto/tls closes the
+// connection under it to break a blocked Write).
 func (c *heldConn) Close() error {
-	c.mu.Lock()
-	_ = c.releaseLocked() // closing regardless; the peer sees a short answer
-	c.mu.Unlock()
+	if c.mu.TryLock() {
+		if c.held && len(*c.buf) > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		}
+		_ = c.releaseLocked() // closing regardless; the peer sees a short answer
+		c.mu.Unlock()
+	}
 	return c.Conn.Close()
 }
+
+// closeFlushTimeout bounds writing held bytes on Close, as crypto/tls bounds its close alert.
+const closeFlushTimeout = 5 * time.Second
 
 type heldKey struct{}
 

@@ -118,6 +118,27 @@ func TestHeldConn(t *testing.T) {
 			t.Fatalf("peer read %q, %v; want alert then EOF", got, err)
 		}
 	})
+	t.Run("close ends a blocked write", func(t *testing.T) {
+		c, _ := tcpPair(t) // the peer never reads: the write blocks once the socket buffers fill
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Write(make([]byte, 256<<20))
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // the write is (most likely) blocked by now
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		for _, ch := range []chan error{closed, done} {
+			select {
+			case err := <-ch:
+				if ch == done && err == nil {
+					t.Errorf("Write after Close = nil error, want the closed connection's")
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close did not end a blocked Write")
+			}
+		}
+	})
 	t.Run("failed write is sticky", func(t *testing.T) {
 		c, _ := tcpPair(t)
 		_ = c.Conn.Close()
