@@ -98,12 +98,13 @@ type endpointHandler struct {
 	bodies, requests sync.Pool
 }
 
-// maxPooledBody is the largest response (or request) buffer kept for reuse. It covers a full batch of the
-// default server.maxKeys (1000) answers of /v1/scan, the largest answers (about 3.8 KB for a
-// 34-finding scan: 3.8 MB), and of every other endpoint, so a batch of the sizes the provider
-// is configured for reuses its buffer rather than allocating it and its growth afresh. A larger
-// buffer (a maxKeys raised past the default, or answers of hundreds of findings) is left to the
-// GC, so what the pool keeps stays bounded by 4 MiB per batch in flight.
+// maxPooledBody is the largest response (or request) buffer kept for reuse. It covers a full
+// batch of the default server.maxKeys (1000) answers of /v1/scan, the largest answers (about
+// 3.8 KB for a 34-finding scan: 3.8 MB), and of every other endpoint, so a batch of the sizes
+// the provider is configured for reuses its buffer rather than allocating it and its growth
+// afresh. A larger buffer (a maxKeys raised past the default, or answers of hundreds of
+// findings) is left to the GC, so what the pool keeps stays bounded by 4 MiB per batch in
+// flight.
 const maxPooledBody = 4 << 20
 
 func newEndpoint(name string, ep Endpoint, d Deps) http.Handler {
