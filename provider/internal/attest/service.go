@@ -141,7 +141,7 @@ func (s *Service) AttestationsLookup(ctx context.Context, keys []string) ([]wire
 	return s.pipeline.Lookup(ctx, keys)
 }
 
-func cacheKey(ref imageref.Ref) string { return "attestations\x00" + ref.Normalized() }
+func cacheKey(ref imageref.Ref) string { return ref.PrefixedNormalized("attestations\x00") }
 
 // expiredEmpty reports a cached answer without statements older than EmptyTTL.
 func (s *Service) expiredEmpty(v *Value) bool {

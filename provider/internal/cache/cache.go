@@ -142,10 +142,19 @@ func (c *Cache[V]) Len() int {
 // Fresh returns an unexpired answer or negative answer without loading. ok is false when the
 // key must be loaded. It counts a hit when ok.
 func (c *Cache[V]) Fresh(key string) (v V, err error, ok bool) { //nolint:revive // error-return: comma-ok form, ok last as in a map lookup; err is a cached negative answer
-	now := c.now().UnixNano()
+	return c.FreshAt(key, c.now())
+}
+
+// Now is the cache's clock (Options.Now).
+func (c *Cache[V]) Now() time.Time { return c.now() }
+
+// FreshAt is Fresh as of now, a time from Now: a caller looking up a batch of keys reads the
+// clock once for all of them.
+func (c *Cache[V]) FreshAt(key string, now time.Time) (v V, err error, ok bool) { //nolint:revive // error-return: as Fresh
+	at := now.UnixNano()
 	c.mu.Lock()
 	e := c.items[key]
-	if e == nil || now >= e.expires {
+	if e == nil || at >= e.expires {
 		c.mu.Unlock()
 		return v, nil, false
 	}

@@ -122,6 +122,31 @@ func TestLRUEviction(t *testing.T) {
 	}
 }
 
+// TestFreshAt: FreshAt judges expiry at the time it is given (one clock reading for a batch),
+// Now is the cache's clock, and Fresh is FreshAt(Now()).
+func TestFreshAt(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newCache(t, clk, nil)
+	c.Put("a", "A")
+	batch := c.Now()
+	if !batch.Equal(clk.Now()) {
+		t.Fatalf("Now() = %v, want the clock's %v", batch, clk.Now())
+	}
+	clk.Advance(time.Minute) // a expires now
+	if v, err, ok := c.FreshAt("a", batch); !ok || err != nil || v != "A" {
+		t.Errorf("FreshAt(a, before expiry) = %q, %v, %v; want A, nil, true", v, err, ok)
+	}
+	if _, _, ok := c.FreshAt("a", batch.Add(time.Minute)); ok {
+		t.Errorf("FreshAt(a, at expiry) ok = true, want false")
+	}
+	if _, _, ok := c.Fresh("a"); ok {
+		t.Errorf("Fresh(a) after the TTL ok = true, want false")
+	}
+	if _, _, ok := c.FreshAt("b", batch); ok {
+		t.Errorf("FreshAt(never put) ok = true, want false")
+	}
+}
+
 func mustVec(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()

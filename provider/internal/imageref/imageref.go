@@ -83,9 +83,13 @@ func (r Ref) EffectiveTag() string {
 }
 
 // Normalized is repository[:tag][@digest], with "latest" filled in only when there is no digest.
-func (r Ref) Normalized() string {
+func (r Ref) Normalized() string { return r.PrefixedNormalized("") }
+
+// PrefixedNormalized is prefix followed by Normalized, built in one allocation (a cache key).
+func (r Ref) PrefixedNormalized(prefix string) string {
 	var b strings.Builder
-	b.Grow(len(r.Domain) + len(r.Path) + len(r.Tag) + len(r.Digest) + 10)
+	b.Grow(len(prefix) + len(r.Domain) + len(r.Path) + len(r.Tag) + len(r.Digest) + 10)
+	b.WriteString(prefix)
 	b.WriteString(r.Domain)
 	b.WriteByte('/')
 	b.WriteString(r.Path)

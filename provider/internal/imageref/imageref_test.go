@@ -33,8 +33,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %v", tt.in, err)
 			continue
 		}
-		got := []string{r.Domain, r.Path, r.Tag, r.Digest, r.Normalized(), r.Pull(), r.Pinned(dg)}
-		want := []string{tt.domain, tt.path, tt.tag, tt.digest, tt.normalized, tt.pull, tt.pinned}
+		got := []string{r.Domain, r.Path, r.Tag, r.Digest, r.Normalized(), r.Pull(), r.Pinned(dg), r.PrefixedNormalized("scan\x00")}
+		want := []string{tt.domain, tt.path, tt.tag, tt.digest, tt.normalized, tt.pull, tt.pinned, "scan\x00" + tt.normalized}
 		for i := range got {
 			if got[i] != want[i] {
 				t.Errorf("Parse(%q) field %d = %q, want %q", tt.in, i, got[i], want[i])

@@ -4,6 +4,15 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// plain holds the ASCII bytes a JSON string holds as they are (encoding/json's htmlSafeSet):
+// one table load per byte instead of six comparisons.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string exactly as encoding/json writes it: HTML
 // characters, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD. Writers that build a JSON
 // text by hand use it, so what they write reads the same as json.Marshal's.
@@ -13,7 +22,7 @@ func AppendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}

@@ -2,6 +2,7 @@ package jsonpass
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -19,4 +20,14 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("AppendString(%q) = %s, json.Marshal gives %s", s, got, want)
 		}
 	})
+}
+
+// BenchmarkAppendString: a key of /v1/scan's shape (repository@digest), nothing to escape.
+func BenchmarkAppendString(b *testing.B) {
+	s := "registry.example:5000/team/bench/app@sha256:" + strings.Repeat("0123456789abcdef", 4)
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], s)
+	}
 }

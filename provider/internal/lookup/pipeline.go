@@ -151,6 +151,10 @@ type miss struct {
 func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
 	a := answers[V]{p: p, items: make([]wire.Item, len(keys))}
 	var misses []miss
+	var now time.Time // the batch's one clock reading for the cache
+	if p.o.Cache != nil {
+		now = p.o.Cache.Now()
+	}
 	for i, k := range keys {
 		a.items[i].Key = k
 		ref, err := p.o.Refs.Parse(k)
@@ -170,7 +174,7 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 		}
 		key := p.o.CacheKey(ref)
 		if p.o.Cache != nil {
-			if v, err, ok := p.o.Cache.Fresh(key); ok && (err != nil || p.o.Refresh == nil || !p.o.Refresh(v)) {
+			if v, err, ok := p.o.Cache.FreshAt(key, now); ok && (err != nil || p.o.Refresh == nil || !p.o.Refresh(v)) {
 				a.answer(i, ref, v, false, err)
 				continue
 			}

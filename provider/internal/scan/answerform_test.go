@@ -88,8 +88,8 @@ func TestAnswerForm(t *testing.T) {
 	if n := strings.Count(string(raw), `"findings"`); n != 1 {
 		t.Errorf("index answer lists findings %d times, want once: %s", n, raw)
 	}
-	if e, err := encodeValue(idx, &interner{}); err != nil || string(e.appendTo(nil)) != string(raw) {
-		t.Errorf("encoded index answer %v:\n got %s\nwant %s", err, e.appendTo(nil), raw)
+	if e, err := encodeValue(idx, &interner{}); err != nil || string(e.AppendJSON(nil)) != string(raw) {
+		t.Errorf("encoded index answer %v:\n got %s\nwant %s", err, e.AppendJSON(nil), raw)
 	}
 }
 

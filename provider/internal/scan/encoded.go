@@ -51,8 +51,9 @@ func (in *interner) intern(b []byte) string {
 // strings (escaped quotes), numbers, booleans and objects without a findings field.
 var findingsKey = []byte(`"findings":[`)
 
-// encodeValue encodes v in parts, findings interned by in; appendTo gives exactly
-// json.Marshal(v).
+// encodeValue encodes v in parts, findings interned by in; AppendJSON gives exactly
+// json.Marshal(v). Nothing changes an encoded value after it is returned: the cache hands the
+// same one to every batch, whose responses append it in place (wire.Appender).
 func encodeValue(v *Value, in *interner) (*encoded, error) {
 	fs := v.Findings
 	if fs == nil {
@@ -86,8 +87,9 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 	return e, nil
 }
 
-// appendTo appends the encoded value to b.
-func (e *encoded) appendTo(b []byte) []byte {
+// AppendJSON appends the encoded value to b: exactly json.Marshal of the value it was encoded
+// from (wire.Appender).
+func (e *encoded) AppendJSON(b []byte) []byte {
 	b = append(b, e.head...)
 	for j, f := range e.findings {
 		if j > 0 {
@@ -96,4 +98,40 @@ func (e *encoded) appendTo(b []byte) []byte {
 		b = append(b, f...)
 	}
 	return append(b, e.tail...)
+}
+
+// Len is the length of the encoded value (wire.Appender).
+func (e *encoded) Len() int { return e.size }
+
+// MarshalJSON returns the encoded value, for encoding/json.
+func (e *encoded) MarshalJSON() ([]byte, error) { return e.AppendJSON(make([]byte, 0, e.size)), nil }
+
+// isObject reports whether the encoded value ends an object (its last byte is '}').
+func (e *encoded) isObject() bool {
+	last := e.tail
+	if len(last) == 0 {
+		last = e.head
+	}
+	return len(last) > 0 && last[len(last)-1] == '}'
+}
+
+// staleField is added to an answer served after it expired because the registry gave none.
+const staleField = `,"stale":true}`
+
+// staleEncoded is a cached answer served stale: its JSON with "stale":true as the last field
+// (wire.Appender). Its encoded value must be an object (encoded.isObject).
+type staleEncoded struct{ e *encoded }
+
+// AppendJSON appends the encoded value with its closing '}' replaced by staleField.
+func (s staleEncoded) AppendJSON(b []byte) []byte {
+	b = s.e.AppendJSON(b)
+	return append(b[:len(b)-1], staleField...)
+}
+
+// Len is the length of the stale answer.
+func (s staleEncoded) Len() int { return s.e.size - 1 + len(staleField) }
+
+// MarshalJSON returns the stale answer, for encoding/json.
+func (s staleEncoded) MarshalJSON() ([]byte, error) {
+	return s.AppendJSON(make([]byte, 0, s.Len())), nil
 }

@@ -7,6 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/imagetrust/imagetrust/provider/internal/imageref"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 // TestEncodedValue: a value encoded in parts (findings interned) is byte for byte what
@@ -52,7 +58,7 @@ func TestEncodedValue(t *testing.T) {
 		if err != nil {
 			t.Fatalf("value %d: %v", i, err)
 		}
-		if got := e.appendTo(nil); string(got) != string(want) {
+		if got := e.AppendJSON(nil); string(got) != string(want) {
 			t.Errorf("value %d:\n got %s\nwant %s", i, got, want)
 		}
 		if e.size != len(want) && len(v.Findings) > 0 {
@@ -71,5 +77,100 @@ func TestEncodedValue(t *testing.T) {
 	}
 	if held == 0 || len(shared.m) != held {
 		t.Errorf("a second image listing the same findings added %d interned findings to %d, want none", len(shared.m)-held, held)
+	}
+}
+
+// TestRenderAppendsEncodingJSON: what render hands the response encoder for a cached answer
+// (fresh and served stale; scanned with findings, truncated, without findings, an index's
+// combined answer) appends, marshals and measures exactly the bytes encoding/json writes for
+// the answer, the stale one with "stale":true as its last field; and each answer is counted
+// under its outcome.
+func TestRenderAppendsEncodingJSON(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "trivy-image-centos-7-statuses.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeReport(b, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := "sha256:" + strings.Repeat("4", 64)
+	choose := func(limit int) *Value {
+		return Choose("example.com/<app>@"+digest, Subject{Repository: "example.com/<app>", Digest: digest},
+			[]Candidate{{Source: SourceAttestation, Authority: "ci", Trusted: true, Signed: true, Report: r}}, nil,
+			Choice{Now: time.Now(), Limits: Limits{Findings: limit}})
+	}
+	full, truncated := choose(1000), choose(2)
+	if len(full.Findings) < 3 || full.FindingsTruncated || !truncated.FindingsTruncated || len(truncated.Findings) != 2 {
+		t.Fatalf("sample: %d findings (truncated %v), truncated answer %d (truncated %v)", len(full.Findings), full.FindingsTruncated, len(truncated.Findings), truncated.FindingsTruncated)
+	}
+	values := map[string]*Value{
+		"findings":  full,
+		"truncated": truncated,
+		"no scan":   notScanned("example.com/x@"+digest, digest, ReasonNoScan),
+		"untrusted": notScanned("example.com/y@"+digest, digest, ReasonNoTrustedScan),
+		"nil findings": {Image: "example.com/z@" + digest, Digest: digest, Reason: ReasonUnverifiable,
+			Counts: zeroCounts(), FixableCounts: zeroCounts()},
+		"index": CombinePlatforms("example.com/i@"+digest, digest,
+			[]PlatformScan{{Platform: "linux/amd64", Value: full}, {Platform: "linux/arm64", Value: truncated}}, Limits{}),
+	}
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "results"}, []string{"outcome"})
+	s := &Service{results: newResultCounters(vec)}
+	in := &interner{}
+	wantCounts := map[string]float64{}
+	for name, v := range values {
+		for _, stale := range []bool{false, true} {
+			var want []byte
+			if stale {
+				want, err = json.Marshal(struct {
+					*Value
+					Stale bool `json:"stale"`
+				}{v, true})
+			} else {
+				want, err = json.Marshal(v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, err := encodeValue(v, in)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			cached := &Value{Scanned: v.Scanned, Reason: v.Reason, enc: enc}
+			out, err := s.render(imageref.Ref{}, cached, stale)
+			if err != nil {
+				t.Fatalf("%s stale=%v: render: %v", name, stale, err)
+			}
+			a, ok := out.(wire.Appender)
+			if !ok {
+				t.Fatalf("%s stale=%v: render gave %T, want a wire.Appender", name, stale, out)
+			}
+			if got := a.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+				t.Errorf("%s stale=%v: AppendJSON\n got %s\nwant prefix%s", name, stale, got, want)
+			}
+			if a.Len() != len(want) {
+				t.Errorf("%s stale=%v: Len() = %d, encoding/json wrote %d bytes", name, stale, a.Len(), len(want))
+			}
+			if got, err := json.Marshal(out); err != nil || string(got) != string(want) {
+				t.Errorf("%s stale=%v: json.Marshal(rendered) = %s, %v\nwant %s", name, stale, got, err, want)
+			}
+			// Appending it again gives the same bytes: nothing in the cached answer changed.
+			if got := a.AppendJSON(nil); string(got) != string(want) {
+				t.Errorf("%s stale=%v: second AppendJSON\n got %s\nwant %s", name, stale, got, want)
+			}
+			outcome := v.Reason
+			if v.Scanned {
+				outcome = "scanned"
+			}
+			wantCounts[outcome]++
+		}
+	}
+	for outcome, n := range wantCounts {
+		if got := testutil.ToFloat64(vec.WithLabelValues(outcome)); got != n {
+			t.Errorf("results{outcome=%q} = %v, want %v", outcome, got, n)
+		}
+	}
+	if _, err := s.render(imageref.Ref{}, &Value{Scanned: true, enc: &encoded{head: []byte(`[]`), size: 2}}, true); err == nil {
+		t.Errorf("render(stale, cached answer not an object) = nil error, want an error")
 	}
 }

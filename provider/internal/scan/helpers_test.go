@@ -129,9 +129,14 @@ func (e *scanEnv) scanOne(t testing.TB, key string) *Value {
 
 func decodeItem(t testing.TB, it wire.Item) *Value {
 	t.Helper()
-	raw, ok := it.Value.(wire.Encoded)
-	if !ok {
-		t.Fatalf("item value is %T, want wire.Encoded", it.Value)
+	var raw []byte
+	switch x := it.Value.(type) {
+	case wire.Encoded:
+		raw = x
+	case wire.Appender:
+		raw = x.AppendJSON(nil)
+	default:
+		t.Fatalf("item value is %T, want wire.Encoded or a wire.Appender", it.Value)
 	}
 	var v Value
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -81,7 +81,7 @@ type Service struct {
 	pipeline *lookup.Pipeline[*Value]
 	// findings interns the cached answers' findings.
 	findings interner
-	results  *prometheus.CounterVec
+	results  resultCounters
 	sources  *prometheus.CounterVec
 }
 
@@ -108,18 +108,19 @@ func New(o Options) (*Service, error) {
 		o.Now = time.Now
 	}
 	o.Limits = o.Limits.withDefaults()
+	results := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imagetrust_scan_results_total",
+		Help: "Scan answers by outcome (scanned, or the not-scanned reason); per-key errors are imagetrust_key_errors_total{endpoint=\"scan\"}.",
+	}, []string{"outcome"})
 	s := &Service{o: o, scanners: set(o.Scanners), vex: set(o.VEXAuthorities),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "imagetrust_scan_results_total",
-			Help: "Scan answers by outcome (scanned, or the not-scanned reason); per-key errors are imagetrust_key_errors_total{endpoint=\"scan\"}.",
-		}, []string{"outcome"}),
+		results: newResultCounters(results),
 		sources: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_scan_candidates_total",
 			Help: "Scans and VEX documents examined, by source and result (used, rejected).",
 		}, []string{"source", "result"}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.results, s.sources} {
+		for _, c := range []prometheus.Collector{results, s.sources} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("scan: registering metrics: %w", err)
 			}
@@ -158,7 +159,7 @@ func (s *Service) ScanLookup(ctx context.Context, keys []string) ([]wire.Item, [
 	return s.pipeline.Lookup(ctx, keys)
 }
 
-func cacheKey(ref imageref.Ref) string { return "scan\x00" + ref.Normalized() }
+func cacheKey(ref imageref.Ref) string { return ref.PrefixedNormalized("scan\x00") }
 
 func (s *Service) expiredUnscanned(v *Value) bool {
 	return v != nil && !v.Scanned && s.o.Now().Sub(v.loadedAt) >= s.o.UnscannedTTL
@@ -177,19 +178,30 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 	return &Value{Scanned: v.Scanned, Reason: v.Reason, loadedAt: s.o.Now(), enc: enc}, nil
 }
 
-// staleField is appended to an answer served after it expired because the registry gave none.
-const staleField = `,"stale":true}`
-
-// render is the pipeline's renderer: the encoded answer, "stale" added when served stale.
+// render is the pipeline's renderer: the cached encoded answer itself (a wire.Appender the
+// response encoder writes in place, no copy per key), marked "stale" when served stale.
 func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
-	var raw []byte
-	if v.enc != nil {
-		raw = v.enc.appendTo(make([]byte, 0, v.enc.size+len(staleField)))
-	} else {
-		var err error
-		if raw, err = json.Marshal(v); err != nil {
-			return nil, err
+	out, err := answerOf(v, stale)
+	if err != nil {
+		return nil, err
+	}
+	s.results.inc(v)
+	return out, nil
+}
+
+func answerOf(v *Value, stale bool) (any, error) {
+	if e := v.enc; e != nil {
+		if !stale {
+			return e, nil
 		}
+		if !e.isObject() {
+			return nil, errors.New("cached answer is not a JSON object")
+		}
+		return staleEncoded{e}, nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
 	if stale {
 		if len(raw) == 0 || raw[len(raw)-1] != '}' {
@@ -197,10 +209,34 @@ func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 		}
 		raw = append(raw[:len(raw)-1], staleField...)
 	}
-	if v.Scanned {
-		s.results.WithLabelValues("scanned").Inc()
-	} else {
-		s.results.WithLabelValues(v.Reason).Inc()
-	}
 	return wire.Encoded(raw), nil
+}
+
+// resultCounters are imagetrust_scan_results_total's children for the outcomes the service
+// gives, resolved once, so counting an answer hashes no labels.
+type resultCounters struct {
+	vec                                          *prometheus.CounterVec
+	scanned, noScan, noTrustedScan, unverifiable prometheus.Counter
+}
+
+func newResultCounters(vec *prometheus.CounterVec) resultCounters {
+	return resultCounters{vec: vec,
+		scanned: vec.WithLabelValues("scanned"), noScan: vec.WithLabelValues(ReasonNoScan),
+		noTrustedScan: vec.WithLabelValues(ReasonNoTrustedScan), unverifiable: vec.WithLabelValues(ReasonUnverifiable)}
+}
+
+// inc counts v's outcome: scanned, or its not-scanned reason.
+func (r *resultCounters) inc(v *Value) {
+	switch {
+	case v.Scanned:
+		r.scanned.Inc()
+	case v.Reason == ReasonNoScan:
+		r.noScan.Inc()
+	case v.Reason == ReasonNoTrustedScan:
+		r.noTrustedScan.Inc()
+	case v.Reason == ReasonUnverifiable:
+		r.unverifiable.Inc()
+	default:
+		r.vec.WithLabelValues(v.Reason).Inc()
+	}
 }

@@ -101,8 +101,8 @@ func jsonTypeName(goType string) string {
 // EncodeResponse renders a ProviderResponse. The bytes are what encoding/json would produce for
 // wire.ProviderResponse (HTML escaping aside), written without reflection: wire.Encoded values
 // (the lookups pre-encode theirs with encoding/json or an encoder tested against it) are copied;
-// json.RawMessage values are checked with json.Valid and copied; other values go through
-// json.Marshal.
+// wire.Appender values append their own JSON in place; json.RawMessage values are checked with
+// json.Valid and copied; other values go through json.Marshal.
 func EncodeResponse(items []wire.Item, idempotent bool, systemError string) ([]byte, error) {
 	return appendResponse(nil, items, idempotent, systemError)
 }
@@ -118,6 +118,8 @@ func appendResponse(b []byte, items []wire.Item, idempotent bool, systemError st
 			size += len(v)
 		case json.RawMessage:
 			size += len(v)
+		case wire.Appender:
+			size += v.Len()
 		case string:
 			size += len(v) + 12
 		default:
@@ -173,6 +175,18 @@ func appendItem(b []byte, it *wire.Item) ([]byte, error) {
 		b = append(b, `"value":`...)
 		b = jsonpass.AppendString(b, x)
 		comma = true
+	} else if a, ok := it.Value.(wire.Appender); ok { // written in place, no copy in between
+		mark := len(b)
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"value":`...)
+		v := len(b)
+		if b = a.AppendJSON(b); string(b[v:]) == "null" {
+			b = b[:mark] // as for an Encoded null: no value field
+		} else {
+			comma = true
+		}
 	} else if it.Value != nil {
 		var v []byte
 		switch x := it.Value.(type) {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
@@ -227,3 +228,71 @@ func BenchmarkHandler100(b *testing.B) {
 		}
 	}
 }
+
+// appended is a wire.Appender over fixed bytes.
+type appended []byte
+
+func (a appended) AppendJSON(b []byte) []byte   { return append(b, a...) }
+func (a appended) Len() int                     { return len(a) }
+func (a appended) MarshalJSON() ([]byte, error) { return a, nil }
+
+// TestEncodeResponseAppender: items whose values are wire.Appender encode to the same bytes as
+// the same values as wire.Encoded, and as encoding/json writes them through MarshalJSON; a
+// "null" Appender leaves the value out as a null Encoded does; a short Len only costs growth.
+func TestEncodeResponseAppender(t *testing.T) {
+	values := []string{`{"image":"a","findings":[{"id":"CVE-1"}],"stale":true}`, `{"image":"<b>"}`, `null`, `[1,2]`, `"s"`}
+	var asEncoded, asAppender, short []wire.Item
+	for i, v := range values {
+		k := fmt.Sprintf("key-%d", i)
+		asEncoded = append(asEncoded, wire.Item{Key: k, Value: wire.Encoded(v)})
+		asAppender = append(asAppender, wire.Item{Key: k, Value: appended(v)})
+		short = append(short, wire.Item{Key: k, Value: shortAppender{appended(v)}})
+	}
+	asEncoded = append(asEncoded, wire.Item{Key: "err", Error: "unavailable: x"}, wire.Item{Value: wire.Encoded(`{}`)})
+	asAppender = append(asAppender, wire.Item{Key: "err", Error: "unavailable: x"}, wire.Item{Value: appended(`{}`)})
+	short = append(short, wire.Item{Key: "err", Error: "unavailable: x"}, wire.Item{Value: shortAppender{appended(`{}`)}})
+	want, err := EncodeResponse(asEncoded, true, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, items := range map[string][]wire.Item{"appender": asAppender, "short Len": short} {
+		got, err := EncodeResponse(items, true, "")
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: EncodeResponse = %s, %v\nwant (wire.Encoded) %s", name, got, err, want)
+		}
+		// Into a reused buffer holding an earlier response: the same bytes.
+		got, err = appendResponse([]byte(strings.Repeat("x", 4096)), items, true, "")
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: appendResponse(reused buffer) = %s, %v\nwant %s", name, got, err, want)
+		}
+	}
+	// encoding/json, through MarshalJSON, writes the same document (the null value aside, which
+	// encoding/json keeps as "value":null and the encoder leaves out, as for wire.Encoded).
+	var theirs []externaldata.Item
+	for _, it := range asAppender {
+		if a, ok := it.Value.(wire.Appender); ok && string(a.AppendJSON(nil)) == "null" {
+			it.Value = nil
+		}
+		theirs = append(theirs, externaldata.Item{Key: it.Key, Value: it.Value, Error: it.Error})
+	}
+	viaJSON, err := json.Marshal(&externaldata.ProviderResponse{
+		APIVersion: ResponseAPIVersion, Kind: externaldata.ProviderResponseKind,
+		Response: externaldata.Response{Idempotent: true, Items: theirs},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(want, &g); err != nil {
+		t.Fatalf("EncodeResponse() = %s: invalid JSON: %v", want, err)
+	}
+	_ = json.Unmarshal(viaJSON, &w)
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("EncodeResponse() = %s\nwant (encoding/json) %s", want, viaJSON)
+	}
+}
+
+// shortAppender understates its length.
+type shortAppender struct{ appended }
+
+func (shortAppender) Len() int { return 0 }

@@ -57,6 +57,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(lg.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       withHeldConn,
 	}
 	ops := &http.Server{
 		Handler:           r.Ops,
@@ -67,7 +68,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(lg.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- serveErr("API", api.ServeTLS(r.APIListener, "", "")) }()
+	go func() { errc <- serveErr("API", api.ServeTLS(heldListener{r.APIListener}, "", "")) }()
 	go func() { errc <- serveErr("operations", ops.Serve(r.OpsListener)) }()
 	r.ready.Store(true)
 	lg.LogAttrs(ctx, slog.LevelInfo, "serving",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -429,5 +430,63 @@ func TestVerifySignaturesRoute(t *testing.T) {
 	NewServer(d).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/verify/signatures", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /v1/verify/signatures = %d, want 405", rec.Code)
+	}
+}
+
+// TestRequestBuffersReused: one endpoint over mTLS answers a sequence of requests whose bodies
+// share reused buffers (long, short, without a Content-Length, oversized, short again) each
+// with exactly its own keys: nothing of an earlier body leaks into a later request's keys.
+func TestRequestBuffersReused(t *testing.T) {
+	d := defaultDeps(normalise)
+	d.MaxRequestBytes = 4 << 10
+	s := startStack(t, d)
+	keysOf := func(n int, tag string) []string {
+		ks := make([]string, n)
+		for i := range ks {
+			ks[i] = fmt.Sprintf("registry.example/team/app-%d:%s", i, tag)
+		}
+		return ks
+	}
+	for _, tc := range []struct {
+		name    string
+		keys    []string
+		chunked bool
+		status  int
+	}{
+		{"long", keysOf(60, "long"), false, http.StatusOK},
+		{"short", keysOf(2, "s"), false, http.StatusOK},
+		{"no Content-Length", keysOf(7, "chunked"), true, http.StatusOK},
+		{"oversized", keysOf(200, "big"), false, http.StatusRequestEntityTooLarge},
+		{"oversized, no Content-Length", keysOf(200, "big"), true, http.StatusRequestEntityTooLarge},
+		{"short again", keysOf(1, "x"), false, http.StatusOK},
+	} {
+		body := requestBody(t, tc.keys...)
+		var r io.Reader = bytes.NewReader(body)
+		if tc.chunked {
+			r = io.MultiReader(r) // length unknown to the client: sent chunked
+		}
+		resp, err := s.client.Post(s.apiURL+"/v1/resolve", "application/json", r)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var pr externaldata.ProviderResponse
+		err = json.NewDecoder(resp.Body).Decode(&pr)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status {
+			t.Fatalf("%s: status %d, %v; want %d", tc.name, resp.StatusCode, err, tc.status)
+		}
+		if tc.status != http.StatusOK {
+			if !strings.Contains(pr.Response.SystemError, "request body exceeds 4096 bytes") {
+				t.Errorf("%s: systemError = %q", tc.name, pr.Response.SystemError)
+			}
+			continue
+		}
+		var got []string
+		for _, it := range pr.Response.Items {
+			got = append(got, it.Key)
+		}
+		if !slices.Equal(got, tc.keys) {
+			t.Errorf("%s: item keys = %v, want %v", tc.name, got, tc.keys)
+		}
 	}
 }

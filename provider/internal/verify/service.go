@@ -294,7 +294,7 @@ func (s *Service) loadSignatures(ctx context.Context, ref imageref.Ref) (*Value,
 	return s.loadShared(ctx, ref, readSignatures)
 }
 
-func cacheKey(ref imageref.Ref) string { return "verify\x00" + ref.Normalized() }
+func cacheKey(ref imageref.Ref) string { return ref.PrefixedNormalized("verify\x00") }
 
 func signaturesCacheKey(ref imageref.Ref) string { return "verify-signatures\x00" + ref.Normalized() }
 

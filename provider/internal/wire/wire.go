@@ -5,6 +5,8 @@
 // of resident memory at idle, measured; see the README's provider-lookup notes).
 package wire
 
+import "encoding/json"
+
 // ProviderKind is the kind of an external-data message.
 type ProviderKind string
 
@@ -62,4 +64,15 @@ func (e Encoded) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return e, nil
+}
+
+// Appender is a value that writes its own JSON into the response, without an intermediate
+// copy. AppendJSON appends to b exactly the bytes encoding/json produces for the value (its
+// MarshalJSON, which returns the same bytes, is what encoding/json calls), and Len is how many
+// bytes AppendJSON appends, so the encoder sizes its buffer once. An Appender's bytes must not
+// change after it is handed out (it may be written while the cache that holds it is read).
+type Appender interface {
+	json.Marshaler
+	AppendJSON(b []byte) []byte
+	Len() int
 }
