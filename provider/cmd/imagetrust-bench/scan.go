@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -15,32 +14,10 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/imagetrust/imagetrust/provider/internal/config"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
+	"github.com/imagetrust/imagetrust/provider/internal/scan/scantest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
-
-const predicateCosignVuln = "https://cosign.sigstore.dev/attestation/vuln/v1"
-
-// scanReport is a Trivy JSON report of about 20 KB: 34 findings over OS and language
-// packages, as `trivy image --format json` writes them.
-func scanReport() []byte {
-	sev := []string{"LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN"}
-	vulns := make([]map[string]any, 0, 34)
-	for i := range 34 {
-		pkg := "pkg" + strconv.Itoa(i%17)
-		vulns = append(vulns, map[string]any{
-			"VulnerabilityID": fmt.Sprintf("CVE-2024-%05d", 1000+i), "VendorIDs": []string{fmt.Sprintf("ALPINE-%d", 5000+i)},
-			"PkgName": pkg, "PkgIdentifier": map[string]any{"PURL": "pkg:apk/alpine/" + pkg + "@1." + strconv.Itoa(i) + ".0-r0?arch=x86_64&distro=3.20.3"},
-			"InstalledVersion": "1." + strconv.Itoa(i) + ".0-r0", "FixedVersion": "1." + strconv.Itoa(i) + ".1-r0", "Status": "fixed",
-			"Severity": sev[i%len(sev)], "SeveritySource": "nvd",
-			"PrimaryURL":  "https://avd.aquasec.com/nvd/cve-2024-" + strconv.Itoa(1000+i),
-			"Title":       "a flaw in " + pkg + " allows a remote attacker to cause a denial of service",
-			"Description": "A flaw was found in " + pkg + ". A crafted input can cause an out-of-bounds read, leading to a crash or information disclosure in applications that parse untrusted data with it.",
-		})
-	}
-	b, _ := json.Marshal(map[string]any{"SchemaVersion": 2, "ArtifactName": "bench/app", "ArtifactType": "container_image",
-		"Results": []any{map[string]any{"Target": "bench/app (alpine 3.20.3)", "Class": "os-pkgs", "Type": "alpine", "Vulnerabilities": vulns}}})
-	return b
-}
 
 // runScan pushes f.scanN images, each with one cosign vuln attestation (the ~20 KB Trivy
 // report) signed by the scanner authority bench-trivy, and measures /v1/scan on a provider
@@ -51,7 +28,7 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	if err != nil {
 		return err
 	}
-	report := scanReport()
+	report := scantest.Report()
 	pred, err := json.Marshal(map[string]any{
 		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
 		"scanner": map[string]any{"uri": "pkg:github/aquasecurity/trivy@v0.58.1", "version": "0.58.1",
@@ -145,7 +122,7 @@ func pushAttested(ctx context.Context, host string, n, repos int, sv signature.S
 		if err != nil {
 			return err
 		}
-		if err := signing.Attest(d, sv, predicateCosignVuln, predicate); err != nil {
+		if err := signing.Attest(d, sv, scan.PredicateCosignVuln, predicate); err != nil {
 			return fmt.Errorf("attesting %s: %w", tag, err)
 		}
 		tags[i], digests[i] = tag.String(), d.String()

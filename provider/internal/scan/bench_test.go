@@ -21,6 +21,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/cache"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
+	"github.com/imagetrust/imagetrust/provider/internal/scan/scantest"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
 	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
@@ -367,7 +368,7 @@ func warmScanHandler(b *testing.B) (http.Handler, []string) {
 		b.Fatal(err)
 	}
 	e := newScanEnv(b, envOptions{cache: c})
-	pred := cosignVulnPredicate(b, benchReport(), time.Now().Add(-time.Hour))
+	pred := cosignVulnPredicate(b, scantest.Report(), time.Now().Add(-time.Hour))
 	keys := make([]string, 100)
 	for i := range keys {
 		d := e.push(b, "bench/app", "v"+itoa(i))
@@ -388,27 +389,6 @@ func warmScanHandler(b *testing.B) (http.Handler, []string) {
 		Scan:    server.Endpoint{Lookup: e.svc.ScanLookup, Deadline: 30 * time.Second},
 		MaxKeys: 1000,
 	}), keys
-}
-
-// benchReport is a Trivy JSON report of make bench's shape (imagetrust-bench's scanReport):
-// 34 findings, about 20 KB, an answer of about 3.8 KB.
-func benchReport() []byte {
-	vulns := make([]map[string]any, 34)
-	for i := range vulns {
-		pkg, ver := "pkg"+itoa(i%17), "1."+itoa(i)
-		vulns[i] = map[string]any{
-			"VulnerabilityID": "CVE-2024-0" + itoa(1000+i), "VendorIDs": []string{"ALPINE-" + itoa(5000+i)},
-			"PkgName": pkg, "PkgIdentifier": map[string]any{"PURL": "pkg:apk/alpine/" + pkg + "@" + ver + ".0-r0?arch=x86_64&distro=3.20.3"},
-			"InstalledVersion": ver + ".0-r0", "FixedVersion": ver + ".1-r0", "Status": "fixed",
-			"Severity": string(Severities[i%len(Severities)]), "SeveritySource": "nvd",
-			"PrimaryURL":  "https://avd.aquasec.com/nvd/cve-2024-" + itoa(1000+i),
-			"Title":       "a flaw in " + pkg + " allows a remote attacker to cause a denial of service",
-			"Description": "A flaw was found in " + pkg + ". A crafted input can cause an out-of-bounds read.",
-		}
-	}
-	b, _ := json.Marshal(map[string]any{"SchemaVersion": 2, "ArtifactName": "bench/app", "ArtifactType": "container_image",
-		"Results": []any{map[string]any{"Target": "bench/app (alpine 3.20.3)", "Class": "os-pkgs", "Type": "alpine", "Vulnerabilities": vulns}}})
-	return b
 }
 
 // discardWriter is an http.ResponseWriter that counts the body's bytes and keeps none.
