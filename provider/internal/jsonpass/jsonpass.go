@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"strconv"
+	"unsafe"
 )
 
 // maxDepth bounds nesting, far below encoding/json's own limit (10,000): deeper texts are
@@ -160,14 +161,39 @@ func (s *Scanner) String() (string, bool) {
 	if plain {
 		return string(raw), true
 	}
-	if v, ok := unescapeASCII(raw); ok {
-		return v, true
+	if out, ok := appendUnescapedASCII(make([]byte, 0, len(raw)), raw); ok {
+		// out is this string's own buffer, written no more: its bytes are the value.
+		return unsafe.String(unsafe.SliceData(out), len(out)), true
 	}
 	var v string
 	if json.Unmarshal(s.b[start:s.i], &v) != nil {
 		return "", false
 	}
 	return v, true
+}
+
+// AppendString reads a string and appends its value, as json.Unmarshal decodes it, to b. A
+// reader that keeps many strings appends them to one buffer instead of allocating each. When
+// it answers false, b's contents up to its length are as they were.
+func (s *Scanner) AppendString(b []byte) ([]byte, bool) {
+	s.space()
+	start := s.i
+	plain, ok := s.str()
+	if !ok {
+		return b, false
+	}
+	raw := s.b[start+1 : s.i-1]
+	if plain {
+		return append(b, raw...), true
+	}
+	if out, ok := appendUnescapedASCII(b, raw); ok {
+		return out, true
+	}
+	var v string
+	if json.Unmarshal(s.b[start:s.i], &v) != nil {
+		return b, false
+	}
+	return append(b, v...), true
 }
 
 // Plain reads a string whose content is printable ASCII without escapes and returns its bytes
@@ -182,16 +208,15 @@ func (s *Scanner) Plain() ([]byte, bool) {
 	return s.b[start+1 : s.i-1], true
 }
 
-// unescapeASCII decodes the content of a valid string whose bytes are all ASCII and whose
-// escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for those,
-// every decoder gives the same bytes. ok is false for anything else (surrogates, other
+// appendUnescapedASCII appends the content of a valid string whose bytes are all ASCII and
+// whose escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for
+// those, every decoder gives the same bytes. ok is false for anything else (surrogates, other
 // \u escapes, bytes beyond ASCII: encoding/json's own rules decide those).
-func unescapeASCII(raw []byte) (string, bool) {
-	out := make([]byte, 0, len(raw))
+func appendUnescapedASCII(out, raw []byte) ([]byte, bool) {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c >= 0x80 {
-			return "", false
+			return out, false
 		}
 		if c != '\\' {
 			out = append(out, c)
@@ -212,15 +237,27 @@ func unescapeASCII(raw []byte) (string, bool) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
-			if err != nil || r >= 0x80 {
-				return "", false
+			// str checked the four hex digits.
+			r := hexVal(raw[i+1])<<12 | hexVal(raw[i+2])<<8 | hexVal(raw[i+3])<<4 | hexVal(raw[i+4])
+			if r >= 0x80 {
+				return out, false
 			}
 			out = append(out, byte(r))
 			i += 4
 		}
 	}
-	return string(out), true
+	return out, true
+}
+
+// hexVal is the value of a hex digit.
+func hexVal(c byte) uint16 {
+	switch {
+	case c >= '0' && c <= '9':
+		return uint16(c - '0')
+	case c >= 'a' && c <= 'f':
+		return uint16(c - 'a' + 10)
+	}
+	return uint16(c - 'A' + 10)
 }
 
 // plainByte marks the bytes a string's content may hold without ending it or needing a
