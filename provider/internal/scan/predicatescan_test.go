@@ -160,3 +160,26 @@ func BenchmarkCosignVulnDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestCosignVulnScanOwnsStrings: what ScanPredicate reads keeps no byte of the text, whose
+// buffer its reader may reuse once the statement is read.
+func TestCosignVulnScanOwnsStrings(t *testing.T) {
+	read, _ := cosignVulnSeeds(t)
+	for _, raw := range read {
+		text := bytes.Clone(raw)
+		got, ok := scanCosignVuln(text)
+		if !ok {
+			t.Fatalf("not read: %.200q", raw)
+		}
+		for i := range text {
+			text[i] = 'x'
+		}
+		var want cosignVuln
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("after its text was overwritten, ScanPredicate(%.200q) = %+v, want %+v", raw, *got, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 )
 
 // trivyReport is the subset of Trivy's JSON report (SchemaVersion 2) the scan value needs.
@@ -140,9 +142,17 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if b[0] == '"' {
+		// A string of printable ASCII without escapes is its bytes; any other is read by
+		// encoding/json.
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		if raw, ok := jsonpass.New(b).Plain(); ok && len(raw) == len(b)-2 {
+			s = string(raw)
+		} else {
+			var u string
+			if err := json.Unmarshal(b, &u); err != nil {
+				return err
+			}
+			s = u
 		}
 		if s == "" {
 			return nil
