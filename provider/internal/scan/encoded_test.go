@@ -73,3 +73,34 @@ func TestEncodedValue(t *testing.T) {
 		t.Errorf("a second image listing the same findings added %d interned findings to %d, want none", len(shared.m)-held, held)
 	}
 }
+
+// TestCountsJSON: Counts encodes exactly as encoding/json encodes the same map, whatever its
+// keys.
+func TestCountsJSON(t *testing.T) {
+	for _, m := range []map[string]int{
+		nil, {}, {"CRITICAL": 1, "HIGH": 22, "MEDIUM": 0, "LOW": 333, "UNKNOWN": -4},
+		{"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0},
+		{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "LOW": 1, "other": 1},
+		{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "LOW": 1, "UNKNOWN": 1, "<&>": 2},
+		{"HIGH": 9},
+	} {
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(Counts(m))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Counts(%v) = %s, %v; encoding/json: %s", m, got, err, want)
+		}
+		type value struct {
+			C Counts `json:"c"`
+		}
+		gotV, _ := json.Marshal(value{C: m})
+		wantV, _ := json.Marshal(struct {
+			C map[string]int `json:"c"`
+		}{C: m})
+		if string(gotV) != string(wantV) {
+			t.Errorf("in a struct: %s, want %s", gotV, wantV)
+		}
+	}
+}

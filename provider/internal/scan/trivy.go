@@ -103,6 +103,15 @@ func (r *trivyReport) report(lim Limits) (*Report, error) {
 			out.Digests = append(out.Digests, d)
 		}
 	}
+	n := 0
+	for _, res := range r.Results {
+		if res != nil {
+			n += len(res.Vulnerabilities) + len(res.Modified)
+		}
+	}
+	if n > 0 {
+		out.Findings = make([]Finding, 0, min(n, lim.ReportFindings+1))
+	}
 	for i, res := range r.Results {
 		if res == nil {
 			continue

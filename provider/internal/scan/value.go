@@ -2,6 +2,8 @@ package scan
 
 import (
 	"encoding/json"
+	"slices"
+	"strconv"
 	"time"
 	"unsafe"
 )
@@ -45,9 +47,9 @@ type Value struct {
 	// SignedAt is the signature's transparency-log or timestamp-authority time, if any.
 	SignedAt string `json:"signedAt,omitempty"`
 	// ScansConsidered counts the trusted scans of this digest; the newest is the one reported.
-	ScansConsidered int            `json:"scansConsidered"`
-	Counts          map[string]int `json:"counts"`
-	FixableCounts   map[string]int `json:"fixableCounts"`
+	ScansConsidered int    `json:"scansConsidered"`
+	Counts          Counts `json:"counts"`
+	FixableCounts   Counts `json:"fixableCounts"`
 	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
 	// in Counts too; the constraint decides which VEX authorities it accepts).
 	SuppressedCount int `json:"suppressedCount"`
@@ -84,12 +86,62 @@ func notScanned(image, digest, reason string) *Value {
 	return &Value{Image: image, Digest: digest, Reason: reason, Counts: zeroCounts(), FixableCounts: zeroCounts(), Findings: []Finding{}}
 }
 
-func zeroCounts() map[string]int {
-	m := make(map[string]int, len(Severities))
+func zeroCounts() Counts {
+	m := make(Counts, len(Severities))
 	for _, s := range Severities {
 		m[string(s)] = 0
 	}
 	return m
+}
+
+// Counts counts findings by severity, every severity a key (the value's counts and
+// fixableCounts).
+type Counts map[string]int
+
+// zeroed is c with every severity counted 0 and nothing else (a new map when c is nil).
+func (c Counts) zeroed() Counts {
+	if c == nil {
+		return zeroCounts()
+	}
+	clear(c)
+	for _, s := range Severities {
+		c[string(s)] = 0
+	}
+	return c
+}
+
+// countsKeys are the severities in the order encoding/json writes a map's keys (sorted).
+var countsKeys = func() []string {
+	k := make([]string, len(Severities))
+	for i, s := range Severities {
+		k[i] = string(s)
+	}
+	slices.Sort(k)
+	return k
+}()
+
+// MarshalJSON writes c exactly as encoding/json writes the map (keys sorted), without its
+// reflection when the keys are the severities; any other map is left to encoding/json.
+func (c Counts) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	if len(c) != len(countsKeys) {
+		return json.Marshal(map[string]int(c))
+	}
+	b := make([]byte, 0, 80)
+	for _, k := range countsKeys {
+		n, ok := c[k]
+		if !ok {
+			return json.Marshal(map[string]int(c))
+		}
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	b[0] = '{' // the first key's comma
+	return append(b, '}'), nil
 }
 
 // fillFindings sorts, counts and caps findings into v, each in the answer's form (see
@@ -103,7 +155,7 @@ func (v *Value) fillFindings(fs []Finding, limit int) {
 		fs = []Finding{}
 	}
 	sortFindings(fs)
-	v.Counts, v.FixableCounts = zeroCounts(), zeroCounts()
+	v.Counts, v.FixableCounts = v.Counts.zeroed(), v.FixableCounts.zeroed()
 	for i := range fs {
 		f := &fs[i]
 		v.Counts[string(f.Severity)]++
