@@ -61,6 +61,8 @@ func (p *cosignVuln) ScanPredicate(s *jsonpass.Scanner) bool {
 type predicateReader struct {
 	s    *jsonpass.Scanner
 	strs []byte
+	// lists backs the lists of strings read.
+	lists []string
 }
 
 // firstStrs is the buffer's first size: a report of a few findings fits.
@@ -109,18 +111,23 @@ func (r *predicateReader) scanString(out *string) bool {
 }
 
 // scanStrings reads a list of strings (null: nil; a null element is left to encoding/json).
+// The lists share one backing array, each capped at its length (appending to one copies it).
 func (r *predicateReader) scanStrings(out *[]string) bool {
 	if r.s.Null() {
 		*out = nil
 		return true
 	}
-	l := []string{}
+	start := len(r.lists)
 	ok := r.s.Array(func() bool {
 		v, ok := r.str()
-		l = append(l, v)
+		r.lists = append(grown(r.lists), v)
 		return ok
 	})
-	*out = l
+	if len(r.lists) == start {
+		*out = []string{}
+	} else {
+		*out = r.lists[start:len(r.lists):len(r.lists)]
+	}
 	return ok
 }
 
