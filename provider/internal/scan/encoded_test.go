@@ -74,33 +74,36 @@ func TestEncodedValue(t *testing.T) {
 	}
 }
 
-// TestCountsJSON: Counts encodes exactly as encoding/json encodes the same map, whatever its
-// keys.
+// TestCountsJSON: Counts encodes exactly as encoding/json encodes the map of every severity to
+// its count, and reads back the same.
 func TestCountsJSON(t *testing.T) {
-	for _, m := range []map[string]int{
-		nil, {}, {"CRITICAL": 1, "HIGH": 22, "MEDIUM": 0, "LOW": 333, "UNKNOWN": -4},
-		{"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0},
-		{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "LOW": 1, "other": 1},
-		{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "LOW": 1, "UNKNOWN": 1, "<&>": 2},
-		{"HIGH": 9},
-	} {
-		want, err := json.Marshal(m)
+	for _, c := range []Counts{{}, {1, 22, 0, 333, -4}, {0, 0, 0, 0, 7}, {5, 0, 0, 0, 0}} {
+		m := map[string]int{}
+		for _, s := range Severities {
+			m[string(s)] = c.Of(s)
+		}
+		want, err := json.Marshal(struct {
+			C map[string]int `json:"c"`
+		}{C: m})
 		if err != nil {
 			t.Fatal(err)
-		}
-		got, err := json.Marshal(Counts(m))
-		if err != nil || string(got) != string(want) {
-			t.Errorf("Counts(%v) = %s, %v; encoding/json: %s", m, got, err, want)
 		}
 		type value struct {
 			C Counts `json:"c"`
 		}
-		gotV, _ := json.Marshal(value{C: m})
-		wantV, _ := json.Marshal(struct {
-			C map[string]int `json:"c"`
-		}{C: m})
-		if string(gotV) != string(wantV) {
-			t.Errorf("in a struct: %s, want %s", gotV, wantV)
+		got, err := json.Marshal(value{C: c})
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Counts %v = %s, %v; encoding/json: %s", c, got, err, want)
+		}
+		var back value
+		if err := json.Unmarshal(got, &back); err != nil || back.C != c {
+			t.Errorf("read back %s: %v, %v", got, back.C, err)
+		}
+	}
+	var c Counts
+	for _, bad := range []string{`{"SEVERE":1}`, `{"HIGH":"1"}`, `[1]`} {
+		if err := json.Unmarshal([]byte(bad), &c); err == nil {
+			t.Errorf("read %s as counts %v", bad, c)
 		}
 	}
 }

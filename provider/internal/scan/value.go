@@ -2,6 +2,7 @@ package scan
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -83,65 +84,52 @@ func (v *Value) reject(kind, reason string) {
 
 // notScanned is a value with scanned=false.
 func notScanned(image, digest, reason string) *Value {
-	return &Value{Image: image, Digest: digest, Reason: reason, Counts: zeroCounts(), FixableCounts: zeroCounts(), Findings: []Finding{}}
+	return &Value{Image: image, Digest: digest, Reason: reason, Findings: []Finding{}}
 }
 
-func zeroCounts() Counts {
-	m := make(Counts, len(Severities))
-	for _, s := range Severities {
-		m[string(s)] = 0
-	}
-	return m
-}
+// Counts counts findings by severity, indexed by Severity.Rank. In JSON it is an object with
+// every severity a key, as encoding/json writes a map (keys sorted):
+// {"CRITICAL":n,"HIGH":n,"LOW":n,"MEDIUM":n,"UNKNOWN":n}.
+type Counts [len(Severities)]int
 
-// Counts counts findings by severity, every severity a key (the value's counts and
-// fixableCounts).
-type Counts map[string]int
-
-// zeroed is c with every severity counted 0 and nothing else (a new map when c is nil).
-func (c Counts) zeroed() Counts {
-	if c == nil {
-		return zeroCounts()
-	}
-	clear(c)
-	for _, s := range Severities {
-		c[string(s)] = 0
-	}
-	return c
-}
+// Of is the count of severity s.
+func (c Counts) Of(s Severity) int { return c[s.Rank()] }
 
 // countsKeys are the severities in the order encoding/json writes a map's keys (sorted).
-var countsKeys = func() []string {
-	k := make([]string, len(Severities))
-	for i, s := range Severities {
-		k[i] = string(s)
-	}
-	slices.Sort(k)
-	return k
+var countsKeys = func() []Severity {
+	k := Severities
+	slices.Sort(k[:])
+	return k[:]
 }()
 
-// MarshalJSON writes c exactly as encoding/json writes the map (keys sorted), without its
-// reflection when the keys are the severities; any other map is left to encoding/json.
+// MarshalJSON writes the counts as encoding/json writes a map of every severity to its count.
 func (c Counts) MarshalJSON() ([]byte, error) {
-	if c == nil {
-		return []byte("null"), nil
-	}
-	if len(c) != len(countsKeys) {
-		return json.Marshal(map[string]int(c))
-	}
 	b := make([]byte, 0, 80)
 	for _, k := range countsKeys {
-		n, ok := c[k]
-		if !ok {
-			return json.Marshal(map[string]int(c))
-		}
 		b = append(b, ',', '"')
 		b = append(b, k...)
 		b = append(b, '"', ':')
-		b = strconv.AppendInt(b, int64(n), 10)
+		b = strconv.AppendInt(b, int64(c[k.Rank()]), 10)
 	}
 	b[0] = '{' // the first key's comma
 	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads an object of severities and counts (for Go readers of the answer).
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	var m map[string]int
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*c = Counts{}
+	for k, n := range m {
+		s := Severity(k)
+		if s.Rank() == 0 && s != Unknown {
+			return fmt.Errorf("counts: %q is not a severity", k)
+		}
+		c[s.Rank()] = n
+	}
+	return nil
 }
 
 // fillFindings sorts, counts and caps findings into v, each in the answer's form (see
@@ -155,12 +143,12 @@ func (v *Value) fillFindings(fs []Finding, limit int) {
 		fs = []Finding{}
 	}
 	sortFindings(fs)
-	v.Counts, v.FixableCounts = v.Counts.zeroed(), v.FixableCounts.zeroed()
+	v.Counts, v.FixableCounts = Counts{}, Counts{}
 	for i := range fs {
 		f := &fs[i]
-		v.Counts[string(f.Severity)]++
+		v.Counts[f.Severity.Rank()]++
 		if f.Fixable() {
-			v.FixableCounts[string(f.Severity)]++
+			v.FixableCounts[f.Severity.Rank()]++
 		}
 		if f.Suppressed() {
 			v.SuppressedCount++
