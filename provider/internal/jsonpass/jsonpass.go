@@ -3,8 +3,9 @@
 //
 // Everything a Scanner accepts is valid JSON as encoding/json defines it, and every value it
 // returns is what json.Unmarshal decodes from the same text. Where that would take more than
-// a plain read it answers false instead, and the caller decodes with encoding/json: an object
-// key that is not printable ASCII without escapes, nesting deeper than maxDepth, a number
+// a plain read it answers false instead, and the caller decodes with encoding/json: a key of
+// an object the caller reads that is not printable ASCII without escapes (the keys of a value
+// skipped whole may be any string), nesting deeper than maxDepth, a number
 // that is not an integer where one is asked for. A caller matches keys with Unknown, which
 // also answers false for a key encoding/json would match to a field only case-insensitively.
 package jsonpass
@@ -80,6 +81,11 @@ func (s *Scanner) Null() bool {
 // the object is malformed, a key is not printable ASCII without escapes, or member answers
 // false.
 func (s *Scanner) Object(member func(key []byte) bool) bool {
+	return s.object(s.key, member)
+}
+
+// object reads an object whose keys key reads.
+func (s *Scanner) object(key func() ([]byte, bool), member func(key []byte) bool) bool {
 	if !s.next('{') {
 		return false
 	}
@@ -91,8 +97,8 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 		return true
 	}
 	for {
-		key, ok := s.key()
-		if !ok || !s.next(':') || !member(key) {
+		k, ok := key()
+		if !ok || !s.next(':') || !member(k) {
 			return false
 		}
 		if s.next('}') {
@@ -121,6 +127,17 @@ func (s *Scanner) key() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// anyKey reads an object key of any valid string, returning its bytes as they stand in the
+// text (for skipping: the key is not compared).
+func (s *Scanner) anyKey() ([]byte, bool) {
+	s.space()
+	start := s.i
+	if _, ok := s.str(); !ok {
+		return nil, false
+	}
+	return s.b[start+1 : s.i-1], true
 }
 
 // Array reads an array, calling elem for each element; elem reads it. It answers false when
@@ -416,7 +433,8 @@ func (s *Scanner) skip() bool {
 	}
 	switch c := s.b[s.i]; c {
 	case '{':
-		return s.Object(func([]byte) bool { s.space(); return s.skip() })
+		// Its keys are skipped too: any valid string is one.
+		return s.object(s.anyKey, func([]byte) bool { s.space(); return s.skip() })
 	case '[':
 		return s.Array(func() bool { s.space(); return s.skip() })
 	case '"':
