@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"strconv"
-	"unsafe"
 )
 
 // maxDepth bounds nesting, far below encoding/json's own limit (10,000): deeper texts are
@@ -178,9 +177,9 @@ func (s *Scanner) String() (string, bool) {
 	if plain {
 		return string(raw), true
 	}
-	if out, ok := appendUnescapedASCII(make([]byte, 0, len(raw)), raw); ok {
-		// out is this string's own buffer, written no more: its bytes are the value.
-		return unsafe.String(unsafe.SliceData(out), len(out)), true
+	var buf [64]byte
+	if out, ok := appendUnescapedASCII(buf[:0], raw); ok {
+		return string(out), true
 	}
 	var v string
 	if json.Unmarshal(s.b[start:s.i], &v) != nil {

@@ -97,7 +97,7 @@ func (r *predicateReader) since(start int) string {
 	if len(r.strs) == start {
 		return ""
 	}
-	return unsafe.String(&r.strs[start], len(r.strs)-start)
+	return unsafe.String(&r.strs[start], len(r.strs)-start) //nolint:gosec // G103: bytes before len(r.strs) are never written again (predicateReader)
 }
 
 // scanString reads a string field (null leaves it as it is, as in encoding/json).
