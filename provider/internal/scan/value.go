@@ -92,7 +92,7 @@ func notScanned(image, digest, reason string) *Value {
 // {"CRITICAL":n,"HIGH":n,"LOW":n,"MEDIUM":n,"UNKNOWN":n}.
 type Counts [len(Severities)]int
 
-// Of is the count of severity s.
+// Of is the count of severity s (one of Severities).
 func (c Counts) Of(s Severity) int { return c[s.Rank()] }
 
 // countsKeys are the severities in the order encoding/json writes a map's keys (sorted).
