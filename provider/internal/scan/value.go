@@ -89,11 +89,12 @@ func notScanned(image, digest, reason string) *Value {
 
 // Counts counts findings by severity, indexed by Severity.Rank. In JSON it is an object with
 // every severity a key, as encoding/json writes a map (keys sorted):
-// {"CRITICAL":n,"HIGH":n,"LOW":n,"MEDIUM":n,"UNKNOWN":n}.
-type Counts [len(Severities)]int
+// {"CRITICAL":n,"HIGH":n,"LOW":n,"MEDIUM":n,"UNKNOWN":n}. Its counts are int32 (a value's
+// findings are capped far below that) so that a cached answer's Value stays small.
+type Counts [len(Severities)]int32
 
 // Of is the count of severity s (one of Severities).
-func (c Counts) Of(s Severity) int { return c[s.Rank()] }
+func (c Counts) Of(s Severity) int { return int(c[s.Rank()]) }
 
 // countsKeys are the severities in the order encoding/json writes a map's keys (sorted).
 var countsKeys = func() []Severity {
@@ -117,7 +118,7 @@ func (c Counts) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an object of severities and counts (for Go readers of the answer).
 func (c *Counts) UnmarshalJSON(b []byte) error {
-	var m map[string]int
+	var m map[string]int32
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
