@@ -3,8 +3,9 @@
 //
 // Everything a Scanner accepts is valid JSON as encoding/json defines it, and every value it
 // returns is what json.Unmarshal decodes from the same text. Where that would take more than
-// a plain read it answers false instead, and the caller decodes with encoding/json: an object
-// key that is not printable ASCII without escapes, nesting deeper than maxDepth, a number
+// a plain read it answers false instead, and the caller decodes with encoding/json: a key of
+// an object the caller reads that is not printable ASCII without escapes (the keys of a value
+// skipped whole may be any string), nesting deeper than maxDepth, a number
 // that is not an integer where one is asked for. A caller matches keys with Unknown, which
 // also answers false for a key encoding/json would match to a field only case-insensitively.
 package jsonpass
@@ -79,6 +80,11 @@ func (s *Scanner) Null() bool {
 // the object is malformed, a key is not printable ASCII without escapes, or member answers
 // false.
 func (s *Scanner) Object(member func(key []byte) bool) bool {
+	return s.object(s.key, member)
+}
+
+// object reads an object whose keys key reads.
+func (s *Scanner) object(key func() ([]byte, bool), member func(key []byte) bool) bool {
 	if !s.next('{') {
 		return false
 	}
@@ -90,8 +96,8 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 		return true
 	}
 	for {
-		key, ok := s.key()
-		if !ok || !s.next(':') || !member(key) {
+		k, ok := key()
+		if !ok || !s.next(':') || !member(k) {
 			return false
 		}
 		if s.next('}') {
@@ -120,6 +126,17 @@ func (s *Scanner) key() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// anyKey reads an object key of any valid string, returning its bytes as they stand in the
+// text (for skipping: the key is not compared).
+func (s *Scanner) anyKey() ([]byte, bool) {
+	s.space()
+	start := s.i
+	if _, ok := s.str(); !ok {
+		return nil, false
+	}
+	return s.b[start+1 : s.i-1], true
 }
 
 // Array reads an array, calling elem for each element; elem reads it. It answers false when
@@ -160,14 +177,39 @@ func (s *Scanner) String() (string, bool) {
 	if plain {
 		return string(raw), true
 	}
-	if v, ok := unescapeASCII(raw); ok {
-		return v, true
+	var buf [64]byte
+	if out, ok := appendUnescapedASCII(buf[:0], raw); ok {
+		return string(out), true
 	}
 	var v string
 	if json.Unmarshal(s.b[start:s.i], &v) != nil {
 		return "", false
 	}
 	return v, true
+}
+
+// AppendString reads a string and appends its value, as json.Unmarshal decodes it, to b. A
+// reader that keeps many strings appends them to one buffer instead of allocating each. When
+// it answers false, b's contents up to its length are as they were.
+func (s *Scanner) AppendString(b []byte) ([]byte, bool) {
+	s.space()
+	start := s.i
+	plain, ok := s.str()
+	if !ok {
+		return b, false
+	}
+	raw := s.b[start+1 : s.i-1]
+	if plain {
+		return append(b, raw...), true
+	}
+	if out, ok := appendUnescapedASCII(b, raw); ok {
+		return out, true
+	}
+	var v string
+	if json.Unmarshal(s.b[start:s.i], &v) != nil {
+		return b, false
+	}
+	return append(b, v...), true
 }
 
 // Plain reads a string whose content is printable ASCII without escapes and returns its bytes
@@ -182,16 +224,15 @@ func (s *Scanner) Plain() ([]byte, bool) {
 	return s.b[start+1 : s.i-1], true
 }
 
-// unescapeASCII decodes the content of a valid string whose bytes are all ASCII and whose
-// escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for those,
-// every decoder gives the same bytes. ok is false for anything else (surrogates, other
+// appendUnescapedASCII appends the content of a valid string whose bytes are all ASCII and
+// whose escapes all stand for ASCII characters (encoding/json writes "&" as \u0026): for
+// those, every decoder gives the same bytes. ok is false for anything else (surrogates, other
 // \u escapes, bytes beyond ASCII: encoding/json's own rules decide those).
-func unescapeASCII(raw []byte) (string, bool) {
-	out := make([]byte, 0, len(raw))
+func appendUnescapedASCII(out, raw []byte) ([]byte, bool) {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c >= 0x80 {
-			return "", false
+			return out, false
 		}
 		if c != '\\' {
 			out = append(out, c)
@@ -212,15 +253,27 @@ func unescapeASCII(raw []byte) (string, bool) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
-			if err != nil || r >= 0x80 {
-				return "", false
+			// str checked the four hex digits.
+			r := hexVal(raw[i+1])<<12 | hexVal(raw[i+2])<<8 | hexVal(raw[i+3])<<4 | hexVal(raw[i+4])
+			if r >= 0x80 {
+				return out, false
 			}
 			out = append(out, byte(r))
 			i += 4
 		}
 	}
-	return string(out), true
+	return out, true
+}
+
+// hexVal is the value of a hex digit.
+func hexVal(c byte) uint16 {
+	switch {
+	case c >= '0' && c <= '9':
+		return uint16(c - '0')
+	case c >= 'a' && c <= 'f':
+		return uint16(c - 'a' + 10)
+	}
+	return uint16(c - 'A' + 10)
 }
 
 // plainByte marks the bytes a string's content may hold without ending it or needing a
@@ -379,7 +432,8 @@ func (s *Scanner) skip() bool {
 	}
 	switch c := s.b[s.i]; c {
 	case '{':
-		return s.Object(func([]byte) bool { s.space(); return s.skip() })
+		// Its keys are skipped too: any valid string is one.
+		return s.object(s.anyKey, func([]byte) bool { s.space(); return s.skip() })
 	case '[':
 		return s.Array(func() bool { s.space(); return s.skip() })
 	case '"':

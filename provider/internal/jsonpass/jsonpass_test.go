@@ -14,7 +14,7 @@ func seeds() []string {
 		`01`, `1.`, `.5`, `1e`, `-`, `+1`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{a:1}`, `"\x"`, `"\u12"`, "\"\t\"",
 		`tru`, `nul`, `[`, `{"a":`, `"`, `[1 2]`, `{"a":1 "b":2}`, strings.Repeat("[", 1200) + strings.Repeat("]", 1200),
 		`9223372036854775807`, `9223372036854775808`, `1e3`,
-		`"a\u0026b\t"`, `"\u0000\u007f\u0080"`, `"\ud83d\ude00\ud800"`, "\"\x7f\"", `"\u00E9"`,
+		`"a\u0026b\t"`, `"\u003C\u003e\u002F"`, `"\u00Ff"`, `"\u0000\u007f\u0080"`, `"\ud83d\ude00\ud800"`, "\"\x7f\"", `"\u00E9"`,
 	}
 }
 
@@ -39,6 +39,16 @@ func checkValue(t *testing.T, in string) {
 		var want string
 		if err := json.Unmarshal(in, &want); err != nil || !ok || got != want {
 			t.Fatalf("String(%q) = %q, %v; json.Unmarshal: %q, %v", in, got, ok, want, err)
+		}
+		// AppendString appends the same value after what the buffer holds.
+		b, ok := New(in).AppendString([]byte("kept"))
+		if !ok || string(b) != "kept"+want {
+			t.Fatalf("AppendString(%q) = %q, %v; want %q", in, b, ok, "kept"+want)
+		}
+	}
+	if _, ok := New([]byte(in)).String(); !ok {
+		if b, ok := New([]byte(in)).AppendString([]byte("kept")); ok || string(b) != "kept" {
+			t.Fatalf("AppendString(%q) = %q, %v where String fails; want the buffer as it was", in, b, ok)
 		}
 	}
 	if n, ok := New([]byte(in)).Int(); ok && whole {

@@ -34,7 +34,7 @@ func TestAnswerForm(t *testing.T) {
 	crit.PURL = "pkg:deb/debian/bash@5.1?arch=amd64"
 	statusOnly := Finding{ID: "CVE-2024-0009", Severity: Medium, Package: "tar", InstalledVersion: "1.34", Status: "fixed"}
 	v := choose([]Candidate{signedCand("ci", time.Time{}, report(t0, amdHigh, armHigh, crit, statusOnly, low))}, nil)
-	if v.FindingsTotal != 4 || v.Counts["HIGH"] != 1 || v.FixableCounts["HIGH"] != 1 || v.FixableCounts["MEDIUM"] != 1 {
+	if v.FindingsTotal != 4 || v.Counts.Of("HIGH") != 1 || v.FixableCounts.Of("HIGH") != 1 || v.FixableCounts.Of("MEDIUM") != 1 {
 		t.Fatalf("total %d counts %v fixable %v, want the arch variants counted once", v.FindingsTotal, v.Counts, v.FixableCounts)
 	}
 	want := map[string]Finding{
@@ -70,11 +70,11 @@ func TestAnswerForm(t *testing.T) {
 	arm := choose([]Candidate{signedCand("ci", time.Time{}, report(t0, armHigh, crit))}, nil)
 	amd := choose([]Candidate{signedCand("ci", time.Time{}, report(t0, amdHigh))}, nil)
 	idx := CombinePlatforms("img", digestB, []PlatformScan{{"linux/amd64", amd}, {"linux/arm64", arm}}, Limits{})
-	if len(idx.Findings) != 2 || idx.FindingsTotal != 2 || idx.Counts["HIGH"] != 1 || idx.Counts["CRITICAL"] != 1 {
+	if len(idx.Findings) != 2 || idx.FindingsTotal != 2 || idx.Counts.Of("HIGH") != 1 || idx.Counts.Of("CRITICAL") != 1 {
 		t.Errorf("index findings %+v total %d counts %v, want the union of 2", idx.Findings, idx.FindingsTotal, idx.Counts)
 	}
 	for _, p := range idx.Platforms {
-		if p.Findings != nil || p.FindingsTotal == 0 || p.Counts["HIGH"] != 1 {
+		if p.Findings != nil || p.FindingsTotal == 0 || p.Counts.Of("HIGH") != 1 {
 			t.Errorf("platform %s: findings %v total %d counts %v", p.Platform, p.Findings, p.FindingsTotal, p.Counts)
 		}
 	}

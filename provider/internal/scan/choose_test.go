@@ -39,13 +39,13 @@ func TestChooseNewestTrustedScanWins(t *testing.T) {
 	rePushed := signedCand("ci", t0.Add(30*time.Minute), report(t0.Add(-48*time.Hour)))
 	for _, order := range [][]Candidate{{oldClean, newDirty, rePushed}, {rePushed, newDirty, oldClean}} {
 		v := choose(order, nil)
-		if !v.Scanned || v.ScannedAt != "2026-08-20T10:00:00Z" || v.Counts["HIGH"] != 1 || v.ScansConsidered != 3 {
+		if !v.Scanned || v.ScannedAt != "2026-08-20T10:00:00Z" || v.Counts.Of("HIGH") != 1 || v.ScansConsidered != 3 {
 			t.Errorf("chosen = scanned %v at %s counts %v considered %d, want the newer dirty scan of 3", v.Scanned, v.ScannedAt, v.Counts, v.ScansConsidered)
 		}
 	}
 	// Same time: the worse report wins.
 	v := choose([]Candidate{signedCand("a", time.Time{}, report(t0)), signedCand("b", time.Time{}, report(t0, critical))}, nil)
-	if v.Authority != "b" || v.Counts["CRITICAL"] != 1 {
+	if v.Authority != "b" || v.Counts.Of("CRITICAL") != 1 {
 		t.Errorf("tie: authority %s counts %v, want b with the CRITICAL", v.Authority, v.Counts)
 	}
 }
@@ -71,7 +71,7 @@ func TestChooseRejects(t *testing.T) {
 		t.Errorf("unsigned SARIF: %+v", v)
 	}
 	// Nothing.
-	if v := choose(nil, nil); v.Scanned || v.Reason != ReasonNoScan || v.Counts["CRITICAL"] != 0 || v.Findings == nil {
+	if v := choose(nil, nil); v.Scanned || v.Reason != ReasonNoScan || v.Counts.Of("CRITICAL") != 0 || v.Findings == nil {
 		t.Errorf("no scan: %+v", v)
 	}
 	// A trusted, malformed scan next to an untrusted one: unverifiable.
@@ -106,7 +106,7 @@ func TestChooseCapsWorstFirst(t *testing.T) {
 	if !v.FindingsTruncated || v.FindingsTotal != 32 || len(v.Findings) != 5 {
 		t.Fatalf("truncated %v total %d listed %d, want true 32 5", v.FindingsTruncated, v.FindingsTotal, len(v.Findings))
 	}
-	if v.Findings[0].ID != critical.ID || v.Findings[1].ID != high.ID || v.Counts["LOW"] != 30 || v.FixableCounts["HIGH"] != 1 || v.FixableCounts["CRITICAL"] != 0 {
+	if v.Findings[0].ID != critical.ID || v.Findings[1].ID != high.ID || v.Counts.Of("LOW") != 30 || v.FixableCounts.Of("HIGH") != 1 || v.FixableCounts.Of("CRITICAL") != 0 {
 		t.Errorf("first findings %s, %s; counts %v fixable %v", v.Findings[0].ID, v.Findings[1].ID, v.Counts, v.FixableCounts)
 	}
 }
@@ -217,7 +217,7 @@ func TestCombinePlatforms(t *testing.T) {
 	amd := choose([]Candidate{signedCand("ci", time.Time{}, report(t0, high))}, nil)
 	arm := choose([]Candidate{signedCand("ci", time.Time{}, report(t0.Add(-time.Hour), high, critical))}, nil)
 	v := CombinePlatforms("img", digestB, []PlatformScan{{"linux/amd64", amd}, {"linux/arm64", arm}}, Limits{})
-	if !v.Scanned || v.Counts["CRITICAL"] != 1 || v.Counts["HIGH"] != 1 || v.ScannedAt != "2026-08-20T09:00:00Z" || len(v.Platforms) != 2 || v.Platforms[1].Platform != "linux/arm64" {
+	if !v.Scanned || v.Counts.Of("CRITICAL") != 1 || v.Counts.Of("HIGH") != 1 || v.ScannedAt != "2026-08-20T09:00:00Z" || len(v.Platforms) != 2 || v.Platforms[1].Platform != "linux/arm64" {
 		t.Errorf("combined: scanned %v counts %v at %s platforms %d", v.Scanned, v.Counts, v.ScannedAt, len(v.Platforms))
 	}
 	missing := choose(nil, nil)

@@ -49,7 +49,11 @@ func (in *interner) intern(b []byte) string {
 
 // findingsKey is where the top-level findings list starts: the value's fields before it are
 // strings (escaped quotes), numbers, booleans and objects without a findings field.
-var findingsKey = []byte(`"findings":[`)
+// noFindings is that list empty.
+var (
+	findingsKey = []byte(`"findings":[`)
+	noFindings  = []byte(`"findings":[]`)
+)
 
 // encodeValue encodes v in parts, findings interned by in; AppendJSON gives exactly
 // json.Marshal(v). Nothing changes an encoded value after it is returned: the cache hands the
@@ -66,14 +70,16 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := bytes.Index(raw, append(findingsKey, ']'))
+	i := bytes.Index(raw, noFindings)
 	if i < 0 {
 		return nil, errors.New("encoded value has no findings list")
 	}
 	i += len(findingsKey)
-	e := &encoded{head: bytes.Clone(raw[:i]), tail: bytes.Clone(raw[i:]), findings: make([]string, len(fs))}
+	// raw is json.Marshal's own copy: head and tail share it.
+	e := &encoded{head: raw[:i:i], tail: raw[i:], findings: make([]string, len(fs))}
 	e.size = len(raw)
-	var row []byte
+	var buf [1 << 10]byte // a row is seldom longer; intern copies it
+	row := buf[:0]
 	for j := range fs {
 		if row, err = fs[j].appendRow(row[:0]); err != nil {
 			return nil, err

@@ -109,8 +109,7 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 		"truncated": truncated,
 		"no scan":   notScanned("example.com/x@"+digest, digest, ReasonNoScan),
 		"untrusted": notScanned("example.com/y@"+digest, digest, ReasonNoTrustedScan),
-		"nil findings": {Image: "example.com/z@" + digest, Digest: digest, Reason: ReasonUnverifiable,
-			Counts: zeroCounts(), FixableCounts: zeroCounts()},
+		"nil findings": {Image: "example.com/z@" + digest, Digest: digest, Reason: ReasonUnverifiable},
 		"index": CombinePlatforms("example.com/i@"+digest, digest,
 			[]PlatformScan{{Platform: "linux/amd64", Value: full}, {Platform: "linux/arm64", Value: truncated}}, Limits{}),
 	}
@@ -172,5 +171,39 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 	}
 	if _, err := s.render(imageref.Ref{}, &Value{Scanned: true, enc: &encoded{head: []byte(`[]`), size: 2}}, true); err == nil {
 		t.Errorf("render(stale, cached answer not an object) = nil error, want an error")
+	}
+}
+
+// TestCountsJSON: Counts encodes exactly as encoding/json encodes the map of every severity to
+// its count, and reads back the same.
+func TestCountsJSON(t *testing.T) {
+	for _, c := range []Counts{{}, {1, 22, 0, 333, -4}, {0, 0, 0, 0, 7}, {5, 0, 0, 0, 0}} {
+		m := map[string]int{}
+		for _, s := range Severities {
+			m[string(s)] = c.Of(s)
+		}
+		want, err := json.Marshal(struct {
+			C map[string]int `json:"c"`
+		}{C: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type value struct {
+			C Counts `json:"c"`
+		}
+		got, err := json.Marshal(value{C: c})
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Counts %v = %s, %v; encoding/json: %s", c, got, err, want)
+		}
+		var back value
+		if err := json.Unmarshal(got, &back); err != nil || back.C != c {
+			t.Errorf("read back %s: %v, %v", got, back.C, err)
+		}
+	}
+	var c Counts
+	for _, bad := range []string{`{"SEVERE":1}`, `{"HIGH":"1"}`, `[1]`} {
+		if err := json.Unmarshal([]byte(bad), &c); err == nil {
+			t.Errorf("read %s as counts %v", bad, c)
+		}
 	}
 }

@@ -112,7 +112,7 @@ func TestWatchOperatorReports(t *testing.T) {
 	if _, err := client.Resource(ClusterVulnerabilityReports).Create(ctx, cr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitScan(t, e, cd.String(), "cluster report", func(v *Value) bool { return v.Scanned && v.Counts["CRITICAL"] == 1 })
+	waitScan(t, e, cd.String(), "cluster report", func(v *Value) bool { return v.Scanned && v.Counts.Of("CRITICAL") == 1 })
 
 	// A malformed report is reported and never stands for a scan; a deletion removes one.
 	bad := operatorObject("VulnerabilityReport", "apps", "replicaset-bad", e.host, "op/app", d.DigestStr(), "")

@@ -31,8 +31,9 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	if err != nil {
 		return nil, &imageref.InvalidError{Ref: ref.Original, Reason: err.Error()}
 	}
-	image := ref.Repository() + "@" + digest
-	v, err := s.scanDigest(ctx, ref, h, image)
+	subj := Subject{Repository: ref.Repository(), Digest: digest} // digest is h.String(): NewHash took it whole
+	image := subj.Repository + "@" + digest
+	v, err := s.scanDigest(ctx, ref, h, subj, image)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func (s *Service) Lookup(ctx context.Context, ref imageref.Ref) (*Value, error) 
 	if err != nil || len(plats) == 0 {
 		return v, err
 	}
-	out, err := s.scanPlatforms(ctx, ref, plats)
+	out, err := s.scanPlatforms(ctx, ref, subj.Repository, plats)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ const maxPlatformWorkers = 8
 
 // scanPlatforms scans the platform manifests of an index with at most maxPlatformWorkers at
 // once; the first error (a registry failure) stops the rest and is the answer.
-func (s *Service) scanPlatforms(ctx context.Context, ref imageref.Ref, plats []v1.Descriptor) ([]PlatformScan, error) {
+func (s *Service) scanPlatforms(ctx context.Context, ref imageref.Ref, repo string, plats []v1.Descriptor) ([]PlatformScan, error) {
 	out := make([]PlatformScan, len(plats))
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,7 +79,8 @@ func (s *Service) scanPlatforms(ctx context.Context, ref imageref.Ref, plats []v
 			defer wg.Done()
 			for i := range next {
 				p := plats[i]
-				pv, err := s.scanDigest(ctx, ref, p.Digest, ref.Repository()+"@"+p.Digest.String())
+				d := p.Digest.String()
+				pv, err := s.scanDigest(ctx, ref, p.Digest, Subject{Repository: repo, Digest: d}, repo+"@"+d)
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
 					continue

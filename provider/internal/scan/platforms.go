@@ -60,11 +60,9 @@ func CombinePlatforms(image, digest string, plats []PlatformScan, lim Limits) *V
 		// A platform's list was capped: its total bounds what the union may hold.
 		for _, pv := range v.Platforms {
 			v.FindingsTotal = max(v.FindingsTotal, pv.FindingsTotal)
-			for s, n := range pv.Counts {
-				v.Counts[s] = max(v.Counts[s], n)
-			}
-			for s, n := range pv.FixableCounts {
-				v.FixableCounts[s] = max(v.FixableCounts[s], n)
+			for s := range v.Counts {
+				v.Counts[s] = max(v.Counts[s], pv.Counts[s])
+				v.FixableCounts[s] = max(v.FixableCounts[s], pv.FixableCounts[s])
 			}
 		}
 	}

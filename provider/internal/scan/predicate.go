@@ -171,7 +171,7 @@ func errEmptyResult() error {
 // cosignReport completes the report of a cosign vuln predicate's result with the predicate's
 // scanner and times.
 func cosignReport(inner *Report, sc *cosignScanner, md *cosignMetadata) *Report {
-	inner.Format = "cosign-vuln/" + inner.Format
+	inner.Format = cosignFormat(inner.Format)
 	if name, ver := scannerFromURI(sc.URI); name != "" {
 		inner.Scanner.Name = name
 		if inner.Scanner.Version == "" {
@@ -191,6 +191,17 @@ func cosignReport(inner *Report, sc *cosignScanner, md *cosignMetadata) *Report 
 		inner.ScannedAt = md.ScanStartedOn.Time
 	}
 	return inner
+}
+
+// cosignFormat is the format of a cosign vuln predicate whose result is in format f.
+func cosignFormat(f string) string {
+	switch f {
+	case "trivy":
+		return "cosign-vuln/trivy"
+	case "grype":
+		return "cosign-vuln/grype"
+	}
+	return "cosign-vuln/" + f
 }
 
 // scannerFromURI reads "pkg:github/aquasecurity/trivy@v0.50.0" as ("trivy", "v0.50.0").

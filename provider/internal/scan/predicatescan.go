@@ -2,6 +2,8 @@ package scan
 
 import (
 	"encoding/json"
+	"slices"
+	"unsafe"
 
 	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 	"github.com/imagetrust/imagetrust/provider/internal/verify"
@@ -38,11 +40,12 @@ var (
 
 // ScanPredicate reads a cosign vuln predicate (see verify.PredicateScanner).
 func (p *cosignVuln) ScanPredicate(s *jsonpass.Scanner) bool {
+	r := predicateReader{s: s}
 	var seen uint64
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "scanner":
-			return jsonpass.Once(&seen, 0) && p.scanScanner(s)
+			return jsonpass.Once(&seen, 0) && r.scanner(p)
 		case "metadata":
 			return jsonpass.Once(&seen, 1) && scanCosignMetadata(s, &p.Metadata)
 		}
@@ -50,7 +53,86 @@ func (p *cosignVuln) ScanPredicate(s *jsonpass.Scanner) bool {
 	})
 }
 
-func (p *cosignVuln) scanScanner(s *jsonpass.Scanner) bool {
+// predicateReader is one read of a cosign vuln predicate: its scanner, and the buffer the
+// strings it keeps are copied into, one allocation for all of them rather than one each (a
+// report's strings are read and dropped together). The buffer is only ever appended to, so a
+// string handed out never changes (when it grows, the strings already out keep the old array);
+// and it is never the text's own buffer, which the text's reader may reuse.
+type predicateReader struct {
+	s    *jsonpass.Scanner
+	strs []byte
+	// lists backs the lists of strings read.
+	lists []string
+}
+
+// firstStrs is the buffer's first size: a report of a few findings fits.
+const firstStrs = 1 << 10
+
+// str reads a string value into the buffer.
+func (r *predicateReader) str() (string, bool) {
+	if r.strs == nil {
+		r.strs = make([]byte, 0, firstStrs)
+	}
+	start := len(r.strs)
+	b, ok := r.s.AppendString(r.strs)
+	if !ok {
+		return "", false
+	}
+	r.strs = b
+	return r.since(start), true
+}
+
+// copied is b copied into the buffer.
+func (r *predicateReader) copied(b []byte) string {
+	if r.strs == nil {
+		r.strs = make([]byte, 0, firstStrs)
+	}
+	start := len(r.strs)
+	r.strs = append(r.strs, b...)
+	return r.since(start)
+}
+
+// since is the string of the buffer's bytes from start on.
+func (r *predicateReader) since(start int) string {
+	if len(r.strs) == start {
+		return ""
+	}
+	return unsafe.String(&r.strs[start], len(r.strs)-start) //nolint:gosec // G103: bytes before len(r.strs) are never written again (predicateReader)
+}
+
+// scanString reads a string field (null leaves it as it is, as in encoding/json).
+func (r *predicateReader) scanString(out *string) bool {
+	if r.s.Null() {
+		return true
+	}
+	v, ok := r.str()
+	*out = v
+	return ok
+}
+
+// scanStrings reads a list of strings (null: nil; a null element is left to encoding/json).
+// The lists share one backing array, each capped at its length (appending to one copies it).
+func (r *predicateReader) scanStrings(out *[]string) bool {
+	if r.s.Null() {
+		*out = nil
+		return true
+	}
+	start := len(r.lists)
+	ok := r.s.Array(func() bool {
+		v, ok := r.str()
+		r.lists = append(grown(r.lists), v)
+		return ok
+	})
+	if len(r.lists) == start {
+		*out = []string{}
+	} else {
+		*out = r.lists[start:len(r.lists):len(r.lists)]
+	}
+	return ok
+}
+
+func (r *predicateReader) scanner(p *cosignVuln) bool {
+	s := r.s
 	if s.Null() {
 		return true
 	}
@@ -59,9 +141,9 @@ func (p *cosignVuln) scanScanner(s *jsonpass.Scanner) bool {
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "uri":
-			return jsonpass.Once(&seen, 0) && scanString(s, &sc.URI)
+			return jsonpass.Once(&seen, 0) && r.scanString(&sc.URI)
 		case "version":
-			return jsonpass.Once(&seen, 1) && scanString(s, &sc.Version)
+			return jsonpass.Once(&seen, 1) && r.scanString(&sc.Version)
 		case "db":
 			if !jsonpass.Once(&seen, 2) {
 				return false
@@ -73,9 +155,9 @@ func (p *cosignVuln) scanScanner(s *jsonpass.Scanner) bool {
 			return s.Object(func(key []byte) bool {
 				switch string(key) {
 				case "uri":
-					return jsonpass.Once(&dbSeen, 0) && scanString(s, &sc.DB.URI)
+					return jsonpass.Once(&dbSeen, 0) && r.scanString(&sc.DB.URI)
 				case "version":
-					return jsonpass.Once(&dbSeen, 1) && scanString(s, &sc.DB.Version)
+					return jsonpass.Once(&dbSeen, 1) && r.scanString(&sc.DB.Version)
 				}
 				return s.Unknown(key, cosignDBFields)
 			})
@@ -87,7 +169,7 @@ func (p *cosignVuln) scanScanner(s *jsonpass.Scanner) bool {
 				return true
 			}
 			sc.Result = new(reportDoc)
-			return sc.Result.scan(s)
+			return r.report(sc.Result)
 		}
 		return s.Unknown(key, cosignScannerFields)
 	})
@@ -109,14 +191,15 @@ func scanCosignMetadata(s *jsonpass.Scanner, md *cosignMetadata) bool {
 	})
 }
 
-// scan reads a Trivy report; any field of another format answers false.
-func (d *reportDoc) scan(s *jsonpass.Scanner) bool {
+// report reads a Trivy report; any field of another format answers false.
+func (r *predicateReader) report(d *reportDoc) bool {
+	s := r.s
 	var seen uint64
-	r := &d.trivyReport
+	t := &d.trivyReport
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "SchemaVersion":
-			return jsonpass.Once(&seen, 0) && scanUnmarshaler(s, &r.SchemaVersion)
+			return jsonpass.Once(&seen, 0) && scanUnmarshaler(s, &t.SchemaVersion)
 		case "Trivy":
 			if !jsonpass.Once(&seen, 1) {
 				return false
@@ -124,20 +207,20 @@ func (d *reportDoc) scan(s *jsonpass.Scanner) bool {
 			if s.Null() {
 				return true
 			}
-			r.Trivy = new(trivyVersion)
+			t.Trivy = new(trivyVersion)
 			var vSeen uint64
 			return s.Object(func(key []byte) bool {
 				if string(key) == "Version" {
-					return jsonpass.Once(&vSeen, 0) && scanString(s, &r.Trivy.Version)
+					return jsonpass.Once(&vSeen, 0) && r.scanString(&t.Trivy.Version)
 				}
 				return s.Unknown(key, trivyVersionFields)
 			})
 		case "CreatedAt":
-			return jsonpass.Once(&seen, 2) && scanUnmarshaler(s, &r.CreatedAt)
+			return jsonpass.Once(&seen, 2) && scanUnmarshaler(s, &t.CreatedAt)
 		case "ArtifactName":
-			return jsonpass.Once(&seen, 3) && scanUnmarshaler(s, &r.ArtifactName)
+			return jsonpass.Once(&seen, 3) && scanUnmarshaler(s, &t.ArtifactName)
 		case "Metadata":
-			return jsonpass.Once(&seen, 4) && scanTrivyMetadata(s, &r.Metadata)
+			return jsonpass.Once(&seen, 4) && r.metadata(&t.Metadata)
 		case "Results":
 			if !jsonpass.Once(&seen, 5) {
 				return false
@@ -145,18 +228,19 @@ func (d *reportDoc) scan(s *jsonpass.Scanner) bool {
 			if s.Null() {
 				return true
 			}
-			r.Results = []*trivyResult{}
+			t.Results = []*trivyResult{}
 			return s.Array(func() bool {
 				res := new(trivyResult)
-				r.Results = append(r.Results, res)
-				return res.scan(s)
+				t.Results = append(grown(t.Results), res)
+				return r.result(res)
 			})
 		}
 		return s.Unknown(key, reportDocFields)
 	})
 }
 
-func scanTrivyMetadata(s *jsonpass.Scanner, m *trivyMetadata) bool {
+func (r *predicateReader) metadata(m *trivyMetadata) bool {
+	s := r.s
 	if s.Null() {
 		return true
 	}
@@ -164,20 +248,21 @@ func scanTrivyMetadata(s *jsonpass.Scanner, m *trivyMetadata) bool {
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "ImageID":
-			return jsonpass.Once(&seen, 0) && scanString(s, &m.ImageID)
+			return jsonpass.Once(&seen, 0) && r.scanString(&m.ImageID)
 		case "RepoDigests":
-			return jsonpass.Once(&seen, 1) && scanStrings(s, &m.RepoDigests)
+			return jsonpass.Once(&seen, 1) && r.scanStrings(&m.RepoDigests)
 		}
 		return s.Unknown(key, trivyMetadataFields)
 	})
 }
 
-func (res *trivyResult) scan(s *jsonpass.Scanner) bool {
+func (r *predicateReader) result(res *trivyResult) bool {
+	s := r.s
 	var seen uint64
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "Target":
-			return jsonpass.Once(&seen, 0) && scanString(s, &res.Target)
+			return jsonpass.Once(&seen, 0) && r.scanString(&res.Target)
 		case "Vulnerabilities":
 			if !jsonpass.Once(&seen, 1) {
 				return false
@@ -187,8 +272,8 @@ func (res *trivyResult) scan(s *jsonpass.Scanner) bool {
 			}
 			res.Vulnerabilities = []trivyVuln{}
 			return s.Array(func() bool {
-				res.Vulnerabilities = append(res.Vulnerabilities, trivyVuln{})
-				return res.Vulnerabilities[len(res.Vulnerabilities)-1].scan(s)
+				res.Vulnerabilities = append(grown(res.Vulnerabilities), trivyVuln{})
+				return r.vuln(&res.Vulnerabilities[len(res.Vulnerabilities)-1])
 			})
 		case "ExperimentalModifiedFindings":
 			if !jsonpass.Once(&seen, 2) {
@@ -204,13 +289,13 @@ func (res *trivyResult) scan(s *jsonpass.Scanner) bool {
 				ok := s.Object(func(key []byte) bool {
 					switch string(key) {
 					case "Type":
-						return jsonpass.Once(&mSeen, 0) && scanString(s, &m.Type)
+						return jsonpass.Once(&mSeen, 0) && r.scanString(&m.Type)
 					case "Finding":
-						return jsonpass.Once(&mSeen, 1) && !s.Null() && m.Finding.scan(s)
+						return jsonpass.Once(&mSeen, 1) && !s.Null() && r.vuln(&m.Finding)
 					}
 					return s.Unknown(key, trivyModifiedFields)
 				})
-				res.Modified = append(res.Modified, m)
+				res.Modified = append(grown(res.Modified), m)
 				return ok
 			})
 		}
@@ -218,16 +303,17 @@ func (res *trivyResult) scan(s *jsonpass.Scanner) bool {
 	})
 }
 
-func (v *trivyVuln) scan(s *jsonpass.Scanner) bool {
+func (r *predicateReader) vuln(v *trivyVuln) bool {
+	s := r.s
 	var seen uint64
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "VulnerabilityID":
-			return jsonpass.Once(&seen, 0) && scanString(s, &v.VulnerabilityID)
+			return jsonpass.Once(&seen, 0) && r.scanString(&v.VulnerabilityID)
 		case "VendorIDs":
-			return jsonpass.Once(&seen, 1) && scanStrings(s, &v.VendorIDs)
+			return jsonpass.Once(&seen, 1) && r.scanStrings(&v.VendorIDs)
 		case "PkgName":
-			return jsonpass.Once(&seen, 2) && scanString(s, &v.PkgName)
+			return jsonpass.Once(&seen, 2) && r.scanString(&v.PkgName)
 		case "PkgIdentifier":
 			if !jsonpass.Once(&seen, 3) {
 				return false
@@ -238,20 +324,20 @@ func (v *trivyVuln) scan(s *jsonpass.Scanner) bool {
 			var pSeen uint64
 			return s.Object(func(key []byte) bool {
 				if string(key) == "PURL" {
-					return jsonpass.Once(&pSeen, 0) && scanString(s, &v.PkgIdentifier.PURL)
+					return jsonpass.Once(&pSeen, 0) && r.scanString(&v.PkgIdentifier.PURL)
 				}
 				return s.Unknown(key, trivyPkgIDFields)
 			})
 		case "InstalledVersion":
-			return jsonpass.Once(&seen, 4) && scanString(s, &v.InstalledVersion)
+			return jsonpass.Once(&seen, 4) && r.scanString(&v.InstalledVersion)
 		case "FixedVersion":
-			return jsonpass.Once(&seen, 5) && scanString(s, &v.FixedVersion)
+			return jsonpass.Once(&seen, 5) && r.scanString(&v.FixedVersion)
 		case "Status":
-			return jsonpass.Once(&seen, 6) && scanString(s, &v.Status)
+			return jsonpass.Once(&seen, 6) && r.scanString(&v.Status)
 		case "Severity":
-			return jsonpass.Once(&seen, 7) && scanString(s, &v.Severity)
+			return jsonpass.Once(&seen, 7) && r.scanString(&v.Severity)
 		case "SeveritySource":
-			return jsonpass.Once(&seen, 8) && scanString(s, &v.SeveritySource)
+			return jsonpass.Once(&seen, 8) && r.scanString(&v.SeveritySource)
 		case "VendorSeverity":
 			if !jsonpass.Once(&seen, 9) {
 				return false
@@ -262,7 +348,7 @@ func (v *trivyVuln) scan(s *jsonpass.Scanner) bool {
 			v.VendorSeverity = map[string]int{}
 			return s.Object(func(key []byte) bool {
 				n, ok := s.Int()
-				v.VendorSeverity[string(key)] = n // a repeated key: the last wins, as in encoding/json
+				v.VendorSeverity[r.copied(key)] = n // a repeated key: the last wins, as in encoding/json
 				return ok
 			})
 		}
@@ -270,30 +356,13 @@ func (v *trivyVuln) scan(s *jsonpass.Scanner) bool {
 	})
 }
 
-// scanString reads a string field (null leaves it as it is, as in encoding/json).
-func scanString(s *jsonpass.Scanner, out *string) bool {
-	if s.Null() {
-		return true
+// grown is l with room for one more element, at least 4 when it has none: a list grows
+// 4, 8, 16… rather than 1, 2, 4…, sparing the copies of the small lists reports are full of.
+func grown[T any](l []T) []T {
+	if len(l) < cap(l) {
+		return l
 	}
-	v, ok := s.String()
-	*out = v
-	return ok
-}
-
-// scanStrings reads a list of strings (null: nil; a null element is left to encoding/json).
-func scanStrings(s *jsonpass.Scanner, out *[]string) bool {
-	if s.Null() {
-		*out = nil
-		return true
-	}
-	l := []string{}
-	ok := s.Array(func() bool {
-		v, ok := s.String()
-		l = append(l, v)
-		return ok
-	})
-	*out = l
-	return ok
+	return slices.Grow(l, max(4, len(l)))
 }
 
 // scanUnmarshaler hands a field with its own UnmarshalJSON (flexTime, seenInt, seenString)

@@ -160,3 +160,51 @@ func BenchmarkCosignVulnDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestCosignVulnScanOwnsStrings: what ScanPredicate reads keeps no byte of the text, whose
+// buffer its reader may reuse once the statement is read.
+func TestCosignVulnScanOwnsStrings(t *testing.T) {
+	read, _ := cosignVulnSeeds(t)
+	for _, raw := range read {
+		text := bytes.Clone(raw)
+		got, ok := scanCosignVuln(text)
+		if !ok {
+			t.Fatalf("not read: %.200q", raw)
+		}
+		for i := range text {
+			text[i] = 'x'
+		}
+		var want cosignVuln
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("after its text was overwritten, ScanPredicate(%.200q) = %+v, want %+v", raw, *got, want)
+		}
+	}
+}
+
+// TestCosignVulnScanListsApart: the lists of strings a read keeps share a backing array, yet
+// appending to one never changes another.
+func TestCosignVulnScanListsApart(t *testing.T) {
+	raw := []byte(`{"scanner":{"result":{"SchemaVersion":2,"Metadata":{"RepoDigests":["r@sha256:1"]},"Results":[{"Vulnerabilities":[` +
+		`{"VulnerabilityID":"CVE-1","VendorIDs":["A-1","B-1"]},{"VulnerabilityID":"CVE-2","VendorIDs":[]},{"VulnerabilityID":"CVE-3","VendorIDs":["A-3"]}]}]}}}`)
+	p, ok := scanCosignVuln(raw)
+	if !ok {
+		t.Fatal("not read")
+	}
+	r := p.Scanner.Result
+	vs := r.Results[0].Vulnerabilities
+	r.Metadata.RepoDigests = append(r.Metadata.RepoDigests, "x")
+	vs[0].VendorIDs = append(vs[0].VendorIDs, "x")
+	vs[1].VendorIDs = append(vs[1].VendorIDs, "y")
+	want := [][]string{{"A-1", "B-1", "x"}, {"y"}, {"A-3"}}
+	for i, v := range vs {
+		if !reflect.DeepEqual(v.VendorIDs, want[i]) {
+			t.Errorf("Vulnerabilities[%d].VendorIDs = %q, want %q", i, v.VendorIDs, want[i])
+		}
+	}
+	if !reflect.DeepEqual(r.Metadata.RepoDigests, []string{"r@sha256:1", "x"}) {
+		t.Errorf("RepoDigests = %q", r.Metadata.RepoDigests)
+	}
+}

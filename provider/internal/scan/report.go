@@ -112,44 +112,70 @@ func normaliseFixStatus(s string) string {
 // sortFindings orders findings worst-first: unsuppressed before suppressed, then severity,
 // fixable before unfixable, then id, package and installed version (a total order, so the
 // capped list is the same on every run).
-func sortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		if sa, sb := a.Suppressed(), b.Suppressed(); sa != sb {
-			return !sa
-		}
-		if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
-			return ra > rb
-		}
-		if fa, fb := a.Fixable(), b.Fixable(); fa != fb {
-			return fa
-		}
-		if a.ID != b.ID {
-			return a.ID < b.ID
-		}
-		if a.Package != b.Package {
-			return a.Package < b.Package
-		}
-		return a.InstalledVersion < b.InstalledVersion
-	})
+func sortFindings(fs []Finding) { sort.Stable(worstFirst(fs)) }
+
+// worstFirst is sortFindings' order (sort.Interface: sort.SliceStable's reflection would
+// cost allocations per sort, and a comparison of two Findings by value copies both).
+type worstFirst []Finding
+
+func (fs worstFirst) Len() int      { return len(fs) }
+func (fs worstFirst) Swap(i, j int) { fs[i], fs[j] = fs[j], fs[i] }
+func (fs worstFirst) Less(i, j int) bool {
+	a, b := &fs[i], &fs[j]
+	if sa, sb := a.Suppressed(), b.Suppressed(); sa != sb {
+		return !sa
+	}
+	if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
+		return ra > rb
+	}
+	if fa, fb := a.Fixable(), b.Fixable(); fa != fb {
+		return fa
+	}
+	if a.ID != b.ID {
+		return a.ID < b.ID
+	}
+	if a.Package != b.Package {
+		return a.Package < b.Package
+	}
+	return a.InstalledVersion < b.InstalledVersion
 }
+
+// dedupeLinear: up to this many findings, dedupe compares each with those kept before it
+// rather than building a map (fewer comparisons than a map costs allocations).
+const dedupeLinear = 16
 
 // dedupe drops findings that repeat (id, package, installed version, purl); the worse severity
 // of two copies is kept.
 func dedupe(fs []Finding) []Finding {
 	type key struct{ id, pkg, ver, purl string }
-	seen := make(map[key]int, len(fs))
+	var seen map[key]int
+	if len(fs) > dedupeLinear {
+		seen = make(map[key]int, len(fs))
+	}
 	out := fs[:0]
 	for _, f := range fs {
 		k := key{f.ID, f.Package, f.InstalledVersion, f.PURL}
-		if i, ok := seen[k]; ok {
+		i, ok := -1, false
+		if seen != nil {
+			i, ok = seen[k]
+		} else {
+			for j := range out {
+				if o := &out[j]; o.ID == k.id && o.Package == k.pkg && o.InstalledVersion == k.ver && o.PURL == k.purl {
+					i, ok = j, true
+					break
+				}
+			}
+		}
+		if ok {
 			out[i].Severity = worse(out[i].Severity, f.Severity)
 			if out[i].FixedVersion == "" {
 				out[i].FixedVersion = f.FixedVersion
 			}
 			continue
 		}
-		seen[k] = len(out)
+		if seen != nil {
+			seen[k] = len(out)
+		}
 		out = append(out, f)
 	}
 	return out

@@ -25,7 +25,7 @@ func TestScanSignedAttestations(t *testing.T) {
 		if !v.Scanned || v.Source != SourceAttestation || v.Authority != "ci" || !v.Signed || v.Format != "cosign-vuln/trivy" {
 			t.Fatalf("%s: %s", d, dump(v))
 		}
-		if v.Counts["MEDIUM"] != 4 || v.FixableCounts["MEDIUM"] != 4 || v.FindingsTotal != 4 || v.ScannedAt != at.Format(time.RFC3339) || v.Scanner.Name != "trivy" {
+		if v.Counts.Of("MEDIUM") != 4 || v.FixableCounts.Of("MEDIUM") != 4 || v.FindingsTotal != 4 || v.ScannedAt != at.Format(time.RFC3339) || v.Scanner.Name != "trivy" {
 			t.Errorf("%s: counts %v fixable %v total %d at %s scanner %+v", d, v.Counts, v.FixableCounts, v.FindingsTotal, v.ScannedAt, v.Scanner)
 		}
 		f := v.Findings[0]
@@ -85,7 +85,7 @@ func TestScanAttacks(t *testing.T) {
 		e.attest(t, d, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, vuln, now.Add(-time.Hour)))
 		e.attest(t, d, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, []byte(cleanTrivy), now.Add(-72*time.Hour)))
 		v := e.scanOne(t, d.String())
-		if !v.Scanned || v.Counts["MEDIUM"] != 4 || v.ScansConsidered != 3 || v.ScannedAt != now.Add(-time.Hour).Format(time.RFC3339) {
+		if !v.Scanned || v.Counts.Of("MEDIUM") != 4 || v.ScansConsidered != 3 || v.ScannedAt != now.Add(-time.Hour).Format(time.RFC3339) {
 			t.Errorf("chose %s (counts %v of %d scans)", v.ScannedAt, v.Counts, v.ScansConsidered)
 		}
 	})
@@ -122,7 +122,7 @@ func TestScanLimits(t *testing.T) {
 		d := e.push(t, "limits/many", "1")
 		e.attest(t, d, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, sample(t, "grype-image.json"), now.Add(-time.Hour)))
 		v := e.scanOne(t, d.String())
-		if !v.Scanned || !v.FindingsTruncated || v.FindingsTotal != 2 || len(v.Findings) != 1 || v.Findings[0].Severity != Critical || v.Counts["LOW"] != 1 {
+		if !v.Scanned || !v.FindingsTruncated || v.FindingsTotal != 2 || len(v.Findings) != 1 || v.Findings[0].Severity != Critical || v.Counts.Of("LOW") != 1 {
 			t.Errorf("%s", dump(v))
 		}
 	})

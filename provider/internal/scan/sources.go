@@ -22,8 +22,9 @@ const (
 	annCreated = "org.opencontainers.image.created"
 )
 
-// scanDigest gathers every scan and VEX document of one digest and chooses.
-func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, image string) (*Value, error) {
+// scanDigest gathers every scan and VEX document of one digest and chooses. subj is the
+// digest h (as a string) in ref's repository, image the two as "repository@digest".
+func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, subj Subject, image string) (*Value, error) {
 	att, err := s.o.Verifier.StatementsInto(ctx, ref, h, s.predicateTarget)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, i
 		}
 	}
 	if s.o.Operator != nil {
-		for _, r := range s.o.Operator.Reports(OperatorKey(ref.Repository() + "@" + h.String())) {
+		for _, r := range s.o.Operator.Reports(OperatorKey(image)) {
 			cands = append(cands, Candidate{Source: SourceTrivyOperator, Authority: AuthorityTrivyOperator, Trusted: true, Report: r})
 		}
 	}
@@ -77,7 +78,7 @@ func (s *Service) scanDigest(ctx context.Context, ref imageref.Ref, h v1.Hash, i
 		}
 		s.sources.WithLabelValues(c.Source, result).Inc()
 	}
-	v := Choose(image, Subject{Repository: ref.Repository(), Digest: h.String()}, cands, vex, Choice{Now: s.o.Now(), ClockSkew: s.o.ClockSkew, Limits: s.o.Limits})
+	v := Choose(image, subj, cands, vex, Choice{Now: s.o.Now(), ClockSkew: s.o.ClockSkew, Limits: s.o.Limits})
 	for _, r := range vexRejected {
 		v.reject(r.Kind, r.Reason)
 	}

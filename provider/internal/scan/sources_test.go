@@ -112,7 +112,7 @@ func TestScanSARIFReferrers(t *testing.T) {
 				}
 				return
 			}
-			if !v.Scanned || v.Source != SourceSARIF || v.Format != "sarif/trivy" || v.Authority != "ci" || v.ScannedAt != created || v.Counts["MEDIUM"] != 4 {
+			if !v.Scanned || v.Source != SourceSARIF || v.Format != "sarif/trivy" || v.Authority != "ci" || v.ScannedAt != created || v.Counts.Of("MEDIUM") != 4 {
 				t.Errorf("signed SARIF referrer: %s", dump(v))
 			}
 		})
@@ -139,7 +139,7 @@ func TestScanTrivyOperator(t *testing.T) {
 	key, r, _, _ = DecodeOperatorReport(doc(d.DigestStr()), Limits{})
 	e.op.Set("apps/r", key, r)
 	v := e.scanOne(t, d.String())
-	if !v.Scanned || v.Source != SourceTrivyOperator || v.Authority != AuthorityTrivyOperator || v.Signed || v.Counts["CRITICAL"] != 1 {
+	if !v.Scanned || v.Source != SourceTrivyOperator || v.Authority != AuthorityTrivyOperator || v.Signed || v.Counts.Of("CRITICAL") != 1 {
 		t.Errorf("operator report: %s", dump(v))
 	}
 }
@@ -156,12 +156,12 @@ func TestScanIndexFromPlatforms(t *testing.T) {
 	e.attest(t, kids[1], e.ci, PredicateCosignVuln, cosignVulnPredicate(t, sample(t, "grype-image.json"), at))
 	// The first answer was scanned=false; without a cache it is looked up again.
 	v = e.scanOne(t, e.host+"/multi/app:1")
-	if !v.Scanned || v.Counts["CRITICAL"] != 1 || v.ScannedAt != at.Format(time.RFC3339) || v.Digest != idx.DigestStr() || len(v.Platforms) != 2 {
+	if !v.Scanned || v.Counts.Of("CRITICAL") != 1 || v.ScannedAt != at.Format(time.RFC3339) || v.Digest != idx.DigestStr() || len(v.Platforms) != 2 {
 		t.Errorf("both platforms scanned: %s", dump(v))
 	}
 	// An index with a scan of its own is answered from it.
 	e.attest(t, idx, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, []byte(cleanTrivy), at))
-	if v := e.scanOne(t, idx.String()); !v.Scanned || len(v.Platforms) != 0 || v.Counts["CRITICAL"] != 0 {
+	if v := e.scanOne(t, idx.String()); !v.Scanned || len(v.Platforms) != 0 || v.Counts.Of("CRITICAL") != 0 {
 		t.Errorf("index with its own scan: %s", dump(v))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
 )
 
 // trivyReport is the subset of Trivy's JSON report (SchemaVersion 2) the scan value needs.
@@ -101,6 +103,15 @@ func (r *trivyReport) report(lim Limits) (*Report, error) {
 			out.Digests = append(out.Digests, d)
 		}
 	}
+	n := 0
+	for _, res := range r.Results {
+		if res != nil {
+			n += len(res.Vulnerabilities) + len(res.Modified)
+		}
+	}
+	if n > 0 {
+		out.Findings = make([]Finding, 0, min(n, lim.ReportFindings+1))
+	}
 	for i, res := range r.Results {
 		if res == nil {
 			continue
@@ -140,9 +151,17 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if b[0] == '"' {
+		// A string of printable ASCII without escapes is its bytes; any other is read by
+		// encoding/json.
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		if raw, ok := jsonpass.New(b).Plain(); ok && len(raw) == len(b)-2 {
+			s = string(raw)
+		} else {
+			var u string
+			if err := json.Unmarshal(b, &u); err != nil {
+				return err
+			}
+			s = u
 		}
 		if s == "" {
 			return nil

@@ -2,6 +2,9 @@ package scan
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
 	"time"
 	"unsafe"
 )
@@ -45,9 +48,9 @@ type Value struct {
 	// SignedAt is the signature's transparency-log or timestamp-authority time, if any.
 	SignedAt string `json:"signedAt,omitempty"`
 	// ScansConsidered counts the trusted scans of this digest; the newest is the one reported.
-	ScansConsidered int            `json:"scansConsidered"`
-	Counts          map[string]int `json:"counts"`
-	FixableCounts   map[string]int `json:"fixableCounts"`
+	ScansConsidered int    `json:"scansConsidered"`
+	Counts          Counts `json:"counts"`
+	FixableCounts   Counts `json:"fixableCounts"`
 	// SuppressedCount: findings a trusted VEX statement marks not_affected or fixed (counted
 	// in Counts too; the constraint decides which VEX authorities it accepts).
 	SuppressedCount int `json:"suppressedCount"`
@@ -81,15 +84,53 @@ func (v *Value) reject(kind, reason string) {
 
 // notScanned is a value with scanned=false.
 func notScanned(image, digest, reason string) *Value {
-	return &Value{Image: image, Digest: digest, Reason: reason, Counts: zeroCounts(), FixableCounts: zeroCounts(), Findings: []Finding{}}
+	return &Value{Image: image, Digest: digest, Reason: reason, Findings: []Finding{}}
 }
 
-func zeroCounts() map[string]int {
-	m := make(map[string]int, len(Severities))
-	for _, s := range Severities {
-		m[string(s)] = 0
+// Counts counts findings by severity, indexed by Severity.Rank. In JSON it is an object with
+// every severity a key, as encoding/json writes a map (keys sorted):
+// {"CRITICAL":n,"HIGH":n,"LOW":n,"MEDIUM":n,"UNKNOWN":n}. Its counts are int32 (a value's
+// findings are capped far below that) so that a cached answer's Value stays small.
+type Counts [len(Severities)]int32
+
+// Of is the count of severity s (one of Severities).
+func (c Counts) Of(s Severity) int { return int(c[s.Rank()]) }
+
+// countsKeys are the severities in the order encoding/json writes a map's keys (sorted).
+var countsKeys = func() []Severity {
+	k := Severities
+	slices.Sort(k[:])
+	return k[:]
+}()
+
+// MarshalJSON writes the counts as encoding/json writes a map of every severity to its count.
+func (c Counts) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 80)
+	for _, k := range countsKeys {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, int64(c[k.Rank()]), 10)
 	}
-	return m
+	b[0] = '{' // the first key's comma
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads an object of severities and counts (for Go readers of the answer).
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	var m map[string]int32
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*c = Counts{}
+	for k, n := range m {
+		s := Severity(k)
+		if s.Rank() == 0 && s != Unknown {
+			return fmt.Errorf("counts: %q is not a severity", k)
+		}
+		c[s.Rank()] = n
+	}
+	return nil
 }
 
 // fillFindings sorts, counts and caps findings into v, each in the answer's form (see
@@ -103,12 +144,12 @@ func (v *Value) fillFindings(fs []Finding, limit int) {
 		fs = []Finding{}
 	}
 	sortFindings(fs)
-	v.Counts, v.FixableCounts = zeroCounts(), zeroCounts()
+	v.Counts, v.FixableCounts = Counts{}, Counts{}
 	for i := range fs {
 		f := &fs[i]
-		v.Counts[string(f.Severity)]++
+		v.Counts[f.Severity.Rank()]++
 		if f.Fixable() {
-			v.FixableCounts[string(f.Severity)]++
+			v.FixableCounts[f.Severity.Rank()]++
 		}
 		if f.Suppressed() {
 			v.SuppressedCount++
