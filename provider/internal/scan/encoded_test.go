@@ -105,10 +105,10 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 		t.Fatalf("sample: %d findings (truncated %v), truncated answer %d (truncated %v)", len(full.Findings), full.FindingsTruncated, len(truncated.Findings), truncated.FindingsTruncated)
 	}
 	values := map[string]*Value{
-		"findings":  full,
-		"truncated": truncated,
-		"no scan":   notScanned("example.com/x@"+digest, digest, ReasonNoScan),
-		"untrusted": notScanned("example.com/y@"+digest, digest, ReasonNoTrustedScan),
+		"findings":     full,
+		"truncated":    truncated,
+		"no scan":      notScanned("example.com/x@"+digest, digest, ReasonNoScan),
+		"untrusted":    notScanned("example.com/y@"+digest, digest, ReasonNoTrustedScan),
 		"nil findings": {Image: "example.com/z@" + digest, Digest: digest, Reason: ReasonUnverifiable},
 		"index": CombinePlatforms("example.com/i@"+digest, digest,
 			[]PlatformScan{{Platform: "linux/amd64", Value: full}, {Platform: "linux/arm64", Value: truncated}}, Limits{}),
