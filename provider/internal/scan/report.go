@@ -1,7 +1,7 @@
 package scan
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -112,16 +112,55 @@ func normaliseFixStatus(s string) string {
 // sortFindings orders findings worst-first: unsuppressed before suppressed, then severity,
 // fixable before unfixable, then id, package and installed version (a total order, so the
 // capped list is the same on every run).
-func sortFindings(fs []Finding) { sort.Stable(worstFirst(fs)) }
+//
+// The sort orders positions, not Findings (a stable sort moves each element O(log n) times,
+// and a Finding is a dozen words with pointers); the findings are then moved into their
+// order once.
+func sortFindings(fs []Finding) {
+	var buf [64]int32
+	order := buf[:0]
+	if len(fs) > len(buf) {
+		order = make([]int32, 0, len(fs))
+	}
+	for i := range fs {
+		order = append(order, int32(i))
+	}
+	slices.SortStableFunc(order, func(i, j int32) int {
+		switch {
+		case worstBefore(&fs[i], &fs[j]):
+			return -1
+		case worstBefore(&fs[j], &fs[i]):
+			return 1
+		}
+		return 0
+	})
+	permute(fs, order)
+}
 
-// worstFirst is sortFindings' order (sort.Interface: sort.SliceStable's reflection would
-// cost allocations per sort, and a comparison of two Findings by value copies both).
-type worstFirst []Finding
+// permute puts fs[order[i]] at i for every i, following each cycle of the permutation once
+// (order is used up).
+func permute(fs []Finding, order []int32) {
+	for start := range order {
+		if order[start] < 0 || int(order[start]) == start {
+			continue
+		}
+		held := fs[start]
+		at := start
+		for {
+			from := int(order[at])
+			order[at] = -1
+			if from == start {
+				fs[at] = held
+				break
+			}
+			fs[at] = fs[from]
+			at = from
+		}
+	}
+}
 
-func (fs worstFirst) Len() int      { return len(fs) }
-func (fs worstFirst) Swap(i, j int) { fs[i], fs[j] = fs[j], fs[i] }
-func (fs worstFirst) Less(i, j int) bool {
-	a, b := &fs[i], &fs[j]
+// worstBefore reports whether a comes before b in sortFindings' order.
+func worstBefore(a, b *Finding) bool {
 	if sa, sb := a.Suppressed(), b.Suppressed(); sa != sb {
 		return !sa
 	}
