@@ -112,7 +112,7 @@ func parseEnvelope(raw, dst []byte) (*dsseEnvelope, []byte, [][]byte, error) {
 	if env.PayloadType != intotoPayloadType {
 		return nil, nil, nil, fmt.Errorf("DSSE payload type %q is not %s", env.PayloadType, intotoPayloadType)
 	}
-	payload := dst[:0]
+	var payload []byte
 	if n := base64.StdEncoding.DecodedLen(len(text)); n <= cap(dst) {
 		payload = dst[:n]
 	} else {
