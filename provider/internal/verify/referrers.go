@@ -197,8 +197,8 @@ func (s *Service) referrerManifest(ctx context.Context, ref imageref.Ref, d v1.D
 }
 
 func (s *Service) bundleLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, d v1.Descriptor, layers []v1.Descriptor, p *partial) {
-	buf := s.layerBuffer()
-	defer s.putLayerBuffer(buf)
+	buf := s.layerBufs.get()
+	defer s.layerBufs.put(buf)
 	for i, l := range layers {
 		if i >= s.lim.Layers {
 			break

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -161,10 +160,10 @@ type Service struct {
 	// layerBufs holds the buffers envelope and bundle layers are read into: each layer is
 	// verified and its statement decoded before the buffer goes back, and nothing verified
 	// keeps the layer's bytes (the statement's payload is decoded out of them).
-	layerBufs sync.Pool
+	layerBufs buffers
 	// payloadBufs holds the buffers DSSE payloads are decoded into: a verified statement
 	// keeps its payload's buffer until the Attested that lists it is released.
-	payloadBufs sync.Pool
+	payloadBufs buffers
 }
 
 // maxPooledLayer is the largest layer buffer kept for reuse: a signed scan report of a few

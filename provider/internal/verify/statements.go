@@ -59,7 +59,7 @@ func (a *Attested) Release() {
 		// Zeroed, so anything that kept a slice of a payload reads NULs at once (and tests
 		// see it) instead of another image's bytes after the buffer is reused.
 		clear((*b)[:cap(*b)])
-		a.svc.putPayloadBuffer(b)
+		a.svc.payloadBufs.put(b)
 	}
 	a.payloads = nil
 	for i := range a.Statements {

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -65,12 +66,12 @@ func (s *Service) tagManifest(ctx context.Context, ref imageref.Ref, tag, kind s
 //
 // guess, when not nil, may return a layer's content without reading it: bytes whose sha256 is
 // the layer's digest (see payloadGuess). With reuse, layers are read into a pooled buffer
-// (readLayer): check must not keep the bytes it is given.
+// (Service.layerBufs): check must not keep the bytes it is given.
 func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.Descriptor, kind, what string, sizeCap int64, p *partial, guess func(v1.Descriptor) []byte, reuse bool, check func(v1.Descriptor, []byte) error) {
 	var buf *[]byte
 	if reuse {
-		buf = s.layerBuffer()
-		defer s.putLayerBuffer(buf)
+		buf = s.layerBufs.get()
+		defer s.layerBufs.put(buf)
 	}
 	for i, l := range layers {
 		if i >= s.lim.Layers {
@@ -119,10 +120,10 @@ func (s *Service) eachLayer(ctx context.Context, ref imageref.Ref, layers []v1.D
 
 func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, auths []*authority, layers []v1.Descriptor, format string, p *partial) {
 	s.eachLayer(ctx, ref, layers, "attestation", "envelope", s.lim.AttestationBytes, p, nil, true, func(l v1.Descriptor, raw []byte) error {
-		buf := s.payloadBuffer()
+		buf := s.payloadBufs.get()
 		vs, err := checkDSSE(auths, l.Annotations, raw, h.String(), p.targets, *buf)
 		if err != nil {
-			s.putPayloadBuffer(buf)
+			s.payloadBufs.put(buf)
 			return err
 		}
 		// The statement keeps its payload in this buffer until Attested.Release.
@@ -177,34 +178,21 @@ func unverifiedSBOMs(layers []v1.Descriptor, limit int, base UnverifiedSBOM) []U
 	return out
 }
 
-// layerBuffer is a buffer to read layers into (see Service.layerBufs); putLayerBuffer gives it
-// back unless it grew past maxPooledLayer.
-func (s *Service) layerBuffer() *[]byte {
-	if b, ok := s.layerBufs.Get().(*[]byte); ok {
+// buffers is a pool of byte buffers (*[]byte) that keeps none larger than maxPooledLayer.
+type buffers struct{ pool sync.Pool }
+
+// get is an empty buffer, reused when one is free.
+func (bs *buffers) get() *[]byte {
+	if b, ok := bs.pool.Get().(*[]byte); ok {
 		return b
 	}
 	return new([]byte)
 }
 
-func (s *Service) putLayerBuffer(b *[]byte) {
+// put gives b back for reuse, unless it grew past maxPooledLayer.
+func (bs *buffers) put(b *[]byte) {
 	if cap(*b) <= maxPooledLayer {
 		*b = (*b)[:0]
-		s.layerBufs.Put(b)
-	}
-}
-
-// payloadBuffer is a buffer to decode a DSSE payload into (see Service.payloadBufs);
-// putPayloadBuffer gives it back unless it grew past maxPooledLayer.
-func (s *Service) payloadBuffer() *[]byte {
-	if b, ok := s.payloadBufs.Get().(*[]byte); ok {
-		return b
-	}
-	return new([]byte)
-}
-
-func (s *Service) putPayloadBuffer(b *[]byte) {
-	if cap(*b) <= maxPooledLayer {
-		*b = (*b)[:0]
-		s.payloadBufs.Put(b)
+		bs.pool.Put(b)
 	}
 }
