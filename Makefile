@@ -24,6 +24,8 @@ PROMTOOL_VERSION      := v0.316.0
 COSIGN_V2_VERSION     := v2.6.5
 COSIGN_V3_VERSION     := v3.1.3
 FUZZTIME  ?= 30s
+# Each one-pass JSON reader (held to encoding/json's result on the same bytes) in make fuzz.
+FUZZTIME_READERS ?= 15s
 
 OPA           := $(TOOLS)/opa-$(OPA_VERSION)/opa
 GATOR         := $(TOOLS)/gator-$(GATOR_VERSION)/gator
@@ -114,8 +116,15 @@ test-drift: generate
 	@git diff --exit-code -- templates docs/templates || { echo "templates/ or docs/templates/ is stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- templates docs/templates)" || { echo "templates/ or docs/templates/ has untracked files: commit them"; exit 1; }
 
+## fuzz: the Rego reference parser against distribution's, then the one-pass readers of
+## signed statements and scan reports against encoding/json (-fuzzminimizetime keeps a target
+## from spending its time minimising its first new input).
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRegoParserMatchesDistribution$$' -fuzztime=$(FUZZTIME) ./provider/internal/policy
+	$(GO) test -run='^$$' -fuzz='^FuzzValue$$' -fuzztime=$(FUZZTIME_READERS) -fuzzminimizetime=2s ./provider/internal/jsonpass
+	$(GO) test -run='^$$' -fuzz='^FuzzScanEnvelope$$' -fuzztime=$(FUZZTIME_READERS) -fuzzminimizetime=2s ./provider/internal/verify
+	$(GO) test -run='^$$' -fuzz='^FuzzScanStatement$$' -fuzztime=$(FUZZTIME_READERS) -fuzzminimizetime=2s ./provider/internal/verify
+	$(GO) test -run='^$$' -fuzz='^FuzzCosignVulnScan$$' -fuzztime=$(FUZZTIME_READERS) -fuzzminimizetime=2s ./provider/internal/scan
 
 lint: $(GOLANGCI_LINT) $(OPA)
 	@test -z "$$(gofmt -l provider)" || { gofmt -l provider; echo "gofmt: files above need formatting"; exit 1; }
