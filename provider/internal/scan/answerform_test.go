@@ -343,6 +343,35 @@ type objectFinding struct {
 	VEX              *VEXNote `json:"vex,omitempty"`
 }
 
+// answerJSON is v's answer: as the provider writes it (findings as rows), or with objects in
+// form 1's shape (findings as objects, no "form").
+func answerJSON(tb testing.TB, v *Value, objects bool) []byte {
+	tb.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !objects {
+		return raw
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		tb.Fatal(err)
+	}
+	delete(m, "form")
+	obj := make([]objectFinding, len(v.Findings))
+	for j, f := range v.Findings {
+		obj[j] = objectFinding(f)
+	}
+	if m["findings"], err = json.Marshal(obj); err != nil {
+		tb.Fatal(err)
+	}
+	if raw, err = json.Marshal(m); err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
 // benchResponse is the /v1/scan response body to 100 keys of make bench's report shape, its
 // findings as rows (objects false) or as objects (form 1, objects true); with shared false
 // every finding's version is unique to its image (benchValue).
@@ -352,28 +381,7 @@ func benchResponse(tb testing.TB, objects, shared bool) []byte {
 	resp.Response.Idempotent = true
 	for i := range 100 {
 		v := benchValue(i, shared)
-		raw, err := json.Marshal(v)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if objects {
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &m); err != nil {
-				tb.Fatal(err)
-			}
-			delete(m, "form")
-			obj := make([]objectFinding, len(v.Findings))
-			for j, f := range v.Findings {
-				obj[j] = objectFinding(f)
-			}
-			if m["findings"], err = json.Marshal(obj); err != nil {
-				tb.Fatal(err)
-			}
-			if raw, err = json.Marshal(m); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		resp.Response.Items = append(resp.Response.Items, externaldata.Item{Key: v.Image, Value: json.RawMessage(raw)})
+		resp.Response.Items = append(resp.Response.Items, externaldata.Item{Key: v.Image, Value: json.RawMessage(answerJSON(tb, v, objects))})
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
@@ -493,29 +501,7 @@ violations(name) := msgs if {
 // evaluated over the same answer as objects, alternating with this one; both must give the
 // same messages.
 func BenchmarkScanRowsRego(b *testing.B) {
-	answer := func(objects bool) string {
-		v := benchValue(0, true)
-		raw, err := json.Marshal(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if objects {
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &m); err != nil {
-				b.Fatal(err)
-			}
-			delete(m, "form")
-			obj := make([]objectFinding, len(v.Findings))
-			for j, f := range v.Findings {
-				obj[j] = objectFinding(f)
-			}
-			if m["findings"], err = json.Marshal(obj); err != nil {
-				b.Fatal(err)
-			}
-			raw, _ = json.Marshal(m)
-		}
-		return string(raw)
-	}
+	answer := func(objects bool) string { return string(answerJSON(b, benchValue(0, true), objects)) }
 	libs := []string{filepath.Join("..", "..", "..", "library")}
 	if old := os.Getenv("IMAGETRUST_SCAN_FORM1_LIBRARY"); old != "" {
 		libs = append(libs, old)

@@ -172,6 +172,11 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 	if _, err := s.render(imageref.Ref{}, &Value{Scanned: true, enc: &encoded{head: []byte(`[]`), size: 2}}, true); err == nil {
 		t.Errorf("render(stale, cached answer not an object) = nil error, want an error")
 	}
+	for _, stale := range []bool{false, true} {
+		if out, err := s.render(imageref.Ref{}, &Value{Scanned: true}, stale); err == nil || !strings.Contains(err.Error(), "no encoded form") {
+			t.Errorf("render(stale=%v, value without its encoding) = %v, %v; want the error that it has no encoded form", stale, out, err)
+		}
+	}
 }
 
 // TestCountsJSON: Counts encodes exactly as encoding/json encodes the map of every severity to

@@ -9,7 +9,6 @@ package scan
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -189,27 +188,21 @@ func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 	return out, nil
 }
 
+// answerOf is v's cached encoded answer, or that answer marked stale. Every value the pipeline
+// holds comes from load, which encodes it; one without its encoding is a bug, answered as an
+// error, never as an allow.
 func answerOf(v *Value, stale bool) (any, error) {
-	if e := v.enc; e != nil {
-		if !stale {
-			return e, nil
-		}
-		if !e.isObject() {
-			return nil, errors.New("cached answer is not a JSON object")
-		}
-		return staleEncoded{e}, nil
+	e := v.enc
+	if e == nil {
+		return nil, errors.New("cached scan answer has no encoded form")
 	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	if !stale {
+		return e, nil
 	}
-	if stale {
-		if len(raw) == 0 || raw[len(raw)-1] != '}' {
-			return nil, errors.New("cached answer is not a JSON object")
-		}
-		raw = append(raw[:len(raw)-1], staleField...)
+	if !e.isObject() {
+		return nil, errors.New("cached answer is not a JSON object")
 	}
-	return wire.Encoded(raw), nil
+	return staleEncoded{e}, nil
 }
 
 // resultCounters are imagetrust_scan_results_total's children for the outcomes the service
