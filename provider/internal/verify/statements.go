@@ -58,7 +58,7 @@ func (a *Attested) Release() {
 	for _, b := range a.payloads {
 		// Zeroed, so anything that kept a slice of a payload reads NULs at once (and tests
 		// see it) instead of another image's bytes after the buffer is reused.
-		clear((*b)[:cap(*b)])
+		clear(*b)
 		a.svc.payloadBufs.put(b)
 	}
 	a.payloads = nil

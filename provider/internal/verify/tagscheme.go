@@ -126,8 +126,9 @@ func (s *Service) dsseLayers(ctx context.Context, ref imageref.Ref, h v1.Hash, a
 			s.payloadBufs.put(buf)
 			return err
 		}
-		// The statement keeps its payload in this buffer until Attested.Release.
-		*buf = vs.st.payload[:0]
+		// The statement keeps its payload in this buffer until Attested.Release (which zeroes
+		// the payload's bytes: the buffer's length).
+		*buf = vs.st.payload
 		p.payloads = append(p.payloads, buf)
 		p.stmts = append(p.stmts, vs)
 		p.stmtFmt = append(p.stmtFmt, format)
