@@ -27,11 +27,25 @@ is_transient(msg) if {
 #   "invalid":  [container, value]       answers that are not objects;
 #   "values":   [container, ref, value]  answers (objects).
 # It also holds "provider" and "batch_error" (why the whole call failed, or "").
-lookup(provider, checked) := _classify(provider, checked, _call(provider, keys(checked)))
+lookup(provider, checked) := lookup_query(provider, checked, "")
+
+# lookup_query is lookup with query on every key: the key of an image is key(image, query).
+# The provider loads and caches the image alone; the query shapes its answer (for the scan
+# provider, which findings it lists: docs/scan.md, "Asking for less").
+lookup_query(provider, checked, query) := _classify(provider, checked, query, _call(provider, keys_query(checked, query)))
 
 # keys are the images of the checked containers as written, de-duplicated and sorted: the
 # keys of the call.
-keys(checked) := sort({c.image | some [c, _] in checked})
+keys(checked) := keys_query(checked, "")
+
+# keys_query are the keys of the checked containers' images with query.
+keys_query(checked, query) := sort({key(c.image, query) | some [c, _] in checked})
+
+# key is the key of image with query: "<image>#<query>" ('#' is never part of a reference),
+# the image alone when query is empty.
+key(image, "") := image
+
+key(image, query) := concat("#", [image, query]) if query != ""
 
 _call(provider, images) := {"batch_error": "", "errors": [], "responses": []} if {
 	count(images) == 0
@@ -59,18 +73,18 @@ _list(r, name) := l if {
 	is_array(l)
 } else := []
 
-_classify(provider, checked, call) := {
+_classify(provider, checked, query, call) := {
 	"provider": provider,
 	"batch_error": call.batch_error,
-	"failures": _failures(provider, checked, call.batch_error, errs, object.keys(errors) | object.keys(responses)),
+	"failures": _failures(provider, checked, query, call.batch_error, errs, object.keys(errors) | object.keys(responses)),
 	"errors": {[c, e] | some [c, e] in errs; not is_transient(e)},
 	"invalid": {[c, v] | some [c, _, v] in vals; not is_object(v)},
 	"values": {[c, ref, v] | some [c, ref, v] in vals; is_object(v)},
 } if {
 	errors := _by_key(call.errors)
 	responses := _by_key(call.responses)
-	errs := {[c, e] | some [c, _] in checked; some e in object.get(errors, c.image, [])}
-	vals := {[c, ref, v] | some [c, ref] in checked; some v in object.get(responses, c.image, [])}
+	errs := {[c, e] | some [c, _] in checked; some e in object.get(errors, key(c.image, query), [])}
+	vals := {[c, ref, v] | some [c, ref] in checked; some v in object.get(responses, key(c.image, query), [])}
 }
 
 # _by_key maps each key of the [key, value] pairs to its values, in one pass when every key
@@ -80,13 +94,15 @@ _by_key(pairs) := {k: [v] | some [k, v] in pairs} if {
 } else := {k: [v | some [k2, v] in pairs; k2 == k] | some k in {k | some [k, _] in pairs}}
 
 # _failures: the whole batch failed, or per-key transient errors and keys without an answer.
-_failures(provider, checked, batch_error, errs, answered) := {[c, batch_error] | some [c, _] in checked} if {
+_failures(provider, checked, query, batch_error, errs, answered) := {[c, batch_error] | some [c, _] in checked} if {
 	batch_error != ""
-} else := transient | missing if {
+} else := _answered(provider, checked, query, errs, answered)
+
+_answered(provider, checked, query, errs, answered) := transient | missing if {
 	transient := {[c, sprintf("provider <%s> error: %s", [provider, e])] | some [c, e] in errs; is_transient(e)}
 	missing := {[c, sprintf("provider <%s> returned no answer for this image", [provider])] |
 		some [c, _] in checked
-		not c.image in answered
+		not key(c.image, query) in answered
 	}
 }
 

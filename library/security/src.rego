@@ -49,7 +49,28 @@ _max_unfixed := upper(s) if {
 _max_age_ns := time.parse_duration_ns(_params.maxScanAge) if is_string(_params.maxScanAge)
 
 # The one batched call for the images of the checked containers (lib/externaldata.rego).
-_lookup := externaldata.lookup(provider, review.checked)
+_lookup := externaldata.lookup_query(provider, review.checked, findings_query)
+
+# findings_query asks the provider to list only the findings this constraint can deny: those
+# above the lower of maxSeverity and maxUnfixedSeverity, and those in blockedIds. Counts,
+# totals and truncation still cover every finding, so the rules below decide and word their
+# messages exactly as over the whole list; the answer is smaller, and so is the work of
+# reading it. Without a severity floor (NONE), with more blockedIds than the provider takes,
+# or with one it could not be asked for, the whole list is asked for ("").
+findings_query := concat("", ["above=", _names[floor], _ids_query]) if {
+	floor := min({_rank[_max_severity], _rank[_max_unfixed]})
+	floor >= 0
+	count(_blocked) <= 64
+	every id in _blocked {
+		regex.match(`^[A-Z0-9][A-Z0-9._:/+-]*$`, id)
+	}
+} else := ""
+
+_names := {r: s | some s, r in _rank}
+
+_ids_query := "" if {
+	count(_blocked) == 0
+} else := concat("", [";ids=", concat(",", sort(_blocked))])
 
 # Invalid references and a misconfigured constraint.
 violation contains {"msg": msg} if {
@@ -254,7 +275,7 @@ _container_violations contains [c, msg] if {
 	_rank[sev] > min({_rank[_max_severity], _rank[_max_unfixed]})
 	listed := count([f | some f in v.findings; _is_row(f); f[1] == sev])
 	n > listed
-	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of %d findings (truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, count(v.findings), v.findingsTotal])
+	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of them (its list of %d findings is truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, listed, v.findingsTotal])
 }
 
 # blockedIds name findings of any severity, so a truncated list cannot clear them: with
@@ -264,7 +285,7 @@ _container_violations contains [c, msg] if {
 	some [c, _, v] in _lookup.values
 	v.scanned == true
 	v.findingsTruncated == true
-	msg := sprintf("container <%s> image <%s>: the provider listed %d of %d findings (truncated); the unlisted ones cannot be checked against blockedIds", [c.name, c.image, count(v.findings), v.findingsTotal])
+	msg := sprintf("container <%s> image <%s>: the provider's list of %d findings is truncated; the unlisted ones cannot be checked against blockedIds", [c.name, c.image, v.findingsTotal])
 }
 
 # ---------------------------------------------------------------------------------------

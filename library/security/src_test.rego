@@ -71,18 +71,23 @@ key_errors := {
 	"r.io/notfound:1": "not found: manifest unknown",
 }
 
+# mock answers every key with its image's whole answer, whatever the key's query: the rules
+# must decide the same on the whole list as on the findings the query asks for (the provider's
+# filter is tested against the template in provider/internal/scan).
 mock(req) := {
-	"responses": [[k, values[k]] | some k in req.keys; values[k]],
-	"errors": [[k, key_errors[k]] | some k in req.keys; key_errors[k]],
+	"responses": [[k, values[image(k)]] | some k in req.keys; values[image(k)]],
+	"errors": [[k, key_errors[image(k)]] | some k in req.keys; key_errors[image(k)]],
 	"status_code": 200,
 	"system_error": "",
 }
+
+image(k) := split(k, "#")[0]
 
 mock_system_error(_) := {"responses": null, "errors": null, "status_code": 500, "system_error": "connection refused"}
 
 # The provider answers only when asked for exactly these keys, in one call.
 mock_strict(req) := mock(req) if {
-	req == {"provider": "imagetrust-scan", "keys": ["r.io/clean:1", "r.io/high:1"]}
+	req == {"provider": "imagetrust-scan", "keys": ["r.io/clean:1#above=MEDIUM", "r.io/high:1#above=MEDIUM"]}
 } else := {"responses": [], "errors": [], "status_code": 200, "system_error": sprintf("unexpected request %v", [req])}
 
 pod(images) := {"review": {
@@ -191,9 +196,9 @@ test_ignore_expired_says_so if {
 }
 
 test_truncated_fails_safe if {
-	msgs(["r.io/truncated:1"], bank) == {"container <c0> image <r.io/truncated:1> has 3 <HIGH> findings but the provider listed 1 of 4 findings (truncated); unlisted findings cannot be checked"}
+	msgs(["r.io/truncated:1"], bank) == {"container <c0> image <r.io/truncated:1> has 3 <HIGH> findings but the provider listed 0 of them (its list of 4 findings is truncated); unlisted findings cannot be checked"}
 	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH"}) == set()
-	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-9999"]}) == {"container <c0> image <r.io/truncated-ok:1>: the provider listed 1 of 8 findings (truncated); the unlisted ones cannot be checked against blockedIds"}
+	msgs(["r.io/truncated-ok:1"], {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-9999"]}) == {"container <c0> image <r.io/truncated-ok:1>: the provider's list of 8 findings is truncated; the unlisted ones cannot be checked against blockedIds"}
 	msgs(["r.io/high:1"], {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-9999"]}) == set()
 }
 
@@ -256,3 +261,37 @@ test_malformed_rows_denied if {
 		"container <c0> image <r.io/bad-row:1>: the provider listed the finding <CVE-2024-0002>, which is not a row [id, severity, ...]; it cannot be checked",
 	}
 }
+
+# The query of the keys: the findings the constraint can deny, and no other.
+test_findings_query if {
+	query({}) == "above=MEDIUM"
+	query(bank) == "above=MEDIUM"
+	query({"maxSeverity": "high", "maxUnfixedSeverity": "LOW"}) == "above=LOW"
+	query({"maxSeverity": "UNKNOWN"}) == "above=UNKNOWN"
+	query({"maxSeverity": "CRITICAL", "blockedIds": ["cve-2021-44228", "GHSA-jfh8-c2jp-5v3q", "RHSA-2024:1234"]}) == "above=CRITICAL;ids=CVE-2021-44228,GHSA-JFH8-C2JP-5V3Q,RHSA-2024:1234"
+}
+
+# The whole list: no severity floor, too many blockedIds for a key, an id that cannot be
+# written in one, or a severity the template does not know.
+test_findings_query_whole_list if {
+	query({"maxSeverity": "NONE"}) == ""
+	query({"maxSeverity": "HIGH", "maxUnfixedSeverity": "NONE"}) == ""
+	query({"blockedIds": [sprintf("CVE-2024-%d", [i]) | some i in numbers.range(1, 65)]}) == ""
+	query({"blockedIds": ["CVE-1", "a,b"]}) == ""
+	query({"blockedIds": ["CVE 1"]}) == ""
+	query({"maxSeverity": "SEVERE"}) == ""
+}
+
+query(params) := q if {
+	q := k8simagevulnerabilities.findings_query with input as object.union(pod(["r.io/clean:1"]), {"parameters": params})
+}
+
+# The call asks for each image with the query.
+test_keys_carry_the_query if {
+	m := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod(["r.io/high:1", "r.io/clean:1"]), {"parameters": {"maxSeverity": "HIGH", "blockedIds": ["CVE-2024-0004"]}})
+		with external_data as mock_echo
+	some msg in m
+	contains(msg, "system error: r.io/clean:1#above=HIGH;ids=CVE-2024-0004 r.io/high:1#above=HIGH;ids=CVE-2024-0004;")
+}
+
+mock_echo(req) := {"responses": [], "errors": [], "status_code": 200, "system_error": concat(" ", req.keys)}

@@ -93,6 +93,7 @@ import (
 	"github.com/imagetrust/imagetrust/provider/internal/config"
 	"github.com/imagetrust/imagetrust/provider/internal/pki"
 	"github.com/imagetrust/imagetrust/provider/internal/registry/registrytest"
+	"github.com/imagetrust/imagetrust/provider/internal/scan/scantest"
 	"github.com/imagetrust/imagetrust/provider/internal/signing"
 )
 
@@ -132,6 +133,7 @@ type flags struct {
 	scanN      int
 	scanGrow   int
 	scanKeys   string
+	scanQuery  string
 	cacheBytes int64
 	cacheTTL   time.Duration
 	latency    time.Duration
@@ -163,6 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.verifyRepo, "verify-repos", 200, "repositories the verify group's images are spread over (0: one repository per image, so every image costs the provider a new repository: /v2/ ping, token)")
 	fs.IntVar(&f.scanN, "scan-images", 50000, "images with a signed ~20 KB Trivy vuln attestation for the scan group (0: skip it)")
 	fs.IntVar(&f.scanGrow, "scan-growth", 50000, "distinct images of the scan growth run (≤ scan-images; 0: skip)")
+	fs.StringVar(&f.scanQuery, "scan-query", scantest.BankQuery, "scan group: the query each key carries (\"<image>#<query>\"), the findings the constraint asks for; the default is what the seed constraint constraints/security/bank.yaml sends; empty: whole answers, the only keys a provider before queries takes")
 	fs.StringVar(&f.scanKeys, "scan-keys", "tag", "scan group: the keys sent, tag (repo:tag: the provider resolves each with a HEAD first) or digest (repo@sha256:…, as Pods whose images a mutator pinned send)")
 	fs.Int64Var(&f.cacheBytes, "cache-max-bytes", 0, "cache.maxBytes of every provider started, the bound of each endpoint's answer cache (0: the provider's default, 32 MiB), e.g. 268435456 to keep all 50,000 scan answers of the scan growth run")
 	fs.DurationVar(&f.cacheTTL, "cache-ttl", 0, "cache.ttl of every provider started (0: the provider's default, 5m); longer than a growth run keeps its first answers fresh to the end")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -45,10 +46,20 @@ func runScan(ctx context.Context, f flags, e *env, host string, emit func(Line) 
 	if err != nil {
 		return err
 	}
-	var decorate func(*Line)
+	var reads []string
 	if f.scanKeys == "digest" {
-		keys, decorate = digests, func(l *Line) { l.Reads = "digest keys" }
+		keys, reads = digests, append(reads, "digest keys")
 	}
+	if f.scanQuery != "" {
+		queried := make([]string, len(keys))
+		for i, k := range keys {
+			queried[i] = k + "#" + f.scanQuery
+		}
+		keys, reads = queried, append(reads, "query "+f.scanQuery)
+	} else {
+		reads = append(reads, "whole answers")
+	}
+	decorate := func(l *Line) { l.Reads = strings.Join(reads, ", ") }
 	logf("pushed and attested %d images in %s", len(keys), time.Since(start).Round(time.Millisecond))
 
 	e.scan = config.Scan{Scanners: []config.Authority{{Name: "bench-trivy", Key: &config.Key{File: pub}}}}

@@ -158,7 +158,7 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 }
 
 // render is the pipeline's renderer: the encoded answer, "stale" added when served stale.
-func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
+func (s *Service) render(_ imageref.Ref, _ any, v *Value, stale bool) (any, error) {
 	raw, err := v.encoded(stale)
 	if err != nil {
 		return nil, err

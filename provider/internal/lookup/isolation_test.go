@@ -51,7 +51,7 @@ func TestHangingRegistryDoesNotStarveOthers(t *testing.T) {
 			}
 			return d.Digest.String(), nil
 		},
-		Render: func(_ imageref.Ref, d string, _ bool) (any, error) { return d, nil },
+		Render: func(_ imageref.Ref, _ any, d string, _ bool) (any, error) { return d, nil },
 	})
 	if err != nil {
 		t.Fatal(err)

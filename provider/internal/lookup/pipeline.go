@@ -51,9 +51,18 @@ type Options[V any] struct {
 	// Load loads the answer for one parsed, allowed reference (required). Its errors are
 	// classified with registry.Classify.
 	Load func(ctx context.Context, ref imageref.Ref) (V, error)
-	// Render turns an answer into the item's value (required); stale reports an answer served
-	// after it expired because the registry gave none.
-	Render func(ref imageref.Ref, v V, stale bool) (any, error)
+	// Render turns an answer into the item's value (required): q is the key's query as Query
+	// parsed it (nil: the key had none); stale reports an answer served after it expired
+	// because the registry gave none.
+	Render func(ref imageref.Ref, q any, v V, stale bool) (any, error)
+
+	// Query, when set, lets a key carry a query after its reference, "<reference>#<query>"
+	// ('#' is never part of a reference), which shapes the answer but not what is loaded: the
+	// reference is parsed, allowed, cached and loaded as a key of its own, and Render gets what
+	// Query made of the query. A query Query refuses is the key's error (class "invalid
+	// query"). Each distinct query of a batch is parsed once. Optional: without it, '#' makes
+	// a key an invalid reference, as on every endpoint that takes no query.
+	Query func(q string) (any, error)
 
 	// Cache keeps answers by CacheKey (optional: nil looks every key up).
 	Cache *cache.Cache[V]
@@ -143,6 +152,7 @@ func (p *Pipeline[V]) Items(ctx context.Context, keys []string) []wire.Item {
 type miss struct {
 	i   int
 	ref imageref.Ref
+	q   any
 	key string
 }
 
@@ -157,7 +167,12 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 	}
 	for i, k := range keys {
 		a.items[i].Key = k
-		ref, err := p.o.Refs.Parse(k)
+		image, q, err := a.split(k)
+		if err != nil {
+			a.fail(i, err)
+			continue
+		}
+		ref, err := p.o.Refs.Parse(image)
 		if err != nil {
 			a.fail(i, err)
 			continue
@@ -175,11 +190,11 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 		key := p.o.CacheKey(ref)
 		if p.o.Cache != nil {
 			if v, err, ok := p.o.Cache.FreshAt(key, now); ok && (err != nil || p.o.Refresh == nil || !p.o.Refresh(v)) {
-				a.answer(i, ref, v, false, err)
+				a.answer(i, ref, q, v, false, err)
 				continue
 			}
 		}
-		misses = append(misses, miss{i: i, ref: ref, key: key})
+		misses = append(misses, miss{i: i, ref: ref, q: q, key: key})
 	}
 	if len(misses) == 0 {
 		return a.items, a.classes // warm: no deadline, timer or goroutine needed
@@ -198,7 +213,8 @@ func (p *Pipeline[V]) Lookup(ctx context.Context, keys []string) ([]wire.Item, [
 		return p.get(ctx, misses[refs[key]].ref, key)
 	})
 	for j, r := range res {
-		a.answer(misses[j].i, misses[j].ref, r.Value.Value, r.Value.Stale, r.Err)
+		m := misses[j]
+		a.answer(m.i, m.ref, m.q, r.Value.Value, r.Value.Stale, r.Err)
 	}
 	return a.items, a.classes
 }
@@ -264,7 +280,47 @@ type answers[V any] struct {
 	p       *Pipeline[V]
 	items   []wire.Item
 	classes []wire.Class // nil until the first error
+	// query and parsed are the batch's last query and what Query made of it: the keys of
+	// one constraint's call all carry the same query.
+	query  string
+	parsed any
 }
+
+// split splits key into its reference and its parsed query (nil when it has none, or the
+// endpoint takes none).
+func (a *answers[V]) split(key string) (string, any, error) {
+	if a.p.o.Query == nil {
+		return key, nil, nil
+	}
+	image, query, ok := strings.Cut(key, "#")
+	if !ok {
+		return key, nil, nil
+	}
+	if a.parsed != nil && query == a.query {
+		return image, a.parsed, nil
+	}
+	q, err := a.p.o.Query(query)
+	if err != nil {
+		return "", nil, &QueryError{Key: key, Err: err}
+	}
+	a.query, a.parsed = query, q
+	return image, q, nil
+}
+
+// QueryError is a key whose query the endpoint refuses.
+type QueryError struct {
+	Key string
+	Err error
+}
+
+func (e *QueryError) Error() string {
+	return wire.ClassInvalidQuery.Message(fmt.Sprintf("%q: %v", e.Key, e.Err))
+}
+
+// Class is wire.ClassInvalidQuery.
+func (e *QueryError) Class() wire.Class { return wire.ClassInvalidQuery }
+
+func (e *QueryError) Unwrap() error { return e.Err }
 
 func (a *answers[V]) fail(i int, err error) {
 	msg, c := wire.ErrorMessage(err)
@@ -275,12 +331,12 @@ func (a *answers[V]) fail(i int, err error) {
 	a.classes[i] = c
 }
 
-func (a *answers[V]) answer(i int, ref imageref.Ref, v V, stale bool, err error) {
+func (a *answers[V]) answer(i int, ref imageref.Ref, q any, v V, stale bool, err error) {
 	if err != nil {
 		a.fail(i, err)
 		return
 	}
-	val, err := a.p.o.Render(ref, v, stale)
+	val, err := a.p.o.Render(ref, q, v, stale)
 	if err != nil {
 		a.fail(i, &registry.UnavailableError{Ref: ref.Original, Err: fmt.Errorf("encoding the answer: %w", err)})
 		return

@@ -3,6 +3,7 @@ package lookup_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -89,7 +90,7 @@ func TestSmallestEndpoint(t *testing.T) {
 			}
 			return d.Digest.String(), nil
 		},
-		Render: func(_ imageref.Ref, d string, _ bool) (any, error) { return d, nil },
+		Render: func(_ imageref.Ref, _ any, d string, _ bool) (any, error) { return d, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,91 @@ func TestSmallestEndpoint(t *testing.T) {
 	}
 }
 
+// TestQueries: on an endpoint that takes queries, "<reference>#<query>" is loaded and cached
+// as the reference alone (one load for every query of an image, and for the image without
+// one), Render gets the parsed query, the keys of a batch that carry one query parse it once,
+// and a query the endpoint refuses is the key's "invalid query" error naming the key. An
+// endpoint without Query takes '#' as part of the reference, which makes it invalid.
+func TestQueries(t *testing.T) {
+	p := newParts(t)
+	digest := p.push(t, "team/app:v1")
+	c, err := cache.New[string](cache.Options{Name: "q", MaxEntries: 100, TTL: time.Minute, NotFoundTTL: time.Minute, Negative: registry.IsNegative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loads, parses atomic.Int32
+	o := lookup.Options[string]{
+		Name: "q", Refs: p.refs, Registries: p.cli, Pool: p.pool, Cache: c,
+		Deadline: 30 * time.Second, LoadTimeout: 30 * time.Second,
+		Load: func(ctx context.Context, ref imageref.Ref) (string, error) {
+			loads.Add(1)
+			d, err := p.cli.Head(ctx, ref)
+			if err != nil {
+				return "", err
+			}
+			return d.Digest.String(), nil
+		},
+		Render: func(_ imageref.Ref, q any, d string, _ bool) (any, error) { return fmt.Sprintf("%s %v", d, q), nil },
+		Query: func(q string) (any, error) {
+			parses.Add(1)
+			if q == "bad" {
+				return nil, errors.New("not a query I take")
+			}
+			return strings.ToUpper(q), nil
+		},
+	}
+	pl, err := lookup.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.reg.Host
+	keys := []string{h + "/team/app:v1#a", h + "/team/app:v1#a", h + "/team/app:v1", h + "/team/app:v1#b", h + "/team/app:v1#bad", h + "/team/app:missing#b", "#b", h + "/team/app:v1#"}
+	items, classes := pl.Lookup(context.Background(), keys)
+	want := []struct {
+		value string
+		class wire.Class
+		msg   string
+	}{
+		{value: digest + " A"},
+		{value: digest + " A"},
+		{value: digest + " <nil>"},
+		{value: digest + " B"},
+		{class: wire.ClassInvalidQuery, msg: `invalid query: "` + h + `/team/app:v1#bad": not a query I take`},
+		{class: wire.ClassNotFound},
+		{class: wire.ClassInvalidReference},
+		{value: digest + " "},
+	}
+	for i, w := range want {
+		it := items[i]
+		if w.class == "" {
+			if it.Value != w.value || it.Error != "" {
+				t.Errorf("Lookup(%q) = %v, %q, want %q", keys[i], it.Value, it.Error, w.value)
+			}
+			continue
+		}
+		if classes[i] != w.class || it.Value != nil || !strings.HasPrefix(it.Error, w.msg) || !strings.HasPrefix(it.Error, w.class.Prefix()) {
+			t.Errorf("Lookup(%q) = %v, %q (%q), want an error of class %q starting %q", keys[i], it.Value, it.Error, classes[i], w.class, w.msg)
+		}
+	}
+	if n := loads.Load(); n != 2 {
+		t.Errorf("loads = %d, want 2 (app:v1 once for every query, app:missing once)", n)
+	}
+	// a (twice in a row: once), b, bad, b twice more (still remembered: a refused query is
+	// not), and the empty one.
+	if n := parses.Load(); n != 4 {
+		t.Errorf("queries parsed = %d, want 4", n)
+	}
+
+	o.Query = nil
+	plain, err := lookup.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := plain.Items(context.Background(), []string{h + "/team/app:v1#a"}); !strings.HasPrefix(it[0].Error, wire.ClassInvalidReference.Prefix()) {
+		t.Errorf("an endpoint without queries answered %q with %+v, want an invalid reference", h+"/team/app:v1#a", it[0])
+	}
+}
+
 // TestDeadlineAndClasses: a key whose load hangs gets a "timed out" error by the endpoint
 // deadline while the others are answered; a loader's unclassified error becomes "unavailable";
 // a renderer's failure becomes "unavailable" naming the reference.
@@ -180,7 +266,7 @@ func TestDeadlineAndClasses(t *testing.T) {
 			}
 			return ref.Path, nil
 		},
-		Render: func(_ imageref.Ref, v string, _ bool) (any, error) {
+		Render: func(_ imageref.Ref, _ any, v string, _ bool) (any, error) {
 			if v == "team/unrenderable" {
 				return nil, errors.New("no encoding")
 			}

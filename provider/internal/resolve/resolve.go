@@ -106,8 +106,10 @@ func New(o Options) (*Service, error) {
 	s.resolve, err = lookup.New(lookup.Options[Answer]{
 		Name: "resolve", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
 		Deadline: o.ResolveDeadline, LoadTimeout: o.LoadTimeout, RequestBudget: o.RequestBudget,
-		Load:   s.load,
-		Render: func(ref imageref.Ref, a Answer, stale bool) (any, error) { return resolveValue(ref, a, stale), nil },
+		Load: s.load,
+		Render: func(ref imageref.Ref, _ any, a Answer, stale bool) (any, error) {
+			return resolveValue(ref, a, stale), nil
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func New(o Options) (*Service, error) {
 		// A reference with a digest is answered as written: mutation is idempotent.
 		Direct: func(ref imageref.Ref) (any, bool) { return ref.Original, ref.Digest != "" },
 		Load:   s.head,
-		Render: func(ref imageref.Ref, a Answer, _ bool) (any, error) { return ref.Pinned(a.Digest), nil },
+		Render: func(ref imageref.Ref, _ any, a Answer, _ bool) (any, error) { return ref.Pinned(a.Digest), nil },
 	})
 	if err != nil {
 		return nil, err

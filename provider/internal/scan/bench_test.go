@@ -238,12 +238,36 @@ func benchValue(i int, shared bool) *Value {
 // log line to io.Discard), written to a ResponseWriter that discards the body as a
 // connection's writer would after copying it; every answer cached. The figures per batch are
 // the provider's own cost of the warm path, without TLS and the socket.
+//
+// query=whole asks for the whole answers, query=bank for the findings the seed constraint
+// constraints/security/bank.yaml can deny (scantest.BankQuery): 14 of the report's 34.
 func BenchmarkScanWarmHandler(b *testing.B) {
 	h, keys := warmScanHandler(b)
+	for _, q := range benchQueries {
+		b.Run("query="+q.name, func(b *testing.B) { benchWarmHandler(b, h, requestBody(b, keys, q.query), len(keys)) })
+	}
+}
+
+// benchQueries are the queries the warm benchmarks' keys carry.
+var benchQueries = []struct{ name, query string }{{"whole", ""}, {"bank", scantest.BankQuery}}
+
+// requestBody is the /v1/scan request for keys, each with query (none when empty).
+func requestBody(b *testing.B, keys []string, query string) []byte {
+	b.Helper()
+	if query != "" {
+		keys = slices.Clone(keys)
+		for i := range keys {
+			keys[i] += "#" + query
+		}
+	}
 	body, err := json.Marshal(wire.ProviderRequest{APIVersion: wire.APIVersion, Kind: wire.ProviderRequestKind, Request: wire.Request{Keys: keys}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return body
+}
+
+func benchWarmHandler(b *testing.B, h http.Handler, body []byte, keys int) {
 	w := &discardWriter{header: http.Header{}}
 	var durs []time.Duration
 	b.ReportAllocs()
@@ -262,7 +286,7 @@ func BenchmarkScanWarmHandler(b *testing.B) {
 	slices.Sort(durs)
 	b.ReportMetric(float64(w.n), "body-B")
 	b.ReportMetric(float64(durs[len(durs)/2].Microseconds()), "p50-µs/batch")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(durs)*len(keys)), "cpu-µs/key")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(durs)*keys), "cpu-µs/key")
 }
 
 // BenchmarkScanWarmMTLS: the warm 100-key /v1/scan batch over mTLS HTTP/1.1 on loopback, the
@@ -273,12 +297,16 @@ func BenchmarkScanWarmHandler(b *testing.B) {
 //
 // handler=static is the floor the answer's size sets: the same server and client, and a
 // handler that writes the same response's bytes, built once, with one Write.
+//
+// query=whole and query=bank are BenchmarkScanWarmHandler's.
 func BenchmarkScanWarmMTLS(b *testing.B) {
 	h, keys := warmScanHandler(b)
-	body, err := json.Marshal(wire.ProviderRequest{APIVersion: wire.APIVersion, Kind: wire.ProviderRequestKind, Request: wire.Request{Keys: keys}})
-	if err != nil {
-		b.Fatal(err)
+	for _, q := range benchQueries {
+		b.Run("query="+q.name, func(b *testing.B) { benchWarmMTLS(b, h, requestBody(b, keys, q.query), len(keys)) })
 	}
+}
+
+func benchWarmMTLS(b *testing.B, h http.Handler, body []byte, keys int) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/scan", bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
@@ -294,8 +322,8 @@ func BenchmarkScanWarmMTLS(b *testing.B) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 		_, _ = w.Write(answer)
 	})
-	b.Run("handler=scan", func(b *testing.B) { benchMTLS(b, h, body, len(keys)) })
-	b.Run("handler=static", func(b *testing.B) { benchMTLS(b, static, body, len(keys)) })
+	b.Run("handler=scan", func(b *testing.B) { benchMTLS(b, h, body, keys) })
+	b.Run("handler=static", func(b *testing.B) { benchMTLS(b, static, body, keys) })
 }
 
 // benchMTLS posts body to h's /v1/scan through server.Runner over mTLS HTTP/1.1 (see

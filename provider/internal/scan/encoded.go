@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -19,32 +20,53 @@ import (
 type encoded struct {
 	// head is the JSON up to and including `"findings":[`; tail is the rest from its `]`.
 	head, tail []byte
-	findings   []string
+	findings   []*row
 	size       int
 }
 
-// interner hands out one copy of each finding's JSON. It forgets everything when it holds
-// maxInterned strings (answers keep theirs; later ones start sharing again), so it never
-// grows past that whatever the cache evicts.
+// row is one finding's row as JSON, with what a Filter reads of it. Every cached answer that
+// lists the finding shares it.
+type row struct {
+	json string
+	// rank is rowRank of the severity.
+	rank int
+	// ids are the id and the aliases, upper-cased.
+	ids []string
+}
+
+// interner hands out one row per distinct finding row. It forgets everything when it holds
+// maxInterned rows (answers keep theirs; later ones start sharing again), so it never grows
+// past that whatever the cache evicts.
 type interner struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]*row
 }
 
 const maxInterned = 1 << 16
 
-func (in *interner) intern(b []byte) string {
+// intern returns the row of f, whose encoding is b.
+func (in *interner) intern(b []byte, f *Finding) *row {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if s, ok := in.m[string(b)]; ok {
-		return s
+	if r, ok := in.m[string(b)]; ok {
+		return r
 	}
 	if in.m == nil || len(in.m) >= maxInterned {
-		in.m = make(map[string]string)
+		in.m = make(map[string]*row)
 	}
-	s := string(b)
-	in.m[s] = s
-	return s
+	r := newRow(string(b), f)
+	in.m[r.json] = r
+	return r
+}
+
+// newRow is the row of f, whose encoding is js.
+func newRow(js string, f *Finding) *row {
+	r := &row{json: js, rank: rowRank(f.Severity), ids: make([]string, 0, 1+len(f.Aliases))}
+	r.ids = append(r.ids, strings.ToUpper(f.ID))
+	for _, a := range f.Aliases {
+		r.ids = append(r.ids, strings.ToUpper(a))
+	}
+	return r
 }
 
 // findingsKey is where the top-level findings list starts: the value's fields before it are
@@ -76,7 +98,7 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 	}
 	i += len(findingsKey)
 	// raw is json.Marshal's own copy: head and tail share it.
-	e := &encoded{head: raw[:i:i], tail: raw[i:], findings: make([]string, len(fs))}
+	e := &encoded{head: raw[:i:i], tail: raw[i:], findings: make([]*row, len(fs))}
 	e.size = len(raw)
 	var buf [1 << 10]byte // a row is seldom longer; intern copies it
 	row := buf[:0]
@@ -84,7 +106,7 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 		if row, err = fs[j].appendRow(row[:0]); err != nil {
 			return nil, err
 		}
-		e.findings[j] = in.intern(row)
+		e.findings[j] = in.intern(row, &fs[j])
 		e.size += len(row)
 	}
 	if len(fs) > 1 {
@@ -97,11 +119,11 @@ func encodeValue(v *Value, in *interner) (*encoded, error) {
 // from (wire.Appender).
 func (e *encoded) AppendJSON(b []byte) []byte {
 	b = append(b, e.head...)
-	for j, f := range e.findings {
+	for j, r := range e.findings {
 		if j > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, f...)
+		b = append(b, r.json...)
 	}
 	return append(b, e.tail...)
 }
@@ -124,20 +146,73 @@ func (e *encoded) isObject() bool {
 // staleField is added to an answer served after it expired because the registry gave none.
 const staleField = `,"stale":true}`
 
-// staleEncoded is a cached answer served stale: its JSON with "stale":true as the last field
-// (wire.Appender). Its encoded value must be an object (encoded.isObject).
-type staleEncoded struct{ e *encoded }
-
-// AppendJSON appends the encoded value with its closing '}' replaced by staleField.
-func (s staleEncoded) AppendJSON(b []byte) []byte {
-	b = s.e.AppendJSON(b)
-	return append(b[:len(b)-1], staleField...)
+// view is a cached answer as one key gets it: its findings filtered (f; nil lists every
+// one) and, served stale, "stale":true as its last field (wire.Appender). A stale view's
+// encoded value must be an object (encoded.isObject).
+type view struct {
+	e     *encoded
+	f     *Filter
+	stale bool
+	size  int
+	// listed has bit j set when f lists finding j (bits in inline up to 64 findings).
+	listed []uint64
+	inline [1]uint64
 }
 
-// Len is the length of the stale answer.
-func (s staleEncoded) Len() int { return s.e.size - 1 + len(staleField) }
-
-// MarshalJSON returns the stale answer, for encoding/json.
-func (s staleEncoded) MarshalJSON() ([]byte, error) {
-	return s.AppendJSON(make([]byte, 0, s.Len())), nil
+// newView is e as filter f and stale make it.
+func newView(e *encoded, f *Filter, stale bool) *view {
+	v := &view{e: e, f: f, stale: stale, size: e.size}
+	if f != nil {
+		v.listed = v.inline[:]
+		if n := (len(e.findings) + 63) / 64; n > len(v.inline) {
+			v.listed = make([]uint64, n)
+		}
+		v.size = len(e.head) + len(e.tail)
+		n := 0
+		for j, r := range e.findings {
+			if f.lists(r) {
+				v.listed[j/64] |= 1 << (j % 64)
+				v.size += len(r.json)
+				n++
+			}
+		}
+		if n > 1 {
+			v.size += n - 1
+		}
+	}
+	if stale {
+		v.size += len(staleField) - 1
+	}
+	return v
 }
+
+// AppendJSON appends the answer to b.
+func (v *view) AppendJSON(b []byte) []byte {
+	if v.f == nil {
+		b = v.e.AppendJSON(b)
+	} else {
+		b = append(b, v.e.head...)
+		first := true
+		for j, r := range v.e.findings {
+			if v.listed[j/64]&(1<<(j%64)) == 0 {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, r.json...)
+		}
+		b = append(b, v.e.tail...)
+	}
+	if v.stale {
+		b = append(b[:len(b)-1], staleField...)
+	}
+	return b
+}
+
+// Len is the length of the answer.
+func (v *view) Len() int { return v.size }
+
+// MarshalJSON returns the answer, for encoding/json.
+func (v *view) MarshalJSON() ([]byte, error) { return v.AppendJSON(make([]byte, 0, v.size)), nil }

@@ -2,8 +2,10 @@ package scan
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,51 +119,32 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 	s := &Service{results: newResultCounters(vec)}
 	in := &interner{}
 	wantCounts := map[string]float64{}
+	// A LOW finding's id (lower-cased: ids match whatever their case) and any finding's alias.
+	var lowID, alias string
+	for _, f := range full.Findings {
+		if f.Severity == Low && lowID == "" {
+			lowID = strings.ToLower(f.ID)
+		}
+		if len(f.Aliases) > 0 && alias == "" {
+			alias = f.Aliases[0]
+		}
+	}
+	if lowID == "" || alias == "" {
+		t.Fatalf("sample: no LOW finding (%q) or no finding with an alias (%q)", lowID, alias)
+	}
+	if n := len(listedBy(t, full, "above=HIGH;ids="+lowID).Findings); n < 1 || n >= len(full.Findings) {
+		t.Fatalf("sample: above=HIGH;ids=%s lists %d of %d findings; the test needs some listed and some not", lowID, n, len(full.Findings))
+	}
+	queries := []string{"", "above=MEDIUM", "above=UNKNOWN", "above=CRITICAL", "above=HIGH;ids=" + lowID, "above=CRITICAL;ids=" + alias + ",CVE-0000-0000"}
 	for name, v := range values {
-		for _, stale := range []bool{false, true} {
-			var want []byte
-			if stale {
-				want, err = json.Marshal(struct {
-					*Value
-					Stale bool `json:"stale"`
-				}{v, true})
-			} else {
-				want, err = json.Marshal(v)
+		for _, query := range queries {
+			var f *Filter
+			if query != "" {
+				if f, err = ParseFilter(query); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			enc, err := encodeValue(v, in)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			cached := &Value{Scanned: v.Scanned, Reason: v.Reason, enc: enc}
-			out, err := s.render(imageref.Ref{}, cached, stale)
-			if err != nil {
-				t.Fatalf("%s stale=%v: render: %v", name, stale, err)
-			}
-			a, ok := out.(wire.Appender)
-			if !ok {
-				t.Fatalf("%s stale=%v: render gave %T, want a wire.Appender", name, stale, out)
-			}
-			if got := a.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
-				t.Errorf("%s stale=%v: AppendJSON\n got %s\nwant prefix%s", name, stale, got, want)
-			}
-			if a.Len() != len(want) {
-				t.Errorf("%s stale=%v: Len() = %d, encoding/json wrote %d bytes", name, stale, a.Len(), len(want))
-			}
-			if got, err := json.Marshal(out); err != nil || string(got) != string(want) {
-				t.Errorf("%s stale=%v: json.Marshal(rendered) = %s, %v\nwant %s", name, stale, got, err, want)
-			}
-			// Appending it again gives the same bytes: nothing in the cached answer changed.
-			if got := a.AppendJSON(nil); string(got) != string(want) {
-				t.Errorf("%s stale=%v: second AppendJSON\n got %s\nwant %s", name, stale, got, want)
-			}
-			outcome := v.Reason
-			if v.Scanned {
-				outcome = "scanned"
-			}
-			wantCounts[outcome]++
+			renderAndCompare(t, s, in, fmt.Sprintf("%s %q", name, query), v, f, query, wantCounts)
 		}
 	}
 	for outcome, n := range wantCounts {
@@ -169,13 +152,101 @@ func TestRenderAppendsEncodingJSON(t *testing.T) {
 			t.Errorf("results{outcome=%q} = %v, want %v", outcome, got, n)
 		}
 	}
-	if _, err := s.render(imageref.Ref{}, &Value{Scanned: true, enc: &encoded{head: []byte(`[]`), size: 2}}, true); err == nil {
+	if _, err := s.render(imageref.Ref{}, nil, &Value{Scanned: true, enc: &encoded{head: []byte(`[]`), size: 2}}, true); err == nil {
 		t.Errorf("render(stale, cached answer not an object) = nil error, want an error")
 	}
 	for _, stale := range []bool{false, true} {
-		if out, err := s.render(imageref.Ref{}, &Value{Scanned: true}, stale); err == nil || !strings.Contains(err.Error(), "no encoded form") {
+		if out, err := s.render(imageref.Ref{}, nil, &Value{Scanned: true}, stale); err == nil || !strings.Contains(err.Error(), "no encoded form") {
 			t.Errorf("render(stale=%v, value without its encoding) = %v, %v; want the error that it has no encoded form", stale, out, err)
 		}
+	}
+}
+
+// listedBy is v with only the findings query lists, worked out from the findings themselves:
+// a severity above the query's, or an id or alias among its ids (any case).
+func listedBy(t *testing.T, v *Value, query string) *Value {
+	t.Helper()
+	if query == "" || v.Findings == nil {
+		return v
+	}
+	params := map[string]string{}
+	for p := range strings.SplitSeq(query, ";") {
+		name, val, _ := strings.Cut(p, "=")
+		params[name] = val
+	}
+	above := Severity(params["above"]).Rank()
+	var ids []string
+	if s := params["ids"]; s != "" {
+		ids = strings.Split(strings.ToUpper(s), ",")
+	}
+	w := *v
+	w.Findings = []Finding{}
+	for _, f := range v.Findings {
+		listed := f.Severity.Rank() > above
+		for _, id := range append([]string{f.ID}, f.Aliases...) {
+			listed = listed || slices.Contains(ids, strings.ToUpper(id))
+		}
+		if listed {
+			w.Findings = append(w.Findings, f)
+		}
+	}
+	return &w
+}
+
+// renderAndCompare renders v's cached answer under filter f (query written out) fresh and
+// stale and compares it with encoding/json's bytes for listedBy(v, query).
+func renderAndCompare(t *testing.T, s *Service, in *interner, name string, v *Value, f *Filter, query string, wantCounts map[string]float64) {
+	t.Helper()
+	for _, stale := range []bool{false, true} {
+		var want []byte
+		var err error
+		lv := listedBy(t, v, query)
+		if stale {
+			want, err = json.Marshal(struct {
+				*Value
+				Stale bool `json:"stale"`
+			}{lv, true})
+		} else {
+			want, err = json.Marshal(lv)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := encodeValue(v, in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cached := &Value{Scanned: v.Scanned, Reason: v.Reason, enc: enc}
+		var q any
+		if f != nil {
+			q = f
+		}
+		out, err := s.render(imageref.Ref{}, q, cached, stale)
+		if err != nil {
+			t.Fatalf("%s stale=%v: render: %v", name, stale, err)
+		}
+		a, ok := out.(wire.Appender)
+		if !ok {
+			t.Fatalf("%s stale=%v: render gave %T, want a wire.Appender", name, stale, out)
+		}
+		if got := a.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+			t.Errorf("%s stale=%v: AppendJSON\n got %s\nwant prefix%s", name, stale, got, want)
+		}
+		if a.Len() != len(want) {
+			t.Errorf("%s stale=%v: Len() = %d, encoding/json wrote %d bytes", name, stale, a.Len(), len(want))
+		}
+		if got, err := json.Marshal(out); err != nil || string(got) != string(want) {
+			t.Errorf("%s stale=%v: json.Marshal(rendered) = %s, %v\nwant %s", name, stale, got, err, want)
+		}
+		// Appending it again gives the same bytes: nothing in the cached answer changed.
+		if got := a.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("%s stale=%v: second AppendJSON\n got %s\nwant %s", name, stale, got, want)
+		}
+		outcome := v.Reason
+		if v.Scanned {
+			outcome = "scanned"
+		}
+		wantCounts[outcome]++
 	}
 }
 

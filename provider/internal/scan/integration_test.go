@@ -7,9 +7,12 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 
 	"github.com/imagetrust/imagetrust/provider/internal/policy/gatekeepertest"
 	"github.com/imagetrust/imagetrust/provider/internal/server"
+	"github.com/imagetrust/imagetrust/provider/internal/wire"
 )
 
 func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
@@ -89,4 +93,102 @@ func TestSecurityTemplateThroughGatekeeper(t *testing.T) {
 		}
 	}
 	t.Logf("messages:\n  %s", strings.Join(got, "\n  "))
+}
+
+// TestFilteredAnswersDecideAsWholeOnes: the findings a constraint's query asks for decide
+// exactly as every finding does. The same reviews run twice against the real service: once as
+// Gatekeeper sends them (each key with the constraint's query, answered with the findings it
+// lists), once with the queries taken off on the way in (the whole answer under the same
+// key). Every constraint below must give the same messages both ways, and the filtered
+// answers must be smaller where the query leaves findings out.
+func TestFilteredAnswersDecideAsWholeOnes(t *testing.T) {
+	ctx := context.Background()
+	e := newScanEnv(t, envOptions{limits: Limits{Findings: 3}})
+	at := time.Now().Add(-time.Hour).UTC()
+
+	var whole atomic.Bool
+	var asked []string
+	var answered int
+	lookup := func(ctx context.Context, keys []string) ([]wire.Item, []wire.Class) {
+		sent := keys
+		if whole.Load() {
+			sent = make([]string, len(keys))
+			for i, k := range keys {
+				sent[i], _, _ = strings.Cut(k, "#")
+			}
+		}
+		items, classes := e.svc.ScanLookup(ctx, sent)
+		for i := range items {
+			items[i].Key = keys[i]
+			if a, ok := items[i].Value.(wire.Appender); ok {
+				answered += a.Len()
+			}
+		}
+		asked = append(asked, keys...)
+		return items, classes
+	}
+	c := gatekeepertest.Client(t, ctx, gatekeepertest.Options{
+		Root: filepath.Join("..", "..", ".."), Template: "templates/security.yaml",
+		Deps:      server.Deps{Scan: server.Endpoint{Lookup: lookup, Deadline: gatekeepertest.Deadline}},
+		Providers: map[string]string{"imagetrust-scan": "/v1/scan"},
+	})
+
+	var images []string
+	for i, s := range []string{"trivy-image-alpine-310.json", "grype-image.json", "trivy-image-centos-7-statuses.json", "trivy-npm-with-vex-suppressed.json"} {
+		d := e.push(t, "diff/app"+strconv.Itoa(i), "v1")
+		e.attest(t, d, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, sample(t, s), at))
+		images = append(images, d.String())
+	}
+	vexed := e.push(t, "diff/vexed", "v1")
+	e.attest(t, vexed, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, sample(t, "trivy-image-alpine-310.json"), at))
+	e.attest(t, vexed, e.vendor, PredicateOpenVEXV020, vexFor(vexed, "not_affected", "2026-01-01T00:00:00Z"))
+	clean := e.push(t, "diff/clean", "v1")
+	e.attest(t, clean, e.ci, PredicateCosignVuln, cosignVulnPredicate(t, []byte(cleanTrivy), at))
+	images = append(images, vexed.String(), clean.String())
+
+	for i, params := range []map[string]any{
+		{"maxSeverity": "MEDIUM", "blockedIds": []any{"CVE-2021-44228", "CVE-2019-1551"}, "vexAuthorities": []any{"vendor"}},
+		{"maxSeverity": "HIGH"},
+		{"maxSeverity": "CRITICAL", "blockedIds": []any{"cve-2019-1549"}},
+		{"maxSeverity": "HIGH", "maxUnfixedSeverity": "LOW"},
+		{"maxSeverity": "LOW", "ignore": []any{map[string]any{"id": "CVE-2019-1549", "reason": "test data", "expires": "2099-12-31"}}},
+		{"maxSeverity": "UNKNOWN"},
+		{"maxSeverity": "NONE"},
+	} {
+		params["scannerAuthorities"] = []any{"ci"}
+		con := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageVulnerabilities",
+			"metadata": map[string]any{"name": "c" + strconv.Itoa(i)},
+			"spec":     map[string]any{"parameters": params},
+		}}
+		if _, err := c.AddConstraint(ctx, con); err != nil {
+			t.Fatalf("AddConstraint(%v) = %v", params, err)
+		}
+		whole.Store(false)
+		asked, answered = nil, 0
+		filtered := gatekeepertest.ReviewPod(t, ctx, c, images...)
+		queried, filteredBytes := asked, answered
+		whole.Store(true)
+		asked, answered = nil, 0
+		all := gatekeepertest.ReviewPod(t, ctx, c, images...)
+		if !slices.Equal(filtered, all) {
+			t.Errorf("%v: the filtered answers decide\n  %s\nthe whole ones\n  %s", params, strings.Join(filtered, "\n  "), strings.Join(all, "\n  "))
+		}
+		if len(all) == 0 {
+			t.Errorf("%v: no image denied; the comparison needs denials", params)
+		}
+		withQuery := !strings.Contains(fmt.Sprint(params["maxSeverity"]), "NONE")
+		for _, k := range queried {
+			if strings.Contains(k, "#above=") != withQuery {
+				t.Errorf("%v: key %q (a query expected: %v)", params, k, withQuery)
+			}
+		}
+		if withQuery && i < 4 && filteredBytes >= answered {
+			t.Errorf("%v: filtered answers %d bytes, whole ones %d; the query listed every finding", params, filteredBytes, answered)
+		}
+		t.Logf("%v: %d messages, answers %d bytes filtered, %d whole", params, len(all), filteredBytes, answered)
+		if _, err := c.RemoveConstraint(ctx, con); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

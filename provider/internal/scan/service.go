@@ -129,6 +129,7 @@ func New(o Options) (*Service, error) {
 		Name: "scan", Refs: o.Refs, Registries: o.Registry, Pool: o.Pool, Cache: o.Cache,
 		Deadline: o.Deadline, LoadTimeout: o.Deadline,
 		CacheKey: cacheKey, Load: s.load, Render: s.render,
+		Query: func(q string) (any, error) { return ParseFilter(q) },
 	}
 	if o.Cache != nil {
 		po.Refresh = s.expiredUnscanned
@@ -178,9 +179,11 @@ func (s *Service) load(ctx context.Context, ref imageref.Ref) (*Value, error) {
 }
 
 // render is the pipeline's renderer: the cached encoded answer itself (a wire.Appender the
-// response encoder writes in place, no copy per key), marked "stale" when served stale.
-func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
-	out, err := answerOf(v, stale)
+// response encoder writes in place, no copy per key), or a view of it: its findings filtered
+// by the key's query (a *Filter), marked "stale" when served stale.
+func (s *Service) render(_ imageref.Ref, q any, v *Value, stale bool) (any, error) {
+	f, _ := q.(*Filter)
+	out, err := answerOf(v, f, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -188,21 +191,21 @@ func (s *Service) render(_ imageref.Ref, v *Value, stale bool) (any, error) {
 	return out, nil
 }
 
-// answerOf is v's cached encoded answer, or that answer marked stale. Every value the pipeline
-// holds comes from load, which encodes it; one without its encoding is a bug, answered as an
-// error, never as an allow.
-func answerOf(v *Value, stale bool) (any, error) {
+// answerOf is v's cached encoded answer, or a view of it filtered by f (nil: unfiltered) or
+// marked stale. Every value the pipeline holds comes from load, which encodes it; one without
+// its encoding is a bug, answered as an error, never as an allow.
+func answerOf(v *Value, f *Filter, stale bool) (any, error) {
 	e := v.enc
 	if e == nil {
 		return nil, errors.New("cached scan answer has no encoded form")
 	}
-	if !stale {
-		return e, nil
-	}
-	if !e.isObject() {
+	if stale && !e.isObject() {
 		return nil, errors.New("cached answer is not a JSON object")
 	}
-	return staleEncoded{e}, nil
+	if f == nil && !stale {
+		return e, nil
+	}
+	return newView(e, f, stale), nil
 }
 
 // resultCounters are imagetrust_scan_results_total's children for the outcomes the service

@@ -170,7 +170,7 @@ func formatTime(t time.Time) string {
 }
 
 // CacheBytes is the memory a cached answer holds besides the findings it shares with other
-// answers: the Value, its encoded head and tail, and one string header per finding
+// answers: the Value, its encoded head and tail, and one pointer per finding
 // (cache.Sizer).
 func (v *Value) CacheBytes() int {
 	if v == nil {
@@ -178,7 +178,7 @@ func (v *Value) CacheBytes() int {
 	}
 	n := int(unsafe.Sizeof(*v))
 	if e := v.enc; e != nil {
-		n += int(unsafe.Sizeof(*e)) + cap(e.head) + cap(e.tail) + cap(e.findings)*int(unsafe.Sizeof(""))
+		n += int(unsafe.Sizeof(*e)) + cap(e.head) + cap(e.tail) + cap(e.findings)*int(unsafe.Sizeof((*row)(nil)))
 	}
 	return n
 }

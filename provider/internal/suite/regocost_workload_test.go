@@ -22,6 +22,9 @@ import (
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
+	"github.com/imagetrust/imagetrust/provider/internal/scan/scantest"
 )
 
 const (
@@ -149,10 +152,13 @@ const (
 	// regoCostVerifySigsProvider answers constraints without attestation parameters.
 	regoCostVerifySigsProvider = "imagetrust-verify-signatures"
 	regoCostScanProvider       = "imagetrust-scan"
-	regoCostSignedKey          = "registry.bank.internal/payments/api:1.0"
-	regoCostUnsignedKey        = "registry.bank.internal/payments/unsigned:1.0"
-	regoCostCleanKey           = "registry.bank.internal/payments/clean:1.0"
-	regoCostVulnerableKey      = "registry.bank.internal/payments/vulnerable:1.0"
+	// regoCostScanQuery is the query of the scan keys constraints/security/bank.yaml sends.
+	// An answer cached under any other key would miss, and TestRegoCostWorkload would say so.
+	regoCostScanQuery     = scantest.BankQuery
+	regoCostSignedKey     = "registry.bank.internal/payments/api:1.0"
+	regoCostUnsignedKey   = "registry.bank.internal/payments/unsigned:1.0"
+	regoCostCleanKey      = "registry.bank.internal/payments/clean:1.0"
+	regoCostVulnerableKey = "registry.bank.internal/payments/vulnerable:1.0"
 )
 
 // fixtureValue decodes the fixture value of key from provider in the fixtures of dir.
@@ -212,15 +218,30 @@ func (w *regoCostWorkload) responseCache(tb testing.TB) *externaldata.ProviderRe
 		rc.Upsert(externaldata.CacheKey{ProviderName: provider, Key: key},
 			externaldata.CacheValue{Received: now, Value: v, Idempotent: true})
 	}
+	// The scan answers as the provider gives them to the bank's query (scan.FilterAnswer).
+	putScan := func(ref string, v map[string]any) {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if raw, err = scan.FilterAnswer(regoCostScanQuery, raw); err != nil {
+			tb.Fatal(err)
+		}
+		var filtered map[string]any
+		if err := json.Unmarshal(raw, &filtered); err != nil {
+			tb.Fatal(err)
+		}
+		put(regoCostScanProvider, ref+"#"+regoCostScanQuery, filtered)
+	}
 	for ref, img := range w.images {
 		if img.bank {
 			put(regoCostVerifyProvider, ref, answerFor(signed, img, true))
 			put(regoCostVerifySigsProvider, ref, answerFor(signedSigs, img, true))
-			put(regoCostScanProvider, ref, answerFor(clean, img, false))
+			putScan(ref, answerFor(clean, img, false))
 		} else {
 			put(regoCostVerifyProvider, ref, answerFor(unsigned, img, false))
 			put(regoCostVerifySigsProvider, ref, answerFor(unsignedSigs, img, false))
-			put(regoCostScanProvider, ref, answerFor(vulnerable, img, false))
+			putScan(ref, answerFor(vulnerable, img, false))
 		}
 	}
 	return rc

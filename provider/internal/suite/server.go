@@ -16,6 +16,9 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/apis/externaldata/unversioned"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/imagetrust/imagetrust/provider/internal/lookup"
+	"github.com/imagetrust/imagetrust/provider/internal/scan"
 )
 
 // MissingKey is a key the template asked a provider for that no fixture answers.
@@ -153,6 +156,13 @@ func (fs *fixtureServer) serveProvider(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		a, ok := pa.keys[k]
+		if !ok {
+			var err error
+			if a, ok, err = queried(name, pa, k); err != nil {
+				resp.Items = append(resp.Items, externaldata.Item{Key: k, Error: err.Error()})
+				continue
+			}
+		}
 		switch {
 		case !ok:
 			fs.missing = append(fs.missing, MissingKey{Provider: name, Key: k})
@@ -166,6 +176,35 @@ func (fs *fixtureServer) serveProvider(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeResponse(w, status, resp)
+}
+
+// queryAnswers are the providers whose keys may carry a query ("<image>#<query>"): a key
+// with a query and no fixture of its own is answered from its image's fixture, as the provider
+// answers it (its own code shapes the value). The scan template asks for the findings it can
+// deny.
+var queryAnswers = map[string]func(query string, value json.RawMessage) (json.RawMessage, error){
+	"imagetrust-scan": scan.FilterAnswer,
+}
+
+// queried is the answer to key of provider name from the fixture of its image, when key has a
+// query and the provider takes queries; ok is false when there is none. A query the provider
+// would refuse is an error of the provider's class.
+func queried(name string, pa *providerAnswers, key string) (answer, bool, error) {
+	shape := queryAnswers[name]
+	image, query, cut := strings.Cut(key, "#")
+	if shape == nil || !cut {
+		return answer{}, false, nil
+	}
+	a, ok := pa.keys[image]
+	if !ok || a.Value == nil {
+		return a, ok, nil
+	}
+	v, err := shape(query, a.Value)
+	if err != nil {
+		return answer{}, false, &lookup.QueryError{Key: key, Err: err}
+	}
+	a.Value = v
+	return a, true, nil
 }
 
 func writeResponse(w http.ResponseWriter, status int, r externaldata.Response) {

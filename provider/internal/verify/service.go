@@ -266,9 +266,9 @@ func (s *Service) VerifySignaturesLookup(ctx context.Context, keys []string) ([]
 // renderer is the renderer of endpoint's pipeline: the answer's encoded bytes for ref (see
 // serve), "stale" added when served stale, counted in imagetrust_verify_results_total by
 // endpoint (labelled as imagetrust_requests_total is) and outcome.
-func (s *Service) renderer(results *prometheus.CounterVec, endpoint string) func(imageref.Ref, *Value, bool) (any, error) {
+func (s *Service) renderer(results *prometheus.CounterVec, endpoint string) func(imageref.Ref, any, *Value, bool) (any, error) {
 	signed, unsigned := results.WithLabelValues(endpoint, "signed"), results.WithLabelValues(endpoint, "unsigned")
-	return func(ref imageref.Ref, v *Value, stale bool) (any, error) {
+	return func(ref imageref.Ref, _ any, v *Value, stale bool) (any, error) {
 		raw, err := s.serve(ref, v, stale)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,9 @@ type Class string
 const (
 	// ClassInvalidReference: the key is not an image reference the runtime would pull.
 	ClassInvalidReference Class = "invalid reference"
+	// ClassInvalidQuery: the key's query (after '#', on an endpoint that takes one) is not one
+	// the endpoint understands.
+	ClassInvalidQuery Class = "invalid query"
 	// ClassNotAllowed: the reference names a registry that is not configured, or a registry
 	// tried to send the provider somewhere it may not go.
 	ClassNotAllowed Class = "registry not allowed"
@@ -37,7 +40,7 @@ const (
 )
 
 // Classes lists every class.
-var Classes = []Class{ClassInvalidReference, ClassNotAllowed, ClassNotFound, ClassDenied, ClassLimitExceeded, ClassInvalidManifest, ClassUnavailable, ClassTimedOut}
+var Classes = []Class{ClassInvalidReference, ClassInvalidQuery, ClassNotAllowed, ClassNotFound, ClassDenied, ClassLimitExceeded, ClassInvalidManifest, ClassUnavailable, ClassTimedOut}
 
 // Prefix is how a message of this class starts: the class and ": ".
 func (c Class) Prefix() string { return string(c) + ": " }
