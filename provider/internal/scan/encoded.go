@@ -30,8 +30,9 @@ type row struct {
 	json string
 	// rank is rowRank of the severity.
 	rank int
-	// ids are the id and the aliases, upper-cased.
-	ids []string
+	// ids are the id and the aliases, upper-cased; idBits is idBit of each, or'ed.
+	ids    []string
+	idBits uint64
 }
 
 // interner hands out one row per distinct finding row. It forgets everything when it holds
@@ -65,6 +66,9 @@ func newRow(js string, f *Finding) *row {
 	r.ids = append(r.ids, strings.ToUpper(f.ID))
 	for _, a := range f.Aliases {
 		r.ids = append(r.ids, strings.ToUpper(a))
+	}
+	for _, id := range r.ids {
+		r.idBits |= idBit(id)
 	}
 	return r
 }

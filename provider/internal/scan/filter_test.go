@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,8 @@ func TestFilterLists(t *testing.T) {
 		{Finding{ID: "cve-9", Severity: Low}, true},
 		{Finding{ID: "GHSA-x", Severity: Low, Aliases: []string{"CVE-9"}}, true},
 		{Finding{ID: "CVE-5", Severity: "SEVERE"}, true},
+		// An id that sets the same idBit as CVE-9: the strings decide.
+		{Finding{ID: sameBit("CVE-9"), Severity: Low}, false},
 	} {
 		row, err := c.f.appendRow(nil)
 		if err != nil {
@@ -81,6 +84,15 @@ func TestFilterLists(t *testing.T) {
 		}
 		if !(*Filter)(nil).lists(r) {
 			t.Errorf("a nil filter does not list %+v", c.f)
+		}
+	}
+}
+
+// sameBit is an id other than id with the same idBit.
+func sameBit(id string) string {
+	for i := 0; ; i++ {
+		if o := "CVE-X-" + strconv.Itoa(i); idBit(o) == idBit(id) {
+			return o
 		}
 	}
 }
