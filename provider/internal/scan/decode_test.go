@@ -324,9 +324,17 @@ func TestParseSeverity(t *testing.T) {
 	for in, want := range map[string]Severity{
 		"CRITICAL": Critical, "critical": Critical, "High": High, "moderate": Medium, "Negligible": Low,
 		"UNKNOWN": Unknown, "": Unknown, "9.8": Critical, "7.0": High, "6.9": Medium, "0.1": Low, "0.0": Unknown, "11": Unknown, "bogus": Unknown,
+		" 7.5 ": High, "+9.1": Critical, ".5": Low, "-1": Unknown, "Inf": Unknown, "-inf": Unknown, "NaN": Unknown, "1e1": Critical,
+		"h\u0131gh": High, "\u0131mportant": High,
 	} {
 		if got := ParseSeverity(in); got != want {
 			t.Errorf("ParseSeverity(%q) = %s, want %s", in, got, want)
+		}
+	}
+	// A word is no number: reading one costs no allocation (Trivy writes UNKNOWN per finding).
+	for _, in := range []string{"UNKNOWN", "Unknown", "bogus", "Inf"} {
+		if n := testing.AllocsPerRun(10, func() { ParseSeverity(in) }); n != 0 {
+			t.Errorf("ParseSeverity(%q): %.0f allocations, want 0", in, n)
 		}
 	}
 }
@@ -342,6 +350,21 @@ func TestFlexTime(t *testing.T) {
 		var ft flexTime
 		if err := json.Unmarshal([]byte(in), &ft); err != nil || !ft.Equal(want) {
 			t.Errorf("flexTime(%s) = %v, %v, want %v", in, ft.Time, err, want)
+		}
+	}
+	// A string is read exactly as time.Parse(time.RFC3339Nano) reads it (the same instant and
+	// location), whether the strict RFC 3339 read takes it or time.Parse does.
+	for _, in := range []string{"2021-08-25T12:20:30Z", "2021-08-25T12:20:30.123456789+09:00", "2021-08-25T12:20:30.5-00:30",
+		"2021-08-25t12:20:30z", "2021-08-25T12:20:30,5Z", "2021-08-25T24:00:00Z", "2021-02-30T00:00:00Z", "0000-01-01T00:00:00Z",
+		"2021-08-25 12:20:30Z", "2021-08-25T12:20:30+24:00", "2021-08-25T12:20:30+0900"} {
+		want, wantErr := time.Parse(time.RFC3339Nano, in)
+		if want.Year() <= 1 {
+			want = time.Time{}
+		}
+		var ft flexTime
+		err := ft.UnmarshalJSON([]byte(`"` + in + `"`))
+		if (err == nil) != (wantErr == nil) || !ft.Equal(want) || ft.Format(time.RFC3339Nano) != want.Format(time.RFC3339Nano) {
+			t.Errorf("flexTime(%q) = %v, %v; time.Parse: %v, %v", in, ft.Time, err, want, wantErr)
 		}
 	}
 }

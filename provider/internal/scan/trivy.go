@@ -155,6 +155,14 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		// encoding/json.
 		var s string
 		if raw, ok := jsonpass.New(b).Plain(); ok && len(raw) == len(b)-2 {
+			// The usual RFC 3339 time is read from the bytes themselves: UnmarshalText parses
+			// as time.Parse(time.RFC3339Nano) does, without a string copy; what it refuses
+			// (stricter about the layout) goes to time.Parse as before.
+			var v time.Time
+			if v.UnmarshalText(raw) == nil {
+				t.setTime(v)
+				return nil
+			}
 			s = string(raw)
 		} else {
 			var u string
@@ -170,10 +178,7 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("time %q is not RFC 3339", s)
 		}
-		t.Time = v
-		if v.Year() <= 1 {
-			t.Time = time.Time{}
-		}
+		t.setTime(v)
 		return nil
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
@@ -184,6 +189,15 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		t.Time = time.Unix(n, 0).UTC()
 	}
 	return nil
+}
+
+// setTime sets t to v, the zero time 0001-01-01T00:00:00Z (or any of year 1 or before) as
+// zero.
+func (t *flexTime) setTime(v time.Time) {
+	t.Time = v
+	if v.Year() <= 1 {
+		t.Time = time.Time{}
+	}
 }
 
 // strictish decodes JSON into v, tolerating unknown fields (reports grow fields every release)
