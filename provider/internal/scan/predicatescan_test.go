@@ -208,3 +208,42 @@ func TestCosignVulnScanListsApart(t *testing.T) {
 		t.Errorf("RepoDigests = %q", r.Metadata.RepoDigests)
 	}
 }
+
+// TestPredicateReaderStrings: strings of every size read into the buffer — ones that fill it,
+// ones longer than a whole buffer, escaped and beyond ASCII — are what encoding/json reads, and
+// stay so while later strings are read and after the text is overwritten.
+func TestPredicateReaderStrings(t *testing.T) {
+	var want []string
+	for i, n := range []int{0, 1, 7, 1000, 23, 2, 1500, 0, 5000, 3, 40, 9000, 1, 600} {
+		s := strings.Repeat(string(rune('a'+i)), n)
+		switch i % 4 {
+		case 1:
+			s += "&<é\n"
+		case 2:
+			s = "\U0001F600" + s
+		}
+		want = append(want, s)
+	}
+	text, err := json.Marshal(want) // & < as \u0026 \u003c
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := predicateReader{s: jsonpass.New(text)}
+	var lists [][]string
+	for range 3 { // the same list again: later strings go to the buffers after the first's
+		r.s = jsonpass.New(text)
+		var got []string
+		if !r.scanStrings(&got) || !r.s.End() {
+			t.Fatal("not read")
+		}
+		lists = append(lists, got)
+	}
+	for i := range text {
+		text[i] = 0
+	}
+	for _, got := range lists {
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+}
