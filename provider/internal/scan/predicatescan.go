@@ -90,7 +90,7 @@ func (r *predicateReader) str() (string, bool) {
 		return "", false
 	case len(b) == 0:
 		return "", true
-	case unsafe.SliceData(b) == unsafe.SliceData(free):
+	case cap(free) > 0 && &b[0] == &free[:1][0]: // appended in place
 		r.strs = r.strs[:len(r.strs)+len(b)]
 	default:
 		// It did not fit: append gave it an array of its own, which it keeps (copying it into
