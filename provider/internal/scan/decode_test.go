@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,58 @@ func TestFlexTime(t *testing.T) {
 		if (err == nil) != (wantErr == nil) || !ft.Equal(want) || ft.Format(time.RFC3339Nano) != want.Format(time.RFC3339Nano) {
 			t.Errorf("flexTime(%q) = %v, %v; time.Parse: %v, %v", in, ft.Time, err, want, wantErr)
 		}
+	}
+}
+
+// TestVendorSeverityAsMap: a VendorSeverity kept as its text decodes, and fails, exactly as a
+// map[string]int field does: null clears it, a repeated vendor's last value wins, a repeated
+// VendorSeverity key merges, anything but ints is an error.
+func TestVendorSeverityAsMap(t *testing.T) {
+	for _, in := range []string{
+		`{}`, `{"VendorSeverity":null}`, `{"VendorSeverity":{}}`, `{"VendorSeverity":{"nvd":3,"redhat":2}}`,
+		`{"VendorSeverity": { "nvd" : 3 , "x" : -0 } }`, `{"VendorSeverity":{"nvd":3,"nvd":1}}`, `{"VendorSeverity":{"n\u0076d":3}}`,
+		`{"VendorSeverity":{"nvd":3},"VendorSeverity":{"redhat":2}}`, `{"VendorSeverity":{"nvd":3},"VendorSeverity":{"nvd":1,"ghsa":2}}`,
+		`{"VendorSeverity":{"nvd":3},"VendorSeverity":null}`, `{"VendorSeverity":null,"VendorSeverity":{"nvd":3}}`,
+		`{"VendorSeverity":{"nvd":null}}`, `{"VendorSeverity":{"nvd":3.5}}`, `{"VendorSeverity":{"nvd":"3"}}`, `{"VendorSeverity":{"nvd":1e2}}`,
+		`{"VendorSeverity":[1]}`, `{"VendorSeverity":3}`, `{"VendorSeverity":{"nvd":99999999999999999999}}`,
+	} {
+		var kept struct {
+			V vendorSeverity `json:"VendorSeverity"`
+		}
+		var asMap struct {
+			V map[string]int `json:"VendorSeverity"`
+		}
+		keptErr, mapErr := json.Unmarshal([]byte(in), &kept), json.Unmarshal([]byte(in), &asMap)
+		if (keptErr == nil) != (mapErr == nil) {
+			t.Errorf("%s: kept as text: %v; as a map: %v", in, keptErr, mapErr)
+			continue
+		}
+		if keptErr != nil {
+			continue
+		}
+		if (kept.V == nil) != (asMap.V == nil) {
+			t.Errorf("%s: kept %q, map %v", in, kept.V, asMap.V)
+			continue
+		}
+		if kept.V == nil {
+			continue
+		}
+		m, err := kept.V.decode()
+		if err != nil || !reflect.DeepEqual(m, asMap.V) {
+			t.Errorf("%s: kept %q decodes to %v (%v), map %v", in, kept.V, m, err, asMap.V)
+		}
+		for vendor, want := range asMap.V {
+			if n, ok := kept.V.of(vendor); !ok || n != want {
+				t.Errorf("%s: of(%q) = %d, %v, want %d", in, vendor, n, ok, want)
+			}
+		}
+		if _, ok := kept.V.of("absent"); ok {
+			t.Errorf("%s: of an absent vendor answers ok", in)
+		}
+	}
+	// A finding without a Severity takes its severity source's.
+	v := trivyVuln{VulnerabilityID: "CVE-1", SeveritySource: "redhat", VendorSeverity: vendorSeverity(`{"nvd":4,"redhat":1}`)}
+	if f := v.finding(); f.Severity != Low {
+		t.Errorf("severity from VendorSeverity = %s, want LOW", f.Severity)
 	}
 }

@@ -100,17 +100,25 @@ func (r *predicateReader) str() (string, bool) {
 	return unsafe.String(&b[0], len(b)), true //nolint:gosec // G103: bytes handed out are never written again (predicateReader)
 }
 
-// copied is b copied into the buffer.
-func (r *predicateReader) copied(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
+// copiedBytes is b (not empty) copied into the buffer, capped at its length (appending to it
+// copies it).
+func (r *predicateReader) copiedBytes(b []byte) []byte {
 	if free := r.free(); cap(free) < len(b) {
 		r.strs = make([]byte, 0, max(len(b), 2*cap(r.strs)))
 	}
 	start := len(r.strs)
 	r.strs = append(r.strs, b...)
-	return unsafe.String(&r.strs[start], len(b)) //nolint:gosec // G103: bytes handed out are never written again (predicateReader)
+	return r.strs[start:len(r.strs):len(r.strs)]
+}
+
+// intObject reports whether raw is an object whose values are ints, in the form Object reads
+// (json.Unmarshal decodes it into a map[string]int); anything else is left to encoding/json.
+func intObject(raw []byte) bool {
+	s := jsonpass.New(raw)
+	return s.Object(func([]byte) bool {
+		_, ok := s.Int()
+		return ok
+	}) && s.End()
 }
 
 // scanString reads a string field (null leaves it as it is, as in encoding/json).
@@ -390,12 +398,12 @@ func (r *predicateReader) vuln(v *trivyVuln) bool {
 			if s.Null() {
 				return true
 			}
-			v.VendorSeverity = map[string]int{}
-			return s.Object(func(key []byte) bool {
-				n, ok := s.Int()
-				v.VendorSeverity[r.copied(key)] = n // a repeated key: the last wins, as in encoding/json
-				return ok
-			})
+			raw, ok := s.Value()
+			if !ok || !intObject(raw) {
+				return false
+			}
+			v.VendorSeverity = r.copiedBytes(raw)
+			return true
 		}
 		return s.Unknown(key, trivyVulnFields)
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,60 @@ type trivyVuln struct {
 	Status           string         `json:"Status"`
 	Severity         string         `json:"Severity"`
 	SeveritySource   string         `json:"SeveritySource"`
-	VendorSeverity   map[string]int `json:"VendorSeverity"`
+	VendorSeverity   vendorSeverity `json:"VendorSeverity"`
+}
+
+// vendorSeverity is a finding's VendorSeverity, each vendor's severity (trivy-db: 0 UNKNOWN …
+// 4 CRITICAL), kept as its JSON object's text, checked to decode into a map[string]int. Every
+// Trivy finding carries one, and it is read only for a finding without a Severity, which
+// reports seldom have: a map per finding (two allocations and its keys' copies) was built for
+// nothing. Decoded, it is exactly the map a map[string]int field would hold (null clears it,
+// a repeated VendorSeverity key merges into it, a repeated vendor's last value wins).
+type vendorSeverity []byte
+
+// UnmarshalJSON keeps a copy of the object's text, once it decodes into a map[string]int.
+func (v *vendorSeverity) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*v = nil
+		return nil
+	}
+	if *v == nil && intObject(b) { // the usual object, checked in one pass
+		*v = bytes.Clone(b) // b is the decoder's text, which its caller may reuse
+		return nil
+	}
+	m, err := vendorSeverity(b).decode()
+	if err != nil {
+		return err
+	}
+	if *v == nil {
+		*v = bytes.Clone(b)
+		return nil
+	}
+	// A second VendorSeverity: merged, as encoding/json merges into a map.
+	merged, err := v.decode()
+	if err != nil {
+		return err
+	}
+	maps.Copy(merged, m)
+	out, err := json.Marshal(merged)
+	*v = out
+	return err
+}
+
+// decode is the map the text holds.
+func (v vendorSeverity) decode() (map[string]int, error) {
+	m := map[string]int{}
+	return m, json.Unmarshal(v, &m)
+}
+
+// of is vendor's severity number, if the object names it.
+func (v vendorSeverity) of(vendor string) (int, bool) {
+	if v == nil {
+		return 0, false
+	}
+	m, err := v.decode()
+	n, ok := m[vendor]
+	return n, ok && err == nil
 }
 
 func (v *trivyVuln) finding() Finding {
@@ -63,7 +117,7 @@ func (v *trivyVuln) finding() Finding {
 	if v.Severity == "" {
 		// Older reports give only the vendors' severities (trivy-db: 0 UNKNOWN … 4 CRITICAL);
 		// the severity source's is the one Trivy shows.
-		if n, ok := v.VendorSeverity[v.SeveritySource]; ok && n >= 0 && n < len(Severities) {
+		if n, ok := v.VendorSeverity.of(v.SeveritySource); ok && n >= 0 && n < len(Severities) {
 			sev = Severities[len(Severities)-1-n]
 		}
 	}
