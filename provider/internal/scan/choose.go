@@ -22,6 +22,10 @@ type Candidate struct {
 	Report   *Report
 	// Err is why the scan is not usable (verification or decoding); Report is then nil.
 	Err error
+	// ownsReport: Report was decoded for this candidate alone, so Choose may sort and annotate
+	// its findings in place; any other report (an operator report the informer keeps for
+	// every lookup, a caller's) has its findings copied first.
+	ownsReport bool
 }
 
 // Choice configures Choose.
@@ -95,8 +99,11 @@ func Choose(image string, subject Subject, cands []Candidate, vex []*VEXDocument
 		v.ScannedAt = v.SignedAt
 	}
 	v.ScansConsidered = usable
-	fs := make([]Finding, len(r.Findings))
-	copy(fs, r.Findings)
+	fs := r.Findings
+	if !best.ownsReport {
+		fs = make([]Finding, len(r.Findings))
+		copy(fs, r.Findings)
+	}
 	ApplyVEX(fs, subject, vex)
 	v.fillFindings(fs, lim.Findings)
 	return v

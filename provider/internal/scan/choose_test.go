@@ -1,7 +1,10 @@
 package scan
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +111,51 @@ func TestChooseCapsWorstFirst(t *testing.T) {
 	}
 	if v.Findings[0].ID != critical.ID || v.Findings[1].ID != high.ID || v.Counts.Of("LOW") != 30 || v.FixableCounts.Of("HIGH") != 1 || v.FixableCounts.Of("CRITICAL") != 0 {
 		t.Errorf("first findings %s, %s; counts %v fixable %v", v.Findings[0].ID, v.Findings[1].ID, v.Counts, v.FixableCounts)
+	}
+}
+
+// TestChooseOwnedReport: a report Choose does not own (an operator report every lookup of the
+// image shares) keeps its findings as they were — their order, purls, statuses, no VEX note —
+// while one decoded for its candidate alone is sorted and annotated in place; the values are
+// the same.
+func TestChooseOwnedReport(t *testing.T) {
+	vex := vexDoc(t, "vendor", `{"@context":"https://openvex.dev/ns/v0.2.0","statements":[{"vulnerability":"CVE-2024-0001","products":["pkg:oci/debian"],"status":"not_affected","justification":"component_not_present"}]}`)
+	findings := func() []Finding {
+		h := high
+		h.PURL += "?arch=amd64"
+		low := Finding{ID: "CVE-2024-0003", Severity: Low, Package: "zlib", PURL: "pkg:deb/debian/zlib@1.2?arch=amd64", InstalledVersion: "1.2", FixedVersion: "1.3", Status: "fixed"}
+		dup := low
+		dup.PURL, dup.Severity = "pkg:deb/debian/zlib@1.2?arch=arm64", Medium // the same once the qualifiers go
+		return []Finding{low, h, critical, dup}
+	}
+	shared := report(t0, findings()...)
+	op := Candidate{Source: SourceTrivyOperator, Authority: AuthorityTrivyOperator, Trusted: true, Report: shared}
+	var values [][]byte
+	for range 2 {
+		v := Choose("img", subject, []Candidate{op}, []*VEXDocument{vex}, Choice{Now: t0.Add(time.Hour)})
+		if !reflect.DeepEqual(shared.Findings, findings()) {
+			t.Fatalf("Choose changed a report it does not own:\n got %+v\nwant %+v", shared.Findings, findings())
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, b)
+	}
+	owned := signedCand("ci", time.Time{}, report(t0, findings()...))
+	owned.Source, owned.Authority, owned.Signed, owned.ownsReport = SourceTrivyOperator, AuthorityTrivyOperator, false, true
+	v := Choose("img", subject, []Candidate{owned}, []*VEXDocument{vex}, Choice{Now: t0.Add(time.Hour)})
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range values {
+		if !bytes.Equal(b, w) {
+			t.Errorf("owned report's value\n%s\nshared report's value %d\n%s", b, i, w)
+		}
+	}
+	if v.FindingsTotal != 3 || v.SuppressedCount != 1 || v.Findings[0].ID != critical.ID || v.Findings[1].Severity != Medium || v.Findings[1].PURL != "pkg:deb/debian/zlib@1.2" {
+		t.Errorf("value %s", b)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -324,9 +325,17 @@ func TestParseSeverity(t *testing.T) {
 	for in, want := range map[string]Severity{
 		"CRITICAL": Critical, "critical": Critical, "High": High, "moderate": Medium, "Negligible": Low,
 		"UNKNOWN": Unknown, "": Unknown, "9.8": Critical, "7.0": High, "6.9": Medium, "0.1": Low, "0.0": Unknown, "11": Unknown, "bogus": Unknown,
+		" 7.5 ": High, "+9.1": Critical, ".5": Low, "-1": Unknown, "Inf": Unknown, "-inf": Unknown, "NaN": Unknown, "1e1": Critical,
+		"h\u0131gh": High, "\u0131mportant": High,
 	} {
 		if got := ParseSeverity(in); got != want {
 			t.Errorf("ParseSeverity(%q) = %s, want %s", in, got, want)
+		}
+	}
+	// A word is no number: reading one costs no allocation (Trivy writes UNKNOWN per finding).
+	for _, in := range []string{"UNKNOWN", "Unknown", "bogus", "Inf"} {
+		if n := testing.AllocsPerRun(10, func() { ParseSeverity(in) }); n != 0 {
+			t.Errorf("ParseSeverity(%q): %.0f allocations, want 0", in, n)
 		}
 	}
 }
@@ -343,5 +352,73 @@ func TestFlexTime(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &ft); err != nil || !ft.Equal(want) {
 			t.Errorf("flexTime(%s) = %v, %v, want %v", in, ft.Time, err, want)
 		}
+	}
+	// A string is read exactly as time.Parse(time.RFC3339Nano) reads it (the same instant and
+	// location), whether the strict RFC 3339 read takes it or time.Parse does.
+	for _, in := range []string{"2021-08-25T12:20:30Z", "2021-08-25T12:20:30.123456789+09:00", "2021-08-25T12:20:30.5-00:30",
+		"2021-08-25t12:20:30z", "2021-08-25T12:20:30,5Z", "2021-08-25T24:00:00Z", "2021-02-30T00:00:00Z", "0000-01-01T00:00:00Z",
+		"2021-08-25 12:20:30Z", "2021-08-25T12:20:30+24:00", "2021-08-25T12:20:30+0900"} {
+		want, wantErr := time.Parse(time.RFC3339Nano, in)
+		if want.Year() <= 1 {
+			want = time.Time{}
+		}
+		var ft flexTime
+		err := ft.UnmarshalJSON([]byte(`"` + in + `"`))
+		if (err == nil) != (wantErr == nil) || !ft.Equal(want) || ft.Format(time.RFC3339Nano) != want.Format(time.RFC3339Nano) {
+			t.Errorf("flexTime(%q) = %v, %v; time.Parse: %v, %v", in, ft.Time, err, want, wantErr)
+		}
+	}
+}
+
+// TestVendorSeverityAsMap: a VendorSeverity kept as its text decodes, and fails, exactly as a
+// map[string]int field does: null clears it, a repeated vendor's last value wins, a repeated
+// VendorSeverity key merges, anything but ints is an error.
+func TestVendorSeverityAsMap(t *testing.T) {
+	for _, in := range []string{
+		`{}`, `{"VendorSeverity":null}`, `{"VendorSeverity":{}}`, `{"VendorSeverity":{"nvd":3,"redhat":2}}`,
+		`{"VendorSeverity": { "nvd" : 3 , "x" : -0 } }`, `{"VendorSeverity":{"nvd":3,"nvd":1}}`, `{"VendorSeverity":{"n\u0076d":3}}`,
+		`{"VendorSeverity":{"nvd":3},"VendorSeverity":{"redhat":2}}`, `{"VendorSeverity":{"nvd":3},"VendorSeverity":{"nvd":1,"ghsa":2}}`,
+		`{"VendorSeverity":{"nvd":3},"VendorSeverity":null}`, `{"VendorSeverity":null,"VendorSeverity":{"nvd":3}}`,
+		`{"VendorSeverity":{"nvd":null}}`, `{"VendorSeverity":{"nvd":3.5}}`, `{"VendorSeverity":{"nvd":"3"}}`, `{"VendorSeverity":{"nvd":1e2}}`,
+		`{"VendorSeverity":[1]}`, `{"VendorSeverity":3}`, `{"VendorSeverity":{"nvd":99999999999999999999}}`,
+	} {
+		var kept struct {
+			V vendorSeverity `json:"VendorSeverity"`
+		}
+		var asMap struct {
+			V map[string]int `json:"VendorSeverity"`
+		}
+		keptErr, mapErr := json.Unmarshal([]byte(in), &kept), json.Unmarshal([]byte(in), &asMap)
+		if (keptErr == nil) != (mapErr == nil) {
+			t.Errorf("%s: kept as text: %v; as a map: %v", in, keptErr, mapErr)
+			continue
+		}
+		if keptErr != nil {
+			continue
+		}
+		if (kept.V == nil) != (asMap.V == nil) {
+			t.Errorf("%s: kept %q, map %v", in, kept.V, asMap.V)
+			continue
+		}
+		if kept.V == nil {
+			continue
+		}
+		m, err := kept.V.decode()
+		if err != nil || !reflect.DeepEqual(m, asMap.V) {
+			t.Errorf("%s: kept %q decodes to %v (%v), map %v", in, kept.V, m, err, asMap.V)
+		}
+		for vendor, want := range asMap.V {
+			if n, ok := kept.V.of(vendor); !ok || n != want {
+				t.Errorf("%s: of(%q) = %d, %v, want %d", in, vendor, n, ok, want)
+			}
+		}
+		if _, ok := kept.V.of("absent"); ok {
+			t.Errorf("%s: of an absent vendor answers ok", in)
+		}
+	}
+	// A finding without a Severity takes its severity source's.
+	v := trivyVuln{VulnerabilityID: "CVE-1", SeveritySource: "redhat", VendorSeverity: vendorSeverity(`{"nvd":4,"redhat":1}`)}
+	if f := v.finding(); f.Severity != Low {
+		t.Errorf("severity from VendorSeverity = %s, want LOW", f.Severity)
 	}
 }

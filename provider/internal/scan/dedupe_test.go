@@ -6,14 +6,18 @@ import (
 	"testing"
 )
 
-// TestDedupe: for lists short enough to be compared pairwise and long enough for a map, every
+// TestDedupe: for lists short enough to be compared pairwise and long enough to be sorted, every
 // (id, package, installed version, purl) is kept once, at its first place, with the worst
 // severity of its copies and the first fixed version any of them names.
 func TestDedupe(t *testing.T) {
 	type key struct{ id, pkg, ver, purl string }
 	r := rand.New(rand.NewPCG(3, 4)) //nolint:gosec // a reproducible sequence of test findings, not a secret
 	pick := func(s ...string) string { return s[r.IntN(len(s))] }
+	sizes := []int{63, 64, 65, 200} // sorted by key: positions on the stack, and beyond it
 	for n := range 3 * dedupeLinear {
+		sizes = append(sizes, n)
+	}
+	for _, n := range sizes {
 		for range 20 {
 			in := make([]Finding, n)
 			for i := range in {

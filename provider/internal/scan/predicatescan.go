@@ -3,6 +3,7 @@ package scan
 import (
 	"encoding/json"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
@@ -54,12 +55,15 @@ func (p *cosignVuln) ScanPredicate(s *jsonpass.Scanner) bool {
 }
 
 // predicateReader is one read of a cosign vuln predicate: its scanner, and the buffer the
-// strings it keeps are copied into, one allocation for all of them rather than one each (a
-// report's strings are read and dropped together). The buffer is only ever appended to, so a
-// string handed out never changes (when it grows, the strings already out keep the old array);
-// and it is never the text's own buffer, which the text's reader may reuse.
+// strings it keeps are copied into, a few allocations for all of them rather than one each
+// (a report's strings are read and dropped together). Each string is copied once, from the
+// text into the buffer's free space; a full buffer is followed by a new one twice its size,
+// never grown by append, which would copy every string already handed out into an array no
+// string uses. Bytes handed out are never written again; and the buffer is never the text's
+// own, which the text's reader may reuse.
 type predicateReader struct {
-	s    *jsonpass.Scanner
+	s *jsonpass.Scanner
+	// strs is the current buffer: its bytes up to its length are handed out, the rest is free.
 	strs []byte
 	// lists backs the lists of strings read.
 	lists []string
@@ -68,36 +72,53 @@ type predicateReader struct {
 // firstStrs is the buffer's first size: a report of a few findings fits.
 const firstStrs = 1 << 10
 
-// str reads a string value into the buffer.
-func (r *predicateReader) str() (string, bool) {
-	if r.strs == nil {
-		r.strs = make([]byte, 0, firstStrs)
+// free is the buffer's free space (empty, its capacity what is left), a new buffer when none
+// is left.
+func (r *predicateReader) free() []byte {
+	if len(r.strs) == cap(r.strs) {
+		r.strs = make([]byte, 0, max(firstStrs, 2*cap(r.strs)))
 	}
-	start := len(r.strs)
-	b, ok := r.s.AppendString(r.strs)
-	if !ok {
-		return "", false
-	}
-	r.strs = b
-	return r.since(start), true
+	return r.strs[len(r.strs):len(r.strs)]
 }
 
-// copied is b copied into the buffer.
-func (r *predicateReader) copied(b []byte) string {
-	if r.strs == nil {
-		r.strs = make([]byte, 0, firstStrs)
+// str reads a string value into the buffer.
+func (r *predicateReader) str() (string, bool) {
+	free := r.free()
+	b, ok := r.s.AppendString(free)
+	switch {
+	case !ok:
+		return "", false
+	case len(b) == 0:
+		return "", true
+	case cap(free) > 0 && &b[0] == &free[:1][0]: // appended in place
+		r.strs = r.strs[:len(r.strs)+len(b)]
+	default:
+		// It did not fit: append gave it an array of its own, which it keeps (copying it into
+		// a new buffer would copy it twice). The next string starts a new buffer.
+		r.strs = r.strs[:len(r.strs):len(r.strs)]
+	}
+	return unsafe.String(&b[0], len(b)), true //nolint:gosec // G103: bytes handed out are never written again (predicateReader)
+}
+
+// copiedBytes is b (not empty) copied into the buffer, capped at its length (appending to it
+// copies it).
+func (r *predicateReader) copiedBytes(b []byte) []byte {
+	if free := r.free(); cap(free) < len(b) {
+		r.strs = make([]byte, 0, max(len(b), 2*cap(r.strs)))
 	}
 	start := len(r.strs)
 	r.strs = append(r.strs, b...)
-	return r.since(start)
+	return r.strs[start:len(r.strs):len(r.strs)]
 }
 
-// since is the string of the buffer's bytes from start on.
-func (r *predicateReader) since(start int) string {
-	if len(r.strs) == start {
-		return ""
-	}
-	return unsafe.String(&r.strs[start], len(r.strs)-start) //nolint:gosec // G103: bytes before len(r.strs) are never written again (predicateReader)
+// intObject reports whether raw is an object whose values are ints, in the form Object reads
+// (json.Unmarshal decodes it into a map[string]int); anything else is left to encoding/json.
+func intObject(raw []byte) bool {
+	s := jsonpass.New(raw)
+	return s.Object(func([]byte) bool {
+		_, ok := s.Int()
+		return ok
+	}) && s.End()
 }
 
 // scanString reads a string field (null leaves it as it is, as in encoding/json).
@@ -111,7 +132,9 @@ func (r *predicateReader) scanString(out *string) bool {
 }
 
 // scanStrings reads a list of strings (null: nil; a null element is left to encoding/json).
-// The lists share one backing array, each capped at its length (appending to one copies it).
+// The lists share backing arrays, each list capped at its length (appending to one copies
+// it). A full array is followed by one twice its size, into which only the list being read
+// moves: the lists already handed out stay where they are.
 func (r *predicateReader) scanStrings(out *[]string) bool {
 	if r.s.Null() {
 		*out = nil
@@ -120,7 +143,11 @@ func (r *predicateReader) scanStrings(out *[]string) bool {
 	start := len(r.lists)
 	ok := r.s.Array(func() bool {
 		v, ok := r.str()
-		r.lists = append(grown(r.lists), v)
+		if len(r.lists) == cap(r.lists) {
+			next := make([]string, 0, max(8, 2*cap(r.lists)))
+			r.lists, start = append(next, r.lists[start:]...), 0
+		}
+		r.lists = append(r.lists, v)
 		return ok
 	})
 	if len(r.lists) == start {
@@ -270,11 +297,9 @@ func (r *predicateReader) result(res *trivyResult) bool {
 			if s.Null() {
 				return true
 			}
-			res.Vulnerabilities = []trivyVuln{}
-			return s.Array(func() bool {
-				res.Vulnerabilities = append(grown(res.Vulnerabilities), trivyVuln{})
-				return r.vuln(&res.Vulnerabilities[len(res.Vulnerabilities)-1])
-			})
+			var ok bool
+			res.Vulnerabilities, ok = r.vulns()
+			return ok
 		case "ExperimentalModifiedFindings":
 			if !jsonpass.Once(&seen, 2) {
 				return false
@@ -301,6 +326,34 @@ func (r *predicateReader) result(res *trivyResult) bool {
 		}
 		return s.Unknown(key, trivyResultFields)
 	})
+}
+
+// vulnScratch holds a list of vulnerabilities while it is read; the list is then copied once
+// into a slice of its length. Grown in place, a list of 34 went through arrays of 4, 8, 16,
+// 32 and 64 vulnerabilities of 160 bytes each (20 KB for 5 KB kept); the scratch array is
+// reused by the next list and the next report.
+var vulnScratch = sync.Pool{New: func() any { return new([]trivyVuln) }}
+
+// maxScratchVulns: a scratch array that grew beyond this many vulnerabilities (an unusually
+// large report) is left to the collector rather than kept for the next read.
+const maxScratchVulns = 1024
+
+// vulns reads a list of vulnerabilities (not null) into a slice of its exact length.
+func (r *predicateReader) vulns() ([]trivyVuln, bool) {
+	sp := vulnScratch.Get().(*[]trivyVuln)
+	l := (*sp)[:0]
+	ok := r.s.Array(func() bool {
+		l = append(l, trivyVuln{})
+		return r.vuln(&l[len(l)-1])
+	})
+	out := make([]trivyVuln, len(l)) // [] for an empty list, as encoding/json
+	copy(out, l)
+	if cap(l) <= maxScratchVulns {
+		clear(l) // the scratch keeps no strings or maps of this report
+		*sp = l[:0]
+		vulnScratch.Put(sp)
+	}
+	return out, ok
 }
 
 func (r *predicateReader) vuln(v *trivyVuln) bool {
@@ -345,12 +398,12 @@ func (r *predicateReader) vuln(v *trivyVuln) bool {
 			if s.Null() {
 				return true
 			}
-			v.VendorSeverity = map[string]int{}
-			return s.Object(func(key []byte) bool {
-				n, ok := s.Int()
-				v.VendorSeverity[r.copied(key)] = n // a repeated key: the last wins, as in encoding/json
-				return ok
-			})
+			raw, ok := s.Value()
+			if !ok || !intObject(raw) {
+				return false
+			}
+			v.VendorSeverity = r.copiedBytes(raw)
+			return true
 		}
 		return s.Unknown(key, trivyVulnFields)
 	})

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/imagetrust/imagetrust/provider/internal/jsonpass"
+	"github.com/imagetrust/imagetrust/provider/internal/scan/scantest"
+	"github.com/imagetrust/imagetrust/provider/internal/verify"
 )
 
 // scanCosignVuln reads raw with ScanPredicate as a statement's pass would: the predicate
@@ -206,5 +211,157 @@ func TestCosignVulnScanListsApart(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r.Metadata.RepoDigests, []string{"r@sha256:1", "x"}) {
 		t.Errorf("RepoDigests = %q", r.Metadata.RepoDigests)
+	}
+}
+
+// TestPredicateReaderStrings: strings of every size read into the buffer — ones that fill it,
+// ones longer than a whole buffer, escaped and beyond ASCII — are what encoding/json reads, and
+// stay so while later strings are read and after the text is overwritten.
+func TestPredicateReaderStrings(t *testing.T) {
+	var want []string
+	for i, n := range []int{0, 1, 7, 1000, 23, 2, 1500, 0, 5000, 3, 40, 9000, 1, 600} {
+		s := strings.Repeat(string(rune('a'+i)), n)
+		switch i % 4 {
+		case 1:
+			s += "&<é\n"
+		case 2:
+			s = "\U0001F600" + s
+		}
+		want = append(want, s)
+	}
+	text, err := json.Marshal(want) // & < as \u0026 \u003c
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := predicateReader{s: jsonpass.New(text)}
+	var lists [][]string
+	for range 3 { // the same list again: later strings go to the buffers after the first's
+		r.s = jsonpass.New(text)
+		var got []string
+		if !r.scanStrings(&got) || !r.s.End() {
+			t.Fatal("not read")
+		}
+		lists = append(lists, got)
+	}
+	for i := range text {
+		text[i] = 0
+	}
+	for _, got := range lists {
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+}
+
+// coldValue is the cold path of one cosign vuln attestation once its signature verified: the
+// predicate read in the statement's one pass (make bench's report: 34 findings), the candidate
+// the service makes of it, and the value chosen.
+type coldValue struct {
+	svc *Service
+	raw []byte
+}
+
+func newColdValue(t testing.TB) *coldValue {
+	return &coldValue{
+		svc: &Service{o: Options{Limits: Limits{}.withDefaults()}, scanners: map[string]bool{"ci": true}},
+		raw: cosignVulnPredicate(t, scantest.Report(), t0),
+	}
+}
+
+func (c *coldValue) value(t testing.TB) *Value {
+	p, ok := scanCosignVuln(c.raw)
+	if !ok {
+		t.Fatal("make bench's predicate is not read in one pass")
+	}
+	cd := c.svc.attestationCandidate(verify.Statement{PredicateType: PredicateCosignVuln, Decoded: p, Signers: []verify.Signer{{Authority: "ci", SignedAt: t0.Add(time.Minute)}}})
+	if cd.Err != nil {
+		t.Fatal(cd.Err)
+	}
+	v := Choose("img", subject, []Candidate{cd}, nil, Choice{Now: t0.Add(time.Hour), Limits: c.svc.o.Limits})
+	if !v.Scanned || v.FindingsTotal != 34 {
+		t.Fatalf("value scanned %v with %d findings, want 34", v.Scanned, v.FindingsTotal)
+	}
+	return v
+}
+
+// keptStrings is the length of the strings a one-pass read of p keeps.
+func keptStrings(p *cosignVuln) int {
+	n := 0
+	var add func(v reflect.Value)
+	add = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			n += v.Len()
+		case reflect.Pointer:
+			if !v.IsNil() {
+				add(v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				add(v.Field(i))
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				add(v.Index(i))
+			}
+		case reflect.Map:
+			for _, k := range v.MapKeys() {
+				add(k)
+			}
+		}
+	}
+	add(reflect.ValueOf(p))
+	return n
+}
+
+// perRun is the median, over runs, of the heap allocations and bytes one call of f costs: the
+// median leaves out a run that found a sync.Pool empty (a collection empties pools; under the
+// race detector a quarter of what is put in one is dropped).
+func perRun(runs int, f func()) (allocs, bytes uint64) {
+	as, bs := make([]uint64, runs), make([]uint64, runs)
+	var m0, m1 runtime.MemStats
+	for i := range runs {
+		runtime.ReadMemStats(&m0)
+		f()
+		runtime.ReadMemStats(&m1)
+		as[i], bs[i] = m1.Mallocs-m0.Mallocs, m1.TotalAlloc-m0.TotalAlloc
+	}
+	slices.Sort(as)
+	slices.Sort(bs)
+	return as[runs/2], bs[runs/2]
+}
+
+// TestColdValueCopiesOnce: reading make bench's predicate to its value copies each string of
+// the text once. A copy per string would add an allocation per string (over 300 here); a
+// second copy into a buffer, or a buffer grown by append (which copies the strings already out
+// into an array none of them uses), at least their length again (4 KB) — more than the bytes
+// bound leaves. The bound is the findings' two arrays (the predicate's vulnerabilities and the
+// report's findings), twice the strings' length (each buffer is twice the size of the last)
+// and 4 KB for the rest; it measured 21.2 KB of 22.4 KB, in 23 allocations.
+func TestColdValueCopiesOnce(t *testing.T) {
+	c := newColdValue(t)
+	p, ok := scanCosignVuln(c.raw)
+	if !ok {
+		t.Fatal("not read")
+	}
+	const findings = 34
+	structs := findings * int(unsafe.Sizeof(trivyVuln{})+unsafe.Sizeof(Finding{}))
+	maxBytes := structs + 2*keptStrings(p) + 4<<10
+	c.value(t) // warm: the scratch pool, encoding/json's type cache
+	allocs, bytes := perRun(51, func() { c.value(t) })
+	if allocs > 26 || bytes > uint64(maxBytes) {
+		t.Errorf("predicate to value: %d allocations of %d bytes, want at most 26 of %d (%d of them the findings' arrays, %d the strings kept)",
+			allocs, bytes, maxBytes, structs, keptStrings(p))
+	}
+}
+
+// BenchmarkColdValue: make bench's predicate (34 findings) read in one pass and chosen into
+// its value (ColdValueCopiesOnce's path); B/op and allocs/op show a copy of the strings
+// reintroduced anywhere between the text and the value.
+func BenchmarkColdValue(b *testing.B) {
+	c := newColdValue(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.value(b)
 	}
 }

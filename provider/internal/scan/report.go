@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -179,43 +180,88 @@ func worstBefore(a, b *Finding) bool {
 	return a.InstalledVersion < b.InstalledVersion
 }
 
-// dedupeLinear: up to this many findings, dedupe compares each with those kept before it
-// rather than building a map (fewer comparisons than a map costs allocations).
+// dedupeLinear: up to this many findings, dedupe compares each with those kept before it;
+// longer lists are sorted by key instead (positions on the stack, as sortFindings does, no
+// map).
 const dedupeLinear = 16
 
-// dedupe drops findings that repeat (id, package, installed version, purl); the worse severity
-// of two copies is kept.
+// dedupe drops findings that repeat (id, package, installed version, purl), keeping each at
+// its first place; the worse severity of two copies is kept, and the first fixed version any
+// of them names.
 func dedupe(fs []Finding) []Finding {
-	type key struct{ id, pkg, ver, purl string }
-	var seen map[key]int
 	if len(fs) > dedupeLinear {
-		seen = make(map[key]int, len(fs))
+		return dedupeSorted(fs)
 	}
 	out := fs[:0]
-	for _, f := range fs {
-		k := key{f.ID, f.Package, f.InstalledVersion, f.PURL}
-		i, ok := -1, false
-		if seen != nil {
-			i, ok = seen[k]
-		} else {
-			for j := range out {
-				if o := &out[j]; o.ID == k.id && o.Package == k.pkg && o.InstalledVersion == k.ver && o.PURL == k.purl {
-					i, ok = j, true
-					break
-				}
+next:
+	for i := range fs {
+		f := &fs[i]
+		for j := range out {
+			if sameKey(&out[j], f) {
+				merge(&out[j], f)
+				continue next
 			}
 		}
-		if ok {
-			out[i].Severity = worse(out[i].Severity, f.Severity)
-			if out[i].FixedVersion == "" {
-				out[i].FixedVersion = f.FixedVersion
-			}
-			continue
-		}
-		if seen != nil {
-			seen[k] = len(out)
-		}
-		out = append(out, f)
+		out = append(out, *f)
 	}
 	return out
+}
+
+// dedupeSorted is dedupe by sorting positions by key (ties by position, so each key's first
+// place leads its run), merging each run into its first and keeping those in place order.
+func dedupeSorted(fs []Finding) []Finding {
+	var buf [64]int32
+	order := buf[:0]
+	if len(fs) > len(buf) {
+		order = make([]int32, 0, len(fs))
+	}
+	for i := range fs {
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		if c := compareKey(&fs[i], &fs[j]); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
+	})
+	kept := order[:0] // the first of each run; written behind the reads
+	for r := 0; r < len(order); {
+		first := order[r]
+		r++
+		for ; r < len(order) && sameKey(&fs[order[r]], &fs[first]); r++ {
+			merge(&fs[first], &fs[order[r]])
+		}
+		kept = append(kept, first)
+	}
+	slices.Sort(kept)
+	out := fs[:0]
+	for _, i := range kept { // ascending: each finding moves down, over one already moved or dropped
+		out = append(out, fs[i])
+	}
+	return out
+}
+
+func sameKey(a, b *Finding) bool {
+	return a.ID == b.ID && a.Package == b.Package && a.InstalledVersion == b.InstalledVersion && a.PURL == b.PURL
+}
+
+func compareKey(a, b *Finding) int {
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Package, b.Package); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.InstalledVersion, b.InstalledVersion); c != 0 {
+		return c
+	}
+	return strings.Compare(a.PURL, b.PURL)
+}
+
+// merge folds dup, a later copy of kept's key, into kept.
+func merge(kept, dup *Finding) {
+	kept.Severity = worse(kept.Severity, dup.Severity)
+	if kept.FixedVersion == "" {
+		kept.FixedVersion = dup.FixedVersion
+	}
 }

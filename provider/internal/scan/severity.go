@@ -41,21 +41,54 @@ func (s Severity) Rank() int {
 // is LOW), OpenVEX/in-toto words, and CVSS scores ("7.5": the CVSS v3 rating bands). Anything
 // else is UNKNOWN.
 func ParseSeverity(s string) Severity {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	switch t {
-	case "CRITICAL":
-		return Critical
-	case "HIGH", "IMPORTANT":
-		return High
-	case "MEDIUM", "MODERATE":
-		return Medium
-	case "LOW", "NEGLIGIBLE", "MINOR":
-		return Low
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return Unknown
+	}
+	// ASCII is compared case-insensitively in place: an upper-cased copy would be an
+	// allocation per finding of every scanner that writes "Medium". Anything else is
+	// upper-cased as Unicode does it ("hıgh" is HIGH), which EqualFold alone does not.
+	if !isASCII(t) {
+		t = strings.ToUpper(t)
+	}
+	for _, w := range severityWords {
+		if strings.EqualFold(t, w.word) {
+			return w.sev
+		}
+	}
+	if !maybeNumber(t) {
+		return Unknown
 	}
 	if f, err := strconv.ParseFloat(t, 64); err == nil {
 		return fromCVSS(f)
 	}
 	return Unknown
+}
+
+// severityWords are the words ParseSeverity knows, the common ones first.
+var severityWords = [...]struct {
+	word string
+	sev  Severity
+}{
+	{"CRITICAL", Critical}, {"HIGH", High}, {"MEDIUM", Medium}, {"LOW", Low}, {"UNKNOWN", Unknown},
+	{"IMPORTANT", High}, {"MODERATE", Medium}, {"NEGLIGIBLE", Low}, {"MINOR", Low},
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// maybeNumber reports whether t (not empty) can be a decimal number: a word cannot, and
+// ParseFloat's error for one would be an allocation per finding. ParseFloat also reads "Inf"
+// and "NaN", which fromCVSS maps to UNKNOWN anyway.
+func maybeNumber(t string) bool {
+	c := t[0]
+	return c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-'
 }
 
 // fromCVSS maps a CVSS v3 base score onto its rating band (0.0 "None" is UNKNOWN).

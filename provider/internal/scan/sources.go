@@ -104,6 +104,7 @@ func (s *Service) attestationCandidate(st verify.Statement) Candidate {
 		c.Err = fmt.Errorf("%s attestation signed by %s, not a scanner authority", st.PredicateType, strings.Join(others, ", "))
 		return c
 	}
+	c.ownsReport = true // decoded here, for this lookup alone
 	switch p := st.Decoded.(type) {
 	case *cosignVuln:
 		c.Report, c.Err = decodedCosignVuln(p, st.RawPredicate, s.o.Limits)
@@ -233,7 +234,7 @@ func (s *Service) sarifCandidate(ctx context.Context, ref imageref.Ref, d v1.Des
 		}
 		r.ScannedAt = ft.Time
 	}
-	c.Report = r
+	c.Report, c.ownsReport = r, true
 	return c, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,60 @@ type trivyVuln struct {
 	Status           string         `json:"Status"`
 	Severity         string         `json:"Severity"`
 	SeveritySource   string         `json:"SeveritySource"`
-	VendorSeverity   map[string]int `json:"VendorSeverity"`
+	VendorSeverity   vendorSeverity `json:"VendorSeverity"`
+}
+
+// vendorSeverity is a finding's VendorSeverity, each vendor's severity (trivy-db: 0 UNKNOWN …
+// 4 CRITICAL), kept as its JSON object's text, checked to decode into a map[string]int. Every
+// Trivy finding carries one, and it is read only for a finding without a Severity, which
+// reports seldom have: a map per finding (two allocations and its keys' copies) was built for
+// nothing. Decoded, it is exactly the map a map[string]int field would hold (null clears it,
+// a repeated VendorSeverity key merges into it, a repeated vendor's last value wins).
+type vendorSeverity []byte
+
+// UnmarshalJSON keeps a copy of the object's text, once it decodes into a map[string]int.
+func (v *vendorSeverity) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*v = nil
+		return nil
+	}
+	if *v == nil && intObject(b) { // the usual object, checked in one pass
+		*v = bytes.Clone(b) // b is the decoder's text, which its caller may reuse
+		return nil
+	}
+	m, err := vendorSeverity(b).decode()
+	if err != nil {
+		return err
+	}
+	if *v == nil {
+		*v = bytes.Clone(b)
+		return nil
+	}
+	// A second VendorSeverity: merged, as encoding/json merges into a map.
+	merged, err := v.decode()
+	if err != nil {
+		return err
+	}
+	maps.Copy(merged, m)
+	out, err := json.Marshal(merged)
+	*v = out
+	return err
+}
+
+// decode is the map the text holds.
+func (v vendorSeverity) decode() (map[string]int, error) {
+	m := map[string]int{}
+	return m, json.Unmarshal(v, &m)
+}
+
+// of is vendor's severity number, if the object names it.
+func (v vendorSeverity) of(vendor string) (int, bool) {
+	if v == nil {
+		return 0, false
+	}
+	m, err := v.decode()
+	n, ok := m[vendor]
+	return n, ok && err == nil
 }
 
 func (v *trivyVuln) finding() Finding {
@@ -63,7 +117,7 @@ func (v *trivyVuln) finding() Finding {
 	if v.Severity == "" {
 		// Older reports give only the vendors' severities (trivy-db: 0 UNKNOWN … 4 CRITICAL);
 		// the severity source's is the one Trivy shows.
-		if n, ok := v.VendorSeverity[v.SeveritySource]; ok && n >= 0 && n < len(Severities) {
+		if n, ok := v.VendorSeverity.of(v.SeveritySource); ok && n >= 0 && n < len(Severities) {
 			sev = Severities[len(Severities)-1-n]
 		}
 	}
@@ -155,6 +209,14 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		// encoding/json.
 		var s string
 		if raw, ok := jsonpass.New(b).Plain(); ok && len(raw) == len(b)-2 {
+			// The usual RFC 3339 time is read from the bytes themselves: UnmarshalText parses
+			// as time.Parse(time.RFC3339Nano) does, without a string copy; what it refuses
+			// (stricter about the layout) goes to time.Parse as before.
+			var v time.Time
+			if v.UnmarshalText(raw) == nil {
+				t.setTime(v)
+				return nil
+			}
 			s = string(raw)
 		} else {
 			var u string
@@ -170,10 +232,7 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("time %q is not RFC 3339", s)
 		}
-		t.Time = v
-		if v.Year() <= 1 {
-			t.Time = time.Time{}
-		}
+		t.setTime(v)
 		return nil
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
@@ -184,6 +243,15 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		t.Time = time.Unix(n, 0).UTC()
 	}
 	return nil
+}
+
+// setTime sets t to v, the zero time 0001-01-01T00:00:00Z (or any of year 1 or before) as
+// zero.
+func (t *flexTime) setTime(v time.Time) {
+	t.Time = v
+	if v.Year() <= 1 {
+		t.Time = time.Time{}
+	}
 }
 
 // strictish decodes JSON into v, tolerating unknown fields (reports grow fields every release)
