@@ -66,6 +66,18 @@ func (p *parts) push(t *testing.T, repoTag string) string {
 	return d.String()
 }
 
+// headDigest is a loader: the digest a HEAD of the reference answers, each call counted.
+func (p *parts) headDigest(loads *atomic.Int32) func(ctx context.Context, ref imageref.Ref) (string, error) {
+	return func(ctx context.Context, ref imageref.Ref) (string, error) {
+		loads.Add(1)
+		d, err := p.cli.Head(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		return d.Digest.String(), nil
+	}
+}
+
 // TestSmallestEndpoint is the whole of a new endpoint: a loader (load one parsed, allowed
 // reference) and a renderer (answer → value). Everything else — parsing, the allow-list, the
 // cache, the pool, the deadline, de-duplication and the error classes — is the pipeline's.
@@ -82,14 +94,7 @@ func TestSmallestEndpoint(t *testing.T) {
 		Name: "digest", Refs: p.refs, Registries: p.cli, Pool: p.pool, Cache: c,
 		Deadline: 30 * time.Second, LoadTimeout: 30 * time.Second,
 		// The endpoint: a loader and a renderer.
-		Load: func(ctx context.Context, ref imageref.Ref) (string, error) {
-			loads.Add(1)
-			d, err := p.cli.Head(ctx, ref)
-			if err != nil {
-				return "", err
-			}
-			return d.Digest.String(), nil
-		},
+		Load:   p.headDigest(&loads),
 		Render: func(_ imageref.Ref, _ any, d string, _ bool) (any, error) { return d, nil },
 	})
 	if err != nil {
@@ -173,14 +178,7 @@ func TestQueries(t *testing.T) {
 	o := lookup.Options[string]{
 		Name: "q", Refs: p.refs, Registries: p.cli, Pool: p.pool, Cache: c,
 		Deadline: 30 * time.Second, LoadTimeout: 30 * time.Second,
-		Load: func(ctx context.Context, ref imageref.Ref) (string, error) {
-			loads.Add(1)
-			d, err := p.cli.Head(ctx, ref)
-			if err != nil {
-				return "", err
-			}
-			return d.Digest.String(), nil
-		},
+		Load:   p.headDigest(&loads),
 		Render: func(_ imageref.Ref, q any, d string, _ bool) (any, error) { return fmt.Sprintf("%s %v", d, q), nil },
 		Query: func(q string) (any, error) {
 			parses.Add(1)

@@ -119,13 +119,7 @@ func normaliseFixStatus(s string) string {
 // order once.
 func sortFindings(fs []Finding) {
 	var buf [64]int32
-	order := buf[:0]
-	if len(fs) > len(buf) {
-		order = make([]int32, 0, len(fs))
-	}
-	for i := range fs {
-		order = append(order, int32(i))
-	}
+	order := positions(buf[:0], len(fs))
 	slices.SortStableFunc(order, func(i, j int32) int {
 		switch {
 		case worstBefore(&fs[i], &fs[j]):
@@ -211,13 +205,7 @@ next:
 // place leads its run), merging each run into its first and keeping those in place order.
 func dedupeSorted(fs []Finding) []Finding {
 	var buf [64]int32
-	order := buf[:0]
-	if len(fs) > len(buf) {
-		order = make([]int32, 0, len(fs))
-	}
-	for i := range fs {
-		order = append(order, int32(i))
-	}
+	order := positions(buf[:0], len(fs))
 	slices.SortFunc(order, func(i, j int32) int {
 		if c := compareKey(&fs[i], &fs[j]); c != 0 {
 			return c
@@ -264,4 +252,16 @@ func merge(kept, dup *Finding) {
 	if kept.FixedVersion == "" {
 		kept.FixedVersion = dup.FixedVersion
 	}
+}
+
+// positions is 0, 1, …, n-1 in buf's array when it has room for n (a caller's stack array),
+// else in a new one.
+func positions(buf []int32, n int) []int32 {
+	if n > cap(buf) {
+		buf = make([]int32, 0, n)
+	}
+	for i := range n {
+		buf = append(buf, int32(i))
+	}
+	return buf
 }
