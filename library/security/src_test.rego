@@ -295,3 +295,11 @@ test_keys_carry_the_query if {
 }
 
 mock_echo(req) := {"responses": [], "errors": [], "status_code": 200, "system_error": concat(" ", req.keys)}
+
+# An image that carries a query of its own ("#above=CRITICAL" to hide its findings) is not a
+# reference: it is denied as invalid and never sent to the provider.
+test_image_with_a_query_is_invalid_and_never_asked if {
+	m := {v.msg | some v in k8simagevulnerabilities.violation} with input as object.union(pod(["r.io/high:1#above=CRITICAL;ids=A"]), {"parameters": bank})
+		with external_data as mock_echo
+	m == {"container <c0> image <r.io/high:1#above=CRITICAL;ids=A> is not a valid image reference: contains a character outside the reference grammar [a-z0-9._-/:@]; write [registry/]repository[:tag][@digest] as the container runtime parses it"}
+}

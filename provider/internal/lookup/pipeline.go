@@ -10,6 +10,7 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -295,6 +296,10 @@ func (a *answers[V]) split(key string) (string, any, error) {
 	image, query, ok := strings.Cut(key, "#")
 	if !ok {
 		return key, nil, nil
+	}
+	if strings.Contains(query, "#") {
+		// A reference never holds '#'; a second one means the image itself carried a query.
+		return "", nil, &QueryError{Key: key, Err: errors.New("more than one '#'")}
 	}
 	if a.parsed != nil && query == a.query {
 		return image, a.parsed, nil

@@ -165,7 +165,8 @@ func TestSmallestEndpoint(t *testing.T) {
 // TestQueries: on an endpoint that takes queries, "<reference>#<query>" is loaded and cached
 // as the reference alone (one load for every query of an image, and for the image without
 // one), Render gets the parsed query, the keys of a batch that carry one query parse it once,
-// and a query the endpoint refuses is the key's "invalid query" error naming the key. An
+// and a query the endpoint refuses, or a second '#', is the key's "invalid query" error naming
+// the key. An
 // endpoint without Query takes '#' as part of the reference, which makes it invalid.
 func TestQueries(t *testing.T) {
 	p := newParts(t)
@@ -193,7 +194,7 @@ func TestQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := p.reg.Host
-	keys := []string{h + "/team/app:v1#a", h + "/team/app:v1#a", h + "/team/app:v1", h + "/team/app:v1#b", h + "/team/app:v1#bad", h + "/team/app:missing#b", "#b", h + "/team/app:v1#"}
+	keys := []string{h + "/team/app:v1#a", h + "/team/app:v1#a", h + "/team/app:v1", h + "/team/app:v1#b", h + "/team/app:v1#bad", h + "/team/app:missing#b", "#b", h + "/team/app:v1#", h + "/team/app:v1#x#b"}
 	items, classes := pl.Lookup(context.Background(), keys)
 	want := []struct {
 		value string
@@ -208,6 +209,8 @@ func TestQueries(t *testing.T) {
 		{class: wire.ClassNotFound},
 		{class: wire.ClassInvalidReference},
 		{value: digest + " "},
+		// An image that carried a query of its own before the endpoint's.
+		{class: wire.ClassInvalidQuery, msg: `invalid query: "` + h + `/team/app:v1#x#b": more than one '#'`},
 	}
 	for i, w := range want {
 		it := items[i]

@@ -96,8 +96,8 @@ func parseFilter(q string) (*Filter, error) {
 	return f, nil
 }
 
-// invalidIDRune: ids are printable and have no space.
-func invalidIDRune(r rune) bool { return r <= ' ' || r == 0x7f }
+// invalidIDRune: ids are printable ASCII without a space or the query's own punctuation.
+func invalidIDRune(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("#;&=,", r) }
 
 // lists reports whether the filter lists r (a nil filter lists every finding).
 func (f *Filter) lists(r *row) bool {

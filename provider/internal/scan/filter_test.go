@@ -30,20 +30,23 @@ func TestParseFilter(t *testing.T) {
 	}
 	many := "above=HIGH;ids=" + strings.Repeat("CVE-1,", MaxFilterIDs) + "CVE-2"
 	for q, want := range map[string]string{
-		"":                        "empty query",
-		"above=HIGH;":             `parameter "" has no value`,
-		"above":                   `parameter "above" has no value`,
-		"above=high":              `above="high" is not a severity`,
-		"above=NONE":              `above="NONE" is not a severity`,
-		"above=HIGH;above=LOW":    "above given twice",
-		"ids=CVE-1":               "above is required",
-		"above=HIGH;ids=":         `ids: "" is not an id`,
-		"above=HIGH;ids=CVE-1,,X": `ids: "" is not an id`,
-		"above=HIGH;ids=CVE 1":    `ids: "CVE 1" is not an id`,
-		"above=HIGH;ids=A;ids=B":  "ids given twice",
-		"above=HIGH;severity=LOW": `unknown parameter "severity"`,
-		"above=HIGH;ids=a\x00b":   `is not an id`,
-		many:                      "more than 64",
+		"":                           "empty query",
+		"above=HIGH;":                `parameter "" has no value`,
+		"above":                      `parameter "above" has no value`,
+		"above=high":                 `above="high" is not a severity`,
+		"above=NONE":                 `above="NONE" is not a severity`,
+		"above=HIGH;above=LOW":       "above given twice",
+		"ids=CVE-1":                  "above is required",
+		"above=HIGH;ids=":            `ids: "" is not an id`,
+		"above=HIGH;ids=CVE-1,,X":    `ids: "" is not an id`,
+		"above=HIGH;ids=CVE 1":       `ids: "CVE 1" is not an id`,
+		"above=HIGH;ids=A;ids=B":     "ids given twice",
+		"above=HIGH;severity=LOW":    `unknown parameter "severity"`,
+		"above=HIGH;ids=a\x00b":      `is not an id`,
+		"above=HIGH;ids=A#above=LOW": `ids: "A#above=LOW" is not an id`,
+		"above=HIGH;ids=CVE-1=2":     `ids: "CVE-1=2" is not an id`,
+		"above=HIGH;ids=CVÉ-1":       `ids: "CVÉ-1" is not an id`,
+		many:                         "more than 64",
 	} {
 		_, err := ParseFilter(q)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "want above=<") {
