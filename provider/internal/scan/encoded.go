@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 )
 
@@ -30,9 +29,8 @@ type row struct {
 	json string
 	// rank is rowRank of the severity.
 	rank int
-	// ids are the id and the aliases, upper-cased; idBits is idBit of each, or'ed.
-	ids    []string
-	idBits uint64
+	// ids are the id and the aliases.
+	ids idSet
 }
 
 // interner hands out one row per distinct finding row. It forgets everything when it holds
@@ -62,13 +60,10 @@ func (in *interner) intern(b []byte, f *Finding) *row {
 
 // newRow is the row of f, whose encoding is js.
 func newRow(js string, f *Finding) *row {
-	r := &row{json: js, rank: rowRank(f.Severity), ids: make([]string, 0, 1+len(f.Aliases))}
-	r.ids = append(r.ids, strings.ToUpper(f.ID))
+	r := &row{json: js, rank: rowRank(f.Severity), ids: idSet{ids: make([]string, 0, 1+len(f.Aliases))}}
+	r.ids.add(f.ID)
 	for _, a := range f.Aliases {
-		r.ids = append(r.ids, strings.ToUpper(a))
-	}
-	for _, id := range r.ids {
-		r.idBits |= idBit(id)
+		r.ids.add(a)
 	}
 	return r
 }

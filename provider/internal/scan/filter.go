@@ -24,10 +24,35 @@ import (
 type Filter struct {
 	// above is the rank a finding must exceed to be listed (Severity.Rank).
 	above int
-	// ids are the ids to list whatever their severity, upper-cased; idBits is idBit of each
-	// of them, or'ed.
-	ids    []string
-	idBits uint64
+	// ids are the ids to list whatever their severity.
+	ids idSet
+}
+
+// idSet is a set of upper-cased ids with idBit of each or'ed into bits, so that two sets
+// most often tell they share no id without comparing a string.
+type idSet struct {
+	ids  []string
+	bits uint64
+}
+
+// add adds id, upper-cased.
+func (s *idSet) add(id string) {
+	id = strings.ToUpper(id)
+	s.ids = append(s.ids, id)
+	s.bits |= idBit(id)
+}
+
+// meets reports whether s and o share an id.
+func (s *idSet) meets(o *idSet) bool {
+	if s.bits&o.bits == 0 {
+		return false
+	}
+	for _, id := range s.ids {
+		if slices.Contains(o.ids, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxFilterIDs bounds the ids of one filter. The template sends no filter when its
@@ -67,7 +92,7 @@ func parseFilter(q string) (*Filter, error) {
 				return nil, errors.New("above given twice")
 			}
 			s := Severity(val)
-			if !slices.Contains(Severities[:], s) {
+			if !s.known() {
 				return nil, fmt.Errorf("above=%q is not a severity", val)
 			}
 			f.above = s.Rank()
@@ -80,11 +105,10 @@ func parseFilter(q string) (*Filter, error) {
 				if id == "" || strings.ContainsFunc(id, invalidIDRune) {
 					return nil, fmt.Errorf("ids: %q is not an id", id)
 				}
-				f.ids = append(f.ids, strings.ToUpper(id))
-				f.idBits |= idBit(f.ids[len(f.ids)-1])
+				f.ids.add(id)
 			}
-			if len(f.ids) > MaxFilterIDs {
-				return nil, fmt.Errorf("ids: %d ids, more than %d", len(f.ids), MaxFilterIDs)
+			if n := len(f.ids.ids); n > MaxFilterIDs {
+				return nil, fmt.Errorf("ids: %d ids, more than %d", n, MaxFilterIDs)
 			}
 		default:
 			return nil, fmt.Errorf("unknown parameter %q", name)
@@ -101,24 +125,13 @@ func invalidIDRune(r rune) bool { return r <= ' ' || r >= 0x7f || strings.Contai
 
 // lists reports whether the filter lists r (a nil filter lists every finding).
 func (f *Filter) lists(r *row) bool {
-	if f == nil || r.rank > f.above {
-		return true
-	}
-	if r.idBits&f.idBits == 0 {
-		return false // no id of r can be one of f's
-	}
-	for _, id := range r.ids {
-		if slices.Contains(f.ids, id) {
-			return true
-		}
-	}
-	return false
+	return f == nil || r.rank > f.above || r.ids.meets(&f.ids)
 }
 
 // rowRank is the rank a filter compares: Severity.Rank, unlistedRank for a word that is not
 // one of the five.
 func rowRank(s Severity) int {
-	if !slices.Contains(Severities[:], s) {
+	if !s.known() {
 		return unlistedRank
 	}
 	return s.Rank()
@@ -154,9 +167,9 @@ func FilterAnswer(q string, answer json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(obj)
 }
 
-// idBit is the bit an upper-cased id sets in a row's and a filter's idBits (FNV-1a, modulo
-// 64): a row none of whose bits a filter has cannot list by id, so most rows a filter does not
-// list are passed over without comparing a string.
+// idBit is the bit an upper-cased id sets in an idSet's bits (FNV-1a, modulo 64): a row none
+// of whose bits a filter has cannot list by id, so most rows a filter does not list are passed
+// over without comparing a string.
 func idBit(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {

@@ -24,8 +24,8 @@ func TestParseFilter(t *testing.T) {
 			t.Errorf("ParseFilter(%q): %v", c.q, err)
 			continue
 		}
-		if f.above != c.above || strings.Join(f.ids, " ") != strings.Join(c.ids, " ") {
-			t.Errorf("ParseFilter(%q) = above %d ids %q, want %d %q", c.q, f.above, f.ids, c.above, c.ids)
+		if f.above != c.above || strings.Join(f.ids.ids, " ") != strings.Join(c.ids, " ") {
+			t.Errorf("ParseFilter(%q) = above %d ids %q, want %d %q", c.q, f.above, f.ids.ids, c.above, c.ids)
 		}
 	}
 	many := "above=HIGH;ids=" + strings.Repeat("CVE-1,", MaxFilterIDs) + "CVE-2"

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -35,6 +36,9 @@ func (s Severity) Rank() int {
 	}
 	return 0
 }
+
+// known reports whether s is one of the five severities.
+func (s Severity) known() bool { return slices.Contains(Severities[:], s) }
 
 // ParseSeverity normalises a scanner's severity word, case-insensitively: Trivy's
 // UNKNOWN/LOW/MEDIUM/HIGH/CRITICAL, Grype's Negligible/Low/Medium/High/Critical/Unknown (Negligible
