@@ -57,16 +57,23 @@ _lookup := externaldata.lookup_query(provider, review.checked, findings_query)
 # messages exactly as over the whole list; the answer is smaller, and so is the work of
 # reading it. Without a severity floor (NONE), with more blockedIds than the provider takes,
 # or with one it could not be asked for, the whole list is asked for ("").
-findings_query := concat("", ["above=", _names[floor], _ids_query]) if {
-	floor := min({_rank[_max_severity], _rank[_max_unfixed]})
-	floor >= 0
-	count(_blocked) <= 64
+findings_query := concat("", ["above=", _names[_floor], _ids_query]) if {
+	_floor >= 0
+	count(_blocked) <= max_query_ids
 	every id in _blocked {
 		regex.match(`^[A-Z0-9][A-Z0-9._:/+-]*$`, id)
 	}
 } else := ""
 
 _names := {r: s | some s, r in _rank}
+
+# max_query_ids is the most ids a query may carry (the provider's scan.MaxFilterIDs, which
+# TestTemplateQueryIDsBound holds it to).
+max_query_ids := 64
+
+# _floor is the rank at or below which no finding denies (unless blocked): the lower of the
+# two limits.
+_floor := min({_rank[_max_severity], _rank[_max_unfixed]})
 
 _ids_query := "" if {
 	count(_blocked) == 0
@@ -272,7 +279,7 @@ _container_violations contains [c, msg] if {
 	v.scanned == true
 	v.findingsTruncated == true
 	some sev, n in object.get(v, "counts", {})
-	_rank[sev] > min({_rank[_max_severity], _rank[_max_unfixed]})
+	_rank[sev] > _floor
 	listed := count([f | some f in v.findings; _is_row(f); f[1] == sev])
 	n > listed
 	msg := sprintf("container <%s> image <%s> has %d <%s> findings but the provider listed %d of them (its list of %d findings is truncated); unlisted findings cannot be checked", [c.name, c.image, n, sev, listed, v.findingsTotal])

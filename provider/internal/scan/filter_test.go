@@ -1,6 +1,9 @@
 package scan
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,5 +100,22 @@ func sameBit(id string) string {
 		if o := "CVE-X-" + strconv.Itoa(i); idBit(o) == idBit(id) {
 			return o
 		}
+	}
+}
+
+// TestTemplateQueryIDsBound: K8sImageVulnerabilities sends no query with more blockedIds than
+// the provider takes in one (its max_query_ids, tested in Rego to switch to the whole list
+// beyond it), so the two bounds are one number.
+func TestTemplateQueryIDsBound(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "library", "security", "src.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^max_query_ids := (\d+)$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("library/security/src.rego defines no max_query_ids := <n>")
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n != MaxFilterIDs {
+		t.Errorf("the template sends up to %d ids in a query, the provider takes %d (MaxFilterIDs)", n, MaxFilterIDs)
 	}
 }
