@@ -22,16 +22,16 @@ func TestGCDefaults(t *testing.T) {
 		files map[string]string
 		want  gcSettings
 	}{
-		{"no cgroup limit file", nil, nil, gcSettings{gogc: DefaultGOGC}},
-		{"cgroup v2 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, gcSettings{gogc: DefaultGOGC}},
-		{"cgroup v2 limit", nil, map[string]string{"/sys/fs/cgroup/memory.max": "268435456\n"}, gcSettings{gogc: DefaultGOGC, limit: 228170137}},
-		{"cgroup v1 limit", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "134217728"}, gcSettings{gogc: DefaultGOGC, limit: 114085068}},
-		{"cgroup v1 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, gcSettings{gogc: DefaultGOGC}},
+		{"no cgroup limit file", nil, nil, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom}},
+		{"cgroup v2 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom}},
+		{"cgroup v2 limit", nil, map[string]string{"/sys/fs/cgroup/memory.max": "268435456\n"}, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom, limit: 228170137}},
+		{"cgroup v1 limit", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "134217728"}, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom, limit: 114085068}},
+		{"cgroup v1 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom}},
 		{"operator GOGC and GOMEMLIMIT win", map[string]string{"GOGC": "200", "GOMEMLIMIT": "1GiB"},
 			map[string]string{"/sys/fs/cgroup/memory.max": "268435456"}, gcSettings{}},
 		{"operator GOGC only", map[string]string{"GOGC": "off"},
 			map[string]string{"/sys/fs/cgroup/memory.max": "268435456"}, gcSettings{limit: 228170137}},
-		{"garbage in memory.max", nil, map[string]string{"/sys/fs/cgroup/memory.max": "lots"}, gcSettings{gogc: DefaultGOGC}},
+		{"garbage in memory.max", nil, map[string]string{"/sys/fs/cgroup/memory.max": "lots"}, gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := gcDefaults(env(tc.env), files(tc.files)); got != tc.want {
@@ -39,7 +39,7 @@ func TestGCDefaults(t *testing.T) {
 			}
 		})
 	}
-	if got := gcDefaults(env(nil), func(string) ([]byte, error) { return nil, errors.New("permission denied") }); got != (gcSettings{gogc: DefaultGOGC}) {
+	if got := gcDefaults(env(nil), func(string) ([]byte, error) { return nil, errors.New("permission denied") }); got != (gcSettings{gogc: DefaultGOGC, minHeadroom: DefaultMinHeadroom}) {
 		t.Errorf("gcDefaults(unreadable cgroup files) = %+v, want GOGC only", got)
 	}
 }
