@@ -31,13 +31,10 @@ func Percent(base int, minHeadroom, live uint64) int {
 		return MaxPercent
 	}
 	p := (minHeadroom*100 + live - 1) / live
-	switch {
-	case p <= uint64(base):
-		return base
-	case p >= MaxPercent:
+	if p >= MaxPercent {
 		return MaxPercent
 	}
-	return int(p)
+	return max(int(p), base)
 }
 
 // pacer re-reads the live heap after every collection (a cleanup on an object allocated for

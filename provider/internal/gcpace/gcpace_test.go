@@ -82,7 +82,7 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 	}
 	wait("the base 50 with a large live heap", func(g int) bool { return g == 50 })
 	runtime.KeepAlive(live)
-	live = nil
+	clear(live) // the 160 MiB is garbage from here
 
 	stop()
 	if got := gogc(t); got != 50 {
