@@ -27,7 +27,10 @@ const liveMetric = "/gc/heap/live:bytes"
 // live+minHeadroom, and never less than base: ceil(100·minHeadroom/live) within
 // [base, MaxPercent].
 func Percent(base int, minHeadroom, live uint64) int {
-	if live == 0 {
+	switch {
+	case minHeadroom == 0:
+		return base
+	case live == 0:
 		return MaxPercent
 	}
 	p := (minHeadroom*100 + live - 1) / live

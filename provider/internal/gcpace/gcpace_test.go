@@ -29,8 +29,10 @@ func TestPercent(t *testing.T) {
 		}
 	}
 	// No floor: always the base.
-	if got := Percent(50, 0, 1); got != 50 {
-		t.Errorf("Percent(50, 0, 1) = %d, want 50", got)
+	for _, live := range []uint64{0, 1, 1 << 40} {
+		if got := Percent(50, 0, live); got != 50 {
+			t.Errorf("Percent(50, 0, %d) = %d, want 50", live, got)
+		}
 	}
 }
 
