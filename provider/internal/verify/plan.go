@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -160,7 +159,7 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 			if afterList && !tags.NoReferrers() {
 				reads = append(reads, readRefs)
 			}
-			parallel(reads)
+			s.helpers.parallel(reads)
 		})
 		if len(refAuths) > 0 && !afterList {
 			branches = append(branches, readRefs)
@@ -194,7 +193,7 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 	default:
 		st.headMediaType = mediaType
 	}
-	parallel(branches)
+	s.helpers.parallel(branches)
 
 	if st.platErr != nil {
 		return nil, st.platErr
@@ -234,21 +233,6 @@ func (s *Service) lookup(ctx context.Context, ref imageref.Ref, pl plan, head *v
 	v.Signed = len(v.Signatures) > 0
 	v.loadedAt = s.now()
 	return v, nil
-}
-
-// parallel runs fs concurrently and returns when all are done; the first runs on the calling
-// goroutine (one goroutine and its stack growth fewer per lookup).
-func parallel(fs []func()) {
-	if len(fs) == 0 {
-		return
-	}
-	var wg sync.WaitGroup
-	for _, f := range fs[1:] {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	fs[0]()
-	wg.Wait()
 }
 
 func filter(in []*authority, keep func(*authority) bool) []*authority {

@@ -151,6 +151,8 @@ type Service struct {
 	checks      *prometheus.CounterVec
 	// blobsSaved counts signature payloads not read from the registry (see payloadGuess).
 	blobsSaved prometheus.Counter
+	// helpers run a lookup's concurrent branches (parallel.go).
+	helpers helpers
 	// packer packs the cached answers (see Value.split).
 	packer *cache.Packer
 	// parts and ttl, by plan.attestations: the per-digest parts of the cached answers and the
@@ -193,8 +195,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}, []string{"endpoint", "outcome"})
 	s := &Service{
 		auths: auths, reg: o.Registry, indexes: indexes, unsigned: o.UnsignedTTL, now: time.Now,
-		packer: cache.NewPacker(0),
-		lim:    o.Limits.withDefaults(),
+		packer:  cache.NewPacker(0),
+		helpers: newHelpers(),
+		lim:     o.Limits.withDefaults(),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagetrust_verify_checks_total",
 			Help: "Signatures, attestations and bundles examined, by kind and result (verified, rejected).",

@@ -91,7 +91,7 @@ func (s *Service) StatementsInto(ctx context.Context, ref imageref.Ref, h v1.Has
 	}
 	// Referrers are listed even without a bundle authority: other artifacts are reported.
 	branches = append(branches, func() { s.referrers(ctx, ref, h, refAuths, readAll, &refP) })
-	parallel(branches)
+	s.helpers.parallel(branches)
 	out := &Attested{svc: s}
 	for _, p := range []*partial{&attP, &refP} {
 		out.payloads = append(out.payloads, p.payloads...)
