@@ -94,6 +94,5 @@ func (p *pacer) stop() {
 	if !p.stopped {
 		p.stopped = true
 		debug.SetGCPercent(p.base)
-		p.cur = p.base
 	}
 }
